@@ -1,0 +1,400 @@
+//! Message bodies: empty, whole, streamed by the application, or arriving
+//! from the peer.
+//!
+//! A [`Body`] is what a handler returns inside a response and what the
+//! protocol drivers hand to the application as a request body. Request
+//! bodies arrive through a bounded channel, so a handler that reads slowly
+//! makes the connection stop reading from the socket (backpressure), and
+//! the size limit is enforced as bytes arrive.
+
+use std::fmt;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::{Bytes, BytesMut};
+use futures_util::Stream;
+use tokio::sync::{mpsc, oneshot};
+
+/// A boxed error, as carried by streamed bodies.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+type BoxStream = Pin<Box<dyn Stream<Item = Result<Bytes, BoxError>> + Send + 'static>>;
+
+/// Why a body could not be read.
+#[derive(Debug)]
+pub enum BodyError {
+    /// The body is larger than the configured limit (answered with 413).
+    TooLarge,
+    /// The peer went away or reset the stream before the body was complete.
+    Aborted,
+    /// The body framing was invalid (bad chunk size, content-length
+    /// mismatch).
+    Malformed(&'static str),
+    /// A streamed body's producer failed.
+    Other(BoxError),
+}
+
+impl fmt::Display for BodyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BodyError::TooLarge => f.write_str("request body exceeds the configured limit"),
+            BodyError::Aborted => f.write_str("request body was not completed by the peer"),
+            BodyError::Malformed(why) => write!(f, "malformed request body: {why}"),
+            BodyError::Other(e) => write!(f, "body stream failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for BodyError {}
+
+/// An HTTP message body.
+pub struct Body {
+    kind: Kind,
+}
+
+enum Kind {
+    Empty,
+    Full(Bytes),
+    Stream { stream: BoxStream, len: Option<u64> },
+    Incoming(Incoming),
+}
+
+impl Default for Body {
+    fn default() -> Self {
+        Body::empty()
+    }
+}
+
+impl fmt::Debug for Body {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            Kind::Empty => f.write_str("Body::Empty"),
+            Kind::Full(b) => write!(f, "Body::Full({} bytes)", b.len()),
+            Kind::Stream { len, .. } => write!(f, "Body::Stream(len={len:?})"),
+            Kind::Incoming(i) => write!(f, "Body::Incoming(len={:?})", i.len),
+        }
+    }
+}
+
+impl Body {
+    /// A body with no bytes.
+    pub const fn empty() -> Self {
+        Body { kind: Kind::Empty }
+    }
+
+    /// A body held whole in memory.
+    pub fn full(bytes: impl Into<Bytes>) -> Self {
+        let bytes = bytes.into();
+        if bytes.is_empty() {
+            Body::empty()
+        } else {
+            Body {
+                kind: Kind::Full(bytes),
+            }
+        }
+    }
+
+    /// A body produced chunk by chunk by a stream. Sent chunked on HTTP/1.1
+    /// and as DATA frames within flow-control windows on HTTP/2; the stream
+    /// is polled only as fast as the peer reads.
+    pub fn from_stream<S, B, E>(stream: S) -> Self
+    where
+        S: Stream<Item = Result<B, E>> + Send + 'static,
+        B: Into<Bytes> + 'static,
+        E: Into<BoxError> + 'static,
+    {
+        Body::from_stream_sized(stream, None)
+    }
+
+    /// Like [`Body::from_stream`] with the total length known in advance, so
+    /// that HTTP/1.1 can send `Content-Length` instead of chunks.
+    pub fn from_stream_sized<S, B, E>(stream: S, len: Option<u64>) -> Self
+    where
+        S: Stream<Item = Result<B, E>> + Send + 'static,
+        B: Into<Bytes> + 'static,
+        E: Into<BoxError> + 'static,
+    {
+        use futures_util::StreamExt;
+        let stream = stream.map(|r| r.map(Into::into).map_err(Into::into));
+        Body {
+            kind: Kind::Stream {
+                stream: Box::pin(stream),
+                len,
+            },
+        }
+    }
+
+    pub(crate) fn incoming(incoming: Incoming) -> Self {
+        Body {
+            kind: Kind::Incoming(incoming),
+        }
+    }
+
+    /// The exact length of the body if it is known before reading it.
+    pub fn exact_len(&self) -> Option<u64> {
+        match &self.kind {
+            Kind::Empty => Some(0),
+            Kind::Full(b) => Some(b.len() as u64),
+            Kind::Stream { len, .. } => *len,
+            Kind::Incoming(i) => i.len,
+        }
+    }
+
+    /// True when the body is known to have no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.exact_len() == Some(0)
+    }
+
+    /// The whole body, when it is already in memory (no need to poll).
+    pub(crate) fn as_full(&self) -> Option<&Bytes> {
+        match &self.kind {
+            Kind::Full(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// Takes the next chunk of the body; `None` at the end.
+    pub async fn chunk(&mut self) -> Option<Result<Bytes, BodyError>> {
+        std::future::poll_fn(|cx| self.poll_chunk(cx)).await
+    }
+
+    /// Polls for the next chunk of the body; `Ready(None)` at the end.
+    pub fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, BodyError>>> {
+        match &mut self.kind {
+            Kind::Empty => Poll::Ready(None),
+            Kind::Full(_) => {
+                let Kind::Full(b) = std::mem::replace(&mut self.kind, Kind::Empty) else {
+                    return Poll::Ready(None);
+                };
+                Poll::Ready(Some(Ok(b)))
+            }
+            Kind::Stream { stream, .. } => loop {
+                match stream.as_mut().poll_next(cx) {
+                    // Empty chunks carry nothing; skip them so drivers never
+                    // write a zero-length chunk (which would end HTTP/1.1
+                    // chunked framing early).
+                    Poll::Ready(Some(Ok(b))) if b.is_empty() => continue,
+                    Poll::Ready(Some(Ok(b))) => return Poll::Ready(Some(Ok(b))),
+                    Poll::Ready(Some(Err(e))) => {
+                        return Poll::Ready(Some(Err(BodyError::Other(e))))
+                    }
+                    Poll::Ready(None) => return Poll::Ready(None),
+                    Poll::Pending => return Poll::Pending,
+                }
+            },
+            Kind::Incoming(i) => i.poll_chunk(cx),
+        }
+    }
+
+    /// Reads the whole body into memory, failing with
+    /// [`BodyError::TooLarge`] past `limit` bytes.
+    pub async fn to_bytes(mut self, limit: u64) -> Result<Bytes, BodyError> {
+        if let Some(n) = self.exact_len() {
+            if n > limit {
+                return Err(BodyError::TooLarge);
+            }
+        }
+        if let Kind::Full(b) = self.kind {
+            return Ok(b);
+        }
+        let mut first: Option<Bytes> = None;
+        let mut buf = BytesMut::new();
+        let mut total: u64 = 0;
+        while let Some(chunk) = self.chunk().await {
+            let chunk = chunk?;
+            total += chunk.len() as u64;
+            if total > limit {
+                return Err(BodyError::TooLarge);
+            }
+            match first.take() {
+                None if buf.is_empty() => first = Some(chunk),
+                None => buf.extend_from_slice(&chunk),
+                Some(f) => {
+                    buf.reserve(f.len() + chunk.len());
+                    buf.extend_from_slice(&f);
+                    buf.extend_from_slice(&chunk);
+                }
+            }
+        }
+        Ok(match first {
+            Some(f) => f,
+            None => buf.freeze(),
+        })
+    }
+}
+
+impl Stream for Body {
+    type Item = Result<Bytes, BodyError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().poll_chunk(cx)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match self.exact_len() {
+            Some(0) => (0, Some(0)),
+            _ => (0, None),
+        }
+    }
+}
+
+impl From<Bytes> for Body {
+    fn from(b: Bytes) -> Self {
+        Body::full(b)
+    }
+}
+impl From<String> for Body {
+    fn from(s: String) -> Self {
+        Body::full(s)
+    }
+}
+impl From<&'static str> for Body {
+    fn from(s: &'static str) -> Self {
+        Body::full(Bytes::from_static(s.as_bytes()))
+    }
+}
+impl From<Vec<u8>> for Body {
+    fn from(v: Vec<u8>) -> Self {
+        Body::full(v)
+    }
+}
+impl From<&'static [u8]> for Body {
+    fn from(s: &'static [u8]) -> Self {
+        Body::full(Bytes::from_static(s))
+    }
+}
+impl From<()> for Body {
+    fn from(_: ()) -> Self {
+        Body::empty()
+    }
+}
+
+/// Called with the number of body bytes the application has consumed, so a
+/// driver can open flow-control windows (HTTP/2 WINDOW_UPDATE).
+pub(crate) type ReleaseFn = Arc<dyn Fn(usize) + Send + Sync>;
+
+/// A request body arriving from the peer through the connection's driver.
+pub(crate) struct Incoming {
+    rx: mpsc::Receiver<Result<Bytes, BodyError>>,
+    len: Option<u64>,
+    /// Fired the first time the application asks for body bytes (drives
+    /// `Expect: 100-continue`).
+    demand: Option<oneshot::Sender<()>>,
+    release: Option<ReleaseFn>,
+    /// Set by the driver when the body ended as framed; a channel closed
+    /// without it means the body was cut short.
+    complete: Arc<AtomicBool>,
+    ended: bool,
+}
+
+impl Incoming {
+    /// A channel for a request body: the driver keeps the sender, the
+    /// application gets the body. `len` is the declared length, if any;
+    /// `depth` bounds how many chunks may wait unread.
+    pub(crate) fn channel(len: Option<u64>, depth: usize) -> (BodySender, Incoming) {
+        let (tx, rx) = mpsc::channel(depth.max(1));
+        let complete = Arc::new(AtomicBool::new(false));
+        (
+            BodySender {
+                tx,
+                complete: complete.clone(),
+            },
+            Incoming {
+                rx,
+                len,
+                demand: None,
+                release: None,
+                complete,
+                ended: false,
+            },
+        )
+    }
+
+    /// Returns a receiver that completes when the application first polls
+    /// the body.
+    pub(crate) fn on_demand(&mut self) -> oneshot::Receiver<()> {
+        let (tx, rx) = oneshot::channel();
+        self.demand = Some(tx);
+        rx
+    }
+
+    /// Sets the callback told how many bytes the application consumed.
+    pub(crate) fn on_release(&mut self, f: ReleaseFn) {
+        self.release = Some(f);
+    }
+
+    fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, BodyError>>> {
+        if let Some(d) = self.demand.take() {
+            let _ = d.send(());
+        }
+        if self.ended {
+            return Poll::Ready(None);
+        }
+        match self.rx.poll_recv(cx) {
+            Poll::Ready(Some(Ok(b))) => {
+                if let Some(r) = &self.release {
+                    r(b.len());
+                }
+                Poll::Ready(Some(Ok(b)))
+            }
+            Poll::Ready(Some(Err(e))) => {
+                self.ended = true;
+                Poll::Ready(Some(Err(e)))
+            }
+            Poll::Ready(None) => {
+                self.ended = true;
+                if self.complete.load(Ordering::Acquire) {
+                    Poll::Ready(None)
+                } else {
+                    Poll::Ready(Some(Err(BodyError::Aborted)))
+                }
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// The driver's end of a request body channel.
+pub(crate) struct BodySender {
+    tx: mpsc::Sender<Result<Bytes, BodyError>>,
+    complete: Arc<AtomicBool>,
+}
+
+impl BodySender {
+    /// Sends a chunk, waiting while the application has `depth` chunks
+    /// unread. Returns false when the application dropped the body.
+    pub(crate) async fn send(&self, chunk: Bytes) -> bool {
+        self.tx.send(Ok(chunk)).await.is_ok()
+    }
+
+    /// Sends a chunk without waiting; gives it back when the channel is full.
+    /// Returns `Ok(false)` when the application dropped the body.
+    pub(crate) fn try_send(&self, chunk: Bytes) -> Result<bool, Bytes> {
+        match self.tx.try_send(Ok(chunk)) {
+            Ok(()) => Ok(true),
+            Err(mpsc::error::TrySendError::Closed(_)) => Ok(false),
+            Err(mpsc::error::TrySendError::Full(Ok(b))) => Err(b),
+            Err(mpsc::error::TrySendError::Full(Err(_))) => Ok(true),
+        }
+    }
+
+    /// Marks the body complete: the application sees its end once it has
+    /// read what was sent. Dropping a sender without this reads as
+    /// [`BodyError::Aborted`].
+    pub(crate) fn finish(self) {
+        self.complete.store(true, Ordering::Release);
+    }
+
+    /// Ends the body with an error (queued after what was sent; if the
+    /// queue is full the application still sees [`BodyError::Aborted`]).
+    pub(crate) fn fail(self, err: BodyError) {
+        let _ = self.tx.try_send(Err(err));
+    }
+
+    /// True when the application dropped the body.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+}

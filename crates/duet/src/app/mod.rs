@@ -1,0 +1,9 @@
+//! What users write against: servers and routes, handlers and extractors,
+//! connection and request contexts, responses, bodies and Server-Sent
+//! Events.
+
+pub mod body;
+pub mod context;
+pub mod response;
+pub(crate) mod router;
+pub mod sse;

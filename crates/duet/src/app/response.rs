@@ -1,0 +1,259 @@
+//! Responses and the conversions from handler return values.
+
+use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue, ALLOW, CONTENT_TYPE};
+use http::{HeaderMap, StatusCode};
+
+use super::body::Body;
+
+/// An HTTP response: status, headers and a [`Body`].
+#[derive(Debug, Default)]
+pub struct Response {
+    inner: http::Response<Body>,
+}
+
+const TEXT: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
+const HTML: HeaderValue = HeaderValue::from_static("text/html; charset=utf-8");
+const JSON: HeaderValue = HeaderValue::from_static("application/json");
+const OCTETS: HeaderValue = HeaderValue::from_static("application/octet-stream");
+
+impl Response {
+    /// A response with `status`, no headers and `body`.
+    pub fn new(status: StatusCode, body: impl Into<Body>) -> Self {
+        let mut inner = http::Response::new(body.into());
+        *inner.status_mut() = status;
+        Response { inner }
+    }
+    /// 200 with a `text/plain` body.
+    pub fn text(body: impl Into<Body>) -> Self {
+        Response::new(StatusCode::OK, body).with_header(CONTENT_TYPE, TEXT)
+    }
+    /// 200 with a `text/html` body.
+    pub fn html(body: impl Into<Body>) -> Self {
+        Response::new(StatusCode::OK, body).with_header(CONTENT_TYPE, HTML)
+    }
+    /// 200 with a JSON body serialized from `value` (500 if it cannot be).
+    pub fn json<T: serde::Serialize + ?Sized>(value: &T) -> Self {
+        match serde_json::to_vec(value) {
+            Ok(v) => Response::new(StatusCode::OK, v).with_header(CONTENT_TYPE, JSON),
+            Err(e) => Response::error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &format!("response serialization failed: {e}"),
+            ),
+        }
+    }
+    /// 200 with an `application/octet-stream` body.
+    pub fn bytes(body: impl Into<Bytes>) -> Self {
+        Response::new(StatusCode::OK, Body::full(body.into())).with_header(CONTENT_TYPE, OCTETS)
+    }
+    /// A response whose body is produced by a stream of chunks.
+    pub fn stream<S, B, E>(stream: S) -> Self
+    where
+        S: futures_util::Stream<Item = Result<B, E>> + Send + 'static,
+        B: Into<Bytes> + 'static,
+        E: Into<super::body::BoxError> + 'static,
+    {
+        Response::new(StatusCode::OK, Body::from_stream(stream))
+    }
+    /// An error response: `status` and a short plain-text body naming it and
+    /// the reason.
+    pub fn error(status: StatusCode, reason: &str) -> Self {
+        let mut text = String::with_capacity(64 + reason.len());
+        text.push_str(status.as_str());
+        text.push(' ');
+        text.push_str(status.canonical_reason().unwrap_or(""));
+        if !reason.is_empty() {
+            text.push_str(": ");
+            text.push_str(reason);
+        }
+        text.push('\n');
+        Response::new(status, text).with_header(CONTENT_TYPE, TEXT)
+    }
+    /// 404 Not Found, with a body.
+    pub fn not_found() -> Self {
+        Response::error(StatusCode::NOT_FOUND, "no route for this path")
+    }
+    /// 405 Method Not Allowed with the `Allow` header listing `allowed`.
+    pub fn method_not_allowed(allowed: &str) -> Self {
+        let mut r = Response::error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method not allowed for this path",
+        );
+        if let Ok(v) = HeaderValue::from_str(allowed) {
+            r.headers_mut().insert(ALLOW, v);
+        }
+        r
+    }
+    /// 307/308 style redirect.
+    pub fn redirect(status: StatusCode, location: &str) -> Self {
+        let mut r = Response::new(status, Body::empty());
+        if let Ok(v) = HeaderValue::from_str(location) {
+            r.headers_mut().insert(http::header::LOCATION, v);
+        }
+        r
+    }
+
+    /// Sets the status.
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        *self.inner.status_mut() = status;
+        self
+    }
+    /// Sets a header, replacing earlier values of that name.
+    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.inner.headers_mut().insert(name, value);
+        self
+    }
+    /// Sets a header from strings; an invalid name or value is ignored.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            self.inner.headers_mut().append(n, v);
+        }
+        self
+    }
+    /// The status.
+    pub fn status(&self) -> StatusCode {
+        self.inner.status()
+    }
+    /// The headers.
+    pub fn headers(&self) -> &HeaderMap {
+        self.inner.headers()
+    }
+    /// The headers, mutable.
+    pub fn headers_mut(&mut self) -> &mut HeaderMap {
+        self.inner.headers_mut()
+    }
+    /// The body.
+    pub fn body(&self) -> &Body {
+        self.inner.body()
+    }
+    /// The body, mutable.
+    pub fn body_mut(&mut self) -> &mut Body {
+        self.inner.body_mut()
+    }
+    /// The underlying `http::Response`.
+    pub fn into_inner(self) -> http::Response<Body> {
+        self.inner
+    }
+}
+
+impl From<http::Response<Body>> for Response {
+    fn from(inner: http::Response<Body>) -> Self {
+        Response { inner }
+    }
+}
+
+/// Anything a handler may return.
+pub trait IntoResponse {
+    /// Converts into a response.
+    fn into_response(self) -> Response;
+}
+
+impl IntoResponse for Response {
+    fn into_response(self) -> Response {
+        self
+    }
+}
+impl IntoResponse for http::Response<Body> {
+    fn into_response(self) -> Response {
+        Response { inner: self }
+    }
+}
+impl IntoResponse for &'static str {
+    fn into_response(self) -> Response {
+        Response::text(self)
+    }
+}
+impl IntoResponse for String {
+    fn into_response(self) -> Response {
+        Response::text(self)
+    }
+}
+impl IntoResponse for Bytes {
+    fn into_response(self) -> Response {
+        Response::bytes(self)
+    }
+}
+impl IntoResponse for Vec<u8> {
+    fn into_response(self) -> Response {
+        Response::bytes(self)
+    }
+}
+impl IntoResponse for () {
+    fn into_response(self) -> Response {
+        Response::new(StatusCode::OK, Body::empty())
+    }
+}
+impl IntoResponse for StatusCode {
+    fn into_response(self) -> Response {
+        if self.is_client_error() || self.is_server_error() {
+            Response::error(self, "")
+        } else {
+            Response::new(self, Body::empty())
+        }
+    }
+}
+impl IntoResponse for Body {
+    fn into_response(self) -> Response {
+        Response::new(StatusCode::OK, self)
+    }
+}
+impl<T: IntoResponse> IntoResponse for (StatusCode, T) {
+    fn into_response(self) -> Response {
+        self.1.into_response().with_status(self.0)
+    }
+}
+impl<T: IntoResponse> IntoResponse for (StatusCode, HeaderMap, T) {
+    fn into_response(self) -> Response {
+        let mut r = self.2.into_response().with_status(self.0);
+        for (k, v) in self.1 {
+            if let Some(k) = k {
+                r.headers_mut().insert(k, v);
+            }
+        }
+        r
+    }
+}
+impl<T: IntoResponse, E: IntoResponse> IntoResponse for Result<T, E> {
+    fn into_response(self) -> Response {
+        match self {
+            Ok(t) => t.into_response(),
+            Err(e) => e.into_response(),
+        }
+    }
+}
+
+/// A handler error that answers with a status and a reason.
+#[derive(Debug, Clone)]
+pub struct HttpError {
+    /// The status to answer with.
+    pub status: StatusCode,
+    /// Why, as shown in the response body.
+    pub reason: String,
+}
+
+impl HttpError {
+    /// An error answered with `status` and `reason`.
+    pub fn new(status: StatusCode, reason: impl Into<String>) -> Self {
+        HttpError {
+            status,
+            reason: reason.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for HttpError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.status, self.reason)
+    }
+}
+
+impl std::error::Error for HttpError {}
+
+impl IntoResponse for HttpError {
+    fn into_response(self) -> Response {
+        Response::error(self.status, &self.reason)
+    }
+}

@@ -1,0 +1,87 @@
+//! Limits that protect the server, in one place, with their defaults.
+//!
+//! Every number that bounds what a peer can make the server hold or wait for
+//! lives here, so that it can be read, documented and tuned in one place.
+
+use std::time::Duration;
+
+/// Limits and timeouts for the connections of one listener.
+///
+/// When several [`Server`](crate::Server)s share a port, the listener uses
+/// the limits of the first server added for that port.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Longest request target (path and query) in bytes; longer → 414.
+    /// Default 8 KiB.
+    pub max_uri_bytes: usize,
+    /// Largest request header section (request line, all fields) in bytes;
+    /// larger → 431 (HTTP/1.1) or a refused stream (HTTP/2). Default 64 KiB.
+    pub max_header_bytes: usize,
+    /// Most header fields in one request; more → 431. Default 100.
+    pub max_headers: usize,
+    /// Largest request body in bytes, whether buffered or streamed; larger →
+    /// 413. Default 16 MiB.
+    pub max_body_bytes: u64,
+    /// Time allowed to receive a complete request head once its first byte
+    /// arrived (slowloris guard). Default 10 s.
+    pub header_read_timeout: Duration,
+    /// Time an idle keep-alive connection is kept open. Default 60 s.
+    pub keep_alive_timeout: Duration,
+    /// Time allowed for a TLS handshake. Default 10 s.
+    pub tls_handshake_timeout: Duration,
+    /// HTTP/1.1 requests pipelined but not yet answered that one connection
+    /// may hold parsed at once. Default 32.
+    pub max_pipelined: usize,
+    /// HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS advertised and enforced
+    /// (RFC 9113 §6.5.2). Default 256.
+    pub h2_max_concurrent_streams: u32,
+    /// HTTP/2 SETTINGS_INITIAL_WINDOW_SIZE advertised for request bodies
+    /// (RFC 9113 §6.9.2). Default 1 MiB.
+    pub h2_initial_window_size: u32,
+    /// HTTP/2 connection-level receive window (RFC 9113 §6.9.1), raised by
+    /// a WINDOW_UPDATE on stream 0 right after the preface. Default 4 MiB.
+    pub h2_connection_window_size: u32,
+    /// HTTP/2 SETTINGS_MAX_FRAME_SIZE advertised (RFC 9113 §6.5.2).
+    /// Default 16 384 (the protocol minimum).
+    pub h2_max_frame_size: u32,
+    /// HTTP/2 SETTINGS_MAX_HEADER_LIST_SIZE advertised and enforced
+    /// (RFC 9113 §6.5.2). Default 64 KiB.
+    pub h2_max_header_list_size: u32,
+    /// HTTP/2 SETTINGS_HEADER_TABLE_SIZE for our HPACK decoder
+    /// (RFC 7541 §4.2). Default 4096.
+    pub h2_header_table_size: u32,
+    /// Response bytes one HTTP/2 stream may have queued for sending beyond
+    /// what flow control lets out; a producer waits past it. Default 64 KiB.
+    pub h2_stream_send_buffer: usize,
+    /// Streams a client may reset (or have refused) per second, averaged,
+    /// before the connection is closed with ENHANCE_YOUR_CALM (rapid-reset
+    /// guard, CVE-2023-44487). Default 200.
+    pub h2_max_resets_per_sec: u32,
+    /// Time in-flight requests are given to finish after shutdown begins.
+    /// Default 30 s.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_uri_bytes: 8 * 1024,
+            max_header_bytes: 64 * 1024,
+            max_headers: 100,
+            max_body_bytes: 16 * 1024 * 1024,
+            header_read_timeout: Duration::from_secs(10),
+            keep_alive_timeout: Duration::from_secs(60),
+            tls_handshake_timeout: Duration::from_secs(10),
+            max_pipelined: 32,
+            h2_max_concurrent_streams: 256,
+            h2_initial_window_size: 1024 * 1024,
+            h2_connection_window_size: 4 * 1024 * 1024,
+            h2_max_frame_size: 16_384,
+            h2_max_header_list_size: 64 * 1024,
+            h2_header_table_size: 4096,
+            h2_stream_send_buffer: 64 * 1024,
+            h2_max_resets_per_sec: 200,
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}

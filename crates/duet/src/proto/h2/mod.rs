@@ -1,0 +1,3 @@
+//! HTTP/2 (RFC 9113), sans-I/O. (Being written.)
+
+pub mod hpack;

@@ -1,0 +1,1 @@
+//! The tokio driver for HTTP/2 connections. (Being written.)

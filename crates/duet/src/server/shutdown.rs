@@ -1,0 +1,47 @@
+//! The signal that tells connections to stop taking new requests and drain.
+
+use tokio::sync::watch;
+
+/// Sent once by the executor when graceful shutdown begins.
+#[derive(Clone)]
+pub(crate) struct Shutdown {
+    rx: watch::Receiver<bool>,
+}
+
+/// The executor's end of [`Shutdown`].
+pub(crate) struct ShutdownTrigger {
+    tx: watch::Sender<bool>,
+}
+
+pub(crate) fn channel() -> (ShutdownTrigger, Shutdown) {
+    let (tx, rx) = watch::channel(false);
+    (ShutdownTrigger { tx }, Shutdown { rx })
+}
+
+impl ShutdownTrigger {
+    pub(crate) fn trigger(&self) {
+        let _ = self.tx.send(true);
+    }
+}
+
+impl Shutdown {
+    /// A signal that never fires (for connections served outside an
+    /// executor, as in tests of a driver).
+    pub(crate) fn never() -> Shutdown {
+        let (tx, rx) = watch::channel(false);
+        // Keep the sender alive forever so `wait` stays pending.
+        std::mem::forget(tx);
+        Shutdown { rx }
+    }
+
+    /// True once shutdown has begun.
+    pub(crate) fn is_set(&self) -> bool {
+        *self.rx.borrow()
+    }
+
+    /// Completes when shutdown begins (at once if it already has).
+    pub(crate) async fn wait(&mut self) {
+        // An error means the trigger is gone: treat as shutdown.
+        let _ = self.rx.wait_for(|v| *v).await;
+    }
+}

@@ -1,0 +1,1 @@
+//! TLS with rustls: certificates per hostname, SNI, ALPN. (Being written.)
