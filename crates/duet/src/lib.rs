@@ -1,4 +1,24 @@
-//! duet: an HTTP/1.1 and HTTP/2 server library.
+//! duet: an HTTP/1.1 and HTTP/2 server library with its own protocol
+//! engines.
+//!
+//! ```no_run
+//! use duet::{ConnContext, Executor, Path, RequestContext, Server};
+//!
+//! async fn hello(Path(name): Path<String>) -> String {
+//!     format!("hello, {name}")
+//! }
+//!
+//! async fn info(req: RequestContext, conn: ConnContext) -> String {
+//!     format!("{} {} over {} from {}", req.method(), req.path(), conn.protocol(), conn.peer_addr())
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> std::io::Result<()> {
+//!     let mut server = Server::bind(8080);
+//!     server.get("/hello/{name}", hello).get("/info", info);
+//!     Executor::new().add(server).run().await
+//! }
+//! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -9,6 +29,11 @@ pub(crate) mod server;
 
 pub use app::body::{Body, BodyError, BoxError};
 pub use app::context::{ConnContext, PathParams, RequestContext, TlsInfo};
+pub use app::extract::{FromRequest, FromRequestParts, Json, Path, Query, RequestHead, State};
+pub use app::handler::Handler;
 pub use app::response::{HttpError, IntoResponse, Response};
+pub use app::server::Server;
 pub use config::Limits;
 pub use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, Version};
+pub use server::executor::{wait_for_signal, Executor, Running, ShutdownHandle};
+pub use server::tls::TlsConfig;

@@ -4,6 +4,10 @@
 
 pub mod body;
 pub mod context;
+pub mod extract;
+pub mod handler;
+mod params;
 pub mod response;
 pub(crate) mod router;
+pub mod server;
 pub mod sse;

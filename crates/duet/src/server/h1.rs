@@ -1,1 +1,519 @@
-//! The tokio driver for HTTP/1.1 connections. (Being written.)
+//! The tokio driver for HTTP/1.1 connections: reads request heads and
+//! bodies into the `proto::h1` core, hands requests to the site, and writes
+//! responses strictly in order (pipelining), with keep-alive, timeouts,
+//! `Expect: 100-continue`, `Upgrade: h2c` and graceful shutdown.
+
+use std::io;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::FutureExt;
+use http::header::CONTENT_TYPE;
+use http::{Method, StatusCode, Version};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::time::{timeout_at, Instant};
+
+use super::date::with_date;
+use super::ConnParams;
+use crate::app::body::{Body, BodyError, BodySender, Incoming};
+use crate::proto::h1::{self, BodyDecoder, BodyKind, Decoded, ResponseFraming};
+
+/// Bodies up to this size are copied into the write buffer with the head
+/// (one write); larger ones are written from their own buffer.
+const COPY_BODY_MAX: usize = 16 * 1024;
+/// Flush the write buffer once it holds this much, even mid-pipeline.
+const FLUSH_AT: usize = 64 * 1024;
+/// Request body chunks that may wait unread by the handler.
+const BODY_CHANNEL_DEPTH: usize = 4;
+/// Read granularity.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// Serves one HTTP/1.1 connection; `buf` holds bytes already read.
+pub(crate) async fn serve<IO>(io: IO, buf: BytesMut, p: ConnParams) -> io::Result<()>
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let mut conn = Conn {
+        io,
+        rbuf: buf,
+        wbuf: BytesMut::with_capacity(8 * 1024),
+        p,
+    };
+    let res = conn.run().await;
+    // Best effort: send what is buffered (an error response, say).
+    if !conn.wbuf.is_empty() {
+        let _ = conn.io.write_all(&conn.wbuf).await;
+    }
+    let _ = conn.io.shutdown().await;
+    match res {
+        Ok(Next::Upgrade(settings, req)) => {
+            let Conn { io, rbuf, p, .. } = conn;
+            super::h2::serve_upgraded(io, rbuf, p, settings, req).await
+        }
+        Ok(_) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+enum Next {
+    KeepAlive,
+    Close,
+    Upgrade(Bytes, http::Request<Body>),
+}
+
+struct Conn<IO> {
+    io: IO,
+    rbuf: BytesMut,
+    wbuf: BytesMut,
+    p: ConnParams,
+}
+
+impl<IO> Conn<IO>
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    async fn run(&mut self) -> io::Result<Next> {
+        loop {
+            match self.one_request().await? {
+                Next::KeepAlive => continue,
+                other => {
+                    self.flush().await?;
+                    return Ok(other);
+                }
+            }
+        }
+    }
+
+    async fn flush(&mut self) -> io::Result<()> {
+        if !self.wbuf.is_empty() {
+            self.io.write_all(&self.wbuf).await?;
+            self.wbuf.clear();
+        }
+        self.io.flush().await
+    }
+
+    /// Reads more bytes into `rbuf`; Ok(false) at EOF.
+    async fn read_more(&mut self) -> io::Result<bool> {
+        self.rbuf.reserve(READ_CHUNK);
+        Ok(self.io.read_buf(&mut self.rbuf).await? > 0)
+    }
+
+    /// Reads, parses and answers one request.
+    async fn one_request(&mut self) -> io::Result<Next> {
+        let limits = self.p.limits.clone();
+        // RFC 9112 §9.3: wait for the next request, idle up to the
+        // keep-alive timeout, then for the rest of the head up to the
+        // header-read timeout (slowloris guard).
+        let mut deadline = None;
+        let head = loop {
+            match h1::parse_request(&self.rbuf, &limits) {
+                Ok(Some((head, used))) => {
+                    let _ = self.rbuf.split_to(used);
+                    break head;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    self.flush().await?;
+                    self.write_error(e.status(), e.reason());
+                    return Ok(Next::Close);
+                }
+            }
+            let idle = self.rbuf.is_empty();
+            if idle {
+                // Responses of a pipelined batch go out before we wait.
+                self.flush().await?;
+                if self.p.shutdown.is_set() {
+                    return Ok(Next::Close);
+                }
+            }
+            let until = if idle {
+                Instant::now() + limits.keep_alive_timeout
+            } else {
+                *deadline.get_or_insert_with(|| Instant::now() + limits.header_read_timeout)
+            };
+            let mut shutdown = self.p.shutdown.clone();
+            let read = tokio::select! {
+                r = timeout_at(until, self.read_more()) => r,
+                _ = shutdown.wait(), if idle => return Ok(Next::Close),
+            };
+            match read {
+                Ok(Ok(true)) => {}
+                Ok(Ok(false)) => return Ok(Next::Close),
+                Ok(Err(e)) => return Err(e),
+                Err(_) if idle => return Ok(Next::Close),
+                Err(_) => {
+                    self.write_error(
+                        StatusCode::REQUEST_TIMEOUT,
+                        "request head not received in time",
+                    );
+                    return Ok(Next::Close);
+                }
+            }
+        };
+        self.answer(head).await
+    }
+
+    async fn answer(&mut self, head: h1::RequestHead) -> io::Result<Next> {
+        let limits = self.p.limits.clone();
+        let version = head.version;
+        let is_head = head.method == Method::HEAD;
+        let mut keep_alive = head.keep_alive;
+
+        if let BodyKind::Length(n) = head.body {
+            if n > limits.max_body_bytes {
+                self.write_error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "request body exceeds the configured limit",
+                );
+                return Ok(Next::Close);
+            }
+        }
+
+        let mut req = http::Request::new(Body::empty());
+        *req.method_mut() = head.method;
+        *req.uri_mut() = head.uri;
+        *req.version_mut() = version;
+        *req.headers_mut() = head.headers;
+
+        // RFC 7540 §3.2: Upgrade to h2c. The request (with its whole body)
+        // becomes stream 1 of the new HTTP/2 connection.
+        if let (Some(settings), true) = (head.upgrade_h2c.clone(), self.p.h2c_upgrade) {
+            if !self.p.conn.is_tls() {
+                let body = match self
+                    .read_whole_body(&head.body, limits.max_body_bytes)
+                    .await?
+                {
+                    Ok(b) => b,
+                    Err(status) => {
+                        self.write_error(status, "request body could not be read");
+                        return Ok(Next::Close);
+                    }
+                };
+                *req.body_mut() = Body::full(body);
+                h1::encode_switching_protocols_h2c(&mut self.wbuf);
+                self.flush().await?;
+                self.p.conn.set_version(Version::HTTP_2);
+                return Ok(Next::Upgrade(settings, req));
+            }
+        }
+
+        // The body: already buffered (fast path), or streamed to the handler.
+        let mut pump = None;
+        match head.body {
+            BodyKind::None => {}
+            BodyKind::Length(n) if (n as usize) <= self.rbuf.len() => {
+                *req.body_mut() = Body::full(self.rbuf.split_to(n as usize).freeze());
+            }
+            ref kind => {
+                let len = match kind {
+                    BodyKind::Length(n) => Some(*n),
+                    _ => None,
+                };
+                let (tx, mut incoming) = Incoming::channel(len, BODY_CHANNEL_DEPTH);
+                let demand = head.expect_continue.then(|| incoming.on_demand());
+                *req.body_mut() = Body::incoming(incoming);
+                pump = Some(Pump {
+                    decoder: BodyDecoder::new(kind),
+                    tx: Some(tx),
+                    demand,
+                    received: 0,
+                    limit: limits.max_body_bytes,
+                    done: false,
+                    failed: false,
+                });
+            }
+        }
+
+        let mut dispatch = self.p.site.dispatch(req, &self.p.conn);
+        let resp = match pump.as_mut() {
+            None => dispatch.await,
+            Some(pump) => {
+                let res = tokio::select! {
+                    r = &mut dispatch => Ok(r),
+                    e = pump.run(&mut self.io, &mut self.rbuf, &mut self.wbuf, version, limits.keep_alive_timeout) => Err(e),
+                };
+                match res {
+                    Ok(r) => r,
+                    // The pump only returns on a read error, EOF or bad
+                    // framing; the handler still answers (it sees an error
+                    // body) unless the peer is gone.
+                    Err(PumpEnd::Io(e)) => return Err(e),
+                    Err(PumpEnd::Eof) => return Ok(Next::Close),
+                    Err(PumpEnd::Malformed(e)) => {
+                        drop(dispatch);
+                        self.write_error(e.status(), e.reason());
+                        return Ok(Next::Close);
+                    }
+                }
+            }
+        };
+        if let Some(pump) = &pump {
+            if !pump.done || pump.failed {
+                // The handler answered without reading the whole body; the
+                // framing of the rest can't be skipped cheaply: close.
+                keep_alive = false;
+            }
+        }
+        if self.p.shutdown.is_set() {
+            keep_alive = false;
+        }
+        self.write_response(resp, version, is_head, keep_alive)
+            .await?;
+        Ok(if keep_alive {
+            Next::KeepAlive
+        } else {
+            Next::Close
+        })
+    }
+
+    /// Reads a whole request body (for the h2c upgrade); Err(status) when it
+    /// is too large or malformed.
+    async fn read_whole_body(
+        &mut self,
+        kind: &BodyKind,
+        limit: u64,
+    ) -> io::Result<Result<Bytes, StatusCode>> {
+        let mut dec = BodyDecoder::new(kind);
+        let mut out = BytesMut::new();
+        loop {
+            match dec.decode(&mut self.rbuf) {
+                Ok(Decoded::Data(b)) => {
+                    if (out.len() + b.len()) as u64 > limit {
+                        return Ok(Err(StatusCode::PAYLOAD_TOO_LARGE));
+                    }
+                    out.extend_from_slice(&b);
+                }
+                Ok(Decoded::End) => return Ok(Ok(out.freeze())),
+                Ok(Decoded::NeedMore) => {
+                    let until = Instant::now() + self.p.limits.header_read_timeout;
+                    match timeout_at(until, self.read_more()).await {
+                        Ok(Ok(true)) => {}
+                        Ok(Ok(false)) | Err(_) => return Ok(Err(StatusCode::BAD_REQUEST)),
+                        Ok(Err(e)) => return Err(e),
+                    }
+                }
+                Err(e) => return Ok(Err(e.status())),
+            }
+        }
+    }
+
+    fn write_error(&mut self, status: StatusCode, reason: &str) {
+        with_date(|d| h1::error_response(&mut self.wbuf, status, reason, d));
+    }
+
+    async fn write_response(
+        &mut self,
+        resp: http::Response<Body>,
+        version: Version,
+        is_head: bool,
+        mut keep_alive: bool,
+    ) -> io::Result<()> {
+        let (parts, mut body) = resp.into_parts();
+        let status = parts.status;
+        // RFC 9110 §6.4.1: 1xx, 204 and 304 carry no body.
+        let bodiless = status.is_informational()
+            || status == StatusCode::NO_CONTENT
+            || status == StatusCode::NOT_MODIFIED;
+        let framing = if bodiless {
+            ResponseFraming::None
+        } else if let Some(n) = body.exact_len() {
+            ResponseFraming::Length(n)
+        } else if version == Version::HTTP_11 {
+            ResponseFraming::Chunked
+        } else {
+            keep_alive = false;
+            ResponseFraming::CloseDelimited
+        };
+        let chunked = matches!(framing, ResponseFraming::Chunked);
+        with_date(|d| {
+            h1::encode_response_head(
+                &mut self.wbuf,
+                version,
+                status,
+                &parts.headers,
+                framing,
+                keep_alive,
+                d,
+            )
+        });
+        if is_head || bodiless {
+            return self.maybe_flush().await;
+        }
+        if let Some(full) = body.as_full() {
+            if full.len() <= COPY_BODY_MAX {
+                self.wbuf.extend_from_slice(full);
+                return self.maybe_flush().await;
+            }
+            self.flush().await?;
+            let full = full.clone();
+            return self.io.write_all(&full).await;
+        }
+        // A streamed body: write chunks as they come, flushing whenever the
+        // producer has nothing ready, so events reach the client at once.
+        let is_sse = parts
+            .headers
+            .get(CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+        let mut shutdown = self.p.shutdown.clone();
+        loop {
+            let next = match body.chunk().now_or_never() {
+                Some(n) => n,
+                None => {
+                    self.flush().await?;
+                    let n = loop {
+                        let watch_peer = self.rbuf.len() < self.p.limits.max_header_bytes;
+                        tokio::select! {
+                            n = body.chunk() => break n,
+                            r = self.read_more(), if watch_peer => match r {
+                                // The peer closed: drop the producer now.
+                                Ok(false) => return Err(io::ErrorKind::ConnectionAborted.into()),
+                                Ok(true) => {}
+                                Err(e) => return Err(e),
+                            },
+                            // An event stream never ends by itself: end it
+                            // cleanly so the client reconnects elsewhere.
+                            _ = shutdown.wait(), if is_sse => break None,
+                        }
+                    };
+                    n
+                }
+            };
+            match next {
+                Some(Ok(chunk)) => {
+                    if chunked {
+                        h1::encode_chunk(&mut self.wbuf, &chunk);
+                    } else {
+                        self.wbuf.extend_from_slice(&chunk);
+                    }
+                    if self.wbuf.len() >= FLUSH_AT {
+                        self.flush().await?;
+                    }
+                }
+                Some(Err(e)) => {
+                    // The producer failed mid-body: the only honest signal
+                    // left is to cut the connection without a last chunk.
+                    tracing::warn!(target: "duet", "response body failed: {e}");
+                    self.flush().await?;
+                    return Err(io::Error::other(e));
+                }
+                None => {
+                    if chunked {
+                        h1::encode_last_chunk(&mut self.wbuf);
+                    }
+                    return self.maybe_flush().await;
+                }
+            }
+        }
+    }
+
+    /// Flushes unless another pipelined request is already buffered (its
+    /// response then goes out in the same write).
+    async fn maybe_flush(&mut self) -> io::Result<()> {
+        if self.rbuf.is_empty() || self.wbuf.len() >= FLUSH_AT {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+}
+
+enum PumpEnd {
+    Io(io::Error),
+    Eof,
+    Malformed(h1::ParseError),
+}
+
+/// Moves a request body from the socket to the handler, as the handler
+/// reads it (bounded channel → backpressure).
+struct Pump {
+    decoder: BodyDecoder,
+    tx: Option<BodySender>,
+    demand: Option<tokio::sync::oneshot::Receiver<()>>,
+    received: u64,
+    limit: u64,
+    done: bool,
+    failed: bool,
+}
+
+impl Pump {
+    /// Runs until the body is complete (then pends forever) or the peer
+    /// fails; the caller races it against the handler.
+    async fn run<IO: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        io: &mut IO,
+        rbuf: &mut BytesMut,
+        wbuf: &mut BytesMut,
+        version: Version,
+        idle: Duration,
+    ) -> PumpEnd {
+        // RFC 9110 §10.1.1: send 100 Continue only once the handler asks
+        // for the body; if it answers first, the body is never sent.
+        if let Some(d) = self.demand.take() {
+            if d.await.is_err() {
+                return std::future::pending().await;
+            }
+            if version == Version::HTTP_11 {
+                h1::encode_continue(wbuf);
+                if let Err(e) = io.write_all(wbuf).await {
+                    return PumpEnd::Io(e);
+                }
+                wbuf.clear();
+            }
+        }
+        loop {
+            if self.done || self.failed {
+                return std::future::pending().await;
+            }
+            match self.decoder.decode(rbuf) {
+                Ok(Decoded::Data(chunk)) => {
+                    self.received += chunk.len() as u64;
+                    if self.received > self.limit {
+                        self.failed = true;
+                        if let Some(tx) = self.tx.take() {
+                            tx.fail(BodyError::TooLarge);
+                        }
+                        continue;
+                    }
+                    let Some(tx) = &self.tx else { continue };
+                    if !tx.send(chunk).await {
+                        // The handler dropped the body: stop reading it.
+                        self.failed = true;
+                    }
+                }
+                Ok(Decoded::End) => {
+                    self.done = true;
+                    if let Some(tx) = self.tx.take() {
+                        tx.finish();
+                    }
+                }
+                Ok(Decoded::NeedMore) => {
+                    rbuf.reserve(READ_CHUNK);
+                    match tokio::time::timeout(idle, io.read_buf(rbuf)).await {
+                        Ok(Ok(0)) => {
+                            self.failed = true;
+                            self.tx = None; // reads as Aborted
+                            return PumpEnd::Eof;
+                        }
+                        Ok(Ok(_)) => {}
+                        Ok(Err(e)) => {
+                            self.failed = true;
+                            self.tx = None;
+                            return PumpEnd::Io(e);
+                        }
+                        Err(_) => {
+                            self.failed = true;
+                            self.tx = None;
+                            return PumpEnd::Eof;
+                        }
+                    }
+                }
+                Err(e) => {
+                    self.failed = true;
+                    if let Some(tx) = self.tx.take() {
+                        tx.fail(BodyError::Malformed(e.reason()));
+                    }
+                    return PumpEnd::Malformed(e);
+                }
+            }
+        }
+    }
+}

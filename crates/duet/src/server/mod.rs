@@ -2,8 +2,35 @@
 //! accept loops, protocol detection, timeouts, virtual hosts, TLS, the
 //! executor and graceful shutdown.
 
+use std::sync::Arc;
+
+use crate::app::context::ConnContext;
+use crate::config::Limits;
+
 pub(crate) mod date;
+pub(crate) mod executor;
 pub(crate) mod h1;
 pub(crate) mod h2;
 pub(crate) mod shutdown;
+pub(crate) mod site;
 pub(crate) mod tls;
+
+pub(crate) use shutdown::Shutdown;
+pub(crate) use site::Site;
+
+/// What a protocol driver needs to serve one connection.
+pub(crate) struct ConnParams {
+    /// The virtual servers of the listener the connection came in on.
+    pub(crate) site: Arc<Site>,
+    /// The connection's context, handed to every handler.
+    pub(crate) conn: ConnContext,
+    /// Limits and timeouts for this connection.
+    pub(crate) limits: Arc<Limits>,
+    /// Fires when graceful shutdown begins.
+    pub(crate) shutdown: Shutdown,
+    /// Whether HTTP/1.1 `Upgrade: h2c` is honoured.
+    pub(crate) h2c_upgrade: bool,
+}
+
+/// The HTTP/2 client connection preface (RFC 9113 §3.4).
+pub(crate) const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";

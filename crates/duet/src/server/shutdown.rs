@@ -25,6 +25,15 @@ impl ShutdownTrigger {
 }
 
 impl Shutdown {
+    /// A receiver of `trigger`'s signal.
+    pub(crate) fn from_trigger(trigger: &ShutdownTrigger) -> Shutdown {
+        Shutdown {
+            rx: trigger.tx.subscribe(),
+        }
+    }
+}
+
+impl Shutdown {
     /// A signal that never fires (for connections served outside an
     /// executor, as in tests of a driver).
     pub(crate) fn never() -> Shutdown {

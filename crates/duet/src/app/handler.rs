@@ -1,0 +1,97 @@
+//! Handlers: async functions whose arguments are extractors and whose
+//! return value converts into a response.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use super::body::Body;
+use super::extract::{FromRequest, FromRequestParts, RequestHead};
+use super::response::{IntoResponse, Response};
+
+/// A boxed future answering one request.
+pub type ResponseFuture = Pin<Box<dyn Future<Output = Response> + Send + 'static>>;
+
+/// An async function usable as a route handler. `T` lists its extractor
+/// types; users never name it.
+pub trait Handler<T>: Clone + Send + Sync + 'static {
+    /// Answers one request.
+    fn call(&self, head: RequestHead, body: Body) -> ResponseFuture;
+}
+
+impl<F, Fut, R> Handler<()> for F
+where
+    F: Fn() -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = R> + Send + 'static,
+    R: IntoResponse,
+{
+    fn call(&self, _head: RequestHead, _body: Body) -> ResponseFuture {
+        let fut = self();
+        Box::pin(async move { fut.await.into_response() })
+    }
+}
+
+macro_rules! impl_handler {
+    ([$($ty:ident),*], $last:ident) => {
+        #[allow(non_snake_case, unused_variables)]
+        impl<F, Fut, R, M, $($ty,)* $last> Handler<(M, $($ty,)* $last,)> for F
+        where
+            F: Fn($($ty,)* $last) -> Fut + Clone + Send + Sync + 'static,
+            Fut: Future<Output = R> + Send + 'static,
+            R: IntoResponse,
+            $($ty: FromRequestParts,)*
+            $last: FromRequest<M>,
+        {
+            fn call(&self, head: RequestHead, body: Body) -> ResponseFuture {
+                let f = self.clone();
+                Box::pin(async move {
+                    $(
+                        let $ty = match $ty::from_request_parts(&head) {
+                            Ok(v) => v,
+                            Err(e) => return e.into_response(),
+                        };
+                    )*
+                    let $last = match $last::from_request(head, body).await {
+                        Ok(v) => v,
+                        Err(e) => return e.into_response(),
+                    };
+                    f($($ty,)* $last).await.into_response()
+                })
+            }
+        }
+    };
+}
+
+impl_handler!([], T1);
+impl_handler!([T1], T2);
+impl_handler!([T1, T2], T3);
+impl_handler!([T1, T2, T3], T4);
+impl_handler!([T1, T2, T3, T4], T5);
+impl_handler!([T1, T2, T3, T4, T5], T6);
+impl_handler!([T1, T2, T3, T4, T5, T6], T7);
+impl_handler!([T1, T2, T3, T4, T5, T6, T7], T8);
+
+/// A handler with its extractor types erased, shareable across servers.
+pub(crate) type BoxedHandler = Arc<dyn ErasedHandler>;
+
+pub(crate) trait ErasedHandler: Send + Sync + 'static {
+    fn call(&self, head: RequestHead, body: Body) -> ResponseFuture;
+}
+
+struct Erased<H, T> {
+    handler: H,
+    _t: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<H: Handler<T>, T: 'static> ErasedHandler for Erased<H, T> {
+    fn call(&self, head: RequestHead, body: Body) -> ResponseFuture {
+        self.handler.call(head, body)
+    }
+}
+
+pub(crate) fn boxed<H: Handler<T>, T: 'static>(handler: H) -> BoxedHandler {
+    Arc::new(Erased {
+        handler,
+        _t: std::marker::PhantomData,
+    })
+}

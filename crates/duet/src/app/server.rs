@@ -1,0 +1,174 @@
+//! `Server`: one virtual server — an address, optional hostnames, routes,
+//! state and limits.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use http::Method;
+
+use super::handler::{boxed, Handler};
+use super::router::Router;
+use crate::config::Limits;
+
+/// A virtual server: where it listens, which hostnames it answers for, and
+/// its routes. Several servers may share one address; the executor binds it
+/// once and chooses the server by TLS SNI and by `Host` / `:authority`.
+pub struct Server {
+    pub(crate) addr: SocketAddr,
+    pub(crate) hostnames: Vec<String>,
+    pub(crate) is_default: bool,
+    pub(crate) router: Router,
+    pub(crate) limits: Limits,
+    pub(crate) h2c_upgrade: bool,
+    pub(crate) state: http::Extensions,
+    pub(crate) errors: Vec<String>,
+    pub(crate) tls: Option<crate::server::tls::TlsConfig>,
+}
+
+impl Server {
+    /// A server on `port` of every IPv4 interface (`0.0.0.0`).
+    pub fn bind(port: u16) -> Self {
+        Server::bind_addr(SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)))
+    }
+
+    /// A server on one address. Servers with equal addresses share a
+    /// listener — port 0 included: they get one ephemeral port together.
+    pub fn bind_addr(addr: SocketAddr) -> Self {
+        Server {
+            addr,
+            hostnames: Vec::new(),
+            is_default: false,
+            router: Router::default(),
+            limits: Limits::default(),
+            h2c_upgrade: true,
+            state: http::Extensions::new(),
+            errors: Vec::new(),
+            tls: None,
+        }
+    }
+
+    /// Answers for `name` (matched case-insensitively against `Host`,
+    /// `:authority` and SNI, port ignored). May be called more than once
+    /// for aliases. A server without hostnames answers any host its port's
+    /// other servers do not claim.
+    pub fn hostname(mut self, name: &str) -> Self {
+        let n = name.trim_end_matches('.').to_ascii_lowercase();
+        if n.is_empty() {
+            self.errors.push("empty hostname".into());
+        } else {
+            self.hostnames.push(n);
+        }
+        self
+    }
+
+    /// Makes this server the port's fallback for requests (and TLS
+    /// handshakes) naming no known host.
+    pub fn default_server(mut self) -> Self {
+        self.is_default = true;
+        self
+    }
+
+    /// Serves this server over TLS (every server sharing the port must).
+    pub fn tls(mut self, config: crate::server::tls::TlsConfig) -> Self {
+        self.tls = Some(config);
+        self
+    }
+
+    /// Sets the connection limits and timeouts. When servers share a port,
+    /// the first server's limits apply to the port's connections; the body
+    /// limit applies per server.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Allows or refuses HTTP/1.1 `Upgrade: h2c` (on by default for
+    /// cleartext servers). Prior-knowledge h2c is always accepted.
+    pub fn h2c_upgrade(mut self, on: bool) -> Self {
+        self.h2c_upgrade = on;
+        self
+    }
+
+    /// Registers shared state, extracted by handlers as `State<T>`.
+    pub fn state<T: Clone + Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.state.insert(value);
+        self
+    }
+
+    /// The address this server was configured with.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Routes `methods` on `path` to `handler`. Patterns: `/hello/{name}`
+    /// binds one segment, `/static/{*path}` the rest of the path. A pattern
+    /// that conflicts with an earlier one is reported when the executor
+    /// starts.
+    pub fn route<H, T>(
+        &mut self,
+        path: &str,
+        methods: impl IntoIterator<Item = Method>,
+        handler: H,
+    ) -> &mut Self
+    where
+        H: Handler<T>,
+        T: 'static,
+    {
+        let methods: Vec<Method> = methods.into_iter().collect();
+        if let Err(e) = self.router.add(path, &methods, boxed(handler)) {
+            self.errors.push(e);
+        }
+        self
+    }
+
+    /// Routes GET (and so HEAD) on `path`.
+    pub fn get<H: Handler<T>, T: 'static>(&mut self, path: &str, handler: H) -> &mut Self {
+        self.route(path, [Method::GET], handler)
+    }
+    /// Routes POST on `path`.
+    pub fn post<H: Handler<T>, T: 'static>(&mut self, path: &str, handler: H) -> &mut Self {
+        self.route(path, [Method::POST], handler)
+    }
+    /// Routes PUT on `path`.
+    pub fn put<H: Handler<T>, T: 'static>(&mut self, path: &str, handler: H) -> &mut Self {
+        self.route(path, [Method::PUT], handler)
+    }
+    /// Routes DELETE on `path`.
+    pub fn delete<H: Handler<T>, T: 'static>(&mut self, path: &str, handler: H) -> &mut Self {
+        self.route(path, [Method::DELETE], handler)
+    }
+    /// Routes PATCH on `path`.
+    pub fn patch<H: Handler<T>, T: 'static>(&mut self, path: &str, handler: H) -> &mut Self {
+        self.route(path, [Method::PATCH], handler)
+    }
+
+    pub(crate) fn into_vhost(self) -> (SocketAddr, VHostParts) {
+        (
+            self.addr,
+            VHostParts {
+                hostnames: self.hostnames,
+                is_default: self.is_default,
+                router: self.router,
+                body_limit: self.limits.max_body_bytes,
+                state: Arc::new(self.state),
+                limits: self.limits,
+                h2c_upgrade: self.h2c_upgrade,
+                tls: self.tls,
+                errors: self.errors,
+            },
+        )
+    }
+}
+
+/// A server taken apart for the executor.
+pub(crate) struct VHostParts {
+    pub(crate) hostnames: Vec<String>,
+    pub(crate) is_default: bool,
+    pub(crate) router: Router,
+    pub(crate) body_limit: u64,
+    pub(crate) state: Arc<http::Extensions>,
+    pub(crate) limits: Limits,
+    pub(crate) h2c_upgrade: bool,
+    pub(crate) tls: Option<crate::server::tls::TlsConfig>,
+    pub(crate) errors: Vec<String>,
+}
