@@ -1,0 +1,93 @@
+//! Shared test support: start servers on ephemeral ports, talk raw bytes,
+//! find external clients. Each test binary uses part of it.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use duet::{Executor, Running, Server};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// A server on 127.0.0.1 with an ephemeral port.
+pub fn local() -> Server {
+    Server::bind_addr(SocketAddr::from(([127, 0, 0, 1], 0)))
+}
+
+/// Starts the servers; the first bound address is `running.addr()`.
+pub async fn start(servers: impl IntoIterator<Item = Server>) -> Running {
+    let mut ex = Executor::new();
+    for s in servers {
+        ex = ex.add(s);
+    }
+    ex.start().await.expect("server starts")
+}
+
+/// Sends `request` on a new connection and reads until the server closes
+/// it (or 10 s pass), returning everything received.
+pub async fn raw(addr: SocketAddr, request: &[u8]) -> String {
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    s.write_all(request).await.expect("write");
+    read_to_close(&mut s).await
+}
+
+/// Reads until EOF (or 10 s pass).
+pub async fn read_to_close(s: &mut TcpStream) -> String {
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Reads until `needle` has been seen `count` times (or 10 s pass).
+pub async fn read_until(s: &mut TcpStream, needle: &str, count: usize) -> String {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 8192];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if String::from_utf8_lossy(&out).matches(needle).count() >= count {
+            break;
+        }
+        match tokio::time::timeout_at(deadline, s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
+            Ok(Ok(n)) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The status code of the first response in `text`.
+pub fn status_of(text: &str) -> u16 {
+    text.split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+/// True when `tool` runs (`tool --version`).
+pub fn have(tool: &str) -> bool {
+    std::process::Command::new(tool)
+        .arg("--version")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+/// Runs a blocking external command off the async runtime; returns
+/// (status success, stdout, stderr).
+pub async fn run(cmd: &str, args: &[&str]) -> (bool, String, String) {
+    let cmd = cmd.to_string();
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let out = std::process::Command::new(&cmd)
+            .args(&args)
+            .output()
+            .unwrap_or_else(|e| panic!("{cmd} could not run: {e}"));
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    })
+    .await
+    .expect("command task")
+}
