@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use duet::{
-    Body, ConnContext, Json, Limits, Method, Path, Query, RequestContext, Response, Server,
-    State, StatusCode,
+    Body, ConnContext, Json, Limits, Method, Path, Query, RequestContext, Response, Server, State,
+    StatusCode,
 };
 use serde::{Deserialize, Serialize};
 use support::*;
@@ -60,7 +60,14 @@ async fn conn_info(req: RequestContext, conn: ConnContext) -> String {
     #[derive(Clone, Default)]
     struct Seen(u32);
     let seen = conn.update(|s: &mut Seen| s.0 += 1).0;
-    format!("{} {} conn={} seen={} proto={}", req.method(), req.path(), conn.id(), seen, conn.protocol())
+    format!(
+        "{} {} conn={} seen={} proto={}",
+        req.method(),
+        req.path(),
+        conn.id(),
+        seen,
+        conn.protocol()
+    )
 }
 
 async fn boom() -> &'static str {
@@ -85,7 +92,8 @@ async fn fails() -> Result<&'static str, duet::HttpError> {
 }
 
 async fn streamed() -> Response {
-    let chunks = futures_util::stream::iter((0..5).map(|i| Ok::<_, std::io::Error>(format!("part{i};"))));
+    let chunks =
+        futures_util::stream::iter((0..5).map(|i| Ok::<_, std::io::Error>(format!("part{i};"))));
     Response::stream(chunks)
 }
 
@@ -120,31 +128,129 @@ async fn reqwest_routes_extractors_and_errors() {
     assert_eq!(r.headers()["server"], "duet");
     assert_eq!(r.text().await.unwrap(), "hello");
 
-    assert_eq!(c.get(format!("{base}/hello/world")).send().await.unwrap().text().await.unwrap(), "hello world");
-    assert_eq!(c.get(format!("{base}/hello/a%20b")).send().await.unwrap().text().await.unwrap(), "hello a b");
-    assert_eq!(c.get(format!("{base}/pair/x/7")).send().await.unwrap().text().await.unwrap(), "x:7");
-    assert_eq!(c.get(format!("{base}/pair/x/notnum")).send().await.unwrap().status(), 400);
-    assert_eq!(c.get(format!("{base}/page?n=3&q=a+b")).send().await.unwrap().text().await.unwrap(), "n=3 q=a b");
-    assert_eq!(c.get(format!("{base}/page?n=x")).send().await.unwrap().status(), 400);
+    assert_eq!(
+        c.get(format!("{base}/hello/world"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "hello world"
+    );
+    assert_eq!(
+        c.get(format!("{base}/hello/a%20b"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "hello a b"
+    );
+    assert_eq!(
+        c.get(format!("{base}/pair/x/7"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "x:7"
+    );
+    assert_eq!(
+        c.get(format!("{base}/pair/x/notnum"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        400
+    );
+    assert_eq!(
+        c.get(format!("{base}/page?n=3&q=a+b"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "n=3 q=a b"
+    );
+    assert_eq!(
+        c.get(format!("{base}/page?n=x"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        400
+    );
 
-    let r = c.post(format!("{base}/echo")).body("ping").send().await.unwrap();
+    let r = c
+        .post(format!("{base}/echo"))
+        .body("ping")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.text().await.unwrap(), "ping");
 
-    let r = c.post(format!("{base}/json")).json(&serde_json::json!({"name": "a", "count": 1})).send().await.unwrap();
+    let r = c
+        .post(format!("{base}/json"))
+        .json(&serde_json::json!({"name": "a", "count": 1}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["content-type"], "application/json");
     let v: serde_json::Value = r.json().await.unwrap();
     assert_eq!(v["count"], 2);
     // Wrong media type, malformed JSON, wrong shape.
-    assert_eq!(c.post(format!("{base}/json")).body("{}").send().await.unwrap().status(), 415);
-    let bad = c.post(format!("{base}/json")).header("content-type", "application/json").body("{").send().await.unwrap();
+    assert_eq!(
+        c.post(format!("{base}/json"))
+            .body("{}")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        415
+    );
+    let bad = c
+        .post(format!("{base}/json"))
+        .header("content-type", "application/json")
+        .body("{")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(bad.status(), 400);
-    let shape = c.post(format!("{base}/json")).header("content-type", "application/json").body(r#"{"name":1}"#).send().await.unwrap();
+    let shape = c
+        .post(format!("{base}/json"))
+        .header("content-type", "application/json")
+        .body(r#"{"name":1}"#)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(shape.status(), 422);
     assert!(shape.text().await.unwrap().contains("invalid JSON body"));
 
-    assert_eq!(c.get(format!("{base}/count")).send().await.unwrap().text().await.unwrap(), "1");
-    assert_eq!(c.get(format!("{base}/count")).send().await.unwrap().text().await.unwrap(), "2");
+    assert_eq!(
+        c.get(format!("{base}/count"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "1"
+    );
+    assert_eq!(
+        c.get(format!("{base}/count"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "2"
+    );
 
     let r = c.get(format!("{base}/created")).send().await.unwrap();
     assert_eq!(r.status(), 201);
@@ -164,20 +270,36 @@ async fn reqwest_routes_extractors_and_errors() {
 async fn not_found_and_method_not_allowed_are_complete() {
     let running = start([app()]).await;
     let addr = running.addr();
-    let r = raw(addr, b"GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
+    let r = raw(
+        addr,
+        b"GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
     assert_eq!(status_of(&r), 404);
     let (head, body) = r.split_once("\r\n\r\n").unwrap();
     let len: usize = head
         .lines()
-        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length: ").map(|v| v.trim().parse().unwrap()))
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length: ")
+                .map(|v| v.trim().parse().unwrap())
+        })
         .expect("404 has content-length");
     assert!(len > 0);
     assert_eq!(body.len(), len);
 
-    let r = raw(addr, b"POST /hello/x HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").await;
+    let r = raw(
+        addr,
+        b"POST /hello/x HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    )
+    .await;
     assert_eq!(status_of(&r), 405);
     assert!(r.to_ascii_lowercase().contains("allow: get, head"), "{r}");
-    let r = raw(addr, b"GET /multi HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
+    let r = raw(
+        addr,
+        b"GET /multi HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
     assert_eq!(status_of(&r), 405);
     assert!(r.to_ascii_lowercase().contains("allow: delete, put"), "{r}");
     running.shutdown().await;
@@ -186,10 +308,17 @@ async fn not_found_and_method_not_allowed_are_complete() {
 #[tokio::test]
 async fn head_has_headers_but_no_body() {
     let running = start([app()]).await;
-    let r = raw(running.addr(), b"HEAD /hello/x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
+    let r = raw(
+        running.addr(),
+        b"HEAD /hello/x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
     assert_eq!(status_of(&r), 200);
     assert!(r.to_ascii_lowercase().contains("content-length: 7"), "{r}");
-    assert!(r.ends_with("\r\n\r\n"), "HEAD response must end after the head: {r:?}");
+    assert!(
+        r.ends_with("\r\n\r\n"),
+        "HEAD response must end after the head: {r:?}"
+    );
     running.shutdown().await;
 }
 
@@ -197,11 +326,15 @@ async fn head_has_headers_but_no_body() {
 async fn handler_panic_answers_500_and_connection_lives() {
     let running = start([app()]).await;
     let mut s = TcpStream::connect(running.addr()).await.unwrap();
-    s.write_all(b"GET /boom HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    s.write_all(b"GET /boom HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
     let r = read_until(&mut s, "\r\n\r\n", 1).await;
     assert_eq!(status_of(&r), 500);
     // Same connection, next request works.
-    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
     let r = read_to_close(&mut s).await;
     assert!(r.contains("HTTP/1.1 200") && r.ends_with("hello"), "{r}");
     running.shutdown().await;
@@ -231,9 +364,13 @@ GET /hello/two HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
 async fn keep_alive_and_connection_values() {
     let running = start([app()]).await;
     let mut s = TcpStream::connect(running.addr()).await.unwrap();
-    s.write_all(b"GET /conn HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    s.write_all(b"GET /conn HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
     let a = read_until(&mut s, "proto=", 1).await;
-    s.write_all(b"GET /conn HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+    s.write_all(b"GET /conn HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
     let b = read_to_close(&mut s).await;
     assert!(a.contains("seen=1") && a.contains("proto=http/1.1"), "{a}");
     assert!(b.contains("seen=2"), "connection values persist: {b}");
@@ -241,13 +378,25 @@ async fn keep_alive_and_connection_values() {
 
     // HTTP/1.0 closes by default, stays open with keep-alive.
     let r = raw(running.addr(), b"GET / HTTP/1.0\r\n\r\n").await;
-    assert!(r.starts_with("HTTP/1.0 200") || r.starts_with("HTTP/1.1 200"), "{r}");
+    assert!(
+        r.starts_with("HTTP/1.0 200") || r.starts_with("HTTP/1.1 200"),
+        "{r}"
+    );
     assert!(r.ends_with("hello"));
     let mut s = TcpStream::connect(running.addr()).await.unwrap();
-    s.write_all(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").await.unwrap();
+    s.write_all(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        .await
+        .unwrap();
     let first = read_until(&mut s, "hello", 1).await;
-    assert!(first.to_ascii_lowercase().contains("connection: keep-alive"), "{first}");
-    s.write_all(b"GET /hello/again HTTP/1.0\r\n\r\n").await.unwrap();
+    assert!(
+        first
+            .to_ascii_lowercase()
+            .contains("connection: keep-alive"),
+        "{first}"
+    );
+    s.write_all(b"GET /hello/again HTTP/1.0\r\n\r\n")
+        .await
+        .unwrap();
     assert!(read_to_close(&mut s).await.ends_with("hello again"));
     running.shutdown().await;
 }
@@ -268,7 +417,10 @@ async fn chunked_upload_and_expect_continue() {
         .await
         .unwrap();
     let interim = read_until(&mut s, "100 Continue\r\n\r\n", 1).await;
-    assert!(interim.starts_with("HTTP/1.1 100 Continue\r\n\r\n"), "{interim:?}");
+    assert!(
+        interim.starts_with("HTTP/1.1 100 Continue\r\n\r\n"),
+        "{interim:?}"
+    );
     s.write_all(b"data").await.unwrap();
     let r = read_to_close(&mut s).await;
     assert!(r.starts_with("HTTP/1.1 200") && r.ends_with("data"), "{r}");
@@ -288,7 +440,10 @@ async fn bad_requests_get_one_clear_status() {
     let running = start([s]).await;
     let addr = running.addr();
     let long_uri = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(100));
-    let big_header = format!("GET / HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n", "b".repeat(2000));
+    let big_header = format!(
+        "GET / HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "b".repeat(2000)
+    );
     let cases: Vec<(&str, Vec<u8>, u16)> = vec![
         ("garbage request line", b"HELLO\r\n\r\n".to_vec(), 400),
         ("missing host", b"GET / HTTP/1.1\r\n\r\n".to_vec(), 400),
@@ -309,10 +464,18 @@ async fn bad_requests_get_one_clear_status() {
     for (what, req, want) in cases {
         let r = raw(addr, &req).await;
         assert_eq!(status_of(&r), want, "{what}: {r:?}");
-        assert_eq!(r.matches("HTTP/1.1 ").count(), 1, "{what}: exactly one response: {r:?}");
+        assert_eq!(
+            r.matches("HTTP/1.1 ").count(),
+            1,
+            "{what}: exactly one response: {r:?}"
+        );
     }
     // The server still serves everyone else.
-    let r = raw(addr, b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").await;
+    let r = raw(
+        addr,
+        b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    )
+    .await;
     assert!(r.ends_with("hello"));
     running.shutdown().await;
 }
@@ -353,7 +516,11 @@ async fn virtual_hosts_by_host_header() {
     assert_eq!(running.addrs().len(), 1, "same address → one listener");
     let addr = running.addr();
     let get = |host: &'static str| async move {
-        raw(addr, format!("GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes()).await
+        raw(
+            addr,
+            format!("GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await
     };
     assert!(get("a.test").await.ends_with("site a"));
     assert!(get("A.TEST:8080").await.ends_with("site a"));
@@ -368,9 +535,17 @@ async fn virtual_hosts_by_host_header() {
     sf.get("/", fallback);
     let running = start([sa, sf]).await;
     let addr = running.addr();
-    let r = raw(addr, b"GET / HTTP/1.1\r\nHost: other\r\nConnection: close\r\n\r\n").await;
+    let r = raw(
+        addr,
+        b"GET / HTTP/1.1\r\nHost: other\r\nConnection: close\r\n\r\n",
+    )
+    .await;
     assert!(r.ends_with("fallback"), "{r}");
-    let r = raw(addr, b"GET / HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n").await;
+    let r = raw(
+        addr,
+        b"GET / HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n",
+    )
+    .await;
     assert!(r.ends_with("site a"), "{r}");
     running.shutdown().await;
 }
@@ -380,10 +555,14 @@ async fn graceful_shutdown_finishes_in_flight_request() {
     let running = start([app()]).await;
     let addr = running.addr();
     let mut s = TcpStream::connect(addr).await.unwrap();
-    s.write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    s.write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
     // An idle keep-alive connection is closed by shutdown.
     let mut idle = TcpStream::connect(addr).await.unwrap();
-    idle.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    idle.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
     let _ = read_until(&mut idle, "hello", 1).await;
     tokio::time::sleep(Duration::from_millis(50)).await;
     let cut = running.shutdown();
@@ -392,9 +571,17 @@ async fn graceful_shutdown_finishes_in_flight_request() {
     assert!(r.contains("200 OK") && r.ends_with("slow done"), "{r}");
     assert!(r.to_ascii_lowercase().contains("connection: close"));
     let rest = read_to_close(&mut idle).await;
-    assert!(rest.is_empty(), "idle connection closed without a response: {rest:?}");
+    assert!(
+        rest.is_empty(),
+        "idle connection closed without a response: {rest:?}"
+    );
     // No longer accepting.
-    assert!(TcpStream::connect(addr).await.is_err() || raw(addr, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await.is_empty());
+    assert!(
+        TcpStream::connect(addr).await.is_err()
+            || raw(addr, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                .await
+                .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -406,21 +593,46 @@ async fn curl_keep_alive_reuse_and_upload() {
     let base = format!("http://{}", running.addr());
     let (ok, out, err) = run(
         "curl",
-        &["-sv", &format!("{base}/hello/a"), &format!("{base}/hello/b")],
+        &[
+            "-sv",
+            &format!("{base}/hello/a"),
+            &format!("{base}/hello/b"),
+        ],
     )
     .await;
     assert!(ok, "{err}");
     assert_eq!(out, "hello ahello b");
-    assert!(err.contains("Re-using existing connection") || err.contains("Reusing existing"), "curl reused the connection: {err}");
+    assert!(
+        err.contains("Re-using existing connection") || err.contains("Reusing existing"),
+        "curl reused the connection: {err}"
+    );
 
     let (ok, out, err) = run(
         "curl",
-        &["-s", "-H", "Transfer-Encoding: chunked", "--data-binary", "chunky", &format!("{base}/echo")],
+        &[
+            "-s",
+            "-H",
+            "Transfer-Encoding: chunked",
+            "--data-binary",
+            "chunky",
+            &format!("{base}/echo"),
+        ],
     )
     .await;
     assert!(ok, "{err}");
     assert_eq!(out, "chunky");
-    let (_, out, _) = run("curl", &["-s", "-o", "/dev/null", "-w", "%{http_code}", &format!("{base}/missing")]).await;
+    let (_, out, _) = run(
+        "curl",
+        &[
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            &format!("{base}/missing"),
+        ],
+    )
+    .await;
     assert_eq!(out, "404");
     running.shutdown().await;
 }
@@ -430,9 +642,11 @@ async fn hyper_client_many_requests_one_connection() {
     use http_body_util::{BodyExt, Full};
     let running = start([app()]).await;
     let stream = TcpStream::connect(running.addr()).await.unwrap();
-    let (mut send, conn) = hyper::client::conn::http1::handshake::<_, Full<Bytes>>(hyper_util::rt::TokioIo::new(stream))
-        .await
-        .unwrap();
+    let (mut send, conn) = hyper::client::conn::http1::handshake::<_, Full<Bytes>>(
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
     tokio::spawn(conn);
     for i in 0..50 {
         let req = http::Request::post("/echo")

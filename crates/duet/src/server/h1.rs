@@ -40,20 +40,35 @@ where
         p,
     };
     let res = conn.run().await;
+    if let Ok(Next::Upgrade(settings, req)) = res {
+        let Conn { io, rbuf, p, .. } = conn;
+        return super::h2::serve_upgraded(io, rbuf, p, settings, req).await;
+    }
     // Best effort: send what is buffered (an error response, say).
     if !conn.wbuf.is_empty() {
         let _ = conn.io.write_all(&conn.wbuf).await;
     }
     let _ = conn.io.shutdown().await;
-    match res {
-        Ok(Next::Upgrade(settings, req)) => {
-            let Conn { io, rbuf, p, .. } = conn;
-            super::h2::serve_upgraded(io, rbuf, p, settings, req).await
+    // Lingering close: read (and drop) what the peer still sends for a
+    // moment, so that closing with unread input does not reset the
+    // connection before the peer has read our last response.
+    let linger = async {
+        let mut sink = [0u8; 8192];
+        let mut total = 0usize;
+        while total < LINGER_MAX {
+            match conn.io.read(&mut sink).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => total += n,
+            }
         }
-        Ok(_) => Ok(()),
-        Err(e) => Err(e),
-    }
+    };
+    let _ = tokio::time::timeout(LINGER_TIME, linger).await;
+    res.map(|_| ())
 }
+
+/// Lingering close bounds.
+const LINGER_TIME: Duration = Duration::from_millis(500);
+const LINGER_MAX: usize = 256 * 1024;
 
 enum Next {
     KeepAlive,

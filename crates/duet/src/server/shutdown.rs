@@ -34,15 +34,6 @@ impl Shutdown {
 }
 
 impl Shutdown {
-    /// A signal that never fires (for connections served outside an
-    /// executor, as in tests of a driver).
-    pub(crate) fn never() -> Shutdown {
-        let (tx, rx) = watch::channel(false);
-        // Keep the sender alive forever so `wait` stays pending.
-        std::mem::forget(tx);
-        Shutdown { rx }
-    }
-
     /// True once shutdown has begun.
     pub(crate) fn is_set(&self) -> bool {
         *self.rx.borrow()
