@@ -37,3 +37,8 @@ pub use config::Limits;
 pub use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, Version};
 pub use server::executor::{wait_for_signal, Executor, Running, ShutdownHandle};
 pub use server::tls::TlsConfig;
+
+/// The README's examples, compiled as doc-tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
