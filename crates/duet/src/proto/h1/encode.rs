@@ -1,0 +1,478 @@
+//! Response encoding: status line and fields (RFC 9112 §4, §5), message
+//! framing (RFC 9112 §6), the chunked coding (RFC 9112 §7.1) and
+//! persistence signalling (RFC 9112 §9.3), written straight into the
+//! connection's write buffer.
+
+use bytes::{BufMut, BytesMut};
+use http::{header, HeaderMap, StatusCode, Version};
+
+/// How a response body is delimited, chosen by the driver (RFC 9112 §6.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResponseFraming {
+    /// `content-length: n`. Also what a response to HEAD uses: the length
+    /// the GET would have had, and no body written (RFC 9110 §9.3.2).
+    Length(u64),
+    /// `transfer-encoding: chunked` (HTTP/1.1 peers only); the body is
+    /// written with [`encode_chunk`] and ended by [`encode_last_chunk`].
+    Chunked,
+    /// No body and no framing field: 1xx, 204 and 304 responses
+    /// (RFC 9112 §6.3 item 1).
+    None,
+    /// A body of unknown length to an HTTP/1.0 peer: no framing field, and
+    /// the connection is closed to end the body (RFC 9112 §6.3 item 8).
+    CloseDelimited,
+}
+
+/// Writes a response head: status line, `date` and `server` (unless the
+/// handler set them), the handler's fields, the framing field and the
+/// persistence field, then the empty line.
+///
+/// The status line always says HTTP/1.1, the highest version we conform to
+/// (RFC 9110 §2.5); `version` is the request's version and decides how
+/// persistence is signalled (RFC 9112 §9.3): `connection: close` when
+/// `keep_alive` is false (or the framing is close-delimited), and
+/// `connection: keep-alive` to an HTTP/1.0 peer that asked for it.
+/// `date` is the IMF-fixdate value (RFC 9110 §6.6.1).
+///
+/// Handler fields named `content-length`, `transfer-encoding` or
+/// `connection` are not written: the framing and persistence decided here
+/// are the only ones the peer may see (RFC 9112 §6.1, §6.2).
+pub fn encode_response_head(
+    dst: &mut BytesMut,
+    version: Version,
+    status: StatusCode,
+    headers: &HeaderMap,
+    framing: ResponseFraming,
+    keep_alive: bool,
+    date: &[u8],
+) {
+    let keep_alive = keep_alive && framing != ResponseFraming::CloseDelimited;
+    let mut estimate = 96 + date.len();
+    for (name, value) in headers {
+        estimate += name.as_str().len() + value.len() + 4;
+    }
+    dst.reserve(estimate);
+
+    write_status_line(dst, status);
+    if !headers.contains_key(header::DATE) {
+        dst.put_slice(b"date: ");
+        dst.put_slice(date);
+        dst.put_slice(b"\r\n");
+    }
+    if !headers.contains_key(header::SERVER) {
+        dst.put_slice(b"server: duet\r\n");
+    }
+    for (name, value) in headers {
+        if name == header::CONTENT_LENGTH
+            || name == header::TRANSFER_ENCODING
+            || name == header::CONNECTION
+        {
+            continue;
+        }
+        dst.put_slice(name.as_str().as_bytes());
+        dst.put_slice(b": ");
+        dst.put_slice(value.as_bytes());
+        dst.put_slice(b"\r\n");
+    }
+    match framing {
+        ResponseFraming::Length(n) => {
+            dst.put_slice(b"content-length: ");
+            write_decimal(dst, n);
+            dst.put_slice(b"\r\n");
+        }
+        ResponseFraming::Chunked => dst.put_slice(b"transfer-encoding: chunked\r\n"),
+        ResponseFraming::None | ResponseFraming::CloseDelimited => {}
+    }
+    if !keep_alive {
+        dst.put_slice(b"connection: close\r\n");
+    } else if version == Version::HTTP_10 {
+        dst.put_slice(b"connection: keep-alive\r\n");
+    }
+    dst.put_slice(b"\r\n");
+}
+
+/// `status-line = HTTP-version SP status-code SP [ reason-phrase ]`
+/// (RFC 9112 §4); the reason phrase may be empty for unknown codes.
+fn write_status_line(dst: &mut BytesMut, status: StatusCode) {
+    dst.put_slice(b"HTTP/1.1 ");
+    dst.put_slice(status.as_str().as_bytes());
+    dst.put_u8(b' ');
+    if let Some(reason) = status.canonical_reason() {
+        dst.put_slice(reason.as_bytes());
+    }
+    dst.put_slice(b"\r\n");
+}
+
+/// Writes one chunk (RFC 9112 §7.1): size in hex, CRLF, data, CRLF.
+/// Writes nothing for empty `data`, since an empty chunk would end the body.
+pub fn encode_chunk(dst: &mut BytesMut, data: &[u8]) {
+    if data.is_empty() {
+        return;
+    }
+    dst.reserve(data.len() + 20);
+    encode_chunk_head(dst, data.len());
+    dst.put_slice(data);
+    dst.put_slice(b"\r\n");
+}
+
+/// Writes only the size line of a chunk of `len` (> 0) bytes, for a driver
+/// that writes large data straight from its own buffer (vectored) and then
+/// [`CHUNK_END`].
+pub fn encode_chunk_head(dst: &mut BytesMut, len: usize) {
+    write_hex(dst, len as u64);
+    dst.put_slice(b"\r\n");
+}
+
+/// What follows a chunk's data (RFC 9112 §7.1).
+pub const CHUNK_END: &[u8] = b"\r\n";
+
+/// Writes the last chunk and an empty trailer section (RFC 9112 §7.1).
+pub fn encode_last_chunk(dst: &mut BytesMut) {
+    dst.put_slice(b"0\r\n\r\n");
+}
+
+/// Writes the interim `100 Continue` response (RFC 9110 §15.2.1).
+pub fn encode_continue(dst: &mut BytesMut) {
+    dst.put_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+}
+
+/// Writes the `101 Switching Protocols` response accepting an h2c upgrade
+/// (RFC 7540 §3.2); the server's HTTP/2 connection preface follows it.
+pub fn encode_switching_protocols_h2c(dst: &mut BytesMut) {
+    dst.put_slice(
+        b"HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: h2c\r\n\r\n",
+    );
+}
+
+/// Writes a complete response for a request that cannot be served (a
+/// [`ParseError`](super::ParseError) or a limit the driver enforces): a
+/// plain-text body of `reason`, its length, and `connection: close`, since
+/// after a framing error the rest of the connection cannot be trusted
+/// (RFC 9112 §9.6).
+pub fn error_response(dst: &mut BytesMut, status: StatusCode, reason: &str, date: &[u8]) {
+    dst.reserve(160 + date.len() + reason.len());
+    write_status_line(dst, status);
+    dst.put_slice(b"date: ");
+    dst.put_slice(date);
+    dst.put_slice(
+        b"\r\nserver: duet\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ",
+    );
+    write_decimal(dst, reason.len() as u64 + 1);
+    dst.put_slice(b"\r\nconnection: close\r\n\r\n");
+    dst.put_slice(reason.as_bytes());
+    dst.put_u8(b'\n');
+}
+
+/// `n` in decimal, without allocating.
+fn write_decimal(dst: &mut BytesMut, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        if let Some(d) = digits.get_mut(start) {
+            *d = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || start == 0 {
+            break;
+        }
+    }
+    dst.put_slice(digits.get(start..).unwrap_or_default());
+}
+
+/// `n` in lowercase hex, without allocating.
+fn write_hex(dst: &mut BytesMut, mut n: u64) {
+    let mut digits = [0u8; 16];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        if let Some(d) = digits.get_mut(start) {
+            let nibble = (n & 0xf) as u8;
+            *d = if nibble < 10 {
+                b'0' + nibble
+            } else {
+                b'a' + nibble - 10
+            };
+        }
+        n >>= 4;
+        if n == 0 || start == 0 {
+            break;
+        }
+    }
+    dst.put_slice(digits.get(start..).unwrap_or_default());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    const DATE: &[u8] = b"Sun, 06 Nov 1994 08:49:37 GMT";
+
+    fn head(
+        version: Version,
+        status: u16,
+        headers: &HeaderMap,
+        framing: ResponseFraming,
+        keep_alive: bool,
+    ) -> String {
+        let mut dst = BytesMut::new();
+        let status = StatusCode::from_u16(status).unwrap();
+        encode_response_head(
+            &mut dst, version, status, headers, framing, keep_alive, DATE,
+        );
+        String::from_utf8(dst.to_vec()).unwrap()
+    }
+
+    fn text_headers() -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        h
+    }
+
+    #[test]
+    fn ok_with_content_length() {
+        assert_eq!(
+            head(
+                Version::HTTP_11,
+                200,
+                &text_headers(),
+                ResponseFraming::Length(5),
+                true
+            ),
+            "HTTP/1.1 200 OK\r\n\
+             date: Sun, 06 Nov 1994 08:49:37 GMT\r\n\
+             server: duet\r\n\
+             content-type: text/plain\r\n\
+             content-length: 5\r\n\
+             \r\n"
+        );
+    }
+
+    #[test]
+    fn head_response_uses_the_get_length() {
+        // The driver answers HEAD with the same framing as GET and no body.
+        let s = head(
+            Version::HTTP_11,
+            200,
+            &HeaderMap::new(),
+            ResponseFraming::Length(1234),
+            true,
+        );
+        assert!(s.contains("\r\ncontent-length: 1234\r\n"), "{s}");
+        assert!(s.ends_with("\r\n\r\n"));
+    }
+
+    #[test]
+    fn chunked() {
+        assert_eq!(
+            head(
+                Version::HTTP_11,
+                200,
+                &HeaderMap::new(),
+                ResponseFraming::Chunked,
+                true
+            ),
+            "HTTP/1.1 200 OK\r\n\
+             date: Sun, 06 Nov 1994 08:49:37 GMT\r\n\
+             server: duet\r\n\
+             transfer-encoding: chunked\r\n\
+             \r\n"
+        );
+    }
+
+    #[test]
+    fn no_content_has_no_framing_field() {
+        assert_eq!(
+            head(
+                Version::HTTP_11,
+                204,
+                &HeaderMap::new(),
+                ResponseFraming::None,
+                true
+            ),
+            "HTTP/1.1 204 No Content\r\n\
+             date: Sun, 06 Nov 1994 08:49:37 GMT\r\n\
+             server: duet\r\n\
+             \r\n"
+        );
+        let s = head(
+            Version::HTTP_11,
+            304,
+            &HeaderMap::new(),
+            ResponseFraming::None,
+            true,
+        );
+        assert!(s.starts_with("HTTP/1.1 304 Not Modified\r\n"));
+        assert!(!s.contains("content-length") && !s.contains("transfer-encoding"));
+    }
+
+    #[test]
+    fn handler_framing_and_connection_fields_are_replaced() {
+        let mut h = text_headers();
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("999"));
+        h.insert(header::TRANSFER_ENCODING, HeaderValue::from_static("gzip"));
+        h.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
+        h.append("x-multi", HeaderValue::from_static("1"));
+        h.append("x-multi", HeaderValue::from_static("2"));
+        let s = head(Version::HTTP_11, 200, &h, ResponseFraming::Length(3), false);
+        assert_eq!(
+            s,
+            "HTTP/1.1 200 OK\r\n\
+             date: Sun, 06 Nov 1994 08:49:37 GMT\r\n\
+             server: duet\r\n\
+             content-type: text/plain\r\n\
+             x-multi: 1\r\n\
+             x-multi: 2\r\n\
+             content-length: 3\r\n\
+             connection: close\r\n\
+             \r\n"
+        );
+    }
+
+    #[test]
+    fn handler_date_and_server_win() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::DATE,
+            HeaderValue::from_static("Mon, 01 Jan 2024 00:00:00 GMT"),
+        );
+        h.insert(header::SERVER, HeaderValue::from_static("custom"));
+        let s = head(Version::HTTP_11, 200, &h, ResponseFraming::Length(0), true);
+        assert_eq!(
+            s,
+            "HTTP/1.1 200 OK\r\n\
+             date: Mon, 01 Jan 2024 00:00:00 GMT\r\n\
+             server: custom\r\n\
+             content-length: 0\r\n\
+             \r\n"
+        );
+    }
+
+    #[test]
+    fn keep_alive_variations() {
+        let none = HeaderMap::new();
+        let len = ResponseFraming::Length(0);
+        // RFC 9112 §9.3: HTTP/1.1 persists by default, so only close is said.
+        let s = head(Version::HTTP_11, 200, &none, len, true);
+        assert!(!s.contains("connection"), "{s}");
+        let s = head(Version::HTTP_11, 200, &none, len, false);
+        assert!(s.ends_with("connection: close\r\n\r\n"), "{s}");
+        // HTTP/1.0 needs keep-alive said explicitly.
+        let s = head(Version::HTTP_10, 200, &none, len, true);
+        assert!(s.starts_with("HTTP/1.1 200 OK\r\n"), "{s}");
+        assert!(s.ends_with("connection: keep-alive\r\n\r\n"), "{s}");
+        let s = head(Version::HTTP_10, 200, &none, len, false);
+        assert!(s.ends_with("connection: close\r\n\r\n"), "{s}");
+        // A close-delimited body always closes.
+        let s = head(
+            Version::HTTP_10,
+            200,
+            &none,
+            ResponseFraming::CloseDelimited,
+            true,
+        );
+        assert_eq!(
+            s,
+            "HTTP/1.1 200 OK\r\n\
+             date: Sun, 06 Nov 1994 08:49:37 GMT\r\n\
+             server: duet\r\n\
+             connection: close\r\n\
+             \r\n"
+        );
+    }
+
+    #[test]
+    fn unknown_status_has_empty_reason() {
+        let s = head(
+            Version::HTTP_11,
+            599,
+            &HeaderMap::new(),
+            ResponseFraming::None,
+            true,
+        );
+        assert!(s.starts_with("HTTP/1.1 599 \r\n"), "{s}");
+    }
+
+    #[test]
+    fn chunks() {
+        let mut dst = BytesMut::new();
+        encode_chunk(&mut dst, b"hello");
+        encode_chunk(&mut dst, b"");
+        encode_chunk(&mut dst, &[b'x'; 26]);
+        encode_last_chunk(&mut dst);
+        let mut want = b"5\r\nhello\r\n1a\r\n".to_vec();
+        want.extend_from_slice(&[b'x'; 26]);
+        want.extend_from_slice(b"\r\n0\r\n\r\n");
+        assert_eq!(&dst[..], &want[..]);
+        let mut dst = BytesMut::new();
+        encode_chunk_head(&mut dst, 0x10000);
+        dst.put_slice(CHUNK_END);
+        assert_eq!(&dst[..], b"10000\r\n\r\n");
+    }
+
+    #[test]
+    fn chunks_round_trip_through_the_decoder() {
+        use super::super::{BodyDecoder, BodyKind, Decoded};
+        let mut dst = BytesMut::new();
+        let parts: [&[u8]; 3] = [b"one", &[7u8; 300], b"three"];
+        for p in parts {
+            encode_chunk(&mut dst, p);
+        }
+        encode_last_chunk(&mut dst);
+        let mut dec = BodyDecoder::new(&BodyKind::Chunked);
+        let mut body = Vec::new();
+        while let Ok(Decoded::Data(d)) = dec.decode(&mut dst) {
+            body.extend_from_slice(&d);
+        }
+        assert!(dec.is_done());
+        assert_eq!(body, parts.concat());
+    }
+
+    #[test]
+    fn numbers() {
+        for n in [0u64, 1, 9, 10, 99, 100, 12345, u64::MAX] {
+            let mut dst = BytesMut::new();
+            write_decimal(&mut dst, n);
+            assert_eq!(dst, n.to_string().as_bytes());
+            let mut dst = BytesMut::new();
+            write_hex(&mut dst, n);
+            assert_eq!(dst, format!("{n:x}").as_bytes());
+        }
+    }
+
+    #[test]
+    fn interim_and_upgrade_responses() {
+        let mut dst = BytesMut::new();
+        encode_continue(&mut dst);
+        assert_eq!(&dst[..], b"HTTP/1.1 100 Continue\r\n\r\n");
+        let mut dst = BytesMut::new();
+        encode_switching_protocols_h2c(&mut dst);
+        assert_eq!(
+            &dst[..],
+            b"HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: h2c\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn error_responses() {
+        let mut dst = BytesMut::new();
+        error_response(
+            &mut dst,
+            StatusCode::BAD_REQUEST,
+            "missing Host field",
+            DATE,
+        );
+        assert_eq!(
+            std::str::from_utf8(&dst).unwrap(),
+            "HTTP/1.1 400 Bad Request\r\n\
+             date: Sun, 06 Nov 1994 08:49:37 GMT\r\n\
+             server: duet\r\n\
+             content-type: text/plain; charset=utf-8\r\n\
+             content-length: 19\r\n\
+             connection: close\r\n\
+             \r\n\
+             missing Host field\n"
+        );
+    }
+}

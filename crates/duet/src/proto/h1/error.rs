@@ -1,0 +1,48 @@
+//! The one error type of the HTTP/1.1 core: a request that cannot be served,
+//! named by the status code the server answers it with.
+
+use http::StatusCode;
+use std::fmt;
+
+/// A request head or body that violates HTTP/1.1 (RFC 9112) or a limit.
+///
+/// Each error maps to exactly one status code (400, 413, 414, 431, 501 or
+/// 505). The driver answers it with [`error_response`](super::error_response)
+/// and closes the connection, since the framing of whatever follows on the
+/// connection can no longer be trusted (RFC 9112 §9.6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ParseError {
+    status: StatusCode,
+    reason: &'static str,
+}
+
+impl ParseError {
+    /// An error answered with `status`; `reason` is a short, static,
+    /// human-readable description sent as the response text.
+    pub(crate) const fn new(status: StatusCode, reason: &'static str) -> Self {
+        ParseError { status, reason }
+    }
+
+    /// 400 Bad Request.
+    pub(crate) const fn bad_request(reason: &'static str) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, reason)
+    }
+
+    /// The status code the server answers this error with.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// What was wrong, in a few words (safe to send to the peer).
+    pub fn reason(&self) -> &'static str {
+        self.reason
+    }
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.status.as_u16(), self.reason)
+    }
+}
+
+impl std::error::Error for ParseError {}

@@ -1,0 +1,189 @@
+//! Robustness of the whole core: thousands of random and mutated requests
+//! must never panic, must fail only with the status codes the parser
+//! documents, and must decode the same way however the bytes are split.
+
+use super::*;
+use crate::config::Limits;
+use bytes::BytesMut;
+
+/// xorshift64: a deterministic source of test cases without a crate.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+const SEEDS: &[&[u8]] = &[
+    b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n",
+    b"POST /submit?x=1 HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Type: text/plain\r\n\r\nhello",
+    b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5;e=1\r\nhello\r\n0\r\nX-T: 1\r\n\r\n",
+    b"PUT /x HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 3, 3\r\n\r\nabc",
+    b"GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n",
+    b"GET http://example.com:8080/p HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n",
+    b"OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n",
+    b"GET /old HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+    b"\r\nDELETE /r/1 HTTP/1.1\nHost: a\nConnection: close\n\n",
+];
+
+/// Bytes that matter to the grammar, to make mutations reach deep.
+const INTERESTING: &[u8] = b"\r\n :;,\t0f9/*?=@-_\x00\x7f\xff";
+
+fn mutate(rng: &mut XorShift, input: &mut Vec<u8>) {
+    for _ in 0..=rng.below(4) {
+        let at = rng.below(input.len() + 1);
+        match rng.below(6) {
+            0 if at < input.len() => input[at] = rng.next() as u8,
+            1 if at < input.len() => input[at] = INTERESTING[rng.below(INTERESTING.len())],
+            2 => input.insert(at, INTERESTING[rng.below(INTERESTING.len())]),
+            3 if at < input.len() => {
+                input.remove(at);
+            }
+            4 => {
+                let end = (at + rng.below(16)).min(input.len());
+                let copy = input[at..end].to_vec();
+                let to = rng.below(input.len() + 1);
+                input.splice(to..to, copy);
+            }
+            _ => input.truncate(at),
+        }
+    }
+}
+
+/// Decodes `input` as a body of `kind`, feeding it in pieces whose sizes
+/// come from `rng` (or all at once), and returns the data and the outcome.
+fn decode_all(
+    kind: BodyKind,
+    input: &[u8],
+    limits: &Limits,
+    mut rng: Option<&mut XorShift>,
+) -> (Vec<u8>, Result<usize, ParseError>) {
+    let mut dec = BodyDecoder::with_limits(&kind, limits);
+    let mut buf = BytesMut::new();
+    let mut fed = 0;
+    let mut body = Vec::new();
+    loop {
+        match dec.decode(&mut buf) {
+            Ok(Decoded::Data(d)) => {
+                assert!(!d.is_empty());
+                body.extend_from_slice(&d);
+            }
+            // Ok(n): n bytes of the input were left over after the body.
+            Ok(Decoded::End) => return (body, Ok(buf.len() + input.len() - fed)),
+            Ok(Decoded::NeedMore) => {
+                if fed == input.len() {
+                    return (body, Ok(usize::MAX));
+                }
+                let step = match rng.as_deref_mut() {
+                    Some(rng) => 1 + rng.below(8),
+                    None => input.len(),
+                };
+                let end = (fed + step).min(input.len());
+                buf.extend_from_slice(&input[fed..end]);
+                fed = end;
+            }
+            Err(e) => return (body, Err(e)),
+        }
+    }
+}
+
+fn exercise(rng: &mut XorShift, input: &[u8], limits: &Limits) {
+    match parse_request(input, limits) {
+        Ok(Some((head, len))) => {
+            assert!(len <= input.len());
+            assert!(matches!(
+                head.version,
+                http::Version::HTTP_10 | http::Version::HTTP_11
+            ));
+            let rest = &input[len..];
+            let whole = decode_all(head.body, rest, limits, None);
+            let split = decode_all(head.body, rest, limits, Some(rng));
+            assert_eq!(whole.0, split.0, "same body however split");
+            assert_eq!(whole.1.is_ok(), split.1.is_ok());
+            // Every proper prefix of a head that parses is "need more".
+            if rng.below(8) == 0 {
+                for cut in 0..len {
+                    assert!(
+                        matches!(parse_request(&input[..cut], limits), Ok(None)),
+                        "prefix {cut} of {:?}",
+                        String::from_utf8_lossy(input)
+                    );
+                }
+            }
+        }
+        Ok(None) => {}
+        Err(e) => assert!(
+            matches!(e.status().as_u16(), 400 | 414 | 431 | 501 | 505),
+            "{e}"
+        ),
+    }
+    // The same bytes straight into a chunked decoder.
+    let whole = decode_all(BodyKind::Chunked, input, limits, None);
+    let split = decode_all(BodyKind::Chunked, input, limits, Some(rng));
+    assert_eq!(whole.0, split.0);
+    assert_eq!(whole.1, split.1);
+}
+
+#[test]
+fn mutated_requests_never_panic() {
+    let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
+    let limits = Limits::default();
+    let small = Limits {
+        max_uri_bytes: 12,
+        max_header_bytes: 80,
+        max_headers: 3,
+        ..Limits::default()
+    };
+    for i in 0..4000 {
+        let mut input = SEEDS[i % SEEDS.len()].to_vec();
+        mutate(&mut rng, &mut input);
+        exercise(&mut rng, &input, if i % 5 == 0 { &small } else { &limits });
+    }
+}
+
+#[test]
+fn random_bytes_never_panic() {
+    let mut rng = XorShift(0x2545_F491_4F6C_DD1D);
+    let limits = Limits::default();
+    for _ in 0..2000 {
+        let len = rng.below(200);
+        let input: Vec<u8> = (0..len)
+            .map(|_| {
+                if rng.below(3) == 0 {
+                    INTERESTING[rng.below(INTERESTING.len())]
+                } else {
+                    rng.next() as u8
+                }
+            })
+            .collect();
+        exercise(&mut rng, &input, &limits);
+        // Behind a valid request line, too.
+        let mut behind = b"POST / HTTP/1.1\r\n".to_vec();
+        behind.extend_from_slice(&input);
+        exercise(&mut rng, &behind, &limits);
+    }
+}
+
+#[test]
+fn seeds_parse() {
+    // The mutation seeds are themselves valid, so mutations start deep.
+    for seed in SEEDS {
+        let parsed = parse_request(seed, &Limits::default());
+        assert!(
+            matches!(parsed, Ok(Some(_))),
+            "{:?}: {parsed:?}",
+            String::from_utf8_lossy(seed)
+        );
+    }
+}
