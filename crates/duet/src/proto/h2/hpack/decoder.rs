@@ -1,0 +1,250 @@
+//! The HPACK decoder: header field representations (RFC 7541 §6) read
+//! against the static and dynamic tables.
+
+use bytes::{Bytes, BytesMut};
+
+use super::table::{entry_size, owned_pair, static_entry, DynamicTable, STATIC_LEN};
+use super::{huffman, integer, DecoderError};
+
+/// Extra capacity reserved, beyond the string at hand, when the block's
+/// string buffer must grow: later strings of the same block then share the
+/// allocation instead of each getting its own.
+const SHARED_BUFFER_SLACK: usize = 4096;
+
+/// HPACK decoder: one per connection, fed every header block in order.
+///
+/// Decoded names and values are [`Bytes`]: static-table fields are
+/// `'static` (no copy, no allocation), dynamic-table fields are reference
+/// counted clones of the table's entry, and the literal strings of one block
+/// share one allocation.
+#[derive(Debug)]
+pub struct Decoder {
+    table: DynamicTable,
+    /// Our SETTINGS_HEADER_TABLE_SIZE: the largest size a dynamic table
+    /// size update may choose (RFC 7541 §6.3).
+    max_allowed: usize,
+    /// Our limit fell below the table's current maximum size, so the next
+    /// block must start with a size update (RFC 7541 §4.2).
+    update_required: bool,
+}
+
+impl Default for Decoder {
+    /// A decoder with the protocol's initial table size, 4096
+    /// (RFC 9113 §6.5.2).
+    fn default() -> Self {
+        Decoder::new(super::DEFAULT_TABLE_SIZE)
+    }
+}
+
+impl Decoder {
+    /// A decoder whose dynamic table may grow to `max_table_size` bytes (our
+    /// SETTINGS_HEADER_TABLE_SIZE, RFC 7541 §4.2).
+    ///
+    /// This must be the size the peer's encoder currently assumes: for a new
+    /// HTTP/2 connection that is the initial value 4096 (RFC 9113 §6.5.2),
+    /// since the peer may send header blocks before it has seen our
+    /// SETTINGS. If we advertise another value, call
+    /// [`set_max_table_size`](Self::set_max_table_size) when the peer
+    /// acknowledges that SETTINGS frame.
+    pub fn new(max_table_size: usize) -> Self {
+        Decoder {
+            table: DynamicTable::new(max_table_size),
+            max_allowed: max_table_size,
+            update_required: false,
+        }
+    }
+
+    /// Our SETTINGS_HEADER_TABLE_SIZE changed and the peer acknowledged it
+    /// (RFC 9113 §6.5.3). Size updates may now go up to `max`; if `max` is
+    /// below the table's current maximum size, the next header block must
+    /// begin with a dynamic table size update (RFC 7541 §4.2), else it is
+    /// rejected with [`DecoderError::TableSizeUpdateMissing`].
+    pub fn set_max_table_size(&mut self, max: usize) {
+        self.max_allowed = max;
+        if self.table.max_size() > max {
+            self.update_required = true;
+        }
+    }
+
+    /// Decodes one complete header block (HEADERS + CONTINUATION payloads
+    /// joined), calling `emit(name, value)` per field in order. Names and
+    /// values are raw bytes; the caller validates HTTP semantics.
+    ///
+    /// On error, fields before the fault may already have been emitted,
+    /// and the dynamic table is no longer in step with the peer's: the
+    /// connection must end with COMPRESSION_ERROR (RFC 9113 §4.3).
+    pub fn decode(
+        &mut self,
+        block: &[u8],
+        emit: &mut dyn FnMut(Bytes, Bytes),
+    ) -> Result<(), DecoderError> {
+        self.decode_limited(block, usize::MAX, emit)
+    }
+
+    /// Like [`decode`](Self::decode), but stops emitting fields once the
+    /// header list size (each field's name + value + 32, RFC 9113 §6.5.2)
+    /// would exceed `max_list_size`, and then returns
+    /// [`DecoderError::HeaderListTooLarge`].
+    ///
+    /// That error alone leaves the decoder usable: the rest of the block is
+    /// still decoded into the dynamic table, so the connection may go on and
+    /// only the stream be refused (e.g. with a 431 response).
+    pub fn decode_limited(
+        &mut self,
+        block: &[u8],
+        max_list_size: usize,
+        emit: &mut dyn FnMut(Bytes, Bytes),
+    ) -> Result<(), DecoderError> {
+        let mut pos = 0;
+        // Literal strings of this block, split off as they are decoded.
+        let mut strings = BytesMut::new();
+        let mut field_seen = false;
+        let mut list_size = 0usize;
+        let mut over_limit = false;
+        while let Some(&first) = block.get(pos) {
+            if first & 0xe0 == 0x20 {
+                // RFC 7541 §6.3: dynamic table size update, only at the
+                // start of a block (§4.2).
+                if field_seen {
+                    return Err(DecoderError::TableSizeUpdateAfterField);
+                }
+                let size = integer::decode(block, &mut pos, 5)?;
+                if size > self.max_allowed {
+                    return Err(DecoderError::TableSizeUpdateTooLarge);
+                }
+                self.table.set_max_size(size);
+                self.update_required = false;
+                continue;
+            }
+            if !field_seen {
+                if self.update_required {
+                    return Err(DecoderError::TableSizeUpdateMissing);
+                }
+                field_seen = true;
+            }
+            let (name, value) = if first & 0x80 != 0 {
+                // RFC 7541 §6.1: indexed header field.
+                let index = integer::decode(block, &mut pos, 7)?;
+                self.field(index)?
+            } else if first & 0x40 != 0 {
+                // RFC 7541 §6.2.1: literal with incremental indexing.
+                let index = integer::decode(block, &mut pos, 6)?;
+                let (name, value, new_name) = self.literal(block, &mut pos, index, &mut strings)?;
+                self.insert(name, value, new_name)
+            } else {
+                // RFC 7541 §6.2.2 (0000) without indexing and §6.2.3 (0001)
+                // never indexed: the same to a decoder that does not
+                // forward fields.
+                let index = integer::decode(block, &mut pos, 4)?;
+                let (name, value, _) = self.literal(block, &mut pos, index, &mut strings)?;
+                (name, value)
+            };
+            // RFC 9113 §6.5.2: name + value + 32 per field.
+            list_size = list_size.saturating_add(entry_size(&name, &value));
+            if list_size > max_list_size {
+                over_limit = true;
+            }
+            if !over_limit {
+                emit(name, value);
+            }
+        }
+        if self.update_required {
+            return Err(DecoderError::TableSizeUpdateMissing);
+        }
+        if over_limit {
+            return Err(DecoderError::HeaderListTooLarge);
+        }
+        Ok(())
+    }
+
+    /// The field at HPACK `index` (RFC 7541 §2.3.3): static, then dynamic.
+    fn field(&self, index: usize) -> Result<(Bytes, Bytes), DecoderError> {
+        if index == 0 {
+            // RFC 7541 §6.1: index 0 is an error.
+            return Err(DecoderError::IndexZero);
+        }
+        if index <= STATIC_LEN {
+            return static_entry(index).ok_or(DecoderError::IndexOutOfRange);
+        }
+        self.table
+            .get(index - STATIC_LEN - 1)
+            .cloned()
+            .ok_or(DecoderError::IndexOutOfRange)
+    }
+
+    /// Reads the name (indexed when `index` is not 0, RFC 7541 §6.2) and the
+    /// value of a literal field. The flag says the name is a new literal.
+    fn literal(
+        &self,
+        block: &[u8],
+        pos: &mut usize,
+        index: usize,
+        strings: &mut BytesMut,
+    ) -> Result<(Bytes, Bytes, bool), DecoderError> {
+        let new_name = index == 0;
+        let name = if new_name {
+            read_string(block, pos, strings)?
+        } else {
+            self.field(index)?.0
+        };
+        let value = read_string(block, pos, strings)?;
+        Ok((name, value, new_name))
+    }
+
+    /// Adds a field to the dynamic table (RFC 7541 §6.2.1, §4.4) and
+    /// returns it as stored. Literal strings are copied into the table's
+    /// own allocation so that an entry never keeps a whole block's string
+    /// buffer alive.
+    fn insert(&mut self, name: Bytes, value: Bytes, new_name: bool) -> (Bytes, Bytes) {
+        if entry_size(&name, &value) > self.table.max_size() {
+            // Empties the table; nothing is stored.
+            self.table.insert(name.clone(), value.clone());
+            return (name, value);
+        }
+        let (name, value) = if new_name {
+            owned_pair(&name, &value)
+        } else {
+            (name, Bytes::copy_from_slice(&value))
+        };
+        self.table.insert(name.clone(), value.clone());
+        (name, value)
+    }
+
+    #[cfg(test)]
+    pub(super) fn table(&self) -> &DynamicTable {
+        &self.table
+    }
+}
+
+/// Reads a string literal (RFC 7541 §5.2) into `strings` and splits it off.
+fn read_string(
+    block: &[u8],
+    pos: &mut usize,
+    strings: &mut BytesMut,
+) -> Result<Bytes, DecoderError> {
+    let huffman = block.get(*pos).is_some_and(|b| b & 0x80 != 0);
+    let len = integer::decode(block, pos, 7)?;
+    let start = *pos;
+    let raw = start
+        .checked_add(len)
+        .and_then(|end| block.get(start..end))
+        .ok_or(DecoderError::StringTruncated)?;
+    *pos = start + len;
+    let rest = block.len() - *pos;
+    if huffman {
+        // The shortest code is 5 bits: at most 8/5 octets out per octet in.
+        reserve(strings, len.saturating_mul(8) / 5 + 1, rest);
+        huffman::decode(raw, strings)?;
+    } else {
+        reserve(strings, len, rest);
+        strings.extend_from_slice(raw);
+    }
+    Ok(strings.split().freeze())
+}
+
+fn reserve(strings: &mut BytesMut, need: usize, rest_of_block: usize) {
+    if strings.capacity() - strings.len() < need {
+        let slack = rest_of_block.saturating_mul(8) / 5;
+        strings.reserve(need.saturating_add(slack.min(SHARED_BUFFER_SLACK)));
+    }
+}

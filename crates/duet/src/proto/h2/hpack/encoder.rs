@@ -1,0 +1,184 @@
+//! The HPACK encoder: chooses a representation per field (RFC 7541 §6) and
+//! keeps the dynamic table for repeated response fields.
+
+use bytes::BytesMut;
+
+use super::table::{entry_size, owned_pair, static_find, DynamicTable, StaticMatch, STATIC_LEN};
+use super::{huffman, integer, DEFAULT_TABLE_SIZE};
+
+/// How a literal field is sent (RFC 7541 §6.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Indexing {
+    /// §6.2.1: added to the dynamic table.
+    Incremental,
+    /// §6.2.2: not added.
+    Without,
+    /// §6.2.3: not added, and intermediaries must not add it either.
+    Never,
+}
+
+/// HPACK encoder: one per connection, used for every header block we send.
+#[derive(Debug)]
+pub struct Encoder {
+    table: DynamicTable,
+    /// Smallest maximum table size set since the last block, when it
+    /// changed: the next block starts with size updates (RFC 7541 §4.2).
+    pending_min: Option<usize>,
+}
+
+impl Default for Encoder {
+    fn default() -> Self {
+        Encoder::new()
+    }
+}
+
+impl Encoder {
+    /// An encoder with the default dynamic table size (4096).
+    pub fn new() -> Self {
+        Encoder {
+            table: DynamicTable::new(DEFAULT_TABLE_SIZE),
+            pending_min: None,
+        }
+    }
+
+    /// The peer's SETTINGS_HEADER_TABLE_SIZE changed: the encoder shrinks
+    /// its table (at most to this) and signals the size at the start of the
+    /// next block (RFC 7541 §4.2, §6.3).
+    ///
+    /// The table never grows past 4096 even if the peer allows more: a
+    /// larger table costs memory per connection for little gain on
+    /// responses.
+    pub fn set_max_table_size(&mut self, max: usize) {
+        let size = max.min(DEFAULT_TABLE_SIZE);
+        if size == self.table.max_size() && self.pending_min.is_none() {
+            return;
+        }
+        self.pending_min = Some(self.pending_min.map_or(size, |min| min.min(size)));
+        self.table.set_max_size(size);
+    }
+
+    /// Encodes one header block: `fields` are (name, value, sensitive);
+    /// names are lowercase, pseudo-headers (`:status`) first. Sensitive
+    /// fields are sent never-indexed (RFC 7541 §6.2.3).
+    pub fn encode<'a>(
+        &mut self,
+        fields: impl IntoIterator<Item = (&'a [u8], &'a [u8], bool)>,
+        dst: &mut BytesMut,
+    ) {
+        self.start_block(dst);
+        for (name, value, sensitive) in fields {
+            self.encode_field(name, value, sensitive, dst);
+        }
+    }
+
+    /// RFC 7541 §4.2: a block after a change of maximum size starts with
+    /// the smallest size set since, then the final size if it is larger.
+    fn start_block(&mut self, dst: &mut BytesMut) {
+        if let Some(min) = self.pending_min.take() {
+            integer::encode(min, 5, 0x20, dst);
+            let size = self.table.max_size();
+            if size != min {
+                integer::encode(size, 5, 0x20, dst);
+            }
+        }
+    }
+
+    fn encode_field(&mut self, name: &[u8], value: &[u8], sensitive: bool, dst: &mut BytesMut) {
+        if !sensitive {
+            // Fast path: the statuses in the static table (RFC 7541
+            // Appendix A, indices 8-14).
+            if name == b":status" {
+                if let Some(index) = static_status(value) {
+                    integer::encode(index, 7, 0x80, dst);
+                    return;
+                }
+            }
+        }
+        let static_match = static_find(name, value);
+        let dynamic_match = self.table.find(name, value);
+        if !sensitive {
+            // RFC 7541 §6.1: indexed header field.
+            if let Some(StaticMatch::Full(index)) = static_match {
+                integer::encode(index, 7, 0x80, dst);
+                return;
+            }
+            if let Some(StaticMatch::Full(i)) = dynamic_match {
+                integer::encode(STATIC_LEN + 1 + i, 7, 0x80, dst);
+                return;
+            }
+        }
+        let name_index = match (static_match, dynamic_match) {
+            (Some(StaticMatch::Full(i) | StaticMatch::Name(i)), _) => i,
+            (None, Some(StaticMatch::Full(i) | StaticMatch::Name(i))) => STATIC_LEN + 1 + i,
+            (None, None) => 0,
+        };
+        let indexing = self.indexing(name, value, sensitive);
+        match indexing {
+            Indexing::Incremental => integer::encode(name_index, 6, 0x40, dst),
+            Indexing::Without => integer::encode(name_index, 4, 0x00, dst),
+            Indexing::Never => integer::encode(name_index, 4, 0x10, dst),
+        }
+        if name_index == 0 {
+            encode_string(name, dst);
+        }
+        encode_string(value, dst);
+        if indexing == Indexing::Incremental {
+            let (name, value) = owned_pair(name, value);
+            self.table.insert(name, value);
+        }
+    }
+
+    /// Which literal representation a field gets.
+    fn indexing(&self, name: &[u8], value: &[u8], sensitive: bool) -> Indexing {
+        if sensitive {
+            return Indexing::Never;
+        }
+        match name {
+            // Credentials: never indexed here nor by intermediaries
+            // (RFC 7541 §7.1.3).
+            b"authorization" | b"proxy-authorization" | b"cookie" | b"set-cookie" => {
+                Indexing::Never
+            }
+            // Values that differ from one response to the next: indexing
+            // them would only evict entries that do repeat.
+            b"content-length" | b"content-range" | b"etag" | b"last-modified" | b"age"
+            | b":path" => Indexing::Without,
+            // An entry taking more than half the table would flush the
+            // fields worth keeping.
+            _ if entry_size(name, value) > self.table.max_size() / 2 => Indexing::Without,
+            _ => Indexing::Incremental,
+        }
+    }
+
+    #[cfg(test)]
+    pub(super) fn table(&self) -> &DynamicTable {
+        &self.table
+    }
+}
+
+/// Static index of `:status: value`, for the statuses with an entry.
+fn static_status(value: &[u8]) -> Option<usize> {
+    Some(match value {
+        b"200" => 8,
+        b"204" => 9,
+        b"206" => 10,
+        b"304" => 11,
+        b"400" => 12,
+        b"404" => 13,
+        b"500" => 14,
+        _ => return None,
+    })
+}
+
+/// Appends a string literal (RFC 7541 §5.2), Huffman-encoded unless that
+/// would make it longer.
+fn encode_string(s: &[u8], dst: &mut BytesMut) {
+    let huffman_len = huffman::encoded_len(s);
+    if huffman_len <= s.len() {
+        integer::encode(huffman_len, 7, 0x80, dst);
+        huffman::encode(s, dst);
+    } else {
+        integer::encode(s.len(), 7, 0x00, dst);
+        dst.extend_from_slice(s);
+    }
+}

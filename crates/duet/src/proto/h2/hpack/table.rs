@@ -1,0 +1,344 @@
+//! The static table (RFC 7541 §2.3.1, Appendix A) and the dynamic table
+//! (RFC 7541 §2.3.2, §4): entry size accounting, eviction and size changes.
+
+use std::collections::VecDeque;
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+/// The static table, RFC 7541 Appendix A. Index `i` (1-based) is
+/// `STATIC_TABLE[i - 1]`.
+pub(super) static STATIC_TABLE: [(&str, &str); STATIC_LEN] = [
+    (":authority", ""),
+    (":method", "GET"),
+    (":method", "POST"),
+    (":path", "/"),
+    (":path", "/index.html"),
+    (":scheme", "http"),
+    (":scheme", "https"),
+    (":status", "200"),
+    (":status", "204"),
+    (":status", "206"),
+    (":status", "304"),
+    (":status", "400"),
+    (":status", "404"),
+    (":status", "500"),
+    ("accept-charset", ""),
+    ("accept-encoding", "gzip, deflate"),
+    ("accept-language", ""),
+    ("accept-ranges", ""),
+    ("accept", ""),
+    ("access-control-allow-origin", ""),
+    ("age", ""),
+    ("allow", ""),
+    ("authorization", ""),
+    ("cache-control", ""),
+    ("content-disposition", ""),
+    ("content-encoding", ""),
+    ("content-language", ""),
+    ("content-length", ""),
+    ("content-location", ""),
+    ("content-range", ""),
+    ("content-type", ""),
+    ("cookie", ""),
+    ("date", ""),
+    ("etag", ""),
+    ("expect", ""),
+    ("expires", ""),
+    ("from", ""),
+    ("host", ""),
+    ("if-match", ""),
+    ("if-modified-since", ""),
+    ("if-none-match", ""),
+    ("if-range", ""),
+    ("if-unmodified-since", ""),
+    ("last-modified", ""),
+    ("link", ""),
+    ("location", ""),
+    ("max-forwards", ""),
+    ("proxy-authenticate", ""),
+    ("proxy-authorization", ""),
+    ("range", ""),
+    ("referer", ""),
+    ("refresh", ""),
+    ("retry-after", ""),
+    ("server", ""),
+    ("set-cookie", ""),
+    ("strict-transport-security", ""),
+    ("transfer-encoding", ""),
+    ("user-agent", ""),
+    ("vary", ""),
+    ("via", ""),
+    ("www-authenticate", ""),
+];
+
+/// Number of static table entries; dynamic indices start after it
+/// (RFC 7541 §2.3.3).
+pub(super) const STATIC_LEN: usize = 61;
+
+/// Per-entry overhead in the size of a table entry (RFC 7541 §4.1).
+pub(super) const ENTRY_OVERHEAD: usize = 32;
+
+/// Size of an entry, RFC 7541 §4.1: name length + value length + 32.
+pub(super) fn entry_size(name: &[u8], value: &[u8]) -> usize {
+    name.len()
+        .saturating_add(value.len())
+        .saturating_add(ENTRY_OVERHEAD)
+}
+
+/// The static entry at 1-based `index`, without copying.
+pub(super) fn static_entry(index: usize) -> Option<(Bytes, Bytes)> {
+    let (name, value) = STATIC_TABLE.get(index.checked_sub(1)?)?;
+    Some((
+        Bytes::from_static(name.as_bytes()),
+        Bytes::from_static(value.as_bytes()),
+    ))
+}
+
+/// What the static table holds for a field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum StaticMatch {
+    /// Name and value match the entry at this index.
+    Full(usize),
+    /// Only the name matches; this is its first index.
+    Name(usize),
+}
+
+/// Looks `name` (lowercase) and `value` up in the static table.
+pub(super) fn static_find(name: &[u8], value: &[u8]) -> Option<StaticMatch> {
+    let first = static_name_index(name)?;
+    let mut index = first;
+    while let Some((n, v)) = STATIC_TABLE.get(index - 1) {
+        if n.as_bytes() != name {
+            break;
+        }
+        if v.as_bytes() == value {
+            return Some(StaticMatch::Full(index));
+        }
+        index += 1;
+    }
+    Some(StaticMatch::Name(first))
+}
+
+/// The first static index whose name is `name`.
+fn static_name_index(name: &[u8]) -> Option<usize> {
+    Some(match name {
+        b":authority" => 1,
+        b":method" => 2,
+        b":path" => 4,
+        b":scheme" => 6,
+        b":status" => 8,
+        b"accept-charset" => 15,
+        b"accept-encoding" => 16,
+        b"accept-language" => 17,
+        b"accept-ranges" => 18,
+        b"accept" => 19,
+        b"access-control-allow-origin" => 20,
+        b"age" => 21,
+        b"allow" => 22,
+        b"authorization" => 23,
+        b"cache-control" => 24,
+        b"content-disposition" => 25,
+        b"content-encoding" => 26,
+        b"content-language" => 27,
+        b"content-length" => 28,
+        b"content-location" => 29,
+        b"content-range" => 30,
+        b"content-type" => 31,
+        b"cookie" => 32,
+        b"date" => 33,
+        b"etag" => 34,
+        b"expect" => 35,
+        b"expires" => 36,
+        b"from" => 37,
+        b"host" => 38,
+        b"if-match" => 39,
+        b"if-modified-since" => 40,
+        b"if-none-match" => 41,
+        b"if-range" => 42,
+        b"if-unmodified-since" => 43,
+        b"last-modified" => 44,
+        b"link" => 45,
+        b"location" => 46,
+        b"max-forwards" => 47,
+        b"proxy-authenticate" => 48,
+        b"proxy-authorization" => 49,
+        b"range" => 50,
+        b"referer" => 51,
+        b"refresh" => 52,
+        b"retry-after" => 53,
+        b"server" => 54,
+        b"set-cookie" => 55,
+        b"strict-transport-security" => 56,
+        b"transfer-encoding" => 57,
+        b"user-agent" => 58,
+        b"vary" => 59,
+        b"via" => 60,
+        b"www-authenticate" => 61,
+        _ => return None,
+    })
+}
+
+/// Copies a name and a value into one allocation owned by the table, so
+/// that an entry never keeps a larger buffer alive and its size in memory
+/// matches its accounted size.
+pub(super) fn owned_pair(name: &[u8], value: &[u8]) -> (Bytes, Bytes) {
+    let mut buf = BytesMut::with_capacity(name.len() + value.len());
+    buf.put_slice(name);
+    buf.put_slice(value);
+    let name = buf.split_to(name.len()).freeze();
+    (name, buf.freeze())
+}
+
+/// The dynamic table (RFC 7541 §2.3.2): newest entry first, so relative
+/// index 0 is HPACK index 62.
+#[derive(Debug)]
+pub(super) struct DynamicTable {
+    entries: VecDeque<(Bytes, Bytes)>,
+    /// Sum of the entries' sizes (RFC 7541 §4.1).
+    size: usize,
+    /// Current maximum size (RFC 7541 §4.2).
+    max_size: usize,
+}
+
+impl DynamicTable {
+    pub(super) fn new(max_size: usize) -> Self {
+        DynamicTable {
+            entries: VecDeque::new(),
+            size: 0,
+            max_size,
+        }
+    }
+
+    #[cfg(test)]
+    pub(super) fn size(&self) -> usize {
+        self.size
+    }
+
+    pub(super) fn max_size(&self) -> usize {
+        self.max_size
+    }
+
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// The entry at relative index `i` (0 = newest).
+    pub(super) fn get(&self, i: usize) -> Option<&(Bytes, Bytes)> {
+        self.entries.get(i)
+    }
+
+    /// Adds an entry, evicting the oldest ones to make room; an entry
+    /// larger than the maximum size empties the table and is not added
+    /// (RFC 7541 §4.4).
+    pub(super) fn insert(&mut self, name: Bytes, value: Bytes) {
+        let size = entry_size(&name, &value);
+        if size > self.max_size {
+            self.entries.clear();
+            self.size = 0;
+            return;
+        }
+        self.evict_to(self.max_size - size);
+        self.size += size;
+        self.entries.push_front((name, value));
+    }
+
+    /// Changes the maximum size, evicting entries until the table fits
+    /// (RFC 7541 §4.3).
+    pub(super) fn set_max_size(&mut self, max_size: usize) {
+        self.max_size = max_size;
+        self.evict_to(max_size);
+    }
+
+    fn evict_to(&mut self, target: usize) {
+        while self.size > target {
+            match self.entries.pop_back() {
+                Some((name, value)) => self.size -= entry_size(&name, &value),
+                None => {
+                    self.size = 0;
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Finds `name`/`value`, newest first: the relative index of an exact
+    /// match if there is one, else of the newest entry with that name.
+    pub(super) fn find(&self, name: &[u8], value: &[u8]) -> Option<StaticMatch> {
+        let mut by_name = None;
+        for (i, (n, v)) in self.entries.iter().enumerate() {
+            if n.as_ref() == name {
+                if v.as_ref() == value {
+                    return Some(StaticMatch::Full(i));
+                }
+                by_name.get_or_insert(i);
+            }
+        }
+        by_name.map(StaticMatch::Name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn static_lookup() {
+        assert_eq!(static_find(b":status", b"404"), Some(StaticMatch::Full(13)));
+        assert_eq!(static_find(b":status", b"302"), Some(StaticMatch::Name(8)));
+        assert_eq!(static_find(b":method", b"POST"), Some(StaticMatch::Full(3)));
+        assert_eq!(
+            static_find(b"accept-encoding", b"gzip, deflate"),
+            Some(StaticMatch::Full(16))
+        );
+        assert_eq!(static_find(b"server", b"duet"), Some(StaticMatch::Name(54)));
+        assert_eq!(
+            static_find(b"www-authenticate", b""),
+            Some(StaticMatch::Full(61))
+        );
+        assert_eq!(static_find(b"x-custom", b""), None);
+        // Every static entry is found at its own index.
+        for (i, (n, v)) in STATIC_TABLE.iter().enumerate() {
+            assert_eq!(
+                static_find(n.as_bytes(), v.as_bytes()),
+                Some(StaticMatch::Full(i + 1))
+            );
+        }
+        assert_eq!(static_entry(0), None);
+        assert_eq!(static_entry(62), None);
+        assert_eq!(
+            static_entry(2),
+            Some((Bytes::from_static(b":method"), Bytes::from_static(b"GET")))
+        );
+    }
+
+    #[test]
+    fn eviction_and_oversized_entries() {
+        let mut t = DynamicTable::new(100);
+        t.insert(Bytes::from_static(b"a"), Bytes::from_static(b"1")); // 34
+        t.insert(Bytes::from_static(b"b"), Bytes::from_static(b"2")); // 34
+        assert_eq!((t.len(), t.size()), (2, 68));
+        t.insert(Bytes::from_static(b"c"), Bytes::from_static(b"3"));
+        // "a" evicted: 34 * 3 > 100.
+        assert_eq!((t.len(), t.size()), (2, 68));
+        assert_eq!(t.get(0).map(|e| &e.0[..]), Some(&b"c"[..]));
+        assert_eq!(t.get(1).map(|e| &e.0[..]), Some(&b"b"[..]));
+        assert_eq!(t.find(b"b", b"2"), Some(StaticMatch::Full(1)));
+        assert_eq!(t.find(b"b", b"x"), Some(StaticMatch::Name(1)));
+        assert_eq!(t.find(b"a", b"1"), None);
+        t.set_max_size(40);
+        assert_eq!((t.len(), t.size()), (1, 34));
+        // Larger than the table: empties it (RFC 7541 §4.4).
+        t.insert(Bytes::from_static(b"long-name"), Bytes::from_static(b"v"));
+        assert_eq!((t.len(), t.size()), (0, 0));
+        t.set_max_size(0);
+        t.insert(Bytes::from_static(b""), Bytes::from_static(b""));
+        assert_eq!((t.len(), t.size()), (0, 0));
+    }
+
+    #[test]
+    fn owned_pair_splits() {
+        let (n, v) = owned_pair(b"name", b"value");
+        assert_eq!((&n[..], &v[..]), (&b"name"[..], &b"value"[..]));
+    }
+}

@@ -1,0 +1,47 @@
+//! Fuzzes the HPACK decoder (RFC 7541): arbitrary header blocks, several
+//! per input so that dynamic table state carries from one to the next.
+//!
+//! Input layout: the first octet picks the table size and header list
+//! limit; the rest is split into blocks at each 0xff 0x00 0xff marker.
+//! Run with `cargo fuzz run hpack_decode` (nightly).
+
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+use duet::proto::h2::hpack::Decoder;
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&knobs, rest)) = data.split_first() else {
+        return;
+    };
+    let table_size = [0, 64, 256, 4096][usize::from(knobs & 3)];
+    let max_list_size = [usize::MAX, 128, 1024, 16 * 1024][usize::from((knobs >> 2) & 3)];
+    let mut decoder = Decoder::new(table_size);
+    if knobs & 0x10 != 0 {
+        decoder.set_max_table_size(table_size / 2);
+    }
+    let mut start = 0;
+    let mut i = 0;
+    while i <= rest.len() {
+        let at_marker = rest.get(i..i + 3) == Some(&[0xff, 0x00, 0xff][..]);
+        if at_marker || i == rest.len() {
+            let block = &rest[start..i];
+            let mut list_size = 0usize;
+            let result = decoder.decode_limited(block, max_list_size, &mut |name, value| {
+                list_size += name.len() + value.len() + 32;
+            });
+            assert!(list_size <= max_list_size);
+            if let Err(e) = result {
+                // Only an oversized header list leaves the decoder usable.
+                if e != duet::proto::h2::hpack::DecoderError::HeaderListTooLarge {
+                    return;
+                }
+            }
+            start = i + 3;
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+});
