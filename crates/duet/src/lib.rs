@@ -36,7 +36,7 @@ pub use app::server::Server;
 pub use config::Limits;
 pub use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, Version};
 pub use server::executor::{wait_for_signal, Executor, Running, ShutdownHandle};
-pub use server::tls::TlsConfig;
+pub use server::tls::{TlsConfig, TlsError, TlsErrorKind};
 
 /// The README's examples, compiled as doc-tests.
 #[cfg(doctest)]
