@@ -18,6 +18,15 @@ enum Indexing {
 }
 
 /// HPACK encoder: one per connection, used for every header block we send.
+///
+/// Per field: a `:status` with a static entry is one octet; an exact match
+/// in the static or dynamic table is indexed (§6.1); otherwise a literal,
+/// its name indexed when either table has it (§6.2), its strings
+/// Huffman-encoded unless that is longer (§5.2). Literals are added to the
+/// dynamic table (§6.2.1) unless they are sensitive or credentials
+/// (never indexed, §6.2.3), values that change with every response
+/// (`content-length`, `etag`, ...: without indexing, §6.2.2), or larger
+/// than half the table.
 #[derive(Debug)]
 pub struct Encoder {
     table: DynamicTable,
@@ -84,18 +93,21 @@ impl Encoder {
     }
 
     fn encode_field(&mut self, name: &[u8], value: &[u8], sensitive: bool, dst: &mut BytesMut) {
-        if !sensitive {
-            // Fast path: the statuses in the static table (RFC 7541
-            // Appendix A, indices 8-14).
-            if name == b":status" {
-                if let Some(index) = static_status(value) {
-                    integer::encode(index, 7, 0x80, dst);
-                    return;
-                }
+        // Fast path: the statuses in the static table (RFC 7541 Appendix A,
+        // indices 8-14).
+        if !sensitive && name == b":status" {
+            if let Some(index) = static_status(value) {
+                integer::encode(index, 7, 0x80, dst);
+                return;
             }
         }
+        let by_name = indexing_by_name(name);
         let static_match = static_find(name, value);
-        let dynamic_match = self.table.find(name, value);
+        // Fields with a fixed policy never enter our table: skip the search.
+        let dynamic_match = match by_name {
+            Some(_) => None,
+            None => self.table.find(name, value),
+        };
         if !sensitive {
             // RFC 7541 §6.1: indexed header field.
             if let Some(StaticMatch::Full(index)) = static_match {
@@ -112,7 +124,18 @@ impl Encoder {
             (None, Some(StaticMatch::Full(i) | StaticMatch::Name(i))) => STATIC_LEN + 1 + i,
             (None, None) => 0,
         };
-        let indexing = self.indexing(name, value, sensitive);
+        let indexing = if sensitive {
+            Indexing::Never
+        } else if let Some(indexing) = by_name {
+            indexing
+        } else if entry_size(name, value) > self.table.max_size() / 2 {
+            // An entry taking more than half the table would flush the
+            // fields worth keeping.
+            Indexing::Without
+        } else {
+            Indexing::Incremental
+        };
+        // RFC 7541 §6.2.1, §6.2.2, §6.2.3.
         match indexing {
             Indexing::Incremental => integer::encode(name_index, 6, 0x40, dst),
             Indexing::Without => integer::encode(name_index, 4, 0x00, dst),
@@ -128,31 +151,26 @@ impl Encoder {
         }
     }
 
-    /// Which literal representation a field gets.
-    fn indexing(&self, name: &[u8], value: &[u8], sensitive: bool) -> Indexing {
-        if sensitive {
-            return Indexing::Never;
-        }
-        match name {
-            // Credentials: never indexed here nor by intermediaries
-            // (RFC 7541 §7.1.3).
-            b"authorization" | b"proxy-authorization" | b"cookie" | b"set-cookie" => {
-                Indexing::Never
-            }
-            // Values that differ from one response to the next: indexing
-            // them would only evict entries that do repeat.
-            b"content-length" | b"content-range" | b"etag" | b"last-modified" | b"age"
-            | b":path" => Indexing::Without,
-            // An entry taking more than half the table would flush the
-            // fields worth keeping.
-            _ if entry_size(name, value) > self.table.max_size() / 2 => Indexing::Without,
-            _ => Indexing::Incremental,
-        }
-    }
-
     #[cfg(test)]
     pub(super) fn table(&self) -> &DynamicTable {
         &self.table
+    }
+}
+
+/// The literal representation fixed by a field's name, if any.
+fn indexing_by_name(name: &[u8]) -> Option<Indexing> {
+    match name {
+        // Credentials: never indexed, here nor by intermediaries
+        // (RFC 7541 §7.1.3).
+        b"authorization" | b"proxy-authorization" | b"cookie" | b"set-cookie" => {
+            Some(Indexing::Never)
+        }
+        // Values that differ from one response to the next: indexing them
+        // would only evict entries that do repeat.
+        b"content-length" | b"content-range" | b"etag" | b"last-modified" | b"age" | b":path" => {
+            Some(Indexing::Without)
+        }
+        _ => None,
     }
 }
 

@@ -666,6 +666,48 @@ fn static_fields_are_not_copied() {
     assert_eq!(ptrs, [(name.as_ptr(), value.as_ptr())]);
 }
 
+#[test]
+fn dynamic_fields_are_shared_not_copied() {
+    let mut d = Decoder::new(4096);
+    decode(&mut d, &hex("400a 6375 7374 6f6d 2d6b 6579 0161")).unwrap();
+    let mut ptrs = Vec::new();
+    for _ in 0..2 {
+        d.decode(&[0xbe], &mut |n, v| ptrs.push((n.as_ptr(), v.as_ptr())))
+            .unwrap();
+    }
+    let (name, value) = d.table().get(0).unwrap();
+    assert_eq!(ptrs, [(name.as_ptr(), value.as_ptr()); 2]);
+}
+
+#[test]
+fn entry_larger_than_table_empties_it() {
+    // RFC 7541 §4.4: the field is still emitted, the table ends up empty.
+    let mut d = Decoder::new(40);
+    decode(&mut d, &hex("4001 6101 62")).unwrap(); // a: b, 34 octets
+    assert_eq!(d.table().len(), 1);
+    let block = hex("4003 6162 6304 6465 6667"); // abc: defg, 39 octets
+    assert_eq!(decode(&mut d, &block).unwrap(), fields(&[("abc", "defg")]));
+    assert_eq!(d.table().len(), 1);
+    let block = hex("4003 6162 6306 6465 6667 6869"); // abc: defghi, 41
+    assert_eq!(
+        decode(&mut d, &block).unwrap(),
+        fields(&[("abc", "defghi")])
+    );
+    assert_table(&d, &[], 0);
+}
+
+#[test]
+fn encoder_does_not_index_fields_larger_than_half_the_table() {
+    let mut e = Encoder::new();
+    let big = "x".repeat(2100);
+    let block = encode(&mut e, &[("x-big", &big)]);
+    assert_eq!(block[0], 0x00); // without indexing, new name
+    assert_eq!(e.table().len(), 0);
+    let block = encode(&mut e, &[("x-small", "y")]);
+    assert_eq!(block[0], 0x40);
+    assert_eq!(e.table().len(), 1);
+}
+
 /// xorshift64*: enough randomness to shake the decoder, no dependency.
 struct Rng(u64);
 
