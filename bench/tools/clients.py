@@ -1,0 +1,337 @@
+#!/usr/bin/env python3
+"""Load clients of the benchmark that wrk and h2load do not cover (stdlib only).
+
+  clients.py sse  --port P --clients 1000 --interval-ms 100 --duration 10 --pids 123,124
+      SSE fan-out: N HTTP/1.1 clients on GET /sse?interval_ms=I; counts the
+      events delivered during DURATION seconds once all are connected, and the
+      server's CPU time over the same window.
+
+  clients.py idle --port P --mode tcp|h1|h2c --n 10000 --pids 123,124
+      Memory per idle connection: opens N connections that completed one
+      exchange (tcp: connected, nothing sent; h1: one GET /hello/idle
+      answered, kept alive; h2c: client
+      preface + SETTINGS, server SETTINGS received and acknowledged), then
+      reports the server's RSS before and after and the delta per connection.
+
+Both print one JSON object on stdout. --pids lists the server's processes
+(the main one and its children); their /proc figures are summed.
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import selectors
+import socket
+import sys
+import time
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pids):
+    """utime + stime of the given processes (all their threads), in seconds."""
+    ticks = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # stat fields 14, 15
+        except (OSError, IndexError, ValueError):
+            pass
+    return ticks / CLK_TCK
+
+
+def status_kb(pids, key):
+    """Sum of a kB field (VmRSS, VmHWM) of /proc/PID/status."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                for line in f:
+                    if line.startswith(key + ":"):
+                        total += int(line.split()[1])
+        except (OSError, ValueError, IndexError):
+            pass
+    return total
+
+
+def raise_nofile():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+# ---------------------------------------------------------------- SSE fan-out
+
+
+class SseClient(asyncio.Protocol):
+    def __init__(self, stats):
+        self.stats = stats
+        self.head = b""
+        self.in_body = False
+        self.tail = b""
+        self.events = 0
+        self.ok = False
+        self.closed = asyncio.get_running_loop().create_future()
+        self.headers_done = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def data_received(self, data):
+        if not self.in_body:
+            self.head += data
+            end = self.head.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            self.ok = self.head.startswith(b"HTTP/1.1 200") or self.head.startswith(b"HTTP/1.0 200")
+            data = self.head[end + 4 :]
+            self.in_body = True
+            if not self.headers_done.done():
+                self.headers_done.set_result(self.ok)
+        # Chunk framing (hex sizes, CRLF) cannot contain "tick"; keep the last
+        # bytes so an event split across reads is counted once.
+        buf = self.tail + data
+        n = buf.count(b"tick")
+        self.events += n
+        self.stats["events"] += n
+        self.tail = buf[-3:]
+
+    def connection_lost(self, exc):
+        if not self.headers_done.done():
+            self.headers_done.set_result(False)
+        if not self.closed.done():
+            self.closed.set_result(True)
+
+
+async def sse_main(a):
+    loop = asyncio.get_running_loop()
+    stats = {"events": 0}
+    clients = []
+    failed = 0
+    sem = asyncio.Semaphore(100)
+    req = (
+        f"GET /sse?interval_ms={a.interval_ms} HTTP/1.1\r\nHost: {a.host}:{a.port}\r\n"
+        "Accept: text/event-stream\r\n\r\n"
+    ).encode()
+
+    async def connect():
+        nonlocal failed
+        async with sem:
+            try:
+                _, proto = await loop.create_connection(lambda: SseClient(stats), a.host, a.port)
+                proto.transport.write(req)
+                ok = await asyncio.wait_for(asyncio.shield(proto.headers_done), 10)
+            except (OSError, asyncio.TimeoutError):
+                failed += 1
+                return
+            if ok:
+                clients.append(proto)
+            else:
+                failed += 1
+                proto.transport.close()
+
+    t0 = time.monotonic()
+    await asyncio.gather(*(connect() for _ in range(a.clients)))
+    connect_s = time.monotonic() - t0
+    await asyncio.sleep(1.0)  # let every client reach its steady state
+    e0, c0, w0 = stats["events"], cpu_seconds(a.pids), time.monotonic()
+    await asyncio.sleep(a.duration)
+    e1, c1, w1 = stats["events"], cpu_seconds(a.pids), time.monotonic()
+    dropped = sum(1 for c in clients if c.closed.done())
+    for c in clients:
+        c.transport.close()
+    wall = w1 - w0
+    return {
+        "clients": a.clients,
+        "connected": len(clients),
+        "connect_s": round(connect_s, 3),
+        "events": e1 - e0,
+        "wall_s": round(wall, 3),
+        "events_per_s": (e1 - e0) / wall if wall > 0 else 0.0,
+        "expected_per_s": len(clients) * 1000.0 / a.interval_ms,
+        "cpu_s": c1 - c0,
+        "errors": failed + dropped,
+    }
+
+
+# ------------------------------------------------------- idle connections
+
+H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+H2_SETTINGS_EMPTY = bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])  # RFC 9113 §6.5
+H2_SETTINGS_ACK = bytes([0, 0, 0, 4, 1, 0, 0, 0, 0])
+
+
+def h1_done(buf):
+    """True once a complete 200 response to GET /hello/idle is in buf."""
+    end = buf.find(b"\r\n\r\n")
+    if end < 0:
+        return None
+    if not buf.startswith(b"HTTP/1.1 200"):
+        return False
+    body = buf[end + 4 :]
+    if body.endswith(b"hello") or body.endswith(b"\r\n0\r\n\r\n"):
+        return True
+    return None
+
+
+def h2_done(buf):
+    """True once the server's (non-ACK) SETTINGS frame is in buf."""
+    i = 0
+    while len(buf) - i >= 9:
+        length = int.from_bytes(buf[i : i + 3], "big")
+        ftype, flags = buf[i + 3], buf[i + 4]
+        if len(buf) - i - 9 < length:
+            return None
+        if ftype == 7:  # GOAWAY
+            return False
+        if ftype == 4 and not flags & 1:
+            return True
+        i += 9 + length
+    return None
+
+
+def open_idle(host, port, mode, n, concurrency=256, timeout=120.0):
+    """Opens n connections that completed one exchange; returns (socks, failed)."""
+    if mode == "tcp":
+        hello, done_fn = b"", None
+    elif mode == "h1":
+        hello = f"GET /hello/idle HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode()
+        done_fn = h1_done
+    else:
+        hello = H2_PREFACE + H2_SETTINGS_EMPTY
+        done_fn = h2_done
+    sel = selectors.DefaultSelector()
+    ready, failed, started, inflight = [], 0, 0, 0
+    deadline = time.monotonic() + timeout
+    while (started < n or inflight) and time.monotonic() < deadline:
+        while started < n and inflight < concurrency:
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.setblocking(False)
+            s.connect_ex((host, port))
+            sel.register(s, selectors.EVENT_WRITE, [b""])
+            started += 1
+            inflight += 1
+        for key, ev in sel.select(timeout=1.0):
+            s, buf = key.fileobj, key.data
+            verdict = None
+            try:
+                if ev & selectors.EVENT_WRITE:
+                    err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                    if err != 0:
+                        verdict = False
+                    elif done_fn is None:
+                        verdict = True  # mode tcp: connected is enough
+                    else:
+                        s.send(hello)
+                        sel.modify(s, selectors.EVENT_READ, buf)
+                        continue
+                else:
+                    data = s.recv(65536)
+                    if not data:
+                        verdict = False
+                    else:
+                        buf[0] += data
+                        verdict = done_fn(buf[0])
+            except OSError:
+                verdict = False
+            if verdict is None:
+                continue
+            sel.unregister(s)
+            inflight -= 1
+            if verdict:
+                if mode == "h2c":
+                    try:
+                        s.send(H2_SETTINGS_ACK)
+                    except OSError:
+                        s.close()
+                        failed += 1
+                        continue
+                ready.append(s)
+            else:
+                s.close()
+                failed += 1
+    for key in list(sel.get_map().values()):
+        key.fileobj.close()
+        failed += 1
+    sel.close()
+    return ready, failed
+
+
+def still_open(socks):
+    alive = 0
+    for s in socks:
+        try:
+            if s.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT):
+                alive += 1
+        except BlockingIOError:
+            alive += 1
+        except OSError:
+            pass
+    return alive
+
+
+def idle_main(a):
+    limit = raise_nofile()
+    if limit < a.n + 64:
+        print(f"warning: RLIMIT_NOFILE {limit} < {a.n + 64}", file=sys.stderr)
+    # Warm up: the first connections pay for lazily initialised server state.
+    warm, _ = open_idle(a.host, a.port, a.mode, 64)
+    for s in warm:
+        s.close()
+    time.sleep(1.0)
+    before = status_kb(a.pids, "VmRSS")
+    t0 = time.monotonic()
+    socks, failed = open_idle(a.host, a.port, a.mode, a.n)
+    open_s = time.monotonic() - t0
+    time.sleep(a.settle)
+    after = status_kb(a.pids, "VmRSS")
+    alive = still_open(socks)
+    hwm = status_kb(a.pids, "VmHWM")
+    for s in socks:
+        s.close()
+    delta = (after - before) * 1024
+    return {
+        "mode": a.mode,
+        "n": a.n,
+        "opened": len(socks),
+        "alive": alive,
+        "open_s": round(open_s, 3),
+        "rss_before_kb": before,
+        "rss_after_kb": after,
+        "rss_hwm_kb": hwm,
+        "bytes_per_conn": delta / alive if alive else None,
+        "errors": failed + (len(socks) - alive),
+    }
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    for name in ("sse", "idle"):
+        q = sub.add_parser(name)
+        q.add_argument("--host", default="127.0.0.1")
+        q.add_argument("--port", type=int, required=True)
+        q.add_argument("--pids", type=lambda s: [int(x) for x in s.split(",") if x], default=[])
+    q = sub.choices["sse"]
+    q.add_argument("--clients", type=int, default=1000)
+    q.add_argument("--interval-ms", type=int, default=100)
+    q.add_argument("--duration", type=float, default=10.0)
+    q = sub.choices["idle"]
+    q.add_argument("--mode", choices=["tcp", "h1", "h2c"], required=True)
+    q.add_argument("--n", type=int, default=10000)
+    q.add_argument("--settle", type=float, default=1.0)
+    a = p.parse_args()
+    if a.cmd == "sse":
+        raise_nofile()
+        out = asyncio.run(sse_main(a))
+    else:
+        out = idle_main(a)
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
