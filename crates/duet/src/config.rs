@@ -16,6 +16,8 @@ pub struct Limits {
     pub max_uri_bytes: usize,
     /// Largest request header section (request line, all fields) in bytes;
     /// larger → 431 (HTTP/1.1) or a refused stream (HTTP/2). Default 64 KiB.
+    /// In HTTP/1.1 it also bounds a chunked body's trailer section (→ 431)
+    /// and the total of its chunk extensions (→ 400).
     pub max_header_bytes: usize,
     /// Most header fields in one request; more → 431. Default 100.
     pub max_headers: usize,

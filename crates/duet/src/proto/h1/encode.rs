@@ -36,7 +36,9 @@ pub enum ResponseFraming {
 ///
 /// Handler fields named `content-length`, `transfer-encoding` or
 /// `connection` are not written: the framing and persistence decided here
-/// are the only ones the peer may see (RFC 9112 §6.1, §6.2).
+/// are the only ones the peer may see (RFC 9112 §6.1, §6.2). A 1xx or 204
+/// response never gets a framing field, whatever `framing` says
+/// (RFC 9110 §8.6, RFC 9112 §6.1); the driver writes no body for them.
 pub fn encode_response_head(
     dst: &mut BytesMut,
     version: Version,
@@ -47,6 +49,14 @@ pub fn encode_response_head(
     date: &[u8],
 ) {
     let keep_alive = keep_alive && framing != ResponseFraming::CloseDelimited;
+    let framing = match framing {
+        ResponseFraming::Length(_) | ResponseFraming::Chunked
+            if status.is_informational() || status == StatusCode::NO_CONTENT =>
+        {
+            ResponseFraming::None
+        }
+        other => other,
+    };
     let mut estimate = 96 + date.len();
     for (name, value) in headers {
         estimate += name.as_str().len() + value.len() + 4;
@@ -305,6 +315,23 @@ mod tests {
         );
         assert!(s.starts_with("HTTP/1.1 304 Not Modified\r\n"));
         assert!(!s.contains("content-length") && !s.contains("transfer-encoding"));
+        // RFC 9110 §8.6: never a Content-Length on 204, even if asked.
+        for framing in [ResponseFraming::Length(0), ResponseFraming::Chunked] {
+            let s = head(Version::HTTP_11, 204, &HeaderMap::new(), framing, true);
+            assert!(
+                !s.contains("content-length") && !s.contains("transfer-encoding"),
+                "{s}"
+            );
+        }
+        // A 304 may carry the length the 200 would have had.
+        let s = head(
+            Version::HTTP_11,
+            304,
+            &HeaderMap::new(),
+            ResponseFraming::Length(9),
+            true,
+        );
+        assert!(s.contains("\r\ncontent-length: 9\r\n"), "{s}");
     }
 
     #[test]

@@ -136,9 +136,10 @@ fn parse_head<'b>(
     if target.len() > limits.max_uri_bytes {
         return Err(uri_too_long());
     }
-    // RFC 9112 §3.2: the request-target is a URI reference, ASCII only
-    // (httparse lets obs-text through).
-    if !target.is_ascii() {
+    // RFC 9112 §3.2: the request-target is ASCII (httparse lets obs-text
+    // through) and has no fragment (RFC 9110 §4.2.1: a fragment is never
+    // sent; `Uri` would silently drop it, hiding part of what was asked).
+    if !target.bytes().all(|b| b.is_ascii() && b != b'#') {
         return Err(ParseError::bad_request("invalid request target"));
     }
     let method = Method::from_bytes(req.method.unwrap_or_default().as_bytes())
@@ -656,6 +657,7 @@ mod tests {
         assert_eq!(status(b"GET /a b HTTP/1.1\r\nHost: a\r\n\r\n"), 400);
         assert_eq!(status(b"GET /\x7f HTTP/1.1\r\nHost: a\r\n\r\n"), 400);
         assert_eq!(status(b"GET /\xc3\xa9 HTTP/1.1\r\nHost: a\r\n\r\n"), 400);
+        assert_eq!(status(b"GET /a#frag HTTP/1.1\r\nHost: a\r\n\r\n"), 400);
     }
 
     #[test]
@@ -951,6 +953,13 @@ mod tests {
         };
         let buf = b"GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 2\r\n\r\n";
         assert!(parse_request(buf, &few).unwrap().is_some());
+        // Exactly full slots is not "too many" before the head ends.
+        for cut in 0..buf.len() {
+            assert!(
+                parse_request(&buf[..cut], &few).unwrap().is_none(),
+                "cut {cut}"
+            );
+        }
         let buf = b"GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n";
         assert_eq!(parse_request(buf, &few).unwrap_err().status(), 431);
     }
