@@ -4,11 +4,15 @@
 //! (HTTP/1.1 and h2c).
 
 use std::net::SocketAddr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use clap::Parser;
-use duet::{ConnContext, Executor, Json, Path, RequestContext, Server};
-use serde::Serialize;
+use duet::{
+    ConnContext, Event, Executor, Json, KeepAlive, Path, Query, RequestContext, Server, Sse,
+};
+use futures_util::{Stream, StreamExt};
+use serde::{Deserialize, Serialize};
 
 /// The duet demo server.
 #[derive(Parser, Debug)]
@@ -75,7 +79,85 @@ fn demo_routes(s: &mut Server) {
         .get("/hello/{name}", hello)
         .post("/echo", echo)
         .get("/info", info)
-        .get("/bytes/{n}", bytes);
+        .get("/bytes/{n}", bytes)
+        .get("/clock", clock_page)
+        .get("/sse", clock_events);
+}
+
+/// A page that shows the `/sse` clock live and the protocol it was loaded
+/// over.
+async fn clock_page() -> duet::Response {
+    duet::Response::html(include_str!("clock.html")).header("cache-control", "no-cache")
+}
+
+#[derive(Deserialize)]
+struct ClockQuery {
+    /// Milliseconds between events (default 1000, at least 1).
+    interval_ms: Option<u64>,
+    /// End the stream after this many events (default: never).
+    count: Option<u64>,
+}
+
+/// `GET /sse`: one `clock` event per interval, `id` counting up from the
+/// client's `Last-Event-ID` (so a reconnecting `EventSource` resumes the
+/// count), data the UTC time. `?interval_ms=N` (at least 1) for
+/// benchmarks, `?count=N` for a finite stream.
+async fn clock_events(
+    req: RequestContext,
+    Query(q): Query<ClockQuery>,
+) -> Sse<impl Stream<Item = Event>> {
+    let every = Duration::from_millis(q.interval_ms.unwrap_or(1000).clamp(1, 3_600_000));
+    let first = req
+        .last_event_id()
+        .and_then(|id| id.trim().parse::<u64>().ok())
+        .map_or(1, |n| n.saturating_add(1));
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let events = futures_util::stream::unfold((ticker, first), |(mut ticker, n)| async move {
+        ticker.tick().await;
+        let ev = Event::default()
+            .event("clock")
+            .id(n.to_string())
+            .data(utc_now());
+        Some((ev, (ticker, n.saturating_add(1))))
+    });
+    let events = events.take(
+        q.count
+            .map_or(usize::MAX, |c| c.min(usize::MAX as u64) as usize),
+    );
+    Sse::new(events).keep_alive(KeepAlive::new())
+}
+
+/// The current UTC time as `YYYY-MM-DDTHH:MM:SS.mmmZ` (RFC 3339).
+fn utc_now() -> String {
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = since.as_secs();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (y, m, d) = civil_from_days(days as i64);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60,
+        since.subsec_millis()
+    )
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian (year, month, day), by
+/// counting 400-year eras of 146 097 days.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
 }
 
 async fn hello() -> &'static str {
@@ -167,4 +249,17 @@ async fn bytes(Path(n): Path<u64>) -> duet::Response {
         duet::Body::from_stream_sized(chunks, Some(n)),
     )
     .header("content-type", "application/octet-stream")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::civil_from_days;
+
+    #[test]
+    fn calendar_dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(59), (1970, 3, 1));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+        assert_eq!(civil_from_days(20_416), (2025, 11, 24));
+    }
 }

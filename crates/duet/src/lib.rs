@@ -33,6 +33,7 @@ pub use app::extract::{FromRequest, FromRequestParts, Json, Path, Query, Request
 pub use app::handler::Handler;
 pub use app::response::{HttpError, IntoResponse, Response};
 pub use app::server::Server;
+pub use app::sse::{Event, IntoEvent, KeepAlive, Sse};
 pub use config::Limits;
 pub use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, Version};
 pub use server::executor::{wait_for_signal, Executor, Running, ShutdownHandle};
