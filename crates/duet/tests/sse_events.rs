@@ -1,0 +1,466 @@
+//! Server-Sent Events end to end: a real server on an ephemeral port, real
+//! clients (reqwest, curl) and raw TCP where the exact bytes matter.
+//!
+//! The producers here are streams the test feeds through a channel, so
+//! "events arrive one by one" is checked by causality (the next event is not
+//! produced until the previous one was read), never by timing.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use duet::{Event, KeepAlive, RequestContext, Server, Sse};
+use futures_util::Stream;
+use support::*;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+// ---------------------------------------------------------------------------
+// A client-side event-stream parser (HTML Living Standard §9.2.6), so the
+// tests read events the way a browser's EventSource does.
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Msg {
+    event: String,
+    data: String,
+    id: String,
+}
+
+#[derive(Default)]
+struct Parser {
+    pending: Vec<u8>,
+    event: String,
+    data: String,
+    last_id: String,
+    comments: Vec<String>,
+}
+
+impl Parser {
+    /// Feeds bytes; returns the events dispatched by them.
+    fn push(&mut self, bytes: &[u8]) -> Vec<Msg> {
+        self.pending.extend_from_slice(bytes);
+        let mut out = Vec::new();
+        while let Some(i) = self.pending.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = self.pending.drain(..=i).collect();
+            let line = String::from_utf8_lossy(&line[..line.len() - 1]).into_owned();
+            let line = line.strip_suffix('\r').unwrap_or(&line).to_string();
+            if line.is_empty() {
+                if !self.data.is_empty() {
+                    let mut data = std::mem::take(&mut self.data);
+                    data.pop();
+                    let event = std::mem::take(&mut self.event);
+                    out.push(Msg {
+                        event: if event.is_empty() {
+                            "message".into()
+                        } else {
+                            event
+                        },
+                        data,
+                        id: self.last_id.clone(),
+                    });
+                }
+                self.event.clear();
+                continue;
+            }
+            if let Some(c) = line.strip_prefix(':') {
+                self.comments.push(c.to_string());
+                continue;
+            }
+            let (name, value) = match line.split_once(':') {
+                Some((n, v)) => (n.to_string(), v.strip_prefix(' ').unwrap_or(v).to_string()),
+                None => (line.clone(), String::new()),
+            };
+            match name.as_str() {
+                "event" => self.event = value,
+                "data" => {
+                    self.data.push_str(&value);
+                    self.data.push('\n');
+                }
+                "id" if !value.contains('\0') => self.last_id = value,
+                _ => {}
+            }
+        }
+        out
+    }
+}
+
+/// Reads a streamed reqwest response until `n` more events have arrived
+/// (or 10 s pass).
+async fn next_events(resp: &mut reqwest::Response, p: &mut Parser, n: usize) -> Vec<Msg> {
+    let mut got = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while got.len() < n {
+        match tokio::time::timeout_at(deadline, resp.chunk()).await {
+            Ok(Ok(Some(b))) => got.extend(p.push(&b)),
+            _ => break,
+        }
+    }
+    got
+}
+
+// ---------------------------------------------------------------------------
+// Producers the test controls.
+
+/// Counts live event streams: one guard lives inside each producer and is
+/// dropped with it.
+#[derive(Clone, Default)]
+struct Live(Arc<AtomicUsize>);
+
+struct LiveGuard(Arc<AtomicUsize>);
+
+impl Live {
+    fn enter(&self) -> LiveGuard {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        LiveGuard(self.0.clone())
+    }
+    fn count(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+    /// Waits (at most 10 s) until no stream is live; returns the count seen
+    /// last.
+    async fn drained(&self) -> usize {
+        for _ in 0..1000 {
+            if self.count() == 0 {
+                return 0;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        self.count()
+    }
+}
+
+impl Drop for LiveGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// The event stream of one request: events the test sends, ended when the
+/// test drops the sender.
+fn fed(rx: mpsc::UnboundedReceiver<Event>, guard: LiveGuard) -> impl Stream<Item = Event> {
+    futures_util::stream::unfold((rx, guard), |(mut rx, guard)| async move {
+        let ev = rx.recv().await?;
+        Some((ev, (rx, guard)))
+    })
+}
+
+/// Routes `GET /feed`: each request takes the next receiver the test has
+/// queued and streams what the test sends into it.
+struct Feeds {
+    queue: Arc<Mutex<Vec<mpsc::UnboundedReceiver<Event>>>>,
+    live: Live,
+}
+
+impl Feeds {
+    fn install(server: &mut Server) -> Feeds {
+        let queue: Arc<Mutex<Vec<mpsc::UnboundedReceiver<Event>>>> = Arc::default();
+        let live = Live::default();
+        let (q, l) = (queue.clone(), live.clone());
+        server.get("/feed", move || {
+            let rx = q.lock().ok().and_then(|mut v| v.pop());
+            let guard = l.enter();
+            async move {
+                let rx = rx.unwrap_or_else(|| mpsc::unbounded_channel().1);
+                Sse::new(fed(rx, guard))
+            }
+        });
+        Feeds { queue, live }
+    }
+
+    /// The sender for the next request to `/feed`.
+    fn next(&self) -> mpsc::UnboundedSender<Event> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        if let Ok(mut q) = self.queue.lock() {
+            q.push(rx);
+        }
+        tx
+    }
+}
+
+/// `GET /resume`: three events numbered after the client's
+/// `Last-Event-ID`.
+async fn resume(req: RequestContext) -> Sse<impl Stream<Item = Event>> {
+    let from: u64 = req
+        .last_event_id()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    Sse::new(futures_util::stream::iter((from + 1..=from + 3).map(|n| {
+        Event::default().id(n.to_string()).data(format!("n={n}"))
+    })))
+}
+
+/// `GET /quiet`: an open stream with no events, keep-alive every 20 ms.
+async fn quiet() -> Sse<impl Stream<Item = Event>> {
+    Sse::new(futures_util::stream::pending()).keep_alive(
+        KeepAlive::new()
+            .interval(Duration::from_millis(20))
+            .text("still here"),
+    )
+}
+
+/// `GET /spec`: events exercising every field and the framing edge cases
+/// (as `Result` items, the other item type `Sse` takes).
+async fn spec() -> Sse<impl Stream<Item = Result<Event, std::io::Error>>> {
+    let json = Event::default()
+        .retry(Duration::from_millis(2500))
+        .json_data(&serde_json::json!({"k": "v\nw"}))
+        .expect("serializable");
+    let events: Vec<Result<Event, std::io::Error>> = vec![
+        Ok(Event::default()
+            .event("greeting")
+            .id("a-1")
+            .data("line one\nline two\r\nline three")),
+        Ok(Event::default().comment("a comment\nin two lines")),
+        Ok(Event::default().data(" leading space")),
+        Ok(Event::default()
+            .id("evil\n\ndata: injected")
+            .event("x\ry")
+            .data("")),
+        Ok(json),
+    ];
+    Sse::new(futures_util::stream::iter(events))
+}
+
+fn app() -> (Server, Feeds) {
+    let mut s = local();
+    let feeds = Feeds::install(&mut s);
+    s.get("/resume", resume)
+        .get("/quiet", quiet)
+        .get("/spec", spec);
+    (s, feeds)
+}
+
+fn h1_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .http1_only()
+        .build()
+        .expect("client")
+}
+
+fn url(addr: SocketAddr, path: &str) -> String {
+    format!("http://{addr}{path}")
+}
+
+// ---------------------------------------------------------------------------
+// HTTP/1.1
+
+#[tokio::test]
+async fn h1_events_arrive_one_by_one_as_produced() {
+    let (server, feeds) = app();
+    let running = start([server]).await;
+    let tx = feeds.next();
+    let mut resp = h1_client()
+        .get(url(running.addr(), "/feed"))
+        .send()
+        .await
+        .expect("response head arrives before any event");
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "text/event-stream");
+    assert_eq!(resp.headers()["cache-control"], "no-cache");
+    assert_eq!(resp.headers()["x-accel-buffering"], "no");
+    let mut p = Parser::default();
+    for n in 1..=5 {
+        // The next event does not exist until the previous one was read.
+        tx.send(
+            Event::default()
+                .id(n.to_string())
+                .data(format!("event {n}")),
+        )
+        .expect("stream alive");
+        let got = next_events(&mut resp, &mut p, 1).await;
+        assert_eq!(
+            got,
+            vec![Msg {
+                event: "message".into(),
+                data: format!("event {n}"),
+                id: n.to_string()
+            }],
+            "event {n} must arrive on its own, before the next is produced"
+        );
+    }
+    drop(tx);
+    // The producer ended: the response ends.
+    assert!(matches!(resp.chunk().await, Ok(None)));
+    assert_eq!(feeds.live.drained().await, 0);
+}
+
+#[tokio::test]
+async fn h1_raw_bytes_are_chunked_events() {
+    let (server, feeds) = app();
+    let running = start([server]).await;
+    let tx = feeds.next();
+    let mut s = TcpStream::connect(running.addr()).await.expect("connect");
+    s.write_all(b"GET /feed HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("write");
+    let head = read_until(&mut s, "\r\n\r\n", 1).await;
+    assert_eq!(status_of(&head), 200, "{head}");
+    let lower = head.to_ascii_lowercase();
+    assert!(lower.contains("transfer-encoding: chunked"), "{head}");
+    assert!(lower.contains("content-type: text/event-stream"), "{head}");
+    assert!(!lower.contains("content-length"), "{head}");
+    tx.send(Event::default().event("clock").id("1").data("t"))
+        .expect("stream alive");
+    let body = read_until(&mut s, "data: t\n\n\r\n", 1).await;
+    // One event, one chunk: "event: clock\nid: 1\ndata: t\n\n" is 27 bytes.
+    assert_eq!(body, "1b\r\nevent: clock\nid: 1\ndata: t\n\n\r\n");
+    drop(tx);
+    let end = read_until(&mut s, "0\r\n\r\n", 1).await;
+    assert_eq!(end, "0\r\n\r\n");
+}
+
+#[tokio::test]
+async fn h1_framing_follows_the_event_stream_format() {
+    let (server, _feeds) = app();
+    let running = start([server]).await;
+    let mut resp = h1_client()
+        .get(url(running.addr(), "/spec"))
+        .send()
+        .await
+        .expect("response");
+    let mut p = Parser::default();
+    let mut got = Vec::new();
+    while let Ok(Some(b)) = resp.chunk().await {
+        got.extend(p.push(&b));
+    }
+    assert_eq!(
+        got,
+        vec![
+            Msg {
+                event: "greeting".into(),
+                data: "line one\nline two\nline three".into(),
+                id: "a-1".into()
+            },
+            Msg {
+                event: "message".into(),
+                data: " leading space".into(),
+                id: "a-1".into()
+            },
+            // The line breaks were stripped: no injected field, no new event.
+            Msg {
+                event: "xy".into(),
+                data: "".into(),
+                id: "evildata: injected".into()
+            },
+            Msg {
+                event: "message".into(),
+                data: "{\"k\":\"v\\nw\"}".into(),
+                id: "evildata: injected".into()
+            },
+        ]
+    );
+    assert_eq!(p.comments, vec![" a comment", " in two lines"]);
+}
+
+#[tokio::test]
+async fn h1_last_event_id_reaches_the_handler() {
+    let (server, _feeds) = app();
+    let running = start([server]).await;
+    let mut resp = h1_client()
+        .get(url(running.addr(), "/resume"))
+        .header("last-event-id", "41")
+        .send()
+        .await
+        .expect("response");
+    let mut p = Parser::default();
+    let got = next_events(&mut resp, &mut p, 3).await;
+    let ids: Vec<&str> = got.iter().map(|m| m.id.as_str()).collect();
+    assert_eq!(ids, ["42", "43", "44"]);
+    assert_eq!(got[0].data, "n=42");
+}
+
+#[tokio::test]
+async fn h1_keep_alive_comments_while_idle() {
+    let (server, _feeds) = app();
+    let running = start([server]).await;
+    let mut s = TcpStream::connect(running.addr()).await.expect("connect");
+    s.write_all(b"GET /quiet HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("write");
+    let got = read_until(&mut s, ": still here\n\n", 2).await;
+    assert_eq!(got.matches(": still here\n\n").count(), 2, "{got}");
+}
+
+#[tokio::test]
+async fn h1_disconnecting_client_frees_its_stream() {
+    let (server, feeds) = app();
+    let running = start([server]).await;
+    let mut clients = Vec::new();
+    let mut senders = Vec::new();
+    for _ in 0..3 {
+        let tx = feeds.next();
+        let mut s = TcpStream::connect(running.addr()).await.expect("connect");
+        s.write_all(b"GET /feed HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .expect("write");
+        read_until(&mut s, "\r\n\r\n", 1).await;
+        tx.send(Event::default().data("hi")).expect("stream alive");
+        let got = read_until(&mut s, "data: hi", 1).await;
+        assert!(got.contains("data: hi"), "{got}");
+        clients.push(s);
+        senders.push(tx);
+    }
+    assert_eq!(feeds.live.count(), 3);
+    // The producers stay silent: only the closed socket can end them.
+    drop(clients);
+    assert_eq!(
+        feeds.live.drained().await,
+        0,
+        "event streams outlived their clients"
+    );
+    assert!(senders.iter().all(|tx| tx.is_closed()));
+}
+
+#[tokio::test]
+async fn h1_curl_streams_events() {
+    if !have("curl") {
+        panic!("curl is required (installed by scripts/test.sh)");
+    }
+    let (server, _feeds) = app();
+    let running = start([server]).await;
+    let u = url(running.addr(), "/resume");
+    let (ok, out, err) = run(
+        "curl",
+        &[
+            "-sS",
+            "-N",
+            "--http1.1",
+            "--max-time",
+            "10",
+            "-H",
+            "Last-Event-ID: 6",
+            &u,
+        ],
+    )
+    .await;
+    assert!(ok, "curl failed: {err}");
+    assert_eq!(
+        out,
+        "id: 7\ndata: n=7\n\nid: 8\ndata: n=8\n\nid: 9\ndata: n=9\n\n"
+    );
+}
+
+#[tokio::test]
+async fn h1_shutdown_ends_event_streams_cleanly() {
+    let (server, feeds) = app();
+    let running = start([server]).await;
+    let tx = feeds.next();
+    let mut s = TcpStream::connect(running.addr()).await.expect("connect");
+    s.write_all(b"GET /feed HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("write");
+    tx.send(Event::default().data("before")).expect("alive");
+    let got = read_until(&mut s, "data: before", 1).await;
+    assert!(got.contains("data: before"), "{got}");
+    let left = tokio::spawn(running.shutdown());
+    // The endless stream is ended with the last chunk and the connection
+    // closed, instead of being cut at the grace deadline.
+    let rest = read_to_close(&mut s).await;
+    assert!(rest.ends_with("0\r\n\r\n"), "{rest:?}");
+    assert_eq!(left.await.expect("shutdown"), 0);
+    assert_eq!(feeds.live.drained().await, 0);
+}

@@ -1,0 +1,292 @@
+//! Streamed response and request bodies end to end: 100 MB each way with a
+//! checksum, and backpressure measured structurally (how far a producer
+//! gets ahead of a reader that stopped), never by timing or RSS.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use duet::{Body, Limits, Path, Response, Server, StatusCode};
+use support::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const MB: u64 = 1024 * 1024;
+const CHUNK: usize = 64 * 1024;
+
+/// FNV-1a over a byte stream: order-sensitive, so a lost, repeated or
+/// reordered chunk changes it.
+#[derive(Clone, Copy)]
+struct Fnv(u64);
+
+impl Fnv {
+    fn new() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+    fn update(&mut self, bytes: &[u8]) {
+        let mut h = self.0;
+        for &b in bytes {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+/// A few distinct 64 KiB blocks; chunk `i` of a payload is block
+/// `i % blocks.len()` (cheap to produce, different per position).
+fn blocks() -> Arc<Vec<Bytes>> {
+    Arc::new(
+        (0u8..7)
+            .map(|k| {
+                let v: Vec<u8> = (0..CHUNK)
+                    .map(|i| (i as u8).wrapping_mul(31).wrapping_add(k.wrapping_mul(101)))
+                    .collect();
+                Bytes::from(v)
+            })
+            .collect(),
+    )
+}
+
+/// Chunk `i` of a payload of `len` bytes, or `None` past its end.
+fn chunk_at(blocks: &[Bytes], len: u64, i: u64) -> Option<Bytes> {
+    let start = i * CHUNK as u64;
+    if start >= len {
+        return None;
+    }
+    let take = (len - start).min(CHUNK as u64) as usize;
+    Some(blocks[(i % blocks.len() as u64) as usize].slice(..take))
+}
+
+/// The payload of `len` bytes as a stream of chunks.
+fn payload(len: u64) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send {
+    let blocks = blocks();
+    futures_util::stream::unfold(0u64, move |i| {
+        let next = chunk_at(&blocks, len, i);
+        async move { next.map(|c| (Ok(c), i + 1)) }
+    })
+}
+
+fn expected_checksum(len: u64) -> u64 {
+    let blocks = blocks();
+    let mut h = Fnv::new();
+    let mut i = 0;
+    while let Some(c) = chunk_at(&blocks, len, i) {
+        h.update(&c);
+        i += 1;
+    }
+    h.0
+}
+
+/// `GET /download/{n}` (Content-Length known) and `GET /chunked/{n}`
+/// (length unknown: chunked on HTTP/1.1).
+async fn download(Path(n): Path<u64>) -> Response {
+    Response::new(StatusCode::OK, Body::from_stream_sized(payload(n), Some(n)))
+}
+
+async fn chunked(Path(n): Path<u64>) -> Response {
+    Response::stream(payload(n))
+}
+
+/// `POST /upload`: reads the body chunk by chunk (never whole), answers
+/// "<bytes> <checksum hex> <largest chunk>".
+async fn upload(mut body: Body) -> Result<String, duet::HttpError> {
+    let mut h = Fnv::new();
+    let mut total = 0u64;
+    let mut largest = 0usize;
+    while let Some(c) = body.chunk().await {
+        let c = c.map_err(|e| duet::HttpError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
+        total += c.len() as u64;
+        largest = largest.max(c.len());
+        h.update(&c);
+    }
+    Ok(format!("{total} {:016x} {largest}", h.0))
+}
+
+/// `GET /endless`: 64 KiB chunks forever, counting how many were produced.
+fn endless_route(s: &mut Server) -> Arc<AtomicU64> {
+    let produced = Arc::new(AtomicU64::new(0));
+    let p = produced.clone();
+    s.get("/endless", move || {
+        let p = p.clone();
+        async move {
+            let block = Bytes::from(vec![b'z'; CHUNK]);
+            Response::stream(futures_util::stream::unfold((), move |()| {
+                p.fetch_add(1, Ordering::SeqCst);
+                let b = block.clone();
+                async move { Some((Ok::<_, std::io::Error>(b), ())) }
+            }))
+        }
+    });
+    produced
+}
+
+fn app() -> (Server, Arc<AtomicU64>) {
+    let mut s = local().limits(Limits {
+        max_body_bytes: 200 * MB,
+        ..Limits::default()
+    });
+    s.get("/download/{n}", download)
+        .get("/chunked/{n}", chunked)
+        .post("/upload", upload);
+    let produced = endless_route(&mut s);
+    (s, produced)
+}
+
+fn url(addr: SocketAddr, path: &str) -> String {
+    format!("http://{addr}{path}")
+}
+
+fn h1_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .http1_only()
+        .build()
+        .expect("client")
+}
+
+/// Reads a response body as a stream, returning (bytes, checksum).
+async fn drain(mut resp: reqwest::Response) -> (u64, u64) {
+    let mut h = Fnv::new();
+    let mut total = 0u64;
+    while let Some(c) = resp.chunk().await.expect("body chunk") {
+        total += c.len() as u64;
+        h.update(&c);
+    }
+    (total, h.0)
+}
+
+async fn download_100mb(client: reqwest::Client, base: SocketAddr, path: &str, sized: bool) {
+    let n = 100 * MB;
+    let resp = client
+        .get(url(base, &format!("{path}/{n}")))
+        .send()
+        .await
+        .expect("response");
+    assert_eq!(resp.status(), 200);
+    if sized {
+        assert_eq!(resp.content_length(), Some(n));
+    }
+    let (total, sum) = drain(resp).await;
+    assert_eq!(total, n);
+    assert_eq!(sum, expected_checksum(n));
+}
+
+async fn upload_100mb(client: reqwest::Client, base: SocketAddr) {
+    let n = 100 * MB;
+    let resp = client
+        .post(url(base, "/upload"))
+        .body(reqwest::Body::wrap_stream(payload(n)))
+        .send()
+        .await
+        .expect("response");
+    assert_eq!(resp.status(), 200);
+    let text = resp.text().await.expect("body");
+    let parts: Vec<&str> = text.split(' ').collect();
+    assert_eq!(parts.len(), 3, "{text}");
+    assert_eq!(parts[0], n.to_string());
+    assert_eq!(parts[1], format!("{:016x}", expected_checksum(n)));
+    // The handler saw the body in pieces, not as one 100 MB buffer.
+    let largest: u64 = parts[2].parse().expect("number");
+    assert!(largest < MB, "largest chunk {largest} bytes");
+}
+
+/// Waits until the producer stops advancing (the same count on 20
+/// consecutive looks 10 ms apart), at most ~15 s; returns the count.
+async fn stalled(produced: &AtomicU64) -> u64 {
+    let mut last = produced.load(Ordering::SeqCst);
+    let mut same = 0;
+    for _ in 0..1500 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let now = produced.load(Ordering::SeqCst);
+        if now == last {
+            same += 1;
+            if same >= 20 {
+                return now;
+            }
+        } else {
+            same = 0;
+            last = now;
+        }
+    }
+    u64::MAX
+}
+
+// ---------------------------------------------------------------------------
+// HTTP/1.1
+
+#[tokio::test]
+async fn h1_download_100mb_with_content_length() {
+    let (server, _) = app();
+    let running = start([server]).await;
+    download_100mb(h1_client(), running.addr(), "/download", true).await;
+}
+
+#[tokio::test]
+async fn h1_download_100mb_chunked() {
+    let (server, _) = app();
+    let running = start([server]).await;
+    download_100mb(h1_client(), running.addr(), "/chunked", false).await;
+}
+
+#[tokio::test]
+async fn h1_upload_100mb_streamed_to_the_handler() {
+    let (server, _) = app();
+    let running = start([server]).await;
+    upload_100mb(h1_client(), running.addr()).await;
+}
+
+#[tokio::test]
+async fn h1_upload_past_the_limit_is_refused() {
+    let mut s = local().limits(Limits {
+        max_body_bytes: MB,
+        ..Limits::default()
+    });
+    s.post("/upload", upload);
+    let running = start([s]).await;
+    let resp = h1_client()
+        .post(url(running.addr(), "/upload"))
+        .body(reqwest::Body::wrap_stream(payload(4 * MB)))
+        .send()
+        .await;
+    // The server answers 413 (or closes before reqwest sent it all).
+    if let Ok(r) = resp {
+        assert_eq!(r.status(), 413);
+    }
+}
+
+#[tokio::test]
+async fn h1_slow_reader_bounds_what_the_producer_runs_ahead() {
+    let (server, produced) = app();
+    let running = start([server]).await;
+    let mut s = tokio::net::TcpStream::connect(running.addr())
+        .await
+        .expect("connect");
+    s.write_all(b"GET /endless HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("write");
+    // Read a little, then stop reading.
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut got = 0;
+    while got < 200 * 1024 {
+        got += s.read(&mut buf).await.expect("read");
+    }
+    let ahead = stalled(&produced).await;
+    // What the server holds is its write buffer (64 KiB) and one chunk;
+    // the rest of what the producer made sits in the two kernels' socket
+    // buffers (a few MiB at most). An unbounded server would run on.
+    assert!(
+        ahead * (CHUNK as u64) < 32 * MB,
+        "producer ran {ahead} chunks ahead of a stopped reader"
+    );
+    // Reading again lets the producer go on.
+    let mut more = 0u64;
+    while more < (ahead + 64) * CHUNK as u64 {
+        let n = s.read(&mut buf).await.expect("read");
+        assert!(n > 0, "stream ended");
+        more += n as u64;
+    }
+    assert!(produced.load(Ordering::SeqCst) > ahead);
+}
