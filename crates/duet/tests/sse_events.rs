@@ -306,8 +306,9 @@ async fn h1_raw_bytes_are_chunked_events() {
     tx.send(Event::default().event("clock").id("1").data("t"))
         .expect("stream alive");
     let body = read_until(&mut s, "data: t\n\n\r\n", 1).await;
-    // One event, one chunk: "event: clock\nid: 1\ndata: t\n\n" is 27 bytes.
-    assert_eq!(body, "1b\r\nevent: clock\nid: 1\ndata: t\n\n\r\n");
+    // One event, one chunk.
+    let ev = "event: clock\nid: 1\ndata: t\n\n";
+    assert_eq!(body, format!("{:x}\r\n{ev}\r\n", ev.len()));
     drop(tx);
     let end = read_until(&mut s, "0\r\n\r\n", 1).await;
     assert_eq!(end, "0\r\n\r\n");

@@ -98,7 +98,13 @@ async fn upload(mut body: Body) -> Result<String, duet::HttpError> {
     let mut total = 0u64;
     let mut largest = 0usize;
     while let Some(c) = body.chunk().await {
-        let c = c.map_err(|e| duet::HttpError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
+        let c = c.map_err(|e| {
+            let status = match e {
+                duet::BodyError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            duet::HttpError::new(status, e.to_string())
+        })?;
         total += c.len() as u64;
         largest = largest.max(c.len());
         h.update(&c);
@@ -274,6 +280,7 @@ async fn h1_slow_reader_bounds_what_the_producer_runs_ahead() {
         got += s.read(&mut buf).await.expect("read");
     }
     let ahead = stalled(&produced).await;
+    eprintln!("producer stalled {ahead} chunks ahead");
     // What the server holds is its write buffer (64 KiB) and one chunk;
     // the rest of what the producer made sits in the two kernels' socket
     // buffers (a few MiB at most). An unbounded server would run on.
