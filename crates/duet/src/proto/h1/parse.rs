@@ -35,6 +35,12 @@ const HTTP2_SETTINGS: &str = "http2-settings";
 /// (head larger than `limits.max_header_bytes` or more than
 /// `limits.max_headers` fields), 501 (unknown transfer coding), 505 (HTTP
 /// version other than 1.0 and 1.1).
+///
+/// Each call parses `buf` from its start. A driver that reads a head in
+/// many small pieces should call again only when the bytes just read hold
+/// a `\n` or the buffer has outgrown `max_header_bytes` (or
+/// `max_uri_bytes` + 64 before the first line ends), so that a client
+/// dripping a large head byte by byte costs a parse per line, not per byte.
 pub fn parse_request(
     buf: &[u8],
     limits: &Limits,
@@ -326,18 +332,62 @@ fn check_host(version: Version, facts: &Facts) -> Result<(), ParseError> {
     match &facts.host {
         None if version == Version::HTTP_11 => Err(ParseError::bad_request("missing Host field")),
         None => Ok(()),
-        Some(host) if host.is_empty() => Ok(()),
-        Some(host) => {
-            // Host = uri-host [ ":" port ] (RFC 9110 §7.2): no userinfo.
-            let bytes = host.as_bytes();
-            let valid = !bytes.contains(&b'@') && http::uri::Authority::try_from(bytes).is_ok();
-            if valid {
-                Ok(())
-            } else {
-                Err(ParseError::bad_request("invalid Host field"))
+        Some(host) if is_valid_host(host.as_bytes()) => Ok(()),
+        Some(_) => Err(ParseError::bad_request("invalid Host field")),
+    }
+}
+
+/// `Host = uri-host [ ":" port ]` (RFC 9110 §7.2), with uri-host and port
+/// from RFC 3986 §3.2.2–3.2.3; empty is allowed (RFC 9112 §3.2). Checked
+/// by hand: it runs on every request and must not allocate.
+fn is_valid_host(host: &[u8]) -> bool {
+    let (name, port) = match host {
+        [b'[', ..] => {
+            // IP-literal = "[" ( IPv6address / IPvFuture ) "]"
+            let Some(close) = host.iter().position(|&b| b == b']') else {
+                return false;
+            };
+            let (literal, after) = host.split_at(close + 1);
+            let inner = literal.get(1..close).unwrap_or_default();
+            let inner_ok = !inner.is_empty()
+                && inner
+                    .iter()
+                    .all(|&b| is_unreserved(b) || is_sub_delim(b) || b == b':');
+            if !inner_ok {
+                return false;
+            }
+            match after {
+                [] => return true,
+                [b':', port @ ..] => (&b""[..], port),
+                _ => return false,
             }
         }
-    }
+        _ => match host.iter().rposition(|&b| b == b':') {
+            Some(colon) => (
+                host.get(..colon).unwrap_or_default(),
+                host.get(colon + 1..).unwrap_or_default(),
+            ),
+            None => (host, &b""[..]),
+        },
+    };
+    // reg-name = *( unreserved / pct-encoded / sub-delims ), which covers
+    // IPv4address; port = *DIGIT.
+    name.iter()
+        .all(|&b| is_unreserved(b) || is_sub_delim(b) || b == b'%')
+        && port.iter().all(u8::is_ascii_digit)
+}
+
+/// RFC 3986 §2.3 unreserved.
+fn is_unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
+}
+
+/// RFC 3986 §2.2 sub-delims.
+fn is_sub_delim(b: u8) -> bool {
+    matches!(
+        b,
+        b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'='
+    )
 }
 
 /// What the framing, persistence and upgrade rules need from the fields,
@@ -846,6 +896,37 @@ mod tests {
         assert_eq!(status(b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n"), 400);
         assert_eq!(status(b"GET / HTTP/1.1\r\nHost: user@a\r\n\r\n"), 400);
         assert_eq!(status(b"GET / HTTP/1.1\r\nHost: a/b\r\n\r\n"), 400);
+        for bad in [
+            &b"a:b"[..],
+            b"a:1:2",
+            b"[::1",
+            b"[]",
+            b"[::1]x",
+            b"[::1]:8a",
+            b"a?b",
+            b"a#b",
+            b"a\\b",
+            b"\"a\"",
+            b"a\tb",
+        ] {
+            let mut buf = b"GET / HTTP/1.1\r\nHost: ".to_vec();
+            buf.extend_from_slice(bad);
+            buf.extend_from_slice(b"\r\n\r\n");
+            assert_eq!(status(&buf), 400, "{:?}", String::from_utf8_lossy(bad));
+        }
+        for good in [
+            &b"a:"[..],
+            b"127.0.0.1:80",
+            b"[::1]",
+            b"[v1.x]:1",
+            b"xn--d-uga.example",
+            b"%41.b",
+        ] {
+            let mut buf = b"GET / HTTP/1.1\r\nHost: ".to_vec();
+            buf.extend_from_slice(good);
+            buf.extend_from_slice(b"\r\n\r\n");
+            assert_eq!(ok(&buf).headers["host"].as_bytes(), good);
+        }
         let head = ok(b"GET / HTTP/1.1\r\nHost: example.com:8080\r\n\r\n");
         assert_eq!(head.headers["host"], "example.com:8080");
         ok(b"GET / HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n");
