@@ -1,15 +1,19 @@
 //! `duet`: runs the demo server.
 //!
 //! `cargo run --release` serves the demo app on http://127.0.0.1:8080
-//! (HTTP/1.1 and h2c).
+//! (HTTP/1.1 and h2c) and https://localhost:8443 (h2 and HTTP/1.1 by ALPN,
+//! with a self-signed certificate generated at start-up unless `--cert` and
+//! `--key` are given; SIGHUP reloads those files).
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use clap::Parser;
 use duet::{
     ConnContext, Event, Executor, Json, KeepAlive, Path, Query, RequestContext, Server, Sse,
+    TlsConfig,
 };
 use futures_util::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
@@ -25,6 +29,19 @@ struct Args {
     /// Address for HTTP/1.1 and cleartext HTTP/2 (h2c).
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR:PORT")]
     http: SocketAddr,
+    /// Address for HTTPS (h2 and HTTP/1.1, chosen by ALPN).
+    #[arg(long, default_value = "127.0.0.1:8443", value_name = "ADDR:PORT")]
+    https: SocketAddr,
+    /// Certificate chain (PEM) for HTTPS; without it a self-signed
+    /// certificate for localhost is generated at start-up.
+    #[arg(long, value_name = "FILE", requires = "key")]
+    cert: Option<PathBuf>,
+    /// Private key (PEM) matching `--cert`.
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    key: Option<PathBuf>,
+    /// Serve no HTTPS.
+    #[arg(long, conflicts_with_all = ["cert", "key"])]
+    no_https: bool,
     /// Worker threads (default: one per core).
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
@@ -70,7 +87,66 @@ fn main() -> std::process::ExitCode {
 async fn run(args: Args) -> std::io::Result<()> {
     let mut plain = Server::bind_addr(args.http);
     demo_routes(&mut plain);
-    Executor::new().add(plain).run().await
+    let mut executor = Executor::new().add(plain);
+    if !args.no_https {
+        let tls = tls_config(&args)?;
+        let mut secure = Server::bind_addr(args.https).tls(tls.clone());
+        demo_routes(&mut secure);
+        executor = executor.add(secure);
+        reload_on_sighup(tls, args.cert.is_some());
+    }
+    executor.run().await
+}
+
+/// The HTTPS certificate: `--cert`/`--key`, or a self-signed one.
+fn tls_config(args: &Args) -> std::io::Result<TlsConfig> {
+    if let (Some(cert), Some(key)) = (&args.cert, &args.key) {
+        let tls = TlsConfig::new().default_cert(cert, key)?;
+        tracing::info!(
+            "HTTPS certificate from {} (SIGHUP reloads it)",
+            cert.display()
+        );
+        return Ok(tls);
+    }
+    let names = ["localhost", "127.0.0.1", "::1"];
+    let tls = TlsConfig::self_signed(&names)?;
+    tracing::info!(
+        "generated a self-signed certificate for {} (clients must be told to trust it, e.g. curl -k); use --cert/--key for a real one",
+        names.join(", ")
+    );
+    Ok(tls)
+}
+
+/// On SIGHUP, reads the certificate files again; new handshakes use them,
+/// open connections are not disturbed. A failed reload keeps the old ones.
+fn reload_on_sighup(tls: TlsConfig, from_files: bool) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut hup = match signal(SignalKind::hangup()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!("cannot listen for SIGHUP: {e}");
+                return;
+            }
+        };
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                if !from_files {
+                    tracing::info!("SIGHUP: the certificate is self-signed; nothing to reload");
+                    continue;
+                }
+                match tls.reload() {
+                    Ok(n) => tracing::info!("SIGHUP: reloaded {n} certificate(s)"),
+                    Err(e) => tracing::error!(
+                        "SIGHUP: certificate reload failed, keeping the current one: {e}"
+                    ),
+                }
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    let _ = (tls, from_files);
 }
 
 /// The demo app's routes (the same on every server).
