@@ -15,9 +15,10 @@
 //!    HTTP/2 core (RFC 7540 §3.2).
 //! 3. if [`RequestHead::expect_continue`] is set and it wants the body,
 //!    writes [`encode_continue`] before reading it (RFC 9110 §10.1.1).
-//! 4. reads the body with a [`BodyDecoder`] built from [`RequestHead::body`]
-//!    until [`Decoded::End`]; bytes left in the buffer after that are the
-//!    next (pipelined) request.
+//! 4. reads the body with [`BodyDecoder::with_limits`] on
+//!    [`RequestHead::body`] until [`Decoded::End`], counting the bytes
+//!    against its own body limit (413); bytes left in the buffer after
+//!    that are the next (pipelined) request.
 //! 5. writes the response with [`encode_response_head`] and, for chunked
 //!    framing, [`encode_chunk`] / [`encode_last_chunk`].
 //! 6. keeps the connection open for another request only if

@@ -187,3 +187,57 @@ fn seeds_parse() {
         );
     }
 }
+
+/// Runs the driver's contract (module docs) over a connection's bytes
+/// arriving `step` at a time; returns (method, path, body) per request.
+fn serve_connection(input: &[u8], step: usize) -> Vec<(String, String, Vec<u8>)> {
+    let limits = Limits::default();
+    let mut buf = BytesMut::new();
+    let mut pieces = input.chunks(step);
+    let mut out = Vec::new();
+    loop {
+        let head = loop {
+            match parse_request(&buf, &limits).unwrap() {
+                Some((head, used)) => {
+                    let _ = buf.split_to(used);
+                    break head;
+                }
+                None => match pieces.next() {
+                    Some(p) => buf.extend_from_slice(p),
+                    None => return out,
+                },
+            }
+        };
+        let mut decoder = BodyDecoder::with_limits(&head.body, &limits);
+        let mut body = Vec::new();
+        loop {
+            match decoder.decode(&mut buf).unwrap() {
+                Decoded::Data(d) => body.extend_from_slice(&d),
+                Decoded::End => break,
+                Decoded::NeedMore => match pieces.next() {
+                    Some(p) => buf.extend_from_slice(p),
+                    None => panic!("connection ended inside a body"),
+                },
+            }
+        }
+        out.push((head.method.to_string(), head.uri.path().to_string(), body));
+    }
+}
+
+#[test]
+fn pipelined_requests_through_the_core() {
+    let input: &[u8] = b"GET /one HTTP/1.1\r\nHost: a\r\n\r\n\
+        POST /two HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello\
+        POST /three HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n\
+        3;x=y\r\nabc\r\n2\r\nde\r\n0\r\nTrailer: t\r\n\r\n\
+        \r\nDELETE /four HTTP/1.1\r\nHost: a\r\n\r\n";
+    let want = vec![
+        ("GET".to_string(), "/one".to_string(), Vec::new()),
+        ("POST".to_string(), "/two".to_string(), b"hello".to_vec()),
+        ("POST".to_string(), "/three".to_string(), b"abcde".to_vec()),
+        ("DELETE".to_string(), "/four".to_string(), Vec::new()),
+    ];
+    for step in [1, 2, 3, 7, 64, input.len()] {
+        assert_eq!(serve_connection(input, step), want, "step {step}");
+    }
+}
