@@ -750,6 +750,53 @@ fn random_input_never_panics() {
 }
 
 #[test]
+fn random_round_trips() {
+    // Random lists over a small vocabulary, so that names and values repeat
+    // and the dynamic table fills, evicts and resizes.
+    const NAMES: [&str; 10] = [
+        ":status",
+        "content-type",
+        "server",
+        "set-cookie",
+        "x-a",
+        "x-b",
+        "date",
+        "content-length",
+        "vary",
+        "x-long-header-name-for-testing",
+    ];
+    let mut rng = Rng(0xdead_beef_cafe_f00d);
+    let mut e = Encoder::new();
+    let mut d = Decoder::new(4096);
+    for block_no in 0..500 {
+        if rng.one_in(25) {
+            let size = [0, 50, 256, 1000, 4096][(rng.next() % 5) as usize];
+            e.set_max_table_size(size);
+            d.set_max_table_size(size);
+        }
+        let count = (rng.next() % 12) as usize;
+        let list: Vec<(Vec<u8>, Vec<u8>, bool)> = (0..count)
+            .map(|_| {
+                let name = NAMES[(rng.next() % NAMES.len() as u64) as usize];
+                let len = (rng.next() % 40) as usize;
+                let value: Vec<u8> = (0..len)
+                    .map(|_| match rng.next() % 4 {
+                        0 => (rng.next() % 256) as u8,
+                        _ => b"abc012 /;="[(rng.next() % 10) as usize],
+                    })
+                    .collect();
+                (name.as_bytes().to_vec(), value, rng.one_in(10))
+            })
+            .collect();
+        let mut dst = BytesMut::new();
+        e.encode(list.iter().map(|(n, v, s)| (&n[..], &v[..], *s)), &mut dst);
+        let expected: Fields = list.into_iter().map(|(n, v, _)| (n, v)).collect();
+        assert_eq!(decode(&mut d, &dst).unwrap(), expected, "block {block_no}");
+        assert_eq!(d.table().size(), e.table().size(), "block {block_no}");
+    }
+}
+
+#[test]
 fn mutated_valid_blocks_never_panic() {
     let mut rng = Rng(12345);
     let mut e = Encoder::new();
