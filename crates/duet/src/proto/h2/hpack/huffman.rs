@@ -559,9 +559,11 @@ mod tests {
         assert_eq!(dec(&[0x07, 0xff]), Err(DecoderError::HuffmanPaddingTooLong));
         // A whole octet of ones and nothing else.
         assert_eq!(dec(&[0xff]), Err(DecoderError::HuffmanPaddingTooLong));
-        // Seven bits of padding are fine: 'a' (00011) then... ';' is 8 bits,
-        // so check with a single 5-bit symbol padded with 3 ones.
+        // Up to seven bits are fine: 'a' (5 bits) + 3 bits of padding...
         assert_eq!(dec(&[0x1f]).unwrap(), b"a");
+        // ...and "abb" (5 + 6 + 6 = 17 bits) + 7 bits of padding.
+        assert_eq!(enc(b"abb"), [0x1c, 0x71, 0xff]);
+        assert_eq!(dec(&[0x1c, 0x71, 0xff]).unwrap(), b"abb");
     }
 
     #[test]
