@@ -1,0 +1,416 @@
+//! End to end in a real browser: the demo binary serves `/clock`, headless
+//! Chromium (Debian's `chromium`, installed by `scripts/test.sh`) loads it,
+//! and the test reads the live page through the DevTools protocol until the
+//! page shows at least three Server-Sent Events, then saves a screenshot to
+//! `target/test-artifacts/clock.png`.
+//!
+//! The DevTools client is a minimal WebSocket client (RFC 6455) written
+//! here so the test needs nothing beyond the standard library and
+//! serde_json. Set `CHROMIUM` to use another browser binary.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+/// Kills and reaps a child process when dropped (test failure included).
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Removes a directory when dropped.
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A port that was free a moment ago.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("an ephemeral port")
+}
+
+/// Polls `f` every 50 ms until it gives a value, for at most `limit`.
+fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let end = Instant::now() + limit;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() > end {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn unique_dir(name: &str) -> PathBuf {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("{name}-{}-{nanos}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+fn chromium_binary() -> String {
+    if let Ok(c) = std::env::var("CHROMIUM") {
+        return c;
+    }
+    for c in ["chromium", "chromium-browser"] {
+        let found = Command::new("sh")
+            .args(["-c", &format!("command -v {c}")])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false);
+        if found {
+            return c.to_string();
+        }
+    }
+    panic!("chromium is required for this test (scripts/test.sh installs Debian's `chromium`)");
+}
+
+// ---------------------------------------------------------------------------
+// A minimal WebSocket client (RFC 6455), enough for the DevTools protocol.
+
+struct WebSocket {
+    stream: TcpStream,
+    next_id: u64,
+}
+
+impl WebSocket {
+    /// Opens `ws://host:port/path` (RFC 6455 §4.1 opening handshake).
+    fn connect(url: &str) -> WebSocket {
+        let rest = url.strip_prefix("ws://").expect("a ws:// url");
+        let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        let mut stream = TcpStream::connect(authority).expect("connect to DevTools");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        // The key is any 16 bytes, base64; a fixed one is fine for a client
+        // that talks to one known server.
+        let req = format!(
+            "GET {path} HTTP/1.1\r\nHost: {authority}\r\nUpgrade: websocket\r\n\
+             Connection: Upgrade\r\nSec-WebSocket-Key: ZHVldC1jZHAtY2xpZW50IQ==\r\n\
+             Sec-WebSocket-Version: 13\r\n\r\n"
+        );
+        stream.write_all(req.as_bytes()).expect("handshake");
+        // Read the response head byte by byte so no frame byte is consumed.
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            stream.read_exact(&mut byte).expect("handshake response");
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8_lossy(&head);
+        assert!(head.starts_with("HTTP/1.1 101"), "DevTools refused: {head}");
+        WebSocket { stream, next_id: 1 }
+    }
+
+    /// Sends one masked text frame (§5.2, §5.3: client frames are masked).
+    fn send_text(&mut self, text: &str) {
+        let payload = text.as_bytes();
+        let mut frame = vec![0x81u8];
+        match payload.len() {
+            n if n < 126 => frame.push(0x80 | n as u8),
+            n if n <= 0xffff => {
+                frame.push(0x80 | 126);
+                frame.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                frame.push(0x80 | 127);
+                frame.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        let mask = [0x5a, 0x17, 0xc3, 0x88];
+        frame.extend_from_slice(&mask);
+        frame.extend(payload.iter().zip(mask.iter().cycle()).map(|(b, m)| b ^ m));
+        self.stream.write_all(&frame).expect("send frame");
+    }
+
+    /// Reads one whole message (joining continuation frames), answering
+    /// pings; panics on close.
+    fn recv_text(&mut self) -> String {
+        let mut message = Vec::new();
+        loop {
+            let mut h = [0u8; 2];
+            self.stream.read_exact(&mut h).expect("frame header");
+            let (fin, opcode) = (h[0] & 0x80 != 0, h[0] & 0x0f);
+            let masked = h[1] & 0x80 != 0;
+            let len = match h[1] & 0x7f {
+                126 => {
+                    let mut b = [0u8; 2];
+                    self.stream.read_exact(&mut b).expect("length");
+                    u64::from(u16::from_be_bytes(b))
+                }
+                127 => {
+                    let mut b = [0u8; 8];
+                    self.stream.read_exact(&mut b).expect("length");
+                    u64::from_be_bytes(b)
+                }
+                n => u64::from(n),
+            };
+            let mut mask = [0u8; 4];
+            if masked {
+                self.stream.read_exact(&mut mask).expect("mask");
+            }
+            let mut payload = vec![0u8; len as usize];
+            self.stream.read_exact(&mut payload).expect("payload");
+            if masked {
+                for (b, m) in payload.iter_mut().zip(mask.iter().cycle()) {
+                    *b ^= m;
+                }
+            }
+            match opcode {
+                0x8 => panic!("DevTools closed the connection"),
+                0x9 => {
+                    // Ping → pong with the same payload (§5.5.2).
+                    let mut pong = vec![0x8a, 0x80 | payload.len() as u8, 0, 0, 0, 0];
+                    pong.extend_from_slice(&payload);
+                    self.stream.write_all(&pong).expect("pong");
+                }
+                0xa => {}
+                _ => {
+                    message.extend_from_slice(&payload);
+                    if fin {
+                        return String::from_utf8(message).expect("text message");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Calls a DevTools method and returns its `result`, skipping events.
+    fn call(&mut self, method: &str, params: Value) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.send_text(&json!({"id": id, "method": method, "params": params}).to_string());
+        loop {
+            let msg: Value = serde_json::from_str(&self.recv_text()).expect("JSON message");
+            if msg["id"] == json!(id) {
+                if let Some(e) = msg.get("error") {
+                    panic!("{method} failed: {e}");
+                }
+                return msg["result"].clone();
+            }
+        }
+    }
+}
+
+/// A plain HTTP/1.1 GET of the DevTools HTTP endpoint (which keeps the
+/// connection open, so the body is read by its Content-Length).
+fn http_get_json(addr: SocketAddr, path: &str) -> Option<Value> {
+    let mut s = TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").ok()?;
+    let mut r = BufReader::new(s);
+    let mut len = 0usize;
+    loop {
+        let mut line = String::new();
+        r.read_line(&mut line).ok()?;
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = line.split_once(':') {
+            if k.eq_ignore_ascii_case("content-length") {
+                len = v.trim().parse().ok()?;
+            }
+        }
+    }
+    let mut body = vec![0u8; len];
+    r.read_exact(&mut body).ok()?;
+    serde_json::from_slice(&body).ok()
+}
+
+fn base64_decode(text: &str) -> Vec<u8> {
+    let value = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32)
+    };
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0);
+    for v in text.bytes().filter_map(value) {
+        acc = (acc << 6) | v;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------
+
+#[test]
+fn chromium_shows_live_clock_events() {
+    let browser = chromium_binary();
+
+    // The demo binary, as users run it.
+    let http_port = free_port();
+    let http_addr = SocketAddr::from(([127, 0, 0, 1], http_port));
+    let _duet = Reaped(
+        Command::new(env!("CARGO_BIN_EXE_duet"))
+            .args(["--http", &http_addr.to_string(), "--quiet"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the duet binary"),
+    );
+    wait_for(Duration::from_secs(20), || {
+        TcpStream::connect(http_addr).ok()
+    })
+    .expect("duet listens");
+    let page_url = format!("http://{http_addr}/clock");
+    let expected_protocol = "http/1.1";
+
+    // Headless Chromium with DevTools on a port it picks and reports in
+    // <profile>/DevToolsActivePort.
+    // Declared before the browser so it is removed after the browser died.
+    let profile = TempDir(unique_dir("chromium-profile"));
+    let mut chromium = Reaped(
+        Command::new(&browser)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--ignore-certificate-errors",
+                "--window-size=900,700",
+                "--remote-debugging-port=0",
+                "--remote-debugging-address=127.0.0.1",
+            ])
+            .arg(format!("--user-data-dir={}", profile.0.display()))
+            .arg(&page_url)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{browser} could not start: {e}")),
+    );
+    // Keep Chromium's (noisy) stderr drained; print the lines that matter.
+    if let Some(err) = chromium.0.stderr.take() {
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                if !line.contains("dbus") && !line.contains("unexpected operator") {
+                    eprintln!("chromium: {line}");
+                }
+            }
+        });
+    }
+    let port_file = profile.0.join("DevToolsActivePort");
+    let devtools_port: u16 = wait_for(Duration::from_secs(30), || {
+        std::fs::read_to_string(&port_file)
+            .ok()?
+            .lines()
+            .next()?
+            .trim()
+            .parse()
+            .ok()
+    })
+    .expect("chromium reports its DevTools port");
+    let devtools = SocketAddr::from(([127, 0, 0, 1], devtools_port));
+    let ws_url = wait_for(Duration::from_secs(20), || {
+        let list = http_get_json(devtools, "/json/list")?;
+        list.as_array()?
+            .iter()
+            .find(|t| {
+                t["type"] == "page" && t["url"].as_str().is_some_and(|u| u.contains("/clock"))
+            })
+            .and_then(|t| t["webSocketDebuggerUrl"].as_str().map(str::to_string))
+    })
+    .expect("the /clock page target");
+    let mut cdp = WebSocket::connect(&ws_url);
+
+    // Wait (bounded) until the page has rendered three events.
+    let probe = r##"JSON.stringify({
+        protocol: document.getElementById("protocol").textContent,
+        count: Number(document.getElementById("count").textContent),
+        state: document.getElementById("state").textContent,
+        items: Array.from(document.querySelectorAll("#events li.event"), li => li.textContent),
+    })"##;
+    let mut last = Value::Null;
+    let seen = wait_for(Duration::from_secs(30), || {
+        let r = cdp.call(
+            "Runtime.evaluate",
+            json!({"expression": probe, "returnByValue": true}),
+        );
+        last = serde_json::from_str(r["result"]["value"].as_str()?).ok()?;
+        (last["count"].as_u64()? >= 3).then(|| last.clone())
+    })
+    .unwrap_or_else(|| panic!("the page did not show three events: {last}"));
+
+    assert_eq!(seen["protocol"], expected_protocol, "{seen}");
+    assert_eq!(seen["state"], "open", "{seen}");
+    let items: Vec<&str> = seen["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(items.len() >= 3, "{seen}");
+    // Newest first, ids counting down by one, each with a UTC timestamp.
+    let ids: Vec<u64> = items
+        .iter()
+        .map(|t| {
+            let id = t
+                .strip_prefix('#')
+                .and_then(|t| t.split(|c: char| !c.is_ascii_digit()).next());
+            id.and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("no id in {t:?}"))
+        })
+        .collect();
+    for w in ids.windows(2) {
+        assert_eq!(w[0], w[1] + 1, "{seen}");
+    }
+    assert!(
+        items.iter().all(|t| t.ends_with('Z') && t.contains('T')),
+        "{seen}"
+    );
+
+    // The screenshot, as a test artifact.
+    let shot = cdp.call("Page.captureScreenshot", json!({"format": "png"}));
+    let png = base64_decode(shot["data"].as_str().expect("screenshot data"));
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
+    let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join("test-artifacts");
+    std::fs::create_dir_all(&artifacts).expect("artifact dir");
+    let path = artifacts.join("clock.png");
+    std::fs::write(&path, &png).expect("write screenshot");
+    eprintln!("screenshot: {}", path.display());
+
+    // Close the browser politely, then clean up its profile.
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        cdp.send_text(&json!({"id": 0, "method": "Browser.close"}).to_string());
+    }));
+    let _ = wait_for(Duration::from_secs(10), || {
+        chromium.0.try_wait().ok().flatten()
+    });
+}
