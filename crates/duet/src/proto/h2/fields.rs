@@ -1,0 +1,512 @@
+//! HTTP semantics of HTTP/2 field blocks (RFC 9113 §8): validating request
+//! heads and trailers as the HPACK decoder emits them, and building the
+//! field list of a response head.
+
+use bytes::{Bytes, BytesMut};
+use http::header::{HeaderName, HeaderValue};
+use http::uri::{Authority, PathAndQuery, Scheme};
+use http::{HeaderMap, Method, StatusCode, Uri, Version};
+
+use super::hpack::Encoder;
+
+/// Why a field block was rejected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Reject {
+    /// Malformed (§8.1.1): a stream error PROTOCOL_ERROR.
+    Malformed(&'static str),
+    /// Larger than our SETTINGS_MAX_HEADER_LIST_SIZE: answered 431.
+    TooLarge,
+}
+
+/// Fields connection-specific to HTTP/1.1, which HTTP/2 forbids (§8.2.2).
+fn is_connection_specific(name: &[u8]) -> bool {
+    matches!(
+        name,
+        b"connection" | b"keep-alive" | b"proxy-connection" | b"transfer-encoding" | b"upgrade"
+    )
+}
+
+/// §8.2.1: names carry no controls, SP, uppercase, DEL or non-ASCII, and no
+/// colon outside pseudo-headers.
+fn valid_name(name: &[u8]) -> bool {
+    !name.is_empty()
+        && name
+            .iter()
+            .all(|&b| !(b <= 0x20 || b.is_ascii_uppercase() || b >= 0x7f || b == b':'))
+}
+
+/// §8.2.1: values carry no NUL, CR or LF, and no leading/trailing SP or
+/// HTAB.
+fn valid_value(v: &[u8]) -> bool {
+    let ws = |b: &u8| *b == b' ' || *b == b'\t';
+    !v.iter().any(|&b| b == 0 || b == b'\r' || b == b'\n')
+        && !v.first().is_some_and(ws)
+        && !v.last().is_some_and(ws)
+}
+
+/// Collects and checks the fields of one request head or trailer section,
+/// one at a time, as the HPACK decoder emits them; the first problem is
+/// kept and the rest of the block is still consumed (the decoder must see
+/// every field to keep its table in sync).
+pub(crate) struct FieldCollector {
+    trailers: bool,
+    max_list_size: usize,
+    list_size: usize,
+    method: Option<Bytes>,
+    scheme: Option<Bytes>,
+    authority: Option<Bytes>,
+    path: Option<Bytes>,
+    regular_seen: bool,
+    headers: HeaderMap,
+    cookies: Vec<Bytes>,
+    content_length: Option<u64>,
+    reject: Option<Reject>,
+}
+
+/// A validated request head.
+#[derive(Debug)]
+pub(crate) struct RequestHead {
+    pub(crate) parts: http::request::Parts,
+    pub(crate) content_length: Option<u64>,
+}
+
+impl FieldCollector {
+    pub(crate) fn new(trailers: bool, max_list_size: u32) -> Self {
+        FieldCollector {
+            trailers,
+            max_list_size: max_list_size as usize,
+            list_size: 0,
+            method: None,
+            scheme: None,
+            authority: None,
+            path: None,
+            regular_seen: false,
+            headers: HeaderMap::new(),
+            cookies: Vec::new(),
+            content_length: None,
+            reject: None,
+        }
+    }
+
+    fn fail(&mut self, why: &'static str) {
+        if self.reject.is_none() {
+            self.reject = Some(Reject::Malformed(why));
+        }
+    }
+
+    /// One decoded field.
+    pub(crate) fn field(&mut self, name: Bytes, value: Bytes) {
+        // RFC 7541 §4.1: size = name + value + 32.
+        self.list_size = self
+            .list_size
+            .saturating_add(name.len() + value.len() + 32);
+        if self.list_size > self.max_list_size {
+            if self.reject.is_none() {
+                self.reject = Some(Reject::TooLarge);
+            }
+            return;
+        }
+        if self.reject.is_some() {
+            return;
+        }
+        if !valid_value(&value) {
+            return self.fail("invalid field value");
+        }
+        if let Some(pseudo) = name.strip_prefix(b":") {
+            self.pseudo(pseudo, value);
+        } else {
+            self.regular(name, value);
+        }
+    }
+
+    /// §8.3: pseudo-headers.
+    fn pseudo(&mut self, name: &[u8], value: Bytes) {
+        // §8.1: trailers carry no pseudo-headers.
+        if self.trailers {
+            return self.fail("pseudo-header in trailers");
+        }
+        // §8.3: all pseudo-headers come before regular fields.
+        if self.regular_seen {
+            return self.fail("pseudo-header after regular field");
+        }
+        let slot = match name {
+            b"method" => &mut self.method,
+            b"scheme" => &mut self.scheme,
+            b"authority" => &mut self.authority,
+            b"path" => &mut self.path,
+            // §8.3: unknown or response pseudo-headers are malformed.
+            _ => return self.fail("unknown pseudo-header"),
+        };
+        // §8.3.1: each at most once.
+        if slot.is_some() {
+            return self.fail("duplicate pseudo-header");
+        }
+        *slot = Some(value);
+    }
+
+    fn regular(&mut self, name: Bytes, value: Bytes) {
+        self.regular_seen = true;
+        if !valid_name(&name) {
+            return self.fail("invalid field name");
+        }
+        // §8.2.2: connection-specific fields are malformed.
+        if is_connection_specific(&name) {
+            return self.fail("connection-specific field");
+        }
+        // §8.2.2: TE may only carry "trailers".
+        if &name[..] == b"te" && !value.eq_ignore_ascii_case(b"trailers") {
+            return self.fail("te other than trailers");
+        }
+        if &name[..] == b"content-length" {
+            let parsed = std::str::from_utf8(&value)
+                .ok()
+                .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|s| s.parse::<u64>().ok());
+            match (parsed, self.content_length) {
+                (None, _) => return self.fail("invalid content-length"),
+                (Some(n), Some(m)) if n != m => return self.fail("conflicting content-length"),
+                (Some(n), _) => self.content_length = Some(n),
+            }
+        }
+        // §8.2.3: cookie crumbs are joined after the block.
+        if &name[..] == b"cookie" {
+            self.cookies.push(value);
+            return;
+        }
+        let Ok(name) = HeaderName::from_bytes(&name) else {
+            return self.fail("invalid field name");
+        };
+        let Ok(value) = HeaderValue::from_maybe_shared(value) else {
+            return self.fail("invalid field value");
+        };
+        self.headers.append(name, value);
+    }
+
+    fn join_cookies(&mut self) -> Result<(), Reject> {
+        if self.cookies.is_empty() {
+            return Ok(());
+        }
+        // §8.2.3: crumbs are concatenated with "; " before being passed on.
+        let mut joined = BytesMut::new();
+        for (i, c) in self.cookies.iter().enumerate() {
+            if i > 0 {
+                joined.extend_from_slice(b"; ");
+            }
+            joined.extend_from_slice(c);
+        }
+        let v = HeaderValue::from_maybe_shared(joined.freeze())
+            .map_err(|_| Reject::Malformed("invalid cookie"))?;
+        self.headers.insert(http::header::COOKIE, v);
+        Ok(())
+    }
+
+    /// The trailer section.
+    pub(crate) fn finish_trailers(mut self) -> Result<HeaderMap, Reject> {
+        if let Some(r) = self.reject {
+            return Err(r);
+        }
+        self.join_cookies()?;
+        Ok(self.headers)
+    }
+
+    /// The request head (§8.3.1 checks on the pseudo-headers).
+    pub(crate) fn finish_request(mut self) -> Result<RequestHead, Reject> {
+        if let Some(r) = self.reject {
+            return Err(r);
+        }
+        self.join_cookies()?;
+        let method = self
+            .method
+            .take()
+            .ok_or(Reject::Malformed("missing :method"))?;
+        let method =
+            Method::from_bytes(&method).map_err(|_| Reject::Malformed("invalid :method"))?;
+        let authority = match self.authority.take() {
+            Some(a) => Some(a),
+            // An absent :authority: the Host field names the target (§8.3.1).
+            None => self
+                .headers
+                .get(http::header::HOST)
+                .map(|h| Bytes::copy_from_slice(h.as_bytes())),
+        };
+        let uri = if method == Method::CONNECT {
+            // §8.5: CONNECT carries :authority only.
+            if self.scheme.is_some() || self.path.is_some() {
+                return Err(Reject::Malformed("CONNECT with :scheme or :path"));
+            }
+            let a = authority.ok_or(Reject::Malformed("CONNECT without :authority"))?;
+            Uri::from_maybe_shared(a).map_err(|_| Reject::Malformed("invalid :authority"))?
+        } else {
+            let scheme = self.scheme.take().ok_or(Reject::Malformed("missing :scheme"))?;
+            let path = self.path.take().ok_or(Reject::Malformed("missing :path"))?;
+            if path.is_empty() {
+                return Err(Reject::Malformed("empty :path"));
+            }
+            let http_like = &scheme[..] == b"http" || &scheme[..] == b"https";
+            if &path[..] == b"*" {
+                // §8.3.1: '*' only for OPTIONS.
+                if method != Method::OPTIONS {
+                    return Err(Reject::Malformed(":path '*' without OPTIONS"));
+                }
+                Uri::from_static("*")
+            } else {
+                if http_like && !path.starts_with(b"/") {
+                    return Err(Reject::Malformed(":path not absolute"));
+                }
+                let bad = |_| Reject::Malformed("invalid request target");
+                let mut uri = http::uri::Parts::default();
+                uri.path_and_query = Some(PathAndQuery::from_maybe_shared(path).map_err(bad)?);
+                if let Some(a) = authority {
+                    uri.scheme = Some(Scheme::try_from(&scheme[..]).map_err(bad)?);
+                    uri.authority = Some(Authority::from_maybe_shared(a).map_err(bad)?);
+                }
+                Uri::from_parts(uri).map_err(|_| Reject::Malformed("invalid request target"))?
+            }
+        };
+        let (mut parts, ()) = http::Request::new(()).into_parts();
+        parts.method = method;
+        parts.uri = uri;
+        parts.version = Version::HTTP_2;
+        parts.headers = self.headers;
+        Ok(RequestHead {
+            parts,
+            content_length: self.content_length,
+        })
+    }
+}
+
+/// Fields stripped from responses: HTTP/1.1 connection management that
+/// HTTP/2 forbids (§8.2.2).
+fn strip_from_response(name: &HeaderName) -> bool {
+    is_connection_specific(name.as_str().as_bytes()) || name == http::header::TE
+}
+
+/// Encodes a response head into an HPACK block: `:status` first, the
+/// application's fields minus connection-specific ones, then `date`,
+/// `server` and `content-length` when the application did not set them.
+pub(crate) fn encode_response(
+    encoder: &mut Encoder,
+    status: StatusCode,
+    headers: &HeaderMap,
+    content_length: Option<u64>,
+    date: &[u8],
+    dst: &mut BytesMut,
+) {
+    let mut len_buf = itoa_buf(content_length.unwrap_or(0));
+    let len_str: &[u8] = {
+        let (buf, start) = &mut len_buf;
+        &buf[*start..]
+    };
+    let add_len = content_length.is_some()
+        && !headers.contains_key(http::header::CONTENT_LENGTH)
+        && !(status.is_informational()
+            || status == StatusCode::NO_CONTENT
+            || status == StatusCode::NOT_MODIFIED);
+    let mut fields: Vec<(&[u8], &[u8], bool)> = Vec::with_capacity(headers.len() + 4);
+    fields.push((b":status", status.as_str().as_bytes(), false));
+    for (name, value) in headers {
+        if strip_from_response(name) {
+            continue;
+        }
+        fields.push((
+            name.as_str().as_bytes(),
+            value.as_bytes(),
+            value.is_sensitive(),
+        ));
+    }
+    if !headers.contains_key(http::header::DATE) && !date.is_empty() {
+        fields.push((b"date", date, false));
+    }
+    if !headers.contains_key(http::header::SERVER) {
+        fields.push((b"server", b"duet", false));
+    }
+    if add_len {
+        fields.push((b"content-length", len_str, false));
+    }
+    encoder.encode(fields, dst);
+}
+
+/// Formats `n` in decimal into a stack buffer; returns it and where the
+/// digits start.
+fn itoa_buf(mut n: u64) -> ([u8; 20], usize) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    (buf, i)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn collect(fields: &[(&str, &str)]) -> FieldCollector {
+        let mut c = FieldCollector::new(false, 1 << 16);
+        for (n, v) in fields {
+            c.field(
+                Bytes::copy_from_slice(n.as_bytes()),
+                Bytes::copy_from_slice(v.as_bytes()),
+            );
+        }
+        c
+    }
+
+    const BASE: [(&str, &str); 4] = [
+        (":method", "GET"),
+        (":scheme", "http"),
+        (":authority", "example.com"),
+        (":path", "/a?b=c"),
+    ];
+
+    fn with(extra: &[(&str, &str)]) -> Result<RequestHead, Reject> {
+        let mut v = BASE.to_vec();
+        v.extend_from_slice(extra);
+        collect(&v).finish_request()
+    }
+
+    fn malformed(r: Result<RequestHead, Reject>) -> bool {
+        matches!(r, Err(Reject::Malformed(_)))
+    }
+
+    #[test]
+    fn builds_request() {
+        let h = with(&[("accept", "*/*")]).unwrap();
+        assert_eq!(h.parts.method, Method::GET);
+        assert_eq!(h.parts.uri.to_string(), "http://example.com/a?b=c");
+        assert_eq!(h.parts.version, Version::HTTP_2);
+        assert_eq!(h.parts.headers["accept"], "*/*");
+    }
+
+    #[test]
+    fn rfc9113_8_3_1_missing_pseudo_headers() {
+        for skip in [0, 1, 3] {
+            let v: Vec<_> = BASE
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != skip)
+                .map(|(_, f)| *f)
+                .collect();
+            assert!(malformed(collect(&v).finish_request()), "without {skip}");
+        }
+        // :authority is optional.
+        let v: Vec<_> = BASE.iter().filter(|f| f.0 != ":authority").copied().collect();
+        assert_eq!(collect(&v).finish_request().unwrap().parts.uri, "/a?b=c");
+    }
+
+    #[test]
+    fn rfc9113_8_3_pseudo_header_rules() {
+        assert!(malformed(with(&[(":method", "GET")])));
+        assert!(malformed(with(&[(":status", "200")])));
+        assert!(malformed(with(&[(":foo", "x")])));
+        assert!(malformed(with(&[("a", "b"), (":x", "y")])));
+        let v = [
+            (":method", "GET"),
+            ("accept", "x"),
+            (":scheme", "http"),
+            (":path", "/"),
+        ];
+        assert!(malformed(collect(&v).finish_request()));
+    }
+
+    #[test]
+    fn rfc9113_8_3_1_path_rules() {
+        let req = |m: &str, p: &str| {
+            collect(&[(":method", m), (":scheme", "http"), (":path", p)]).finish_request()
+        };
+        assert!(malformed(req("GET", "")));
+        assert!(malformed(req("GET", "*")));
+        assert!(req("OPTIONS", "*").is_ok());
+        assert!(malformed(req("GET", "x")));
+    }
+
+    #[test]
+    fn rfc9113_8_2_1_field_name_and_value_rules() {
+        assert!(malformed(with(&[("Accept", "x")])));
+        assert!(malformed(with(&[("a b", "x")])));
+        assert!(malformed(with(&[("a", "x\0")])));
+        assert!(malformed(with(&[("a", "x\ry")])));
+        assert!(malformed(with(&[("a", "x\n")])));
+        assert!(malformed(with(&[("a", " x")])));
+        assert!(malformed(with(&[("a", "x\t")])));
+        assert!(with(&[("a", "x y")]).is_ok());
+    }
+
+    #[test]
+    fn rfc9113_8_2_2_connection_specific_fields() {
+        for n in [
+            "connection",
+            "keep-alive",
+            "proxy-connection",
+            "transfer-encoding",
+            "upgrade",
+        ] {
+            assert!(malformed(with(&[(n, "x")])), "{n}");
+        }
+        assert!(malformed(with(&[("te", "gzip")])));
+        assert!(with(&[("te", "trailers")]).is_ok());
+    }
+
+    #[test]
+    fn rfc9113_8_2_3_cookie_crumbs_joined() {
+        let h = with(&[("cookie", "a=b"), ("x", "y"), ("cookie", "c=d")]).unwrap();
+        assert_eq!(h.parts.headers["cookie"], "a=b; c=d");
+    }
+
+    #[test]
+    fn content_length_parsed_and_checked() {
+        assert_eq!(
+            with(&[("content-length", "12")]).unwrap().content_length,
+            Some(12)
+        );
+        assert!(malformed(with(&[("content-length", "1x")])));
+        assert!(malformed(with(&[
+            ("content-length", "1"),
+            ("content-length", "2")
+        ])));
+    }
+
+    #[test]
+    fn header_list_size_limit() {
+        let mut c = FieldCollector::new(false, 100);
+        for (n, v) in BASE {
+            c.field(Bytes::from(n), Bytes::from(v));
+        }
+        c.field(Bytes::from("x"), Bytes::from("y".repeat(100)));
+        assert!(matches!(c.finish_request(), Err(Reject::TooLarge)));
+    }
+
+    #[test]
+    fn trailers_reject_pseudo_headers() {
+        let mut c = FieldCollector::new(true, 1 << 16);
+        c.field(Bytes::from(":path"), Bytes::from("/"));
+        assert!(c.finish_trailers().is_err());
+        let mut c = FieldCollector::new(true, 1 << 16);
+        c.field(Bytes::from("grpc-status"), Bytes::from("0"));
+        assert_eq!(c.finish_trailers().unwrap()["grpc-status"], "0");
+    }
+
+    #[test]
+    fn connect_takes_authority_only() {
+        let h = collect(&[(":method", "CONNECT"), (":authority", "a.example:443")])
+            .finish_request()
+            .unwrap();
+        assert_eq!(h.parts.uri.authority().unwrap(), "a.example:443");
+        assert!(malformed(
+            collect(&[(":method", "CONNECT"), (":path", "/")]).finish_request()
+        ));
+    }
+
+    #[test]
+    fn itoa() {
+        let (b, i) = itoa_buf(0);
+        assert_eq!(&b[i..], b"0");
+        let (b, i) = itoa_buf(1234567);
+        assert_eq!(&b[i..], b"1234567");
+    }
+}
