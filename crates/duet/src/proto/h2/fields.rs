@@ -97,9 +97,7 @@ impl FieldCollector {
     /// One decoded field.
     pub(crate) fn field(&mut self, name: Bytes, value: Bytes) {
         // RFC 7541 §4.1: size = name + value + 32.
-        self.list_size = self
-            .list_size
-            .saturating_add(name.len() + value.len() + 32);
+        self.list_size = self.list_size.saturating_add(name.len() + value.len() + 32);
         if self.list_size > self.max_list_size {
             if self.reject.is_none() {
                 self.reject = Some(Reject::TooLarge);
@@ -237,7 +235,10 @@ impl FieldCollector {
             let a = authority.ok_or(Reject::Malformed("CONNECT without :authority"))?;
             Uri::from_maybe_shared(a).map_err(|_| Reject::Malformed("invalid :authority"))?
         } else {
-            let scheme = self.scheme.take().ok_or(Reject::Malformed("missing :scheme"))?;
+            let scheme = self
+                .scheme
+                .take()
+                .ok_or(Reject::Malformed("missing :scheme"))?;
             let path = self.path.take().ok_or(Reject::Malformed("missing :path"))?;
             if path.is_empty() {
                 return Err(Reject::Malformed("empty :path"));
@@ -395,7 +396,11 @@ mod tests {
             assert!(malformed(collect(&v).finish_request()), "without {skip}");
         }
         // :authority is optional.
-        let v: Vec<_> = BASE.iter().filter(|f| f.0 != ":authority").copied().collect();
+        let v: Vec<_> = BASE
+            .iter()
+            .filter(|f| f.0 != ":authority")
+            .copied()
+            .collect();
         assert_eq!(collect(&v).finish_request().unwrap().parts.uri, "/a?b=c");
     }
 

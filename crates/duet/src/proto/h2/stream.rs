@@ -121,10 +121,6 @@ impl State {
     pub(crate) fn can_send(&self) -> bool {
         matches!(self, State::Open | State::HalfClosedRemote)
     }
-
-    pub(crate) fn is_closed(&self) -> bool {
-        matches!(self, State::Closed(_))
-    }
 }
 
 /// Where the response of a stream is.
@@ -214,7 +210,7 @@ mod tests {
         assert_eq!(s, State::HalfClosedLocal);
         assert!(s.can_recv() && !s.can_send());
         s.recv_close().unwrap();
-        assert!(s.is_closed());
+        assert!(matches!(s, State::Closed(_)));
     }
 
     #[test]

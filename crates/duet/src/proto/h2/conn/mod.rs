@@ -50,7 +50,9 @@ impl Config {
         Config {
             max_concurrent_streams: l.h2_max_concurrent_streams,
             initial_window_size: l.h2_initial_window_size.min(MAX_WINDOW),
-            connection_window_size: l.h2_connection_window_size.clamp(DEFAULT_WINDOW, MAX_WINDOW),
+            connection_window_size: l
+                .h2_connection_window_size
+                .clamp(DEFAULT_WINDOW, MAX_WINDOW),
             max_frame_size: l.h2_max_frame_size.clamp(
                 frame::settings::MIN_MAX_FRAME_SIZE,
                 frame::settings::MAX_MAX_FRAME_SIZE,
@@ -409,7 +411,7 @@ impl Connection {
     fn lookup(&self, id: StreamId) -> Lookup {
         if self.streams.contains_key(&id) {
             Lookup::Active
-        } else if id % 2 == 0 || id > self.last_peer_id {
+        } else if id & 1 == 0 || id > self.last_peer_id {
             // We never open (push) streams, so even ids are all idle.
             Lookup::Idle
         } else {
@@ -545,9 +547,7 @@ impl Connection {
             }
         }
         if d.end_stream {
-            s.state
-                .recv_close()
-                .map_err(|r| Error::Stream(id, r))?;
+            s.state.recv_close().map_err(|r| Error::Stream(id, r))?;
         }
         if padding > 0 {
             if let Some(s) = self.streams.get_mut(&id) {
@@ -613,10 +613,8 @@ impl Connection {
         // §4.3: every block is decoded, whatever becomes of the stream, so
         // the decoder's table stays in sync; a decoding error is a
         // connection error COMPRESSION_ERROR.
-        let mut fields = FieldCollector::new(
-            lookup == Lookup::Active,
-            self.local.max_header_list_size,
-        );
+        let mut fields =
+            FieldCollector::new(lookup == Lookup::Active, self.local.max_header_list_size);
         self.decoder
             .decode(block, &mut |n, v| fields.field(n, v))
             .map_err(|_| Error::Connection(Reason::COMPRESSION_ERROR))?;
@@ -669,7 +667,7 @@ impl Connection {
         priority: Option<PrioritySpec>,
     ) -> Result<(), Error> {
         // §5.1.1: clients open odd-numbered streams.
-        if id % 2 == 0 {
+        if id & 1 == 0 {
             return Err(Error::Connection(Reason::PROTOCOL_ERROR));
         }
         self.last_peer_id = id;

@@ -1,1 +1,765 @@
+//! Connection-core rules, one test per RFC sentence, driven with byte
+//! strings and read back as frames.
+
 use super::*;
+use crate::proto::h2::frame::head::{ACK, END_HEADERS, END_STREAM, PADDED, PRIORITY};
+use crate::proto::h2::frame::{Head, Kind};
+
+const DATA: u8 = 0;
+const HEADERS: u8 = 1;
+const PRIO: u8 = 2;
+const RST: u8 = 3;
+const SETTINGS: u8 = 4;
+const PUSH: u8 = 5;
+const PING: u8 = 6;
+const WINDOW: u8 = 8;
+const CONT: u8 = 9;
+
+fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend_from_slice(&(payload.len() as u32).to_be_bytes()[1..]);
+    b.extend_from_slice(&[kind, flags]);
+    b.extend_from_slice(&stream.to_be_bytes());
+    b.extend_from_slice(payload);
+    b
+}
+
+/// An HPACK block of literal fields without indexing, new names
+/// (RFC 7541 §6.2.2), no Huffman.
+fn block(fields: &[(&str, &str)]) -> Vec<u8> {
+    fn int(out: &mut Vec<u8>, first: u8, prefix: u8, mut v: usize) {
+        let max = (1usize << prefix) - 1;
+        if v < max {
+            out.push(first | v as u8);
+            return;
+        }
+        out.push(first | max as u8);
+        v -= max;
+        while v >= 128 {
+            out.push((v % 128) as u8 | 0x80);
+            v /= 128;
+        }
+        out.push(v as u8);
+    }
+    let mut out = Vec::new();
+    for (n, v) in fields {
+        out.push(0x00);
+        int(&mut out, 0, 7, n.len());
+        out.extend_from_slice(n.as_bytes());
+        int(&mut out, 0, 7, v.len());
+        out.extend_from_slice(v.as_bytes());
+    }
+    out
+}
+
+const GET: [(&str, &str); 4] = [
+    (":method", "GET"),
+    (":scheme", "http"),
+    (":authority", "example.com"),
+    (":path", "/"),
+];
+
+const POST: [(&str, &str); 4] = [
+    (":method", "POST"),
+    (":scheme", "http"),
+    (":authority", "example.com"),
+    (":path", "/up"),
+];
+
+fn get_block() -> Vec<u8> {
+    block(&GET)
+}
+
+struct T {
+    c: Connection,
+    now: Instant,
+}
+
+impl T {
+    fn with(cfg: Config) -> T {
+        let mut t = T {
+            c: Connection::new(cfg),
+            now: Instant::now(),
+        };
+        let mut b = PREFACE.to_vec();
+        b.extend(frame(SETTINGS, 0, 0, &[]));
+        t.feed(&b).expect("preface accepted");
+        t.c.output().clear();
+        t
+    }
+
+    fn new() -> T {
+        T::with(Config::default())
+    }
+
+    fn feed(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        let mut src = BytesMut::from(bytes);
+        let r = self.c.recv(&mut src, self.now);
+        assert!(r.is_err() || src.is_empty(), "whole frames consumed");
+        r
+    }
+
+    fn frames(&mut self) -> Vec<(Head, Bytes)> {
+        let mut out = self.c.output().split().freeze();
+        let mut v = Vec::new();
+        while let Some((h, len)) = Head::parse(&out) {
+            out.advance(9);
+            v.push((h, out.split_to(len)));
+        }
+        v
+    }
+
+    fn events(&mut self) -> Vec<Event> {
+        std::iter::from_fn(|| self.c.poll_event()).collect()
+    }
+
+    fn open(&mut self, id: u32, end_stream: bool) {
+        let flags = END_HEADERS | if end_stream { END_STREAM } else { 0 };
+        self.feed(&frame(HEADERS, flags, id, &get_block())).unwrap();
+    }
+
+    /// Asserts a connection error with `reason` and a GOAWAY carrying it.
+    fn expect_goaway(&mut self, r: Result<(), Error>, reason: Reason) {
+        assert_eq!(r, Err(Error::Connection(reason)));
+        let f = self.frames();
+        let g = f
+            .iter()
+            .find(|(h, _)| h.kind == Kind::GoAway)
+            .expect("GOAWAY sent");
+        assert_eq!(&g.1[4..8], &reason.0.to_be_bytes());
+    }
+
+    /// Asserts RST_STREAM(`id`, `reason`) was sent and the connection lives.
+    fn expect_rst(&mut self, r: Result<(), Error>, id: u32, reason: Reason) {
+        assert_eq!(r, Ok(()));
+        let f = self.frames();
+        assert!(
+            f.iter().any(|(h, p)| h.kind == Kind::RstStream
+                && h.stream_id == id
+                && p[..] == reason.0.to_be_bytes()),
+            "RST_STREAM({id}, {reason}) in {f:?}"
+        );
+        assert!(!f.iter().any(|(h, _)| h.kind == Kind::GoAway));
+    }
+}
+
+fn rst(reason: Reason) -> [u8; 4] {
+    reason.0.to_be_bytes()
+}
+
+// ----- §3.4 preface, SETTINGS -----
+
+#[test]
+fn rfc9113_3_4_server_preface_is_settings_then_window_update() {
+    let mut c = Connection::new(Config::default());
+    let mut t = T {
+        c: Connection::new(Config::default()),
+        now: Instant::now(),
+    };
+    std::mem::swap(&mut t.c, &mut c);
+    let f = t.frames();
+    assert_eq!(f[0].0.kind, Kind::Settings);
+    assert_eq!(f[0].0.flags, 0);
+    assert_eq!(f[1].0.kind, Kind::WindowUpdate);
+    assert_eq!(f[1].0.stream_id, 0);
+    let inc = u32::from_be_bytes(f[1].1[..4].try_into().unwrap());
+    assert_eq!(inc, Config::default().connection_window_size - 65_535);
+}
+
+#[test]
+fn rfc9113_3_4_invalid_preface() {
+    let mut t = T {
+        c: Connection::new(Config::default()),
+        now: Instant::now(),
+    };
+    t.c.output().clear();
+    let r = t.feed(b"GET / HTTP/1.1\r\n\r\n");
+    t.expect_goaway(r, Reason::PROTOCOL_ERROR);
+}
+
+#[test]
+fn rfc9113_3_4_preface_in_pieces() {
+    let mut t = T {
+        c: Connection::new(Config::default()),
+        now: Instant::now(),
+    };
+    for b in PREFACE.iter() {
+        t.feed(&[*b]).unwrap();
+    }
+    t.feed(&frame(SETTINGS, 0, 0, &[])).unwrap();
+}
+
+#[test]
+fn rfc9113_3_4_first_frame_must_be_settings() {
+    let mut t = T {
+        c: Connection::new(Config::default()),
+        now: Instant::now(),
+    };
+    let mut b = PREFACE.to_vec();
+    b.extend(frame(PING, 0, 0, &[0; 8]));
+    let r = t.feed(&b);
+    t.expect_goaway(r, Reason::PROTOCOL_ERROR);
+}
+
+#[test]
+fn rfc9113_6_5_3_settings_acknowledged() {
+    let mut t = T::new();
+    t.feed(&frame(SETTINGS, 0, 0, &[0, 3, 0, 0, 0, 10]))
+        .unwrap();
+    let f = t.frames();
+    assert_eq!(f.len(), 1);
+    assert_eq!((f[0].0.kind, f[0].0.flags), (Kind::Settings, ACK));
+    assert!(f[0].1.is_empty());
+}
+
+#[test]
+fn rfc9113_6_5_2_invalid_settings_values() {
+    let mut t = T::new();
+    let r = t.feed(&frame(SETTINGS, 0, 0, &[0, 2, 0, 0, 0, 2]));
+    t.expect_goaway(r, Reason::PROTOCOL_ERROR);
+    let mut t = T::new();
+    let r = t.feed(&frame(SETTINGS, 0, 0, &[0, 4, 0x80, 0, 0, 0]));
+    t.expect_goaway(r, Reason::FLOW_CONTROL_ERROR);
+    let mut t = T::new();
+    let r = t.feed(&frame(SETTINGS, 0, 0, &[0, 5, 0, 0, 0x10, 0]));
+    t.expect_goaway(r, Reason::PROTOCOL_ERROR);
+}
+
+#[test]
+fn rfc9113_6_7_ping_answered() {
+    let mut t = T::new();
+    t.feed(&frame(PING, 0, 0, b"abcdefgh")).unwrap();
+    let f = t.frames();
+    assert_eq!((f[0].0.kind, f[0].0.flags), (Kind::Ping, ACK));
+    assert_eq!(&f[0].1[..], b"abcdefgh");
+    // A PING ACK is not answered.
+    t.feed(&frame(PING, ACK, 0, b"abcdefgh")).unwrap();
+    assert!(t.frames().is_empty());
+}
+
+#[test]
+fn rfc9113_4_2_frame_too_large() {
+    let mut t = T::new();
+    let r = t.feed(&frame(DATA, 0, 1, &vec![0; 16_385]));
+    t.expect_goaway(r, Reason::FRAME_SIZE_ERROR);
+}
+
+#[test]
+fn rfc9113_5_5_unknown_frame_ignored() {
+    let mut t = T::new();
+    t.feed(&frame(0x20, 0xff, 0, b"abc")).unwrap();
+    t.feed(&frame(PING, 0, 0, &[0; 8])).unwrap();
+    assert_eq!(t.frames()[0].0.kind, Kind::Ping);
+}
+
+#[test]
+fn rfc9113_8_4_push_promise_from_client() {
+    let mut t = T::new();
+    t.open(1, false);
+    let r = t.feed(&frame(PUSH, END_HEADERS, 1, &[0, 0, 0, 2, 0x82]));
+    t.expect_goaway(r, Reason::PROTOCOL_ERROR);
+}
+
+// ----- §5.1 stream states -----
+
+#[test]
+fn request_event() {
+    let mut t = T::new();
+    t.open(1, true);
+    let ev = t.events();
+    let Some(Event::Request {
+        id,
+        head,
+        end_stream,
+    }) = ev.first()
+    else {
+        panic!("{ev:?}")
+    };
+    assert_eq!((*id, *end_stream), (1, true));
+    assert_eq!(head.uri, "http://example.com/");
+    assert_eq!(head.version, http::Version::HTTP_2);
+}
+
+#[test]
+fn rfc9113_5_1_idle_frames() {
+    for (kind, payload) in [
+        (DATA, &b"x"[..]),
+        (RST, &[0, 0, 0, 8][..]),
+        (WINDOW, &[0, 0, 0, 1][..]),
+        (CONT, &get_block()[..]),
+    ] {
+        let mut t = T::new();
+        let r = t.feed(&frame(kind, END_HEADERS, 1, payload));
+        t.expect_goaway(r, Reason::PROTOCOL_ERROR);
+    }
+}
+
+#[test]
+fn rfc9113_5_1_priority_on_idle_is_fine() {
+    let mut t = T::new();
+    t.feed(&frame(PRIO, 0, 5, &[0, 0, 0, 3, 10])).unwrap();
+    assert!(t.frames().is_empty());
+    t.open(3, true);
+}
+
+#[test]
+fn rfc9113_5_1_half_closed_remote_data() {
+    let mut t = T::new();
+    t.open(1, true);
+    let r = t.feed(&frame(DATA, END_STREAM, 1, b"x"));
+    t.expect_rst(r, 1, Reason::STREAM_CLOSED);
+}
+
+#[test]
+fn rfc9113_5_1_half_closed_remote_headers() {
+    let mut t = T::new();
+    t.open(1, true);
+    let r = t.feed(&frame(HEADERS, END_HEADERS | END_STREAM, 1, &get_block()));
+    t.expect_rst(r, 1, Reason::STREAM_CLOSED);
+}
+
+#[test]
+fn rfc9113_5_1_closed_after_peer_reset() {
+    let mut t = T::new();
+    t.open(1, false);
+    t.feed(&frame(RST, 0, 1, &rst(Reason::CANCEL))).unwrap();
+    let ev = t.events();
+    assert!(matches!(ev.last(), Some(Event::Reset { id: 1, .. })));
+    let r = t.feed(&frame(DATA, 0, 1, b"x"));
+    t.expect_rst(r, 1, Reason::STREAM_CLOSED);
+}
+
+#[test]
+fn rfc9113_5_1_closed_after_end_stream() {
+    let mut t = T::new();
+    t.open(1, true);
+    t.c.send_response(1, StatusCode::OK, &HeaderMap::new(), Some(0), true, b"");
+    t.frames();
+    let r = t.feed(&frame(DATA, END_STREAM, 1, b"x"));
+    t.expect_goaway(r, Reason::STREAM_CLOSED);
+}
+
+#[test]
+fn rfc9113_5_1_ignore_after_our_reset() {
+    let mut t = T::new();
+    t.open(1, false);
+    t.c.reset_stream(1, Reason::CANCEL);
+    t.frames();
+    t.feed(&frame(DATA, 0, 1, b"x")).unwrap();
+    t.feed(&frame(WINDOW, 0, 1, &[0, 0, 0, 1])).unwrap();
+    t.feed(&frame(RST, 0, 1, &rst(Reason::CANCEL))).unwrap();
+    assert!(t.frames().is_empty());
+}
+
+#[test]
+fn rfc9113_5_1_1_even_stream_id() {
+    let mut t = T::new();
+    let r = t.feed(&frame(HEADERS, END_HEADERS | END_STREAM, 2, &get_block()));
+    t.expect_goaway(r, Reason::PROTOCOL_ERROR);
+}
+
+#[test]
+fn rfc9113_5_1_1_decreasing_stream_id() {
+    let mut t = T::new();
+    t.open(5, true);
+    let r = t.feed(&frame(HEADERS, END_HEADERS | END_STREAM, 3, &get_block()));
+    t.expect_goaway(r, Reason::PROTOCOL_ERROR);
+}
+
+#[test]
+fn rfc9113_5_1_2_concurrency_limit() {
+    let mut t = T::with(Config {
+        max_concurrent_streams: 2,
+        ..Config::default()
+    });
+    t.open(1, true);
+    t.open(3, true);
+    let r = t.feed(&frame(HEADERS, END_HEADERS | END_STREAM, 5, &get_block()));
+    t.expect_rst(r, 5, Reason::REFUSED_STREAM);
+    // Finishing a stream frees a slot.
+    t.c.send_response(1, StatusCode::OK, &HeaderMap::new(), None, true, b"");
+    t.open(7, true);
+    assert!(t
+        .events()
+        .iter()
+        .any(|e| matches!(e, Event::Request { id: 7, .. })));
+}
+
+#[test]
+fn rfc9113_5_3_1_self_dependency() {
+    let mut t = T::new();
+    let r = t.feed(&frame(PRIO, 0, 1, &[0, 0, 0, 1, 10]));
+    t.expect_rst(r, 1, Reason::PROTOCOL_ERROR);
+    let mut t = T::new();
+    let mut p = vec![0, 0, 0, 3, 10];
+    p.extend(get_block());
+    let r = t.feed(&frame(HEADERS, END_HEADERS | END_STREAM | PRIORITY, 3, &p));
+    t.expect_rst(r, 3, Reason::PROTOCOL_ERROR);
+}
+
+#[test]
+fn rfc9113_6_3_priority_wrong_length_is_stream_error() {
+    let mut t = T::new();
+    t.open(1, false);
+    let r = t.feed(&frame(PRIO, 0, 1, &[0, 0, 0, 3]));
+    t.expect_rst(r, 1, Reason::FRAME_SIZE_ERROR);
+}
+
+#[test]
+fn rapid_reset_guard() {
+    let mut t = T::with(Config {
+        max_resets_per_sec: 5,
+        ..Config::default()
+    });
+    let mut r = Ok(());
+    for i in 0..6u32 {
+        let id = 1 + 2 * i;
+        t.open(id, false);
+        r = t.feed(&frame(RST, 0, id, &rst(Reason::CANCEL)));
+    }
+    t.expect_goaway(r, Reason::ENHANCE_YOUR_CALM);
+}
+
+// ----- §6.10 CONTINUATION -----
+
+#[test]
+fn rfc9113_6_10_continuation_assembles_block() {
+    let mut t = T::new();
+    let b = get_block();
+    let (a, c) = b.split_at(5);
+    t.feed(&frame(HEADERS, END_STREAM, 1, a)).unwrap();
+    assert!(t.events().is_empty());
+    t.feed(&frame(CONT, END_HEADERS, 1, c)).unwrap();
+    assert!(matches!(t.events()[..], [Event::Request { id: 1, .. }]));
+}
+
+#[test]
+fn rfc9113_6_10_other_frame_interleaved() {
+    let mut t = T::new();
+    let b = get_block();
+    t.feed(&frame(HEADERS, END_STREAM, 1, &b[..5])).unwrap();
+    let r = t.feed(&frame(PING, 0, 0, &[0; 8]));
+    t.expect_goaway(r, Reason::PROTOCOL_ERROR);
+}
+
+#[test]
+fn rfc9113_6_10_continuation_other_stream() {
+    let mut t = T::new();
+    let b = get_block();
+    t.feed(&frame(HEADERS, END_STREAM, 1, &b[..5])).unwrap();
+    let r = t.feed(&frame(CONT, END_HEADERS, 3, &b[5..]));
+    t.expect_goaway(r, Reason::PROTOCOL_ERROR);
+}
+
+#[test]
+fn rfc9113_6_10_continuation_after_end_headers() {
+    let mut t = T::new();
+    t.open(1, false);
+    let r = t.feed(&frame(CONT, END_HEADERS, 1, &get_block()));
+    t.expect_goaway(r, Reason::PROTOCOL_ERROR);
+}
+
+// ----- §4.3 HPACK -----
+
+#[test]
+fn rfc9113_4_3_compression_error() {
+    let mut t = T::new();
+    // Indexed field 0 is invalid (RFC 7541 §6.1).
+    let r = t.feed(&frame(HEADERS, END_HEADERS | END_STREAM, 1, &[0x80]));
+    t.expect_goaway(r, Reason::COMPRESSION_ERROR);
+}
+
+// ----- §6.9 flow control -----
+
+#[test]
+fn rfc9113_6_9_window_update_zero() {
+    let mut t = T::new();
+    let r = t.feed(&frame(WINDOW, 0, 0, &[0, 0, 0, 0]));
+    t.expect_goaway(r, Reason::PROTOCOL_ERROR);
+    let mut t = T::new();
+    t.open(1, true);
+    let r = t.feed(&frame(WINDOW, 0, 1, &[0, 0, 0, 0]));
+    t.expect_rst(r, 1, Reason::PROTOCOL_ERROR);
+}
+
+#[test]
+fn rfc9113_6_9_1_window_overflow() {
+    let mut t = T::new();
+    let r = t.feed(&frame(WINDOW, 0, 0, &[0x7f, 0xff, 0xff, 0xff]));
+    t.expect_goaway(r, Reason::FLOW_CONTROL_ERROR);
+    let mut t = T::new();
+    t.open(1, true);
+    let r = t.feed(&frame(WINDOW, 0, 1, &[0x7f, 0xff, 0xff, 0xff]));
+    t.expect_rst(r, 1, Reason::FLOW_CONTROL_ERROR);
+}
+
+#[test]
+fn rfc9113_6_9_1_data_beyond_stream_window() {
+    let mut t = T::with(Config {
+        initial_window_size: 10,
+        ..Config::default()
+    });
+    // Acknowledge our SETTINGS so the small window is in force.
+    t.feed(&frame(SETTINGS, ACK, 0, &[])).unwrap();
+    t.feed(&frame(HEADERS, END_HEADERS, 1, &block(&POST)))
+        .unwrap();
+    let r = t.feed(&frame(DATA, 0, 1, &[0; 11]));
+    t.expect_rst(r, 1, Reason::FLOW_CONTROL_ERROR);
+}
+
+#[test]
+fn rfc9113_6_9_1_data_beyond_connection_window() {
+    let mut t = T::with(Config {
+        connection_window_size: 65_535,
+        ..Config::default()
+    });
+    t.feed(&frame(SETTINGS, ACK, 0, &[])).unwrap();
+    let mut r = Ok(());
+    for i in 0..5u32 {
+        t.feed(&frame(HEADERS, END_HEADERS, 1 + 2 * i, &block(&POST)))
+            .unwrap();
+        r = t.feed(&frame(DATA, 0, 1 + 2 * i, &[0; 16_000]));
+        if r.is_err() {
+            break;
+        }
+    }
+    t.expect_goaway(r, Reason::FLOW_CONTROL_ERROR);
+}
+
+#[test]
+fn window_updates_batched_on_release() {
+    let mut t = T::with(Config {
+        initial_window_size: 1000,
+        connection_window_size: 65_535,
+        ..Config::default()
+    });
+    t.feed(&frame(SETTINGS, ACK, 0, &[])).unwrap();
+    t.feed(&frame(HEADERS, END_HEADERS, 1, &block(&POST)))
+        .unwrap();
+    t.feed(&frame(DATA, 0, 1, &[0; 400])).unwrap();
+    t.c.release(1, 400);
+    assert!(t.frames().is_empty(), "below half a window: no update yet");
+    t.feed(&frame(DATA, 0, 1, &[0; 200])).unwrap();
+    t.c.release(1, 200);
+    let f = t.frames();
+    let upd: Vec<_> = f
+        .iter()
+        .filter(|(h, _)| h.kind == Kind::WindowUpdate && h.stream_id == 1)
+        .collect();
+    assert_eq!(upd.len(), 1);
+    assert_eq!(&upd[0].1[..], &600u32.to_be_bytes());
+}
+
+#[test]
+fn rfc9113_6_9_2_initial_window_change_applies_to_open_streams() {
+    let mut t = T::new();
+    t.open(1, true);
+    t.c.send_response(1, StatusCode::OK, &HeaderMap::new(), None, false, b"");
+    t.c.send_data(1, Bytes::from(vec![7u8; 70_000]), true);
+    let sent: usize = t
+        .frames()
+        .iter()
+        .filter(|(h, _)| h.kind == Kind::Data)
+        .map(|(_, p)| p.len())
+        .sum();
+    assert_eq!(sent, 65_535);
+    // Shrink: the window goes negative (65_535 sent, window now -35_535).
+    t.feed(&frame(SETTINGS, 0, 0, &[0, 4, 0, 0, 0x75, 0x30]))
+        .unwrap();
+    t.feed(&frame(WINDOW, 0, 0, &[0, 1, 0, 0])).unwrap();
+    t.feed(&frame(WINDOW, 0, 1, &[0, 0, 0x8a, 0xcf])).unwrap(); // +35_535
+    assert!(!t.frames().iter().any(|(h, _)| h.kind == Kind::Data));
+    t.feed(&frame(WINDOW, 0, 1, &[0, 0, 0x11, 0x94])).unwrap(); // +4500
+    let data: usize = t
+        .frames()
+        .iter()
+        .filter(|(h, _)| h.kind == Kind::Data)
+        .map(|(_, p)| p.len())
+        .sum();
+    assert_eq!(data, 4_465);
+}
+
+#[test]
+fn rfc9113_6_9_2_initial_window_overflow() {
+    let mut t = T::new();
+    t.open(1, true);
+    t.feed(&frame(WINDOW, 0, 1, &[0x7f, 0xff, 0, 0])).unwrap();
+    let r = t.feed(&frame(SETTINGS, 0, 0, &[0, 4, 0x7f, 0xff, 0xff, 0xff]));
+    t.expect_goaway(r, Reason::FLOW_CONTROL_ERROR);
+}
+
+#[test]
+fn data_split_at_peer_max_frame_size_and_windows() {
+    let mut t = T::new();
+    t.open(1, true);
+    t.c.send_response(1, StatusCode::OK, &HeaderMap::new(), None, false, b"");
+    t.c.send_data(1, Bytes::from(vec![1u8; 40_000]), true);
+    let f = t.frames();
+    let sizes: Vec<usize> = f
+        .iter()
+        .filter(|(h, _)| h.kind == Kind::Data)
+        .map(|(_, p)| p.len())
+        .collect();
+    assert_eq!(sizes, vec![16_384, 16_384, 7_232]);
+    let last = f.iter().rev().find(|(h, _)| h.kind == Kind::Data).unwrap();
+    assert!(last.0.has(END_STREAM));
+}
+
+#[test]
+fn send_buffer_backpressure() {
+    let mut t = T::with(Config {
+        stream_send_buffer: 100_000,
+        ..Config::default()
+    });
+    t.open(1, true);
+    t.c.send_response(1, StatusCode::OK, &HeaderMap::new(), None, false, b"");
+    t.c.send_data(1, Bytes::from(vec![1u8; 165_535]), false);
+    assert!(!t.c.has_room(1), "100 000 bytes still queued");
+    t.frames();
+    t.feed(&frame(WINDOW, 0, 0, &[0, 1, 0, 0])).unwrap();
+    t.feed(&frame(WINDOW, 0, 1, &[0, 1, 0, 0])).unwrap();
+    let mut w = Vec::new();
+    t.c.take_writable(&mut w);
+    assert_eq!(w, vec![1]);
+    assert!(t.c.has_room(1));
+}
+
+// ----- §8 semantics -----
+
+#[test]
+fn rfc9113_8_1_1_malformed_request_is_stream_error() {
+    let mut t = T::new();
+    let mut f = GET.to_vec();
+    f.push(("connection", "close"));
+    let r = t.feed(&frame(HEADERS, END_HEADERS | END_STREAM, 1, &block(&f)));
+    t.expect_rst(r, 1, Reason::PROTOCOL_ERROR);
+    assert!(t.events().is_empty());
+    // The connection goes on.
+    t.open(3, true);
+}
+
+#[test]
+fn rfc9113_8_1_1_content_length_mismatch() {
+    let mut t = T::new();
+    let mut f = POST.to_vec();
+    f.push(("content-length", "5"));
+    t.feed(&frame(HEADERS, END_HEADERS, 1, &block(&f))).unwrap();
+    let r = t.feed(&frame(DATA, END_STREAM, 1, b"abc"));
+    t.expect_rst(r, 1, Reason::PROTOCOL_ERROR);
+    let mut t = T::new();
+    t.feed(&frame(HEADERS, END_HEADERS, 1, &block(&f))).unwrap();
+    let r = t.feed(&frame(DATA, 0, 1, b"abcdef"));
+    t.expect_rst(r, 1, Reason::PROTOCOL_ERROR);
+    let mut t = T::new();
+    let r = t.feed(&frame(HEADERS, END_HEADERS | END_STREAM, 1, &block(&f)));
+    t.expect_rst(r, 1, Reason::PROTOCOL_ERROR);
+}
+
+#[test]
+fn request_body_and_trailers() {
+    let mut t = T::new();
+    t.feed(&frame(HEADERS, END_HEADERS, 1, &block(&POST)))
+        .unwrap();
+    t.feed(&frame(DATA, PADDED, 1, &[2, b'h', b'i', 0, 0]))
+        .unwrap();
+    t.feed(&frame(
+        HEADERS,
+        END_HEADERS | END_STREAM,
+        1,
+        &block(&[("x-sum", "1")]),
+    ))
+    .unwrap();
+    let ev = t.events();
+    assert!(matches!(&ev[1], Event::Data { id: 1, data, end_stream: false } if &data[..] == b"hi"));
+    assert!(matches!(&ev[2], Event::Trailers { id: 1, trailers } if trailers["x-sum"] == "1"));
+}
+
+#[test]
+fn rfc9113_8_1_trailers_without_end_stream() {
+    let mut t = T::new();
+    t.feed(&frame(HEADERS, END_HEADERS, 1, &block(&POST)))
+        .unwrap();
+    let r = t.feed(&frame(HEADERS, END_HEADERS, 1, &block(&[("x", "1")])));
+    t.expect_rst(r, 1, Reason::PROTOCOL_ERROR);
+}
+
+#[test]
+fn rfc9113_8_1_pseudo_header_in_trailers() {
+    let mut t = T::new();
+    t.feed(&frame(HEADERS, END_HEADERS, 1, &block(&POST)))
+        .unwrap();
+    let r = t.feed(&frame(
+        HEADERS,
+        END_HEADERS | END_STREAM,
+        1,
+        &block(&[(":path", "/")]),
+    ));
+    t.expect_rst(r, 1, Reason::PROTOCOL_ERROR);
+}
+
+#[test]
+fn header_list_too_large_is_431() {
+    let mut t = T::with(Config {
+        max_header_list_size: 200,
+        ..Config::default()
+    });
+    let big = "x".repeat(300);
+    let mut f = GET.to_vec();
+    f.push(("x-big", &big));
+    t.feed(&frame(HEADERS, END_HEADERS | END_STREAM, 1, &block(&f)))
+        .unwrap();
+    assert!(matches!(t.events()[..], [Event::HeadersTooLarge { id: 1 }]));
+}
+
+// ----- GOAWAY -----
+
+#[test]
+fn rfc9113_6_8_graceful_goaway() {
+    let mut t = T::new();
+    t.open(1, false);
+    t.open(3, true);
+    t.events();
+    t.c.go_away(Reason::NO_ERROR);
+    let f = t.frames();
+    assert_eq!(f[0].0.kind, Kind::GoAway);
+    assert_eq!(&f[0].1[..8], &[0, 0, 0, 3, 0, 0, 0, 0]);
+    // Newer streams are ignored; older ones finish.
+    t.open(5, true);
+    assert!(t.events().is_empty());
+    assert!(!t.c.is_done());
+    t.c.send_response(3, StatusCode::OK, &HeaderMap::new(), None, true, b"");
+    t.c.reset_stream(1, Reason::CANCEL);
+    assert!(t.c.is_done());
+}
+
+#[test]
+fn response_head_encoding_and_end_stream() {
+    let mut t = T::new();
+    t.open(1, true);
+    t.c.send_response(1, StatusCode::OK, &HeaderMap::new(), Some(0), true, b"");
+    let f = t.frames();
+    assert_eq!(f[0].0.kind, Kind::Headers);
+    assert!(f[0].0.has(END_STREAM | END_HEADERS));
+    assert_eq!(t.c.open_streams(), 0);
+}
+
+#[test]
+fn upgraded_connection_has_stream_one() {
+    let c = Connection::upgraded(Config::default(), Bytes::from_static(&[0, 3, 0, 0, 0, 5]));
+    let mut t = T {
+        c: c.unwrap(),
+        now: Instant::now(),
+    };
+    t.frames();
+    let mut b = PREFACE.to_vec();
+    b.extend(frame(SETTINGS, 0, 0, &[]));
+    t.feed(&b).unwrap();
+    t.c.send_response(1, StatusCode::OK, &HeaderMap::new(), Some(0), true, b"");
+    let f = t.frames();
+    assert!(f
+        .iter()
+        .any(|(h, _)| h.kind == Kind::Headers && h.stream_id == 1));
+    // Stream 1 is taken: a client HEADERS on 1 is on a closed stream.
+    let r = t.feed(&frame(HEADERS, END_HEADERS | END_STREAM, 1, &get_block()));
+    t.expect_goaway(r, Reason::STREAM_CLOSED);
+}

@@ -73,7 +73,7 @@ impl Settings {
             return Ok(Settings::ack());
         }
         // §6.5: a length not a multiple of 6 → FRAME_SIZE_ERROR.
-        if payload.len() % 6 != 0 {
+        if !payload.chunks_exact(6).remainder().is_empty() {
             return Err(Error::Connection(Reason::FRAME_SIZE_ERROR));
         }
         let mut s = Settings::default();

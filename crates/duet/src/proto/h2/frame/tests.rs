@@ -83,7 +83,6 @@ fn rfc9113_6_1_data_padding() {
 #[test]
 fn rfc9113_6_1_data_pad_too_long() {
     assert_eq!(one(0, PADDED, 1, &[4, 0, 0, 0]), Err(CONN_PROTO));
-    assert_eq!(one(0, PADDED, 1, &[3, 0, 0, 0]), Err(CONN_PROTO));
     assert!(one(0, PADDED, 1, &[2, 0, 0]).is_ok());
 }
 
@@ -94,7 +93,10 @@ fn rfc9113_6_2_headers_stream_zero() {
 
 #[test]
 fn rfc9113_6_2_headers_pad_too_long() {
-    assert_eq!(one(1, END_HEADERS | PADDED, 1, &[5, 0x82, 0, 0, 0]), Err(CONN_PROTO));
+    assert_eq!(
+        one(1, END_HEADERS | PADDED, 1, &[5, 0x82, 0, 0, 0]),
+        Err(CONN_PROTO)
+    );
 }
 
 #[test]
