@@ -1,17 +1,558 @@
-//! The tokio driver for HTTP/2 connections. (Being written.)
-#![allow(dead_code, unused)]
+//! The tokio driver for HTTP/2 connections (h2c with prior knowledge, h2c
+//! after `Upgrade`, h2 over TLS).
+//!
+//! One task owns the [`Connection`] core and the socket. Handlers run as
+//! spawned tasks (one per stream, so a slow or CPU-heavy handler never
+//! stalls the other streams of its connection); their responses come back
+//! through `JoinHandle`s polled together. Request bodies reach handlers
+//! through bounded channels and flow-control credit returns when the
+//! handler reads (`Incoming::on_release`). Response bodies are polled by
+//! this task, one chunk at a time, only while the stream's send buffer has
+//! room: a client that does not read makes the producer wait. Frames go into
+//! one write buffer, written once per batch of ready work.
+
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Buf, Bytes, BytesMut};
+use futures_util::future::BoxFuture;
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use futures_util::FutureExt;
+use http::{HeaderMap, Method, StatusCode, Version};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::sync::mpsc;
+use tokio::task::AbortHandle;
+use tokio::time::Instant;
+
+use super::date::with_date;
 use super::ConnParams;
-use crate::app::body::Body;
-use bytes::{Bytes, BytesMut};
-pub(crate) async fn serve<IO>(io: IO, read_buf: BytesMut, p: ConnParams) -> std::io::Result<()> {
-    Ok(())
+use crate::app::body::{Body, BodyError, BodySender, Incoming};
+use crate::proto::h2::{Config, Connection, Event, Reason, StreamId};
+
+/// Request body chunks that may wait unread by a handler (the rest waits
+/// here, bounded by the stream's flow-control window).
+const BODY_CHANNEL_DEPTH: usize = 8;
+/// Read granularity.
+const READ_CHUNK: usize = 32 * 1024;
+/// Unwritten output above which we stop reading (a peer that sends PINGs
+/// but does not read our answers cannot make us buffer without bound).
+const OUTPUT_PAUSE_READ: usize = 1024 * 1024;
+/// Work items handled without blocking before the output is written.
+const BATCH: usize = 64;
+/// Lingering close bounds: after our last frame, keep reading (and
+/// dropping) for a moment so that closing with unread input does not reset
+/// the connection before the peer read our GOAWAY.
+const LINGER_TIME: Duration = Duration::from_millis(500);
+const LINGER_MAX: usize = 1024 * 1024;
+
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// Serves an HTTP/2 connection whose client preface starts `read_buf`.
+pub(crate) async fn serve<IO>(io: IO, read_buf: BytesMut, p: ConnParams) -> io::Result<()>
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    p.conn.set_version(Version::HTTP_2);
+    let conn = Connection::new(Config::from_limits(&p.limits));
+    Driver::new(Box::new(io), conn, p).run(read_buf, None).await
 }
+
+/// Serves an HTTP/2 connection upgraded from HTTP/1.1 (RFC 7540 §3.2) after
+/// the `101 Switching Protocols` was sent: `http2_settings` is the decoded
+/// `HTTP2-Settings` payload, `first` the upgrading request, answered on
+/// stream 1.
 pub(crate) async fn serve_upgraded<IO>(
     io: IO,
     read_buf: BytesMut,
     p: ConnParams,
-    s: Bytes,
+    http2_settings: Bytes,
     first: http::Request<Body>,
-) -> std::io::Result<()> {
-    Ok(())
+) -> io::Result<()>
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    p.conn.set_version(Version::HTTP_2);
+    let mut io: Box<dyn Io> = Box::new(io);
+    let conn = match Connection::upgraded(Config::from_limits(&p.limits), http2_settings) {
+        Ok(c) => c,
+        Err(e) => {
+            // RFC 9113 §3.2.1 (RFC 7540): an invalid HTTP2-Settings is a
+            // connection error; we already switched, so GOAWAY and close.
+            let mut c = Connection::new(Config::from_limits(&p.limits));
+            c.go_away(e.reason());
+            let out = c.output().split();
+            let _ = io.write_all(&out).await;
+            let _ = io.shutdown().await;
+            return Ok(());
+        }
+    };
+    Driver::new(io, conn, p).run(read_buf, Some(first)).await
+}
+
+/// What the driver keeps per stream.
+#[derive(Default)]
+struct StreamTask {
+    /// The handler task, while it runs.
+    handler: Option<AbortHandle>,
+    /// The request body's channel to the handler.
+    body_tx: Option<BodySender>,
+    /// Body chunks the channel had no room for yet.
+    pending: VecDeque<Bytes>,
+    /// The request body ended (finish the channel once `pending` drains).
+    ended: bool,
+    /// A response body waiting for send-buffer room.
+    parked: Option<Body>,
+    /// HEAD request: the response carries no body.
+    head: bool,
+}
+
+type HandlerFuture = BoxFuture<'static, (StreamId, Option<http::Response<Body>>)>;
+type ChunkFuture = BoxFuture<'static, (StreamId, Body, Option<Result<Bytes, BodyError>>)>;
+
+struct Driver {
+    io: Option<Box<dyn Io>>,
+    conn: Connection,
+    p: ConnParams,
+    streams: HashMap<StreamId, StreamTask>,
+    handlers: FuturesUnordered<HandlerFuture>,
+    bodies: FuturesUnordered<ChunkFuture>,
+    release_tx: mpsc::UnboundedSender<(StreamId, usize)>,
+    release_rx: mpsc::UnboundedReceiver<(StreamId, usize)>,
+    writable: Vec<StreamId>,
+}
+
+impl Driver {
+    fn new(io: Box<dyn Io>, conn: Connection, p: ConnParams) -> Driver {
+        let (release_tx, release_rx) = mpsc::unbounded_channel();
+        Driver {
+            io: Some(io),
+            conn,
+            p,
+            streams: HashMap::new(),
+            handlers: FuturesUnordered::new(),
+            bodies: FuturesUnordered::new(),
+            release_tx,
+            release_rx,
+            writable: Vec::new(),
+        }
+    }
+
+    async fn run(
+        mut self,
+        mut rbuf: BytesMut,
+        first: Option<http::Request<Body>>,
+    ) -> io::Result<()> {
+        let Some(io) = self.io.take() else {
+            return Ok(());
+        };
+        let (mut reader, mut writer) = tokio::io::split(io);
+        if let Some(req) = first {
+            self.start_handler(1, req);
+        }
+        let res = self.serve(&mut reader, &mut writer, &mut rbuf).await;
+        for s in self.streams.values_mut() {
+            if let Some(h) = s.handler.take() {
+                h.abort();
+            }
+        }
+        // Best effort: the last frames (GOAWAY), then a lingering close.
+        let out = self.conn.output().split();
+        if !out.is_empty() {
+            let _ = tokio::time::timeout(LINGER_TIME, writer.write_all(&out)).await;
+        }
+        let _ = writer.flush().await;
+        let _ = writer.shutdown().await;
+        let linger = async {
+            let mut sink = vec![0u8; 16 * 1024];
+            let mut total = 0usize;
+            while total < LINGER_MAX {
+                match reader.read(&mut sink).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => total += n,
+                }
+            }
+        };
+        let _ = tokio::time::timeout(LINGER_TIME, linger).await;
+        res
+    }
+
+    async fn serve(
+        &mut self,
+        reader: &mut ReadHalf<Box<dyn Io>>,
+        writer: &mut WriteHalf<Box<dyn Io>>,
+        rbuf: &mut BytesMut,
+    ) -> io::Result<()> {
+        let mut wbuf = BytesMut::new();
+        let mut needs_flush = false;
+        let mut read_open = true;
+        let mut shutdown = self.p.shutdown.clone();
+        let mut shutdown_seen = false;
+        let keep_alive = self.p.limits.keep_alive_timeout;
+        let mut idle_since: Option<Instant> = Some(Instant::now());
+        // Bytes read with the preface (prior knowledge) or after the 101.
+        if !rbuf.is_empty() {
+            let _ = self.conn.recv(rbuf, std::time::Instant::now());
+        }
+        loop {
+            self.process();
+            if self.conn.open_streams() == 0 && self.handlers.is_empty() {
+                idle_since.get_or_insert_with(Instant::now);
+            } else {
+                idle_since = None;
+            }
+            if wbuf.is_empty() {
+                std::mem::swap(&mut wbuf, self.conn.output());
+                if wbuf.is_empty() {
+                    // More queued DATA may fit now that the output drained.
+                    self.conn.refill();
+                    std::mem::swap(&mut wbuf, self.conn.output());
+                }
+            }
+            if self.conn.is_done() && wbuf.is_empty() && !needs_flush {
+                return Ok(());
+            }
+            if !read_open && self.conn.open_streams() == 0 && wbuf.is_empty() && !needs_flush {
+                // The peer closed its side and nothing is in flight.
+                return Ok(());
+            }
+            let can_read = read_open
+                && !self.conn.is_done()
+                && wbuf.len() + self.conn.output().len() < OUTPUT_PAUSE_READ;
+            if can_read {
+                rbuf.reserve(READ_CHUNK);
+            }
+            let idle_at = idle_since.map(|t| t + keep_alive);
+            tokio::select! {
+                r = reader.read_buf(rbuf), if can_read => match r {
+                    Ok(0) => read_open = false,
+                    Ok(_) => {
+                        let _ = self.conn.recv(rbuf, std::time::Instant::now());
+                    }
+                    Err(e) => return Err(e),
+                },
+                r = write_or_flush(writer, &wbuf), if !wbuf.is_empty() || needs_flush => {
+                    let n = r?;
+                    if wbuf.is_empty() {
+                        needs_flush = false;
+                    } else {
+                        wbuf.advance(n);
+                        needs_flush = true;
+                    }
+                }
+                Some((id, resp)) = self.handlers.next(), if !self.handlers.is_empty() => {
+                    self.on_response(id, resp);
+                }
+                Some((id, body, chunk)) = self.bodies.next(), if !self.bodies.is_empty() => {
+                    self.on_chunk(id, body, chunk);
+                }
+                Some((id, n)) = self.release_rx.recv() => self.on_release(id, n),
+                _ = shutdown.wait(), if !shutdown_seen => {
+                    shutdown_seen = true;
+                    // Graceful shutdown: streams up to the last one we
+                    // took finish; newer ones are not processed (§6.8).
+                    self.conn.go_away(Reason::NO_ERROR);
+                }
+                _ = sleep_until_opt(idle_at), if idle_at.is_some() && !self.conn.is_closing() => {
+                    self.conn.go_away(Reason::NO_ERROR);
+                }
+            }
+            self.drain_ready();
+        }
+    }
+
+    /// Handles work that is ready now, so that one write carries it all.
+    fn drain_ready(&mut self) {
+        for _ in 0..BATCH {
+            let mut progressed = false;
+            if let Some(Some((id, resp))) = self.handlers.next().now_or_never() {
+                self.on_response(id, resp);
+                progressed = true;
+            }
+            if let Some(Some((id, body, chunk))) = self.bodies.next().now_or_never() {
+                self.on_chunk(id, body, chunk);
+                progressed = true;
+            }
+            if let Ok((id, n)) = self.release_rx.try_recv() {
+                self.on_release(id, n);
+                progressed = true;
+            }
+            if !progressed {
+                return;
+            }
+            self.process();
+        }
+    }
+
+    /// Acts on the core's events and on streams that regained room.
+    fn process(&mut self) {
+        while let Some(ev) = self.conn.poll_event() {
+            match ev {
+                Event::Request {
+                    id,
+                    head,
+                    end_stream,
+                } => self.on_request(id, head, end_stream),
+                Event::HeadersTooLarge { id } => {
+                    let mut h = HeaderMap::new();
+                    h.insert(
+                        http::header::CONTENT_TYPE,
+                        http::HeaderValue::from_static("text/plain; charset=utf-8"),
+                    );
+                    let msg = Bytes::from_static(b"431 Request Header Fields Too Large\n");
+                    self.send_whole(id, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, &h, msg);
+                }
+                Event::Data {
+                    id,
+                    data,
+                    end_stream,
+                } => self.on_data(id, data, end_stream),
+                Event::Trailers { id, .. } => self.on_data(id, Bytes::new(), true),
+                Event::Reset { id, .. } => {
+                    if let Some(mut s) = self.streams.remove(&id) {
+                        if let Some(h) = s.handler.take() {
+                            h.abort();
+                        }
+                        if let Some(tx) = s.body_tx.take() {
+                            tx.fail(BodyError::Aborted);
+                        }
+                    }
+                }
+                Event::GoAway { .. } => {
+                    // The peer opens no more streams: finish ours, then close.
+                    self.conn.go_away(Reason::NO_ERROR);
+                }
+            }
+        }
+        self.conn.take_writable(&mut self.writable);
+        for id in std::mem::take(&mut self.writable) {
+            if let Some(body) = self.streams.get_mut(&id).and_then(|s| s.parked.take()) {
+                self.poll_body(id, body);
+            }
+        }
+    }
+
+    fn on_request(&mut self, id: StreamId, head: http::request::Parts, end_stream: bool) {
+        let mut task = StreamTask {
+            head: head.method == Method::HEAD,
+            ..StreamTask::default()
+        };
+        let declared = head
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > self.p.limits.max_body_bytes) {
+            self.streams.insert(id, task);
+            let msg = Bytes::from_static(b"413 Payload Too Large\n");
+            self.send_whole(id, StatusCode::PAYLOAD_TOO_LARGE, &HeaderMap::new(), msg);
+            return;
+        }
+        let body = if end_stream {
+            Body::empty()
+        } else {
+            let (tx, mut incoming) = Incoming::channel(declared, BODY_CHANNEL_DEPTH);
+            let release = self.release_tx.clone();
+            incoming.on_release(Arc::new(move |n| {
+                let _ = release.send((id, n));
+            }));
+            task.body_tx = Some(tx);
+            Body::incoming(incoming)
+        };
+        self.streams.insert(id, task);
+        self.start_handler(id, http::Request::from_parts(head, body));
+    }
+
+    fn start_handler(&mut self, id: StreamId, req: http::Request<Body>) {
+        if req.method() == Method::HEAD {
+            self.streams.entry(id).or_default().head = true;
+        }
+        let fut = self.p.site.dispatch(req, &self.p.conn);
+        let handle = tokio::spawn(fut);
+        self.streams.entry(id).or_default().handler = Some(handle.abort_handle());
+        self.handlers
+            .push(Box::pin(async move { (id, handle.await.ok()) }));
+    }
+
+    fn on_data(&mut self, id: StreamId, data: Bytes, end_stream: bool) {
+        let Some(s) = self.streams.get_mut(&id) else {
+            // No one reads this body any more: return the credit at once.
+            self.conn.release(id, data.len());
+            return;
+        };
+        if s.body_tx.is_none() {
+            self.conn.release(id, data.len());
+            return;
+        }
+        if !data.is_empty() {
+            s.pending.push_back(data);
+        }
+        if end_stream {
+            s.ended = true;
+        }
+        self.feed_body(id);
+    }
+
+    /// Moves waiting request-body chunks into the handler's channel.
+    fn feed_body(&mut self, id: StreamId) {
+        let Some(s) = self.streams.get_mut(&id) else {
+            return;
+        };
+        let Some(tx) = &s.body_tx else {
+            return;
+        };
+        while let Some(chunk) = s.pending.pop_front() {
+            match tx.try_send(chunk) {
+                Ok(true) => {}
+                Ok(false) => {
+                    // The handler dropped the body.
+                    let rest: usize = s.pending.drain(..).map(|b| b.len()).sum();
+                    s.body_tx = None;
+                    self.conn.release(id, rest);
+                    return;
+                }
+                Err(chunk) => {
+                    s.pending.push_front(chunk);
+                    return;
+                }
+            }
+        }
+        if s.ended {
+            if let Some(tx) = s.body_tx.take() {
+                tx.finish();
+            }
+        }
+    }
+
+    fn on_release(&mut self, id: StreamId, n: usize) {
+        self.conn.release(id, n);
+        self.feed_body(id);
+    }
+
+    fn on_response(&mut self, id: StreamId, resp: Option<http::Response<Body>>) {
+        let head_only = match self.streams.get_mut(&id) {
+            Some(s) => {
+                s.handler = None;
+                s.head
+            }
+            None => return,
+        };
+        let Some(resp) = resp else {
+            // The handler task failed outside the site's panic guard.
+            self.conn.reset_stream(id, Reason::INTERNAL_ERROR);
+            self.streams.remove(&id);
+            return;
+        };
+        if !self.conn.is_sending(id) {
+            self.streams.remove(&id);
+            return;
+        }
+        let (parts, body) = resp.into_parts();
+        let len = body.exact_len();
+        if head_only || len == Some(0) {
+            with_date(|d| {
+                self.conn
+                    .send_response(id, parts.status, &parts.headers, len, true, d)
+            });
+            self.finish_stream(id);
+            return;
+        }
+        if let Some(full) = body.as_full() {
+            let full = full.clone();
+            self.send_whole(id, parts.status, &parts.headers, full);
+            return;
+        }
+        with_date(|d| {
+            self.conn
+                .send_response(id, parts.status, &parts.headers, len, false, d)
+        });
+        self.poll_body(id, body);
+    }
+
+    /// Sends a response whose body is in memory.
+    fn send_whole(&mut self, id: StreamId, status: StatusCode, headers: &HeaderMap, body: Bytes) {
+        let len = Some(body.len() as u64);
+        let head_only = self.streams.get(&id).is_some_and(|s| s.head);
+        let end = body.is_empty() || head_only;
+        with_date(|d| self.conn.send_response(id, status, headers, len, end, d));
+        if !end {
+            self.conn.send_data(id, body, true);
+        }
+        self.finish_stream(id);
+    }
+
+    /// The response is fully queued: the driver forgets the stream unless
+    /// its request body is still being fed to a handler.
+    fn finish_stream(&mut self, id: StreamId) {
+        let keep = self
+            .streams
+            .get(&id)
+            .is_some_and(|s| s.body_tx.is_some() && s.handler.is_some());
+        if !keep {
+            self.streams.remove(&id);
+        }
+    }
+
+    /// Polls the next chunk of a response body if the stream has room, or
+    /// parks the body until it has.
+    fn poll_body(&mut self, id: StreamId, body: Body) {
+        if !self.conn.is_sending(id) {
+            self.streams.remove(&id);
+            return;
+        }
+        if self.conn.has_room(id) {
+            self.bodies.push(Box::pin(async move {
+                let mut body = body;
+                let chunk = body.chunk().await;
+                (id, body, chunk)
+            }));
+        } else if let Some(s) = self.streams.get_mut(&id) {
+            s.parked = Some(body);
+        }
+    }
+
+    fn on_chunk(&mut self, id: StreamId, body: Body, chunk: Option<Result<Bytes, BodyError>>) {
+        if !self.conn.is_sending(id) {
+            self.streams.remove(&id);
+            return;
+        }
+        match chunk {
+            None => {
+                self.conn.send_data(id, Bytes::new(), true);
+                self.finish_stream(id);
+            }
+            Some(Ok(b)) => {
+                self.conn.send_data(id, b, false);
+                self.poll_body(id, body);
+            }
+            Some(Err(e)) => {
+                tracing::debug!(stream = id, "response body failed: {e}");
+                self.conn.reset_stream(id, Reason::INTERNAL_ERROR);
+                self.streams.remove(&id);
+            }
+        }
+    }
+}
+
+/// Writes some of `buf`, or flushes when it is empty; returns the bytes
+/// written. Cancel-safe: a write either happened (and is counted) or not.
+async fn write_or_flush(w: &mut WriteHalf<Box<dyn Io>>, buf: &[u8]) -> io::Result<usize> {
+    if buf.is_empty() {
+        w.flush().await?;
+        return Ok(0);
+    }
+    let n = w.write(buf).await?;
+    if n == 0 {
+        return Err(io::ErrorKind::WriteZero.into());
+    }
+    Ok(n)
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
 }

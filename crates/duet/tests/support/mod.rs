@@ -2,6 +2,8 @@
 //! find external clients. Each test binary uses part of it.
 #![allow(dead_code)]
 
+pub mod h2_client;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
