@@ -7,11 +7,13 @@
 mod support;
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use bytes::Bytes;
-use duet::{Limits, Running};
+use duet::{Limits, RequestContext, Running, Server};
 use support::h2_client::*;
 use support::{local, start};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 async fn hello() -> &'static str {
     "hello"
@@ -25,28 +27,1295 @@ async fn big() -> Vec<u8> {
     vec![b'x'; 100_000]
 }
 
-async fn server_with(limits: Limits) -> Running {
+async fn slow() -> &'static str {
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    "slow"
+}
+
+/// Echoes a request field and the request target as the handler saw them.
+async fn show(req: RequestContext) -> String {
+    format!(
+        "cookie={} uri={} version={:?}",
+        req.header("cookie").unwrap_or("-"),
+        req.uri(),
+        req.version()
+    )
+}
+
+fn app(limits: Limits) -> Server {
     let mut s = local().limits(limits);
     s.get("/", hello);
     s.post("/", echo);
     s.post("/echo", echo);
     s.get("/big", big);
-    start([s]).await
+    s.get("/slow", slow);
+    s.get("/show", show);
+    s
 }
 
-async fn server() -> (Running, SocketAddr) {
-    let r = server_with(Limits::default()).await;
+async fn server_with(limits: Limits) -> (Running, SocketAddr) {
+    let r = start([app(limits)]).await;
     let a = r.addr();
     (r, a)
 }
 
+async fn server() -> (Running, SocketAddr) {
+    server_with(Limits::default()).await
+}
+
+/// A connection after the handshake, with its server.
+async fn conn() -> (Running, H2Conn) {
+    let (s, addr) = server().await;
+    (s, H2Conn::handshake(addr).await)
+}
+
+fn post_block() -> Vec<u8> {
+    request_block("POST", "/echo", &[])
+}
+
+/// Opens stream `id` with a POST whose body is not sent yet (the stream
+/// stays open).
+async fn open_post(c: &mut H2Conn, id: u32) {
+    c.send(&headers(id, END_HEADERS, &post_block())).await;
+}
+
+/// A GET on `id` whose response was fully read: the stream is closed.
+async fn closed_stream(c: &mut H2Conn, id: u32) {
+    let r = c.get(id, "/").await;
+    assert_eq!(r.status, 200);
+}
+
+// ---------------------------------------------------------------- §3
+
 #[tokio::test]
-async fn smoke_get() {
+async fn rfc9113_3_4_server_preface_is_settings() {
     let (_s, addr) = server().await;
-    let mut c = H2Conn::handshake(addr).await;
-    let r = c.get(1, "/").await;
+    let mut c = H2Conn::connect(addr).await;
+    let mut b = PREFACE.to_vec();
+    b.extend(settings(&[]));
+    c.send(&b).await;
+    let f = c.next_frame().await;
+    assert_eq!((f.kind, f.flags, f.stream), (SETTINGS, 0, 0));
+}
+
+/// Sends an h2c upgrade request and reads the `101` head; returns the
+/// connection, now speaking HTTP/2.
+async fn upgrade(addr: SocketAddr, path: &str) -> H2Conn {
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    // HTTP2-Settings: SETTINGS_MAX_CONCURRENT_STREAMS = 100, base64url.
+    let req = format!(
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade, HTTP2-Settings\r\n\
+         Upgrade: h2c\r\nHTTP2-Settings: AAMAAABk\r\n\r\n"
+    );
+    tcp.write_all(req.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut b = [0u8; 1];
+        assert_eq!(tcp.read(&mut b).await.unwrap(), 1, "101 head");
+        head.push(b[0]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "{:?}",
+        String::from_utf8_lossy(&head)
+    );
+    H2Conn::from_tcp(tcp)
+}
+
+#[tokio::test]
+async fn rfc9113_3_4_invalid_preface() {
+    // On the cleartext port, bytes that diverge from the preface are
+    // HTTP/1.1; after an upgrade the preface is mandatory.
+    let (_s, addr) = server().await;
+    let mut c = upgrade(addr, "/").await;
+    c.send(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\r").await;
+    c.expect_connection_error(PROTOCOL_ERROR).await;
+}
+
+#[tokio::test]
+async fn rfc9113_3_4_preface_must_end_with_settings() {
+    let (_s, addr) = server().await;
+    let mut c = H2Conn::connect(addr).await;
+    let mut b = PREFACE.to_vec();
+    b.extend(ping([0; 8]));
+    c.send(&b).await;
+    c.expect_connection_error(PROTOCOL_ERROR).await;
+}
+
+#[tokio::test]
+async fn rfc9113_3_2_h2c_upgrade_answers_on_stream_1() {
+    let (_s, addr) = server().await;
+    let mut c = upgrade(addr, "/").await;
+    let mut b = PREFACE.to_vec();
+    b.extend(settings(&[]));
+    c.send(&b).await;
+    let f = c.next_frame().await;
+    assert_eq!(f.kind, SETTINGS, "server preface first");
+    let r = c.response(1).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.body, b"hello");
-    let r = c.get(3, "/big").await;
-    assert_eq!(r.body.len(), 100_000);
+    // The connection goes on as HTTP/2.
+    assert_eq!(c.get(3, "/").await.body, b"hello");
+}
+
+// ---------------------------------------------------------------- §4
+
+#[tokio::test]
+async fn rfc9113_4_1_unknown_frame_type_ignored() {
+    let (_s, mut c) = conn().await;
+    c.send(&frame(0x16, 0, 0, b"extension")).await;
+    c.expect_alive().await;
+}
+
+#[tokio::test]
+async fn rfc9113_4_1_unknown_flags_ignored() {
+    let (_s, mut c) = conn().await;
+    c.send(&frame(PING, 0x16, 0, b"flagsabc")).await;
+    let f = c.wait_for(PING).await;
+    assert_eq!(f.flags, ACK, "only ACK set in the answer");
+    assert_eq!(&f.payload[..], b"flagsabc");
+}
+
+#[tokio::test]
+async fn rfc9113_4_1_reserved_bit_ignored() {
+    let (_s, mut c) = conn().await;
+    c.send(&headers(
+        0x8000_0001,
+        END_HEADERS | END_STREAM,
+        &get_block("/"),
+    ))
+    .await;
+    let r = c.response(1).await;
+    assert_eq!(r.status, 200);
+}
+
+#[tokio::test]
+async fn rfc9113_4_2_max_frame_size_data_accepted() {
+    let (_s, mut c) = conn().await;
+    let body = vec![b'a'; 16_384];
+    let block = request_block("POST", "/echo", &[("content-length", "16384")]);
+    c.send(&headers(1, END_HEADERS, &block)).await;
+    c.send(&data(1, true, &body)).await;
+    let r = c.response(1).await;
+    assert_eq!(r.body.len(), 16_384);
+}
+
+#[tokio::test]
+async fn rfc9113_4_2_data_frame_too_large() {
+    let (_s, mut c) = conn().await;
+    open_post(&mut c, 1).await;
+    c.send(&data(1, true, &vec![0; 16_385])).await;
+    c.expect_connection_error(FRAME_SIZE_ERROR).await;
+}
+
+#[tokio::test]
+async fn rfc9113_4_2_headers_frame_too_large() {
+    let (_s, mut c) = conn().await;
+    let v = "v".repeat(16_400);
+    let block = request_block("GET", "/", &[("x-big", &v)]);
+    c.send(&headers(1, END_HEADERS | END_STREAM, &block)).await;
+    c.expect_connection_error(FRAME_SIZE_ERROR).await;
+}
+
+#[tokio::test]
+async fn rfc9113_4_3_invalid_header_block() {
+    let (_s, mut c) = conn().await;
+    // Index 0 is never valid (RFC 7541 §6.1).
+    c.send(&headers(1, END_HEADERS | END_STREAM, &[0x80])).await;
+    c.expect_connection_error(COMPRESSION_ERROR).await;
+}
+
+#[tokio::test]
+async fn rfc9113_4_3_priority_inside_header_block() {
+    let (_s, mut c) = conn().await;
+    let b = get_block("/");
+    c.send(&headers(1, END_STREAM, &b[..4])).await;
+    c.send(&priority(1, 0, 10)).await;
+    c.send(&continuation(1, END_HEADERS, &b[4..])).await;
+    c.expect_connection_error(PROTOCOL_ERROR).await;
+}
+
+#[tokio::test]
+async fn rfc9113_4_3_headers_of_other_stream_inside_header_block() {
+    let (_s, mut c) = conn().await;
+    let b = get_block("/");
+    c.send(&headers(1, END_STREAM, &b[..4])).await;
+    c.send(&headers(3, END_HEADERS | END_STREAM, &b)).await;
+    c.expect_connection_error(PROTOCOL_ERROR).await;
+}
+
+// ---------------------------------------------------------------- §5.1
+
+#[tokio::test]
+async fn rfc9113_5_1_idle_data() {
+    let (_s, mut c) = conn().await;
+    c.send(&data(1, true, b"test")).await;
+    c.expect_connection_error(PROTOCOL_ERROR).await;
+}
+
+#[tokio::test]
+async fn rfc9113_5_1_idle_rst_stream() {
+    let (_s, mut c) = conn().await;
+    c.send(&rst_stream(1, CANCEL)).await;
+    c.expect_connection_error(PROTOCOL_ERROR).await;
+}
+
+#[tokio::test]
+async fn rfc9113_5_1_idle_window_update() {
+    let (_s, mut c) = conn().await;
+    c.send(&window_update(1, 100)).await;
+    c.expect_connection_error(PROTOCOL_ERROR).await;
+}
+
+#[tokio::test]
+async fn rfc9113_5_1_idle_continuation() {
+    let (_s, mut c) = conn().await;
+    c.send(&continuation(1, END_HEADERS, &get_block("/"))).await;
+    c.expect_connection_error(PROTOCOL_ERROR).await;
+}
+
+#[tokio::test]
+async fn rfc9113_5_1_half_closed_remote_data() {
+    let (_s, mut c) = conn().await;
+    c.send(&headers(1, END_HEADERS | END_STREAM, &get_block("/slow")))
+        .await;
+    c.send(&data(1, true, b"test")).await;
+    c.expect_stream_error(1, STREAM_CLOSED).await;
+}
+
+#[tokio::test]
+async fn rfc9113_5_1_half_closed_remote_headers() {
+    let (_s, mut c) = conn().await;
+    c.send(&headers(1, END_HEADERS | END_STREAM, &get_block("/slow")))
+        .await;
+    c.send(&headers(1, END_HEADERS | END_STREAM, &get_block("/slow")))
+        .await;
+    c.expect_stream_error(1, STREAM_CLOSED).await;
+}
+
+#[tokio::test]
+async fn rfc9113_5_1_half_closed_remote_continuation() {
+    let (_s, mut c) = conn().await;
+    c.send(&headers(1, END_HEADERS | END_STREAM, &get_block("/slow")))
+        .await;
+    c.send(&continuation(1, END_HEADERS, &get_block("/slow")))
+        .await;
+    // No header block is open: CONTINUATION is out of sequence (§6.10).
+    c.expect_connection_error(PROTOCOL_ERROR).await;
+}
+
+#[tokio::test]
+async fn rfc9113_5_1_closed_data_after_rst_stream() {
+    let (_s, mut c) = conn().await;
+    open_post(&mut c, 1).await;
+    c.send(&rst_stream(1, CANCEL)).await;
+    c.send(&data(1, true, b"test")).await;
+    c.expect_stream_error(1, STREAM_CLOSED).await;
+}
+
+#[tokio::test]
+async fn rfc9113_5_1_closed_headers_after_rst_stream() {
+    let (_s, mut c) = conn().await;
+    open_post(&mut c, 1).await;
+    c.send(&rst_stream(1, CANCEL)).await;
+    c.send(&headers(1, END_HEADERS | END_STREAM, &get_block("/")))
+        .await;
+    c.expect_stream_error(1, STREAM_CLOSED).await;
+}
+
+#[tokio::test]
+async fn rfc9113_5_1_closed_data() {
+    let (_s, mut c) = conn().await;
+    closed_stream(&mut c, 1).await;
+    c.send(&data(1, true, b"test")).await;
+    c.expect_connection_error(STREAM_CLOSED).await;
+}
+
+#[tokio::test]
+async fn rfc9113_5_1_closed_headers() {
+    let (_s, mut c) = conn().await;
+    closed_stream(&mut c, 1).await;
+    c.send(&headers(1, END_HEADERS | END_STREAM, &get_block("/")))
+        .await;
+    c.expect_connection_error(STREAM_CLOSED).await;
+}
+
+#[tokio::test]
+async fn rfc9113_5_1_closed_window_update_and_priority_ignored() {
+    let (_s, mut c) = conn().await;
+    closed_stream(&mut c, 1).await;
+    c.send(&window_update(1, 10)).await;
+    c.send(&priority(1, 0, 10)).await;
+    c.expect_alive().await;
+}
+
+#[tokio::test]
+async fn rfc9113_5_1_1_even_stream_id() {
+    let (_s, mut c) = conn().await;
+    c.send(&headers(2, END_HEADERS | END_STREAM, &get_block("/")))
+        .await;
+    c.expect_connection_error(PROTOCOL_ERROR).await;
+}
+
+#[tokio::test]
+async fn rfc9113_5_1_1_decreasing_stream_id() {
+    let (_s, mut c) = conn().await;
+    closed_stream(&mut c, 5).await;
+    c.send(&headers(3, END_HEADERS | END_STREAM, &get_block("/")))
+        .await;
+    c.expect_connection_error(PROTOCOL_ERROR).await;
+}
+
+#[tokio::test]
+async fn rfc9113_5_1_2_concurrent_streams_refused() {
+    let (_s, addr) = server_with(Limits {
+        h2_max_concurrent_streams: 2,
+        ..Limits::default()
+    })
+    .await;
+    let mut c = H2Conn::handshake(addr).await;
+    assert!(c.server_settings.contains(&(MAX_CONCURRENT_STREAMS, 2)));
+    open_post(&mut c, 1).await;
+    open_post(&mut c, 3).await;
+    c.send(&headers(5, END_HEADERS | END_STREAM, &get_block("/")))
+        .await;
+    c.expect_stream_error(5, REFUSED_STREAM).await;
+}
+
+#[tokio::test]
+async fn rfc9113_5_3_1_headers_self_dependency() {
+    let (_s, mut c) = conn().await;
+    let mut p = vec![0, 0, 0, 1, 10];
+    p.extend(get_block("/"));
+    c.send(&headers(1, END_HEADERS | END_STREAM | PRIORITY_FLAG, &p))
+        .await;
+    c.expect_stream_error(1, PROTOCOL_ERROR).await;
+}
+
+#[tokio::test]
+async fn rfc9113_5_3_1_priority_self_dependency() {
+    let (_s, mut c) = conn().await;
+    open_post(&mut c, 1).await;
+    c.send(&priority(1, 1, 10)).await;
+    c.expect_stream_error(1, PROTOCOL_ERROR).await;
+}
+
+#[tokio::test]
+async fn rfc9113_5_4_1_goaway_names_last_stream() {
+    let (_s, mut c) = conn().await;
+    closed_stream(&mut c, 1).await;
+    closed_stream(&mut c, 3).await;
+    c.send(&frame(PING, 0, 1, &[0; 8])).await;
+    let g = c.wait_for(GOAWAY).await;
+    assert_eq!(&g.payload[..4], &3u32.to_be_bytes());
+    assert_eq!(g.error_code(), Some(PROTOCOL_ERROR));
+    c.expect_closed().await;
+}
+
+#[tokio::test]
+async fn rfc9113_5_5_unknown_frame_inside_header_block() {
+    let (_s, mut c) = conn().await;
+    let b = get_block("/");
+    c.send(&headers(1, END_STREAM, &b[..4])).await;
+    c.send(&frame(0x16, 0, 1, b"ext")).await;
+    c.send(&continuation(1, END_HEADERS, &b[4..])).await;
+    c.expect_connection_error(PROTOCOL_ERROR).await;
+}
+
+#[tokio::test]
+async fn rapid_reset_enhance_your_calm() {
+    let (_s, addr) = server_with(Limits {
+        h2_max_resets_per_sec: 10,
+        ..Limits::default()
+    })
+    .await;
+    let mut c = H2Conn::handshake(addr).await;
+    let mut b = Vec::new();
+    for i in 0..40u32 {
+        let id = 1 + 2 * i;
+        b.extend(headers(id, END_HEADERS | END_STREAM, &get_block("/slow")));
+        b.extend(rst_stream(id, CANCEL));
+    }
+    c.send(&b).await;
+    c.expect_connection_error(ENHANCE_YOUR_CALM).await;
+}
+
+// ---------------------------------------------------------------- §6.1 DATA
+
+#[tokio::test]
+async fn rfc9113_6_1_data_stream_zero() {
+    let (_s, mut c) = conn().await;
+    c.send(&data(0, true, b"test")).await;
+    c.expect_connection_error(PROTOCOL_ERROR).await;
+}
+
+#[tokio::test]
+async fn rfc9113_6_1_data_invalid_pad_length() {
+    let (_s, mut c) = conn().await;
+    open_post(&mut c, 1).await;
+    c.send(&frame(
+        DATA,
+        PADDED | END_STREAM,
+        1,
+        &[6, b'a', b'b', 0, 0, 0],
+    ))
+    .await;
+    c.expect_connection_error(PROTOCOL_ERROR).await;
+}
+
+#[tokio::test]
+async fn rfc9113_6_1_padded_data_accepted() {
+    let (_s, mut c) = conn().await;
+    open_post(&mut c, 1).await;
+    c.send(&frame(
+        DATA,
+        PADDED | END_STREAM,
+        1,
+        &[3, b'h', b'i', 0, 0, 0],
+    ))
+    .await;
+    assert_eq!(c.response(1).await.body, b"hi");
+}
+
+// ---------------------------------------------------------------- §6.2 HEADERS
+
+#[tokio::test]
+async fn rfc9113_6_2_headers_stream_zero() {
+    let (_s, mut c) = conn().await;
+    c.send(&headers(0, END_HEADERS | END_STREAM, &get_block("/")))
+        .await;
+    c.expect_connection_error(PROTOCOL_ERROR).await;
+}
+
+#[tokio::test]
+async fn rfc9113_6_2_headers_invalid_pad_length() {
+    let (_s, mut c) = conn().await;
+    let mut p = vec![200];
+    p.extend(get_block("/"));
+    c.send(&headers(1, END_HEADERS | END_STREAM | PADDED, &p))
+        .await;
+    c.expect_connection_error(PROTOCOL_ERROR).await;
+}
+
+#[tokio::test]
+async fn rfc9113_6_2_padded_headers_with_priority_accepted() {
+    let (_s, mut c) = conn().await;
+    let mut p = vec![4, 0, 0, 0, 0, 15];
+    p.extend(get_block("/"));
+    p.extend([0; 4]);
+    c.send(&headers(
+        1,
+        END_HEADERS | END_STREAM | PADDED | PRIORITY_FLAG,
+        &p,
+    ))
+    .await;
+    assert_eq!(c.response(1).await.status, 200);
+}
+
+// ---------------------------------------------------------------- §6.3 PRIORITY
+
+#[tokio::test]
+async fn rfc9113_6_3_priority_stream_zero() {
+    let (_s, mut c) = conn().await;
+    c.send(&priority(0, 1, 10)).await;
+    c.expect_connection_error(PROTOCOL_ERROR).await;
+}
+
+#[tokio::test]
+async fn rfc9113_6_3_priority_wrong_length() {
+    let (_s, mut c) = conn().await;
+    open_post(&mut c, 1).await;
+    c.send(&frame(PRIORITY, 0, 1, &[0, 0, 0, 0])).await;
+    c.expect_stream_error(1, FRAME_SIZE_ERROR).await;
+}
+
+#[tokio::test]
+async fn rfc9113_6_3_priority_on_idle_and_closed_accepted() {
+    let (_s, mut c) = conn().await;
+    c.send(&priority(9, 0, 10)).await;
+    closed_stream(&mut c, 1).await;
+    c.send(&priority(1, 0, 10)).await;
+    c.expect_alive().await;
+    closed_stream(&mut c, 9).await;
+}
+
+// ---------------------------------------------------------------- §6.4 RST_STREAM
+
+#[tokio::test]
+async fn rfc9113_6_4_rst_stream_stream_zero() {
+    let (_s, mut c) = conn().await;
+    c.send(&rst_stream(0, CANCEL)).await;
+    c.expect_connection_error(PROTOCOL_ERROR).await;
+}
+
+#[tokio::test]
+async fn rfc9113_6_4_rst_stream_wrong_length() {
+    let (_s, mut c) = conn().await;
+    open_post(&mut c, 1).await;
+    c.send(&frame(RST_STREAM, 0, 1, &[0, 0, 0, 8, 0])).await;
+    c.expect_connection_error(FRAME_SIZE_ERROR).await;
+}
+
+#[tokio::test]
+async fn rfc9113_6_4_rst_stream_cancels_the_stream_only() {
+    let (_s, mut c) = conn().await;
+    open_post(&mut c, 1).await;
+    c.send(&rst_stream(1, CANCEL)).await;
+    closed_stream(&mut c, 3).await;
+}
+
+// ---------------------------------------------------------------- §6.5 SETTINGS
+
+#[tokio::test]
+async fn rfc9113_6_5_settings_acknowledged() {
+    let (_s, mut c) = conn().await;
+    c.send(&settings(&[(MAX_CONCURRENT_STREAMS, 50)])).await;
+    let f = c.wait_for(SETTINGS).await;
+    assert_eq!((f.flags, f.payload.len()), (ACK, 0));
+}
+
+#[tokio::test]
+async fn rfc9113_6_5_settings_ack_with_payload() {
+    let (_s, mut c) = conn().await;
+    c.send(&frame(SETTINGS, ACK, 0, &[0, 3, 0, 0, 0, 1])).await;
+    c.expect_connection_error(FRAME_SIZE_ERROR).await;
+}
+
+#[tokio::test]
+async fn rfc9113_6_5_settings_nonzero_stream() {
+    let (_s, mut c) = conn().await;
+    c.send(&frame(SETTINGS, 0, 1, &[0, 3, 0, 0, 0, 1])).await;
+    c.expect_connection_error(PROTOCOL_ERROR).await;
+}
+
+#[tokio::test]
+async fn rfc9113_6_5_settings_length_not_multiple_of_6() {
+    let (_s, mut c) = conn().await;
+    c.send(&frame(SETTINGS, 0, 0, &[0, 3, 0, 0, 0])).await;
+    c.expect_connection_error(FRAME_SIZE_ERROR).await;
+}
+
+#[tokio::test]
+async fn rfc9113_6_5_2_enable_push_invalid() {
+    let (_s, mut c) = conn().await;
+    c.send(&settings(&[(ENABLE_PUSH, 2)])).await;
+    c.expect_connection_error(PROTOCOL_ERROR).await;
+}
+
+#[tokio::test]
+async fn rfc9113_6_5_2_initial_window_size_too_large() {
+    let (_s, mut c) = conn().await;
+    c.send(&settings(&[(INITIAL_WINDOW_SIZE, 1 << 31)])).await;
+    c.expect_connection_error(FLOW_CONTROL_ERROR).await;
+}
+
+#[tokio::test]
+async fn rfc9113_6_5_2_max_frame_size_too_small() {
+    let (_s, mut c) = conn().await;
+    c.send(&settings(&[(MAX_FRAME_SIZE, 16_383)])).await;
+    c.expect_connection_error(PROTOCOL_ERROR).await;
+}
+
+#[tokio::test]
+async fn rfc9113_6_5_2_max_frame_size_too_large() {
+    let (_s, mut c) = conn().await;
+    c.send(&settings(&[(MAX_FRAME_SIZE, 1 << 24)])).await;
+    c.expect_connection_error(PROTOCOL_ERROR).await;
+}
+
+#[tokio::test]
+async fn rfc9113_6_5_2_unknown_setting_ignored() {
+    let (_s, mut c) = conn().await;
+    c.send(&settings(&[(0xff, 1)])).await;
+    let f = c.wait_for(SETTINGS).await;
+    assert_eq!(f.flags, ACK);
+    c.expect_alive().await;
+}
+
+#[tokio::test]
+async fn rfc9113_6_5_3_settings_values_applied_in_order() {
+    let (_s, mut c) = conn().await;
+    c.send(&settings(&[
+        (INITIAL_WINDOW_SIZE, 100),
+        (INITIAL_WINDOW_SIZE, 1),
+    ]))
+    .await;
+    c.wait_for(SETTINGS).await;
+    c.send(&headers(1, END_HEADERS | END_STREAM, &get_block("/")))
+        .await;
+    let f = c.wait_for(DATA).await;
+    assert_eq!(f.payload.len(), 1);
+}
+
+#[tokio::test]
+async fn rfc9113_6_5_2_peer_max_frame_size_respected() {
+    let (_s, mut c) = conn().await;
+    c.send(&headers(1, END_HEADERS | END_STREAM, &get_block("/big")))
+        .await;
+    let f = c.wait_for(DATA).await;
+    assert!(f.payload.len() <= 16_384, "{}", f.payload.len());
+}
+
+// ---------------------------------------------------------------- §6.6, §8.4
+
+#[tokio::test]
+async fn rfc9113_8_4_push_promise_from_client() {
+    let (_s, mut c) = conn().await;
+    open_post(&mut c, 1).await;
+    let mut p = 2u32.to_be_bytes().to_vec();
+    p.extend(get_block("/"));
+    c.send(&frame(PUSH_PROMISE, END_HEADERS, 1, &p)).await;
+    c.expect_connection_error(PROTOCOL_ERROR).await;
+}
+
+// ---------------------------------------------------------------- §6.7 PING
+
+#[tokio::test]
+async fn rfc9113_6_7_ping_answered() {
+    let (_s, mut c) = conn().await;
+    c.send(&ping(*b"h2-duet!")).await;
+    let f = c.wait_for(PING).await;
+    assert_eq!((f.flags, f.stream), (ACK, 0));
+    assert_eq!(&f.payload[..], b"h2-duet!");
+}
+
+#[tokio::test]
+async fn rfc9113_6_7_ping_ack_not_answered() {
+    let (_s, mut c) = conn().await;
+    c.send(&frame(PING, ACK, 0, b"unasked!")).await;
+    c.send(&ping(*b"second!!")).await;
+    let f = c.wait_for(PING).await;
+    assert_eq!(&f.payload[..], b"second!!");
+}
+
+#[tokio::test]
+async fn rfc9113_6_7_ping_nonzero_stream() {
+    let (_s, mut c) = conn().await;
+    c.send(&frame(PING, 0, 1, &[0; 8])).await;
+    c.expect_connection_error(PROTOCOL_ERROR).await;
+}
+
+#[tokio::test]
+async fn rfc9113_6_7_ping_wrong_length() {
+    let (_s, mut c) = conn().await;
+    c.send(&frame(PING, 0, 0, &[0; 6])).await;
+    c.expect_connection_error(FRAME_SIZE_ERROR).await;
+}
+
+// ---------------------------------------------------------------- §6.8 GOAWAY
+
+#[tokio::test]
+async fn rfc9113_6_8_goaway_nonzero_stream() {
+    let (_s, mut c) = conn().await;
+    c.send(&frame(GOAWAY, 0, 1, &[0, 0, 0, 0, 0, 0, 0, 0]))
+        .await;
+    c.expect_connection_error(PROTOCOL_ERROR).await;
+}
+
+#[tokio::test]
+async fn rfc9113_6_8_graceful_shutdown_finishes_in_flight_streams() {
+    let (s, addr) = server().await;
+    let mut c = H2Conn::handshake(addr).await;
+    c.send(&headers(1, END_HEADERS | END_STREAM, &get_block("/slow")))
+        .await;
+    // The request is taken before shutdown begins.
+    c.expect_alive().await;
+    let stopping = tokio::spawn(s.shutdown());
+    let g = c.wait_for(GOAWAY).await;
+    assert_eq!(g.error_code(), Some(NO_ERROR));
+    assert_eq!(&g.payload[..4], &1u32.to_be_bytes());
+    let r = c.response(1).await;
+    assert_eq!(r.body, b"slow");
+    c.expect_closed().await;
+    assert_eq!(stopping.await.unwrap(), 0, "no connection had to be cut");
+}
+
+#[tokio::test]
+async fn idle_connection_gets_goaway() {
+    let (_s, addr) = server_with(Limits {
+        keep_alive_timeout: Duration::from_millis(200),
+        ..Limits::default()
+    })
+    .await;
+    let mut c = H2Conn::handshake(addr).await;
+    closed_stream(&mut c, 1).await;
+    let g = c.wait_for(GOAWAY).await;
+    assert_eq!(g.error_code(), Some(NO_ERROR));
+    c.expect_closed().await;
+}
+
+// ---------------------------------------------------------------- §6.9 flow control
+
+#[tokio::test]
+async fn rfc9113_6_9_window_update_zero_on_connection() {
+    let (_s, mut c) = conn().await;
+    c.send(&window_update(0, 0)).await;
+    c.expect_connection_error(PROTOCOL_ERROR).await;
+}
+
+#[tokio::test]
+async fn rfc9113_6_9_window_update_zero_on_stream() {
+    let (_s, mut c) = conn().await;
+    open_post(&mut c, 1).await;
+    c.send(&window_update(1, 0)).await;
+    c.expect_stream_error(1, PROTOCOL_ERROR).await;
+}
+
+#[tokio::test]
+async fn rfc9113_6_9_window_update_wrong_length() {
+    let (_s, mut c) = conn().await;
+    c.send(&frame(WINDOW_UPDATE, 0, 0, &[0, 0, 1])).await;
+    c.expect_connection_error(FRAME_SIZE_ERROR).await;
+}
+
+#[tokio::test]
+async fn rfc9113_6_9_1_window_overflow() {
+    let (_s, mut c) = conn().await;
+    c.send(&window_update(0, (1 << 31) - 1)).await;
+    c.expect_connection_error(FLOW_CONTROL_ERROR).await;
+}
+
+#[tokio::test]
+async fn rfc9113_6_9_1_stream_window_overflow() {
+    let (_s, mut c) = conn().await;
+    open_post(&mut c, 1).await;
+    c.send(&window_update(1, (1 << 31) - 1)).await;
+    c.expect_stream_error(1, FLOW_CONTROL_ERROR).await;
+}
+
+#[tokio::test]
+async fn rfc9113_6_9_1_server_respects_stream_window() {
+    let (_s, mut c) = conn().await;
+    c.send(&settings(&[(INITIAL_WINDOW_SIZE, 10)])).await;
+    c.wait_for(SETTINGS).await;
+    c.send(&headers(1, END_HEADERS | END_STREAM, &get_block("/big")))
+        .await;
+    let mut got = 0;
+    while got < 10 {
+        let f = c.wait_for(DATA).await;
+        got += f.payload.len();
+    }
+    assert_eq!(got, 10);
+    // Nothing more until the window opens: the PING answer comes first.
+    c.send(&ping(*b"window?!")).await;
+    loop {
+        let f = c.next_frame().await;
+        assert_ne!(f.kind, DATA, "DATA beyond the stream window");
+        if f.kind == PING {
+            break;
+        }
+    }
+    c.send(&window_update(1, 5)).await;
+    let f = c.wait_for(DATA).await;
+    assert_eq!(f.payload.len(), 5);
+}
+
+#[tokio::test]
+async fn rfc9113_6_9_1_server_respects_connection_window() {
+    let (_s, mut c) = conn().await;
+    c.send(&settings(&[(INITIAL_WINDOW_SIZE, 1 << 20)])).await;
+    c.wait_for(SETTINGS).await;
+    c.send(&headers(1, END_HEADERS | END_STREAM, &get_block("/big")))
+        .await;
+    let mut got = 0;
+    while got < 65_535 {
+        let f = c.wait_for(DATA).await;
+        got += f.payload.len();
+    }
+    assert_eq!(got, 65_535, "the default connection window");
+    c.send(&ping(*b"window?!")).await;
+    loop {
+        let f = c.next_frame().await;
+        assert_ne!(f.kind, DATA, "DATA beyond the connection window");
+        if f.kind == PING {
+            break;
+        }
+    }
+    c.send(&window_update(0, 100_000)).await;
+    let mut rest = 0;
+    loop {
+        let f = c.wait_for(DATA).await;
+        rest += f.payload.len();
+        if f.has(END_STREAM) {
+            break;
+        }
+    }
+    assert_eq!(got + rest, 100_000);
+}
+
+#[tokio::test]
+async fn rfc9113_6_9_1_data_beyond_stream_window() {
+    let (_s, addr) = server_with(Limits {
+        h2_initial_window_size: 100,
+        ..Limits::default()
+    })
+    .await;
+    let mut c = H2Conn::handshake(addr).await;
+    assert!(c.server_settings.contains(&(INITIAL_WINDOW_SIZE, 100)));
+    open_post(&mut c, 1).await;
+    c.send(&data(1, false, &[0; 101])).await;
+    c.expect_stream_error(1, FLOW_CONTROL_ERROR).await;
+}
+
+#[tokio::test]
+async fn rfc9113_6_9_1_data_beyond_connection_window() {
+    let (_s, addr) = server_with(Limits {
+        h2_connection_window_size: 65_535,
+        ..Limits::default()
+    })
+    .await;
+    let mut c = H2Conn::handshake(addr).await;
+    let mut b = Vec::new();
+    for i in 0..5u32 {
+        b.extend(headers(1 + 2 * i, END_HEADERS, &post_block()));
+        b.extend(data(1 + 2 * i, false, &[0; 16_000]));
+    }
+    c.send(&b).await;
+    c.expect_connection_error(FLOW_CONTROL_ERROR).await;
+}
+
+#[tokio::test]
+async fn rfc9113_6_9_2_initial_window_change_after_headers() {
+    let (_s, mut c) = conn().await;
+    c.send(&settings(&[(INITIAL_WINDOW_SIZE, 0)])).await;
+    c.wait_for(SETTINGS).await;
+    c.send(&headers(1, END_HEADERS | END_STREAM, &get_block("/")))
+        .await;
+    c.wait_for(HEADERS).await;
+    c.send(&settings(&[(INITIAL_WINDOW_SIZE, 1)])).await;
+    let f = c.wait_for(DATA).await;
+    assert_eq!(f.payload.len(), 1);
+}
+
+#[tokio::test]
+async fn rfc9113_6_9_2_negative_window() {
+    let (_s, mut c) = conn().await;
+    c.send(&settings(&[(INITIAL_WINDOW_SIZE, 5)])).await;
+    c.wait_for(SETTINGS).await;
+    c.send(&headers(1, END_HEADERS | END_STREAM, &get_block("/big")))
+        .await;
+    let f = c.wait_for(DATA).await;
+    assert_eq!(f.payload.len(), 5);
+    // 5 sent, window 0; shrink by 2 → -2; +3 → 1.
+    c.send(&settings(&[(INITIAL_WINDOW_SIZE, 3)])).await;
+    c.wait_for(SETTINGS).await;
+    c.send(&window_update(1, 3)).await;
+    let f = c.wait_for(DATA).await;
+    assert_eq!(f.payload.len(), 1);
+}
+
+#[tokio::test]
+async fn rfc9113_6_9_2_initial_window_change_overflows() {
+    let (_s, mut c) = conn().await;
+    c.send(&headers(1, END_HEADERS | END_STREAM, &get_block("/slow")))
+        .await;
+    c.send(&window_update(1, (1 << 31) - 1 - 65_535)).await;
+    c.send(&settings(&[(INITIAL_WINDOW_SIZE, 65_536)])).await;
+    c.expect_connection_error(FLOW_CONTROL_ERROR).await;
+}
+
+#[tokio::test]
+async fn connection_window_raised_after_preface() {
+    let (_s, addr) = server().await;
+    let mut c = H2Conn::connect(addr).await;
+    let mut b = PREFACE.to_vec();
+    b.extend(settings(&[]));
+    c.send(&b).await;
+    c.wait_for(SETTINGS).await;
+    let w = c.wait_for(WINDOW_UPDATE).await;
+    assert_eq!(w.stream, 0);
+    let inc = u32::from_be_bytes([w.payload[0], w.payload[1], w.payload[2], w.payload[3]]);
+    assert_eq!(inc, Limits::default().h2_connection_window_size - 65_535);
+}
+
+// ---------------------------------------------------------------- §6.10 CONTINUATION
+
+#[tokio::test]
+async fn rfc9113_6_10_continuation_frames_accepted() {
+    let (_s, mut c) = conn().await;
+    let b = get_block("/");
+    c.send(&headers(1, END_STREAM, &b[..3])).await;
+    c.send(&continuation(1, 0, &b[3..10])).await;
+    c.send(&continuation(1, END_HEADERS, &b[10..])).await;
+    assert_eq!(c.response(1).await.body, b"hello");
+}
+
+#[tokio::test]
+async fn rfc9113_6_10_continuation_after_end_headers() {
+    let (_s, mut c) = conn().await;
+    open_post(&mut c, 1).await;
+    c.send(&continuation(1, END_HEADERS, &block(&[("x", "y")])))
+        .await;
+    c.expect_connection_error(PROTOCOL_ERROR).await;
+}
+
+#[tokio::test]
+async fn rfc9113_6_10_continuation_on_other_stream() {
+    let (_s, mut c) = conn().await;
+    let b = get_block("/");
+    c.send(&headers(1, END_STREAM, &b[..4])).await;
+    c.send(&continuation(3, END_HEADERS, &b[4..])).await;
+    c.expect_connection_error(PROTOCOL_ERROR).await;
+}
+
+#[tokio::test]
+async fn rfc9113_6_10_continuation_stream_zero() {
+    let (_s, mut c) = conn().await;
+    let b = get_block("/");
+    c.send(&headers(1, END_STREAM, &b[..4])).await;
+    c.send(&continuation(0, END_HEADERS, &b[4..])).await;
+    c.expect_connection_error(PROTOCOL_ERROR).await;
+}
+
+#[tokio::test]
+async fn rfc9113_6_10_data_inside_header_block() {
+    let (_s, mut c) = conn().await;
+    let b = request_block("POST", "/echo", &[]);
+    c.send(&headers(1, 0, &b[..4])).await;
+    c.send(&data(1, true, b"x")).await;
+    c.expect_connection_error(PROTOCOL_ERROR).await;
+}
+
+// ---------------------------------------------------------------- §8 semantics
+
+async fn expect_malformed(extra_or_fields: Vec<u8>) {
+    let (_s, mut c) = conn().await;
+    c.send(&headers(1, END_HEADERS | END_STREAM, &extra_or_fields))
+        .await;
+    c.expect_stream_error(1, PROTOCOL_ERROR).await;
+}
+
+#[tokio::test]
+async fn rfc9113_8_1_trailers_accepted() {
+    let (_s, mut c) = conn().await;
+    open_post(&mut c, 1).await;
+    c.send(&data(1, false, b"body")).await;
+    c.send(&headers(
+        1,
+        END_HEADERS | END_STREAM,
+        &block(&[("x-check", "1")]),
+    ))
+    .await;
+    assert_eq!(c.response(1).await.body, b"body");
+}
+
+#[tokio::test]
+async fn rfc9113_8_1_second_headers_without_end_stream() {
+    let (_s, mut c) = conn().await;
+    open_post(&mut c, 1).await;
+    c.send(&data(1, false, b"body")).await;
+    c.send(&headers(1, END_HEADERS, &block(&[("x-check", "1")])))
+        .await;
+    c.expect_stream_error(1, PROTOCOL_ERROR).await;
+}
+
+#[tokio::test]
+async fn rfc9113_8_1_pseudo_header_in_trailers() {
+    let (_s, mut c) = conn().await;
+    open_post(&mut c, 1).await;
+    c.send(&data(1, false, b"body")).await;
+    c.send(&headers(
+        1,
+        END_HEADERS | END_STREAM,
+        &block(&[(":path", "/")]),
+    ))
+    .await;
+    c.expect_stream_error(1, PROTOCOL_ERROR).await;
+}
+
+#[tokio::test]
+async fn rfc9113_8_1_1_content_length_larger_than_data() {
+    let (_s, mut c) = conn().await;
+    let b = request_block("POST", "/echo", &[("content-length", "10")]);
+    c.send(&headers(1, END_HEADERS, &b)).await;
+    c.send(&data(1, true, b"short")).await;
+    c.expect_stream_error(1, PROTOCOL_ERROR).await;
+}
+
+#[tokio::test]
+async fn rfc9113_8_1_1_content_length_smaller_than_data() {
+    let (_s, mut c) = conn().await;
+    let b = request_block("POST", "/echo", &[("content-length", "2")]);
+    c.send(&headers(1, END_HEADERS, &b)).await;
+    c.send(&data(1, false, b"longer")).await;
+    c.expect_stream_error(1, PROTOCOL_ERROR).await;
+}
+
+#[tokio::test]
+async fn rfc9113_8_1_1_content_length_with_end_stream_headers() {
+    expect_malformed(request_block("POST", "/echo", &[("content-length", "1")])).await;
+}
+
+#[tokio::test]
+async fn rfc9113_8_2_uppercase_field_name() {
+    expect_malformed(request_block("GET", "/", &[("X-Upper", "1")])).await;
+}
+
+#[tokio::test]
+async fn rfc9113_8_2_1_field_value_with_nul() {
+    expect_malformed(request_block("GET", "/", &[("x", "a\0b")])).await;
+}
+
+#[tokio::test]
+async fn rfc9113_8_2_1_field_value_with_cr_lf() {
+    expect_malformed(request_block("GET", "/", &[("x", "a\r\nb")])).await;
+}
+
+#[tokio::test]
+async fn rfc9113_8_2_1_field_value_leading_whitespace() {
+    expect_malformed(request_block("GET", "/", &[("x", " a")])).await;
+}
+
+#[tokio::test]
+async fn rfc9113_8_2_1_field_name_with_colon() {
+    expect_malformed(request_block("GET", "/", &[("x:y", "a")])).await;
+}
+
+#[tokio::test]
+async fn rfc9113_8_2_2_connection_specific_field() {
+    for name in [
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "transfer-encoding",
+        "upgrade",
+    ] {
+        let (_s, mut c) = conn().await;
+        let b = request_block("GET", "/", &[(name, "x")]);
+        c.send(&headers(1, END_HEADERS | END_STREAM, &b)).await;
+        c.expect_stream_error(1, PROTOCOL_ERROR).await;
+    }
+}
+
+#[tokio::test]
+async fn rfc9113_8_2_2_te_other_than_trailers() {
+    expect_malformed(request_block("GET", "/", &[("te", "trailers, deflate")])).await;
+}
+
+#[tokio::test]
+async fn rfc9113_8_2_2_te_trailers_accepted() {
+    let (_s, mut c) = conn().await;
+    let b = request_block("GET", "/", &[("te", "trailers")]);
+    c.send(&headers(1, END_HEADERS | END_STREAM, &b)).await;
+    assert_eq!(c.response(1).await.status, 200);
+}
+
+#[tokio::test]
+async fn rfc9113_8_2_3_cookie_crumbs_joined() {
+    let (_s, mut c) = conn().await;
+    let b = request_block("GET", "/show", &[("cookie", "a=1"), ("cookie", "b=2")]);
+    c.send(&headers(1, END_HEADERS | END_STREAM, &b)).await;
+    let r = c.response(1).await;
+    let text = String::from_utf8_lossy(&r.body).into_owned();
+    assert!(text.contains("cookie=a=1; b=2"), "{text}");
+    assert!(text.contains("version=HTTP/2.0"), "{text}");
+    assert!(text.contains("uri=http://localhost/show"), "{text}");
+}
+
+#[tokio::test]
+async fn rfc9113_8_3_unknown_pseudo_header() {
+    expect_malformed(request_block("GET", "/", &[(":foo", "bar")])).await;
+}
+
+#[tokio::test]
+async fn rfc9113_8_3_response_pseudo_header_in_request() {
+    expect_malformed(request_block("GET", "/", &[(":status", "200")])).await;
+}
+
+#[tokio::test]
+async fn rfc9113_8_3_pseudo_header_after_regular_field() {
+    expect_malformed(block(&[
+        (":method", "GET"),
+        (":scheme", "http"),
+        ("x", "y"),
+        (":path", "/"),
+    ]))
+    .await;
+}
+
+#[tokio::test]
+async fn rfc9113_8_3_1_duplicate_pseudo_header() {
+    expect_malformed(request_block("GET", "/", &[(":path", "/")])).await;
+}
+
+#[tokio::test]
+async fn rfc9113_8_3_1_empty_path() {
+    expect_malformed(block(&[
+        (":method", "GET"),
+        (":scheme", "http"),
+        (":path", ""),
+    ]))
+    .await;
+}
+
+#[tokio::test]
+async fn rfc9113_8_3_1_missing_method() {
+    expect_malformed(block(&[(":scheme", "http"), (":path", "/")])).await;
+}
+
+#[tokio::test]
+async fn rfc9113_8_3_1_missing_scheme() {
+    expect_malformed(block(&[(":method", "GET"), (":path", "/")])).await;
+}
+
+#[tokio::test]
+async fn rfc9113_8_3_1_missing_path() {
+    expect_malformed(block(&[(":method", "GET"), (":scheme", "http")])).await;
+}
+
+#[tokio::test]
+async fn rfc9113_8_3_2_response_head_rules() {
+    let (_s, mut c) = conn().await;
+    let r = c.get(1, "/").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-length"), Some("5"));
+    assert_eq!(r.header("server"), Some("duet"));
+    assert!(r.header("date").is_some());
+    for forbidden in ["connection", "keep-alive", "transfer-encoding", "upgrade"] {
+        assert!(r.header(forbidden).is_none(), "{forbidden}");
+    }
+}
+
+#[tokio::test]
+async fn header_list_too_large_gets_431() {
+    let (_s, addr) = server_with(Limits {
+        h2_max_header_list_size: 1000,
+        ..Limits::default()
+    })
+    .await;
+    let mut c = H2Conn::handshake(addr).await;
+    let v = "v".repeat(2000);
+    let b = request_block("GET", "/", &[("x-big", &v)]);
+    c.send(&headers(1, END_HEADERS | END_STREAM, &b)).await;
+    assert_eq!(c.response(1).await.status, 431);
+    assert_eq!(c.get(3, "/").await.status, 200);
+}
+
+#[tokio::test]
+async fn requests_multiplexed() {
+    let (_s, mut c) = conn().await;
+    let mut b = Vec::new();
+    b.extend(headers(1, END_HEADERS | END_STREAM, &get_block("/slow")));
+    b.extend(headers(3, END_HEADERS | END_STREAM, &get_block("/")));
+    c.send(&b).await;
+    // Stream 3 is answered while stream 1 still waits.
+    let first = c.wait_for(HEADERS).await;
+    assert_eq!(first.stream, 3);
+}
+
+// ---------------------------------------------------------------- RFC 7541
+
+async fn expect_compression_error(block: &[u8]) {
+    let (_s, mut c) = conn().await;
+    c.send(&headers(1, END_HEADERS | END_STREAM, block)).await;
+    c.expect_connection_error(COMPRESSION_ERROR).await;
+}
+
+#[tokio::test]
+async fn rfc7541_2_3_3_index_beyond_tables() {
+    // Indexed field 70: no dynamic entry exists.
+    let mut b = get_block("/");
+    b.extend([0x80 | 70]);
+    expect_compression_error(&b).await;
+}
+
+#[tokio::test]
+async fn rfc7541_2_3_2_dynamic_table_entries_referenced() {
+    let (_s, mut c) = conn().await;
+    let mut b = get_block("/");
+    b.extend(block_indexed(&[("x-custom", "one")]));
+    c.send(&headers(1, END_HEADERS | END_STREAM, &b)).await;
+    assert_eq!(c.response(1).await.status, 200);
+    // Index 62 is the first dynamic entry.
+    let mut b = get_block("/");
+    b.push(0x80 | 62);
+    c.send(&headers(3, END_HEADERS | END_STREAM, &b)).await;
+    assert_eq!(c.response(3).await.status, 200);
+}
+
+#[tokio::test]
+async fn rfc7541_4_2_table_size_update_above_setting() {
+    let mut b = vec![0x3f, 0xe2, 0x1f]; // size update to 4097
+    b.extend(get_block("/"));
+    expect_compression_error(&b).await;
+}
+
+#[tokio::test]
+async fn rfc7541_4_2_table_size_update_after_field() {
+    let mut b = get_block("/");
+    b.push(0x20); // size update to 0, not at the start of the block
+    expect_compression_error(&b).await;
+}
+
+#[tokio::test]
+async fn rfc7541_6_3_table_size_update_at_block_start_accepted() {
+    let (_s, mut c) = conn().await;
+    let mut b = vec![0x20];
+    b.extend(get_block("/"));
+    c.send(&headers(1, END_HEADERS | END_STREAM, &b)).await;
+    assert_eq!(c.response(1).await.status, 200);
+}
+
+#[tokio::test]
+async fn rfc7541_5_1_integer_overflow() {
+    let mut b = get_block("/");
+    b.extend([
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f,
+    ]);
+    expect_compression_error(&b).await;
+}
+
+#[tokio::test]
+async fn rfc7541_5_2_huffman_padding_too_long() {
+    // Literal, new name "x", Huffman value: 'a' (00011) + 11 padding bits.
+    let mut b = get_block("/");
+    b.extend([0x00, 0x01, b'x', 0x82, 0x1f, 0xff]);
+    expect_compression_error(&b).await;
+}
+
+#[tokio::test]
+async fn rfc7541_5_2_huffman_padding_not_eos_prefix() {
+    // 'a' (00011) + 000: padding must be the most significant bits of EOS.
+    let mut b = get_block("/");
+    b.extend([0x00, 0x01, b'x', 0x81, 0x18]);
+    expect_compression_error(&b).await;
+}
+
+#[tokio::test]
+async fn rfc7541_5_2_huffman_eos_symbol() {
+    let mut b = get_block("/");
+    b.extend([0x00, 0x01, b'x', 0x84, 0xff, 0xff, 0xff, 0xff]);
+    expect_compression_error(&b).await;
+}
+
+#[tokio::test]
+async fn rfc7541_6_1_index_zero() {
+    let mut b = get_block("/");
+    b.push(0x80);
+    expect_compression_error(&b).await;
+}
+
+#[tokio::test]
+async fn rfc7541_6_2_literal_name_index_beyond_tables() {
+    let mut b = get_block("/");
+    b.extend([0x40 | 0x3f, 70 - 63, 0x01, b'v']); // name index 70
+    expect_compression_error(&b).await;
+}
+
+#[tokio::test]
+async fn rfc7541_2_3_2_response_encoder_uses_dynamic_table() {
+    let (_s, mut c) = conn().await;
+    c.send(&headers(1, END_HEADERS | END_STREAM, &get_block("/")))
+        .await;
+    let first = c.wait_for(HEADERS).await;
+    c.response(1).await;
+    c.send(&headers(3, END_HEADERS | END_STREAM, &get_block("/")))
+        .await;
+    let second = c.wait_for(HEADERS).await;
+    assert!(
+        second.payload.len() < first.payload.len(),
+        "repeated response fields are indexed: {} then {} octets",
+        first.payload.len(),
+        second.payload.len()
+    );
 }

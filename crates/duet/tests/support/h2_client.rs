@@ -266,6 +266,16 @@ impl H2Conn {
         }
     }
 
+    /// Wraps a connection that already speaks HTTP/2 (after an upgrade).
+    pub fn from_tcp(tcp: TcpStream) -> H2Conn {
+        H2Conn {
+            tcp,
+            rbuf: BytesMut::new(),
+            decoder: Decoder::new(4096),
+            server_settings: Vec::new(),
+        }
+    }
+
     /// Connects, sends the preface and `settings`, reads the server's
     /// SETTINGS, acknowledges it and waits for the ACK of ours. Other
     /// frames that arrive meanwhile (the connection WINDOW_UPDATE) are
