@@ -1,0 +1,257 @@
+//! HTTP/2 interop with real clients: the h2 crate (many concurrent streams,
+//! large bodies both ways), curl (prior knowledge and Upgrade), nghttp and
+//! h2load.
+
+mod support;
+
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use duet::{ConnContext, Running, Server};
+use http::Request;
+use support::{have, local, run, start};
+
+async fn hello() -> &'static str {
+    "hello"
+}
+
+async fn greet(duet::Path(name): duet::Path<String>) -> String {
+    format!("hello {name}")
+}
+
+async fn echo(body: Bytes) -> Bytes {
+    body
+}
+
+async fn protocol(conn: ConnContext) -> String {
+    format!("{} {:?}", conn.protocol(), conn.version())
+}
+
+async fn ten_mb() -> Vec<u8> {
+    big_body()
+}
+
+fn big_body() -> Vec<u8> {
+    (0..10 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect()
+}
+
+fn app() -> Server {
+    let mut s = local();
+    s.get("/", hello);
+    s.get("/hello/{name}", greet);
+    s.post("/echo", echo);
+    s.get("/protocol", protocol);
+    s.get("/big", ten_mb);
+    s
+}
+
+async fn server() -> (Running, SocketAddr) {
+    let r = start([app()]).await;
+    let a = r.addr();
+    (r, a)
+}
+
+type Client = h2::client::SendRequest<Bytes>;
+
+async fn h2_client(addr: SocketAddr) -> Client {
+    let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let (client, conn) = h2::client::Builder::new()
+        .initial_window_size(1 << 20)
+        .initial_connection_window_size(4 << 20)
+        .handshake::<_, Bytes>(tcp)
+        .await
+        .expect("h2 handshake");
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    client
+}
+
+/// Sends a request and reads the whole response body, releasing flow
+/// control as it goes.
+async fn h2_request(
+    client: &mut Client,
+    method: &str,
+    uri: String,
+    body: Option<Bytes>,
+) -> (http::StatusCode, Vec<u8>) {
+    let mut client = client.clone().ready().await.expect("ready");
+    let req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .body(())
+        .expect("request");
+    let (resp, mut send) = client
+        .send_request(req, body.is_none())
+        .expect("send_request");
+    if let Some(mut body) = body {
+        // Send within the flow-control capacity the server grants.
+        while !body.is_empty() {
+            send.reserve_capacity(body.len().min(1 << 20));
+            let cap = std::future::poll_fn(|cx| send.poll_capacity(cx))
+                .await
+                .expect("capacity")
+                .expect("capacity ok");
+            let chunk = body.split_to(cap.min(body.len()));
+            send.send_data(chunk, body.is_empty()).expect("send_data");
+        }
+    }
+    let resp = resp.await.expect("response");
+    let status = resp.status();
+    let mut rbody = resp.into_body();
+    let mut out = Vec::new();
+    while let Some(chunk) = rbody.data().await {
+        let chunk = chunk.expect("body chunk");
+        let _ = rbody.flow_control().release_capacity(chunk.len());
+        out.extend_from_slice(&chunk);
+    }
+    (status, out)
+}
+
+#[tokio::test]
+async fn h2_crate_hundred_concurrent_streams() {
+    let (_s, addr) = server().await;
+    let client = h2_client(addr).await;
+    let mut tasks = Vec::new();
+    for i in 0..100 {
+        let mut c = client.clone();
+        tasks.push(tokio::spawn(async move {
+            let (status, body) =
+                h2_request(&mut c, "GET", format!("http://{addr}/hello/n{i}"), None).await;
+            assert_eq!(status, 200);
+            assert_eq!(body, format!("hello n{i}").as_bytes());
+        }));
+    }
+    for t in tasks {
+        t.await.expect("stream task");
+    }
+}
+
+#[tokio::test]
+async fn h2_crate_ten_megabytes_both_ways() {
+    let (_s, addr) = server().await;
+    let mut client = h2_client(addr).await;
+    let body = Bytes::from(big_body());
+    let (status, echoed) = h2_request(
+        &mut client,
+        "POST",
+        format!("http://{addr}/echo"),
+        Some(body.clone()),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(
+        echoed == body,
+        "echoed body differs ({} bytes)",
+        echoed.len()
+    );
+    let (status, down) = h2_request(&mut client, "GET", format!("http://{addr}/big"), None).await;
+    assert_eq!(status, 200);
+    assert!(
+        down == body,
+        "downloaded body differs ({} bytes)",
+        down.len()
+    );
+}
+
+#[tokio::test]
+async fn h2_crate_handlers_see_http2() {
+    let (_s, addr) = server().await;
+    let mut client = h2_client(addr).await;
+    let (_, body) = h2_request(&mut client, "GET", format!("http://{addr}/protocol"), None).await;
+    assert_eq!(String::from_utf8_lossy(&body), "h2c HTTP/2.0");
+}
+
+fn tool(name: &str) -> bool {
+    if have(name) {
+        return true;
+    }
+    eprintln!("SKIPPED: `{name}` is not installed (the test command installs it)");
+    false
+}
+
+#[tokio::test]
+async fn curl_prior_knowledge() {
+    if !tool("curl") {
+        return;
+    }
+    let (_s, addr) = server().await;
+    let url = format!("http://{addr}/hello/x");
+    let (ok, out, err) = run(
+        "curl",
+        &[
+            "-sS",
+            "-v",
+            "--http2-prior-knowledge",
+            "--max-time",
+            "10",
+            &url,
+        ],
+    )
+    .await;
+    assert!(ok, "{err}");
+    assert_eq!(out, "hello x");
+    assert!(err.contains("< HTTP/2 200"), "{err}");
+}
+
+#[tokio::test]
+async fn curl_upgrade_h2c() {
+    if !tool("curl") {
+        return;
+    }
+    let (_s, addr) = server().await;
+    let url = format!("http://{addr}/protocol");
+    let (ok, out, err) = run("curl", &["-sS", "-v", "--http2", "--max-time", "10", &url]).await;
+    assert!(ok, "{err}");
+    assert!(err.contains("101"), "{err}");
+    assert_eq!(out, "h2c HTTP/2.0");
+}
+
+#[tokio::test]
+async fn nghttp_verbose_get() {
+    if !tool("nghttp") {
+        return;
+    }
+    let (_s, addr) = server().await;
+    let url = format!("http://{addr}/hello/nghttp");
+    let (ok, out, err) = run("nghttp", &["-v", "-t", "10", &url]).await;
+    assert!(ok, "{out}\n{err}");
+    assert!(out.contains(":status: 200"), "{out}");
+    assert!(out.contains("hello nghttp"), "{out}");
+    assert!(out.contains("recv SETTINGS frame"), "{out}");
+    assert!(
+        !out.contains("GOAWAY") || out.contains("error_code=NO_ERROR"),
+        "{out}"
+    );
+}
+
+#[tokio::test]
+async fn nghttp_upload() {
+    if !tool("nghttp") {
+        return;
+    }
+    let (_s, addr) = server().await;
+    let dir = std::env::temp_dir().join(format!("duet-h2-upload-{}", std::process::id()));
+    std::fs::write(&dir, vec![b'u'; 200_000]).expect("temp file");
+    let url = format!("http://{addr}/echo");
+    let path = dir.to_string_lossy().into_owned();
+    let (ok, out, err) = run("nghttp", &["-d", &path, "-t", "10", &url]).await;
+    let _ = std::fs::remove_file(&dir);
+    assert!(ok, "{err}");
+    assert_eq!(out.len(), 200_000);
+}
+
+#[tokio::test]
+async fn h2load_hundred_thousand_requests() {
+    if !tool("h2load") {
+        return;
+    }
+    let (_s, addr) = server().await;
+    let url = format!("http://{addr}/");
+    let (ok, out, err) = run("h2load", &["-n", "100000", "-c", "16", "-m", "32", &url]).await;
+    assert!(ok, "{out}\n{err}");
+    assert!(
+        out.contains("100000 succeeded, 0 failed, 0 errored"),
+        "{out}\n{err}"
+    );
+}
