@@ -268,21 +268,25 @@ fn base64_decode(text: &str) -> Vec<u8> {
 fn chromium_shows_live_clock_events() {
     let browser = chromium_binary();
 
-    // The demo binary, as users run it.
-    let http_port = free_port();
-    let http_addr = SocketAddr::from(([127, 0, 0, 1], http_port));
+    // The demo binary, as users run it, with its self-signed certificate.
+    let http_addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let https_addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
     let _duet = Reaped(
         Command::new(env!("CARGO_BIN_EXE_duet"))
-            .args(["--http", &http_addr.to_string(), "--quiet"])
+            .arg("--http")
+            .arg(http_addr.to_string())
+            .arg("--https")
+            .arg(https_addr.to_string())
+            .arg("--quiet")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("start the duet binary"),
     );
-    wait_for(Duration::from_secs(20), || {
-        TcpStream::connect(http_addr).ok()
-    })
-    .expect("duet listens");
+    for addr in [http_addr, https_addr] {
+        wait_for(Duration::from_secs(20), || TcpStream::connect(addr).ok())
+            .unwrap_or_else(|| panic!("duet listens on {addr}"));
+    }
     let page_url = format!("http://{http_addr}/clock");
     let expected_protocol = "http/1.1";
 

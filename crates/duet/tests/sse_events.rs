@@ -5,16 +5,16 @@
 //! "events arrive one by one" is checked by causality (the next event is not
 //! produced until the previous one was read), never by timing.
 
+mod stream_support;
 mod support;
 
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use duet::{Event, KeepAlive, RequestContext, Server, Sse};
 use futures_util::Stream;
-use support::*;
+use stream_support::{Live, LiveGuard, Proto, Target};
+use support::{read_to_close, read_until, run, status_of};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -105,40 +105,6 @@ async fn next_events(resp: &mut reqwest::Response, p: &mut Parser, n: usize) -> 
 // ---------------------------------------------------------------------------
 // Producers the test controls.
 
-/// Counts live event streams: one guard lives inside each producer and is
-/// dropped with it.
-#[derive(Clone, Default)]
-struct Live(Arc<AtomicUsize>);
-
-struct LiveGuard(Arc<AtomicUsize>);
-
-impl Live {
-    fn enter(&self) -> LiveGuard {
-        self.0.fetch_add(1, Ordering::SeqCst);
-        LiveGuard(self.0.clone())
-    }
-    fn count(&self) -> usize {
-        self.0.load(Ordering::SeqCst)
-    }
-    /// Waits (at most 10 s) until no stream is live; returns the count seen
-    /// last.
-    async fn drained(&self) -> usize {
-        for _ in 0..1000 {
-            if self.count() == 0 {
-                return 0;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        self.count()
-    }
-}
-
-impl Drop for LiveGuard {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
 /// The event stream of one request: events the test sends, ended when the
 /// test drops the sender.
 fn fed(rx: mpsc::UnboundedReceiver<Event>, guard: LiveGuard) -> impl Stream<Item = Event> {
@@ -225,8 +191,8 @@ async fn spec() -> Sse<impl Stream<Item = Result<Event, std::io::Error>>> {
     Sse::new(futures_util::stream::iter(events))
 }
 
-fn app() -> (Server, Feeds) {
-    let mut s = local();
+fn app(proto: Proto) -> (Server, Feeds) {
+    let mut s = proto.server();
     let feeds = Feeds::install(&mut s);
     s.get("/resume", resume)
         .get("/quiet", quiet)
@@ -234,34 +200,20 @@ fn app() -> (Server, Feeds) {
     (s, feeds)
 }
 
-fn h1_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .http1_only()
-        .build()
-        .expect("client")
-}
-
-fn url(addr: SocketAddr, path: &str) -> String {
-    format!("http://{addr}{path}")
-}
-
 // ---------------------------------------------------------------------------
-// HTTP/1.1
+// Checks run over every protocol with its real client.
 
-#[tokio::test]
-async fn h1_events_arrive_one_by_one_as_produced() {
-    let (server, feeds) = app();
-    let running = start([server]).await;
+async fn events_arrive_one_by_one(proto: Proto) {
+    let (server, feeds) = app(proto);
+    let t = Target::start(proto, server).await;
     let tx = feeds.next();
-    let mut resp = h1_client()
-        .get(url(running.addr(), "/feed"))
-        .send()
-        .await
-        .expect("response head arrives before any event");
+    // The head arrives before any event exists.
+    let mut resp = t.get("/feed").await;
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["content-type"], "text/event-stream");
     assert_eq!(resp.headers()["cache-control"], "no-cache");
     assert_eq!(resp.headers()["x-accel-buffering"], "no");
+    assert!(resp.headers().get("content-length").is_none());
     let mut p = Parser::default();
     for n in 1..=5 {
         // The next event does not exist until the previous one was read.
@@ -283,46 +235,15 @@ async fn h1_events_arrive_one_by_one_as_produced() {
         );
     }
     drop(tx);
-    // The producer ended: the response ends.
+    // The producer ended: the response ends cleanly.
     assert!(matches!(resp.chunk().await, Ok(None)));
-    assert_eq!(feeds.live.drained().await, 0);
+    assert_eq!(feeds.live.settles_at(0).await, 0);
 }
 
-#[tokio::test]
-async fn h1_raw_bytes_are_chunked_events() {
-    let (server, feeds) = app();
-    let running = start([server]).await;
-    let tx = feeds.next();
-    let mut s = TcpStream::connect(running.addr()).await.expect("connect");
-    s.write_all(b"GET /feed HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .expect("write");
-    let head = read_until(&mut s, "\r\n\r\n", 1).await;
-    assert_eq!(status_of(&head), 200, "{head}");
-    let lower = head.to_ascii_lowercase();
-    assert!(lower.contains("transfer-encoding: chunked"), "{head}");
-    assert!(lower.contains("content-type: text/event-stream"), "{head}");
-    assert!(!lower.contains("content-length"), "{head}");
-    tx.send(Event::default().event("clock").id("1").data("t"))
-        .expect("stream alive");
-    let body = read_until(&mut s, "data: t\n\n\r\n", 1).await;
-    // One event, one chunk.
-    let ev = "event: clock\nid: 1\ndata: t\n\n";
-    assert_eq!(body, format!("{:x}\r\n{ev}\r\n", ev.len()));
-    drop(tx);
-    let end = read_until(&mut s, "0\r\n\r\n", 1).await;
-    assert_eq!(end, "0\r\n\r\n");
-}
-
-#[tokio::test]
-async fn h1_framing_follows_the_event_stream_format() {
-    let (server, _feeds) = app();
-    let running = start([server]).await;
-    let mut resp = h1_client()
-        .get(url(running.addr(), "/spec"))
-        .send()
-        .await
-        .expect("response");
+async fn framing_follows_the_event_stream_format(proto: Proto) {
+    let (server, _feeds) = app(proto);
+    let t = Target::start(proto, server).await;
+    let mut resp = t.get("/spec").await;
     let mut p = Parser::default();
     let mut got = Vec::new();
     while let Ok(Some(b)) = resp.chunk().await {
@@ -357,12 +278,12 @@ async fn h1_framing_follows_the_event_stream_format() {
     assert_eq!(p.comments, vec![" a comment", " in two lines"]);
 }
 
-#[tokio::test]
-async fn h1_last_event_id_reaches_the_handler() {
-    let (server, _feeds) = app();
-    let running = start([server]).await;
-    let mut resp = h1_client()
-        .get(url(running.addr(), "/resume"))
+async fn last_event_id_reaches_the_handler(proto: Proto) {
+    let (server, _feeds) = app(proto);
+    let t = Target::start(proto, server).await;
+    let mut resp = t
+        .client
+        .get(t.url("/resume"))
         .header("last-event-id", "41")
         .send()
         .await
@@ -374,11 +295,154 @@ async fn h1_last_event_id_reaches_the_handler() {
     assert_eq!(got[0].data, "n=42");
 }
 
+async fn keep_alive_comments_while_idle(proto: Proto) {
+    let (server, _feeds) = app(proto);
+    let t = Target::start(proto, server).await;
+    let mut resp = t.get("/quiet").await;
+    let mut p = Parser::default();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while p.comments.len() < 2 {
+        match tokio::time::timeout_at(deadline, resp.chunk()).await {
+            Ok(Ok(Some(b))) => assert!(p.push(&b).is_empty()),
+            other => panic!("no keep-alive comment: {other:?}"),
+        }
+    }
+    assert_eq!(p.comments[..2], [" still here", " still here"]);
+}
+
+/// Clients that go away (h1: connection closed; h2: stream reset) free
+/// their producers, which are silent and so could only notice through the
+/// server.
+async fn disconnecting_clients_free_their_streams(proto: Proto) {
+    let (server, feeds) = app(proto);
+    let t = Target::start(proto, server).await;
+    let mut open = Vec::new();
+    for i in 0..3 {
+        let tx = feeds.next();
+        let mut resp = t.get("/feed").await;
+        tx.send(Event::default().data(format!("hi {i}")))
+            .expect("stream alive");
+        let got = next_events(&mut resp, &mut Parser::default(), 1).await;
+        assert_eq!(got.len(), 1);
+        open.push((tx, resp));
+    }
+    assert_eq!(feeds.live.count(), 3);
+    let (senders, responses): (Vec<_>, Vec<_>) = open.into_iter().unzip();
+    drop(responses);
+    assert_eq!(
+        feeds.live.settles_at(0).await,
+        0,
+        "event streams outlived their clients"
+    );
+    assert!(senders.iter().all(|tx| tx.is_closed()));
+}
+
+async fn curl_streams_events(proto: Proto) {
+    let (server, _feeds) = app(proto);
+    let t = Target::start(proto, server).await;
+    let u = t.url("/resume");
+    let mut args: Vec<String> = ["-sS", "-N", "--max-time", "10", "-H", "Last-Event-ID: 6"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    args.extend(proto.curl_args(t.addr()));
+    args.push(u);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (ok, out, err) = run("curl", &args).await;
+    assert!(ok, "curl failed: {err}");
+    assert_eq!(
+        out,
+        "id: 7\ndata: n=7\n\nid: 8\ndata: n=8\n\nid: 9\ndata: n=9\n\n"
+    );
+}
+
+/// Graceful shutdown ends an endless event stream cleanly (the client sees
+/// the end of the body, not an error, and reconnects elsewhere) instead of
+/// holding shutdown until the grace deadline.
+async fn shutdown_ends_event_streams_cleanly(proto: Proto) {
+    let (server, feeds) = app(proto);
+    let t = Target::start(proto, server).await;
+    let tx = feeds.next();
+    let mut resp = t.get("/feed").await;
+    tx.send(Event::default().data("before")).expect("alive");
+    let got = next_events(&mut resp, &mut Parser::default(), 1).await;
+    assert_eq!(got.len(), 1);
+    let left = tokio::spawn(t.running.shutdown());
+    let end = tokio::time::timeout(Duration::from_secs(10), resp.chunk()).await;
+    assert!(matches!(end, Ok(Ok(None))), "{end:?}");
+    assert_eq!(left.await.expect("shutdown"), 0);
+    assert_eq!(feeds.live.settles_at(0).await, 0);
+}
+
+per_protocol!(h1 = crate::Proto::H1 =>
+    events_arrive_one_by_one,
+    framing_follows_the_event_stream_format,
+    last_event_id_reaches_the_handler,
+    keep_alive_comments_while_idle,
+    disconnecting_clients_free_their_streams,
+    curl_streams_events,
+    shutdown_ends_event_streams_cleanly,
+);
+
+// ---------------------------------------------------------------------------
+// HTTP/1.1 byte-exact checks over raw TCP.
+
+async fn raw_h1_feed(t: &Target) -> TcpStream {
+    let mut s = TcpStream::connect(t.addr()).await.expect("connect");
+    s.write_all(b"GET /feed HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("write");
+    s
+}
+
 #[tokio::test]
-async fn h1_keep_alive_comments_while_idle() {
-    let (server, _feeds) = app();
-    let running = start([server]).await;
-    let mut s = TcpStream::connect(running.addr()).await.expect("connect");
+async fn h1_raw_bytes_are_one_chunk_per_event() {
+    let (server, feeds) = app(Proto::H1);
+    let t = Target::start(Proto::H1, server).await;
+    let tx = feeds.next();
+    let mut s = raw_h1_feed(&t).await;
+    let head = read_until(&mut s, "\r\n\r\n", 1).await;
+    assert_eq!(status_of(&head), 200, "{head}");
+    let lower = head.to_ascii_lowercase();
+    assert!(lower.contains("transfer-encoding: chunked"), "{head}");
+    assert!(lower.contains("content-type: text/event-stream"), "{head}");
+    assert!(!lower.contains("content-length"), "{head}");
+    tx.send(Event::default().event("clock").id("1").data("t"))
+        .expect("stream alive");
+    let body = read_until(&mut s, "data: t\n\n\r\n", 1).await;
+    let ev = "event: clock\nid: 1\ndata: t\n\n";
+    assert_eq!(body, format!("{:x}\r\n{ev}\r\n", ev.len()));
+    drop(tx);
+    let end = read_until(&mut s, "0\r\n\r\n", 1).await;
+    assert_eq!(end, "0\r\n\r\n");
+}
+
+#[tokio::test]
+async fn h1_closed_connections_free_their_streams() {
+    let (server, feeds) = app(Proto::H1);
+    let t = Target::start(Proto::H1, server).await;
+    let mut clients = Vec::new();
+    let mut senders = Vec::new();
+    for _ in 0..3 {
+        let tx = feeds.next();
+        let mut s = raw_h1_feed(&t).await;
+        tx.send(Event::default().data("hi")).expect("stream alive");
+        let got = read_until(&mut s, "data: hi", 1).await;
+        assert!(got.contains("data: hi"), "{got}");
+        clients.push(s);
+        senders.push(tx);
+    }
+    assert_eq!(feeds.live.count(), 3);
+    drop(clients);
+    assert_eq!(feeds.live.settles_at(0).await, 0);
+    assert!(senders.iter().all(|tx| tx.is_closed()));
+}
+
+#[tokio::test]
+async fn h1_keep_alive_bytes_on_the_wire() {
+    let (server, _feeds) = app(Proto::H1);
+    let t = Target::start(Proto::H1, server).await;
+    let mut s = TcpStream::connect(t.addr()).await.expect("connect");
     s.write_all(b"GET /quiet HTTP/1.1\r\nHost: x\r\n\r\n")
         .await
         .expect("write");
@@ -387,81 +451,17 @@ async fn h1_keep_alive_comments_while_idle() {
 }
 
 #[tokio::test]
-async fn h1_disconnecting_client_frees_its_stream() {
-    let (server, feeds) = app();
-    let running = start([server]).await;
-    let mut clients = Vec::new();
-    let mut senders = Vec::new();
-    for _ in 0..3 {
-        let tx = feeds.next();
-        let mut s = TcpStream::connect(running.addr()).await.expect("connect");
-        s.write_all(b"GET /feed HTTP/1.1\r\nHost: x\r\n\r\n")
-            .await
-            .expect("write");
-        read_until(&mut s, "\r\n\r\n", 1).await;
-        tx.send(Event::default().data("hi")).expect("stream alive");
-        let got = read_until(&mut s, "data: hi", 1).await;
-        assert!(got.contains("data: hi"), "{got}");
-        clients.push(s);
-        senders.push(tx);
-    }
-    assert_eq!(feeds.live.count(), 3);
-    // The producers stay silent: only the closed socket can end them.
-    drop(clients);
-    assert_eq!(
-        feeds.live.drained().await,
-        0,
-        "event streams outlived their clients"
-    );
-    assert!(senders.iter().all(|tx| tx.is_closed()));
-}
-
-#[tokio::test]
-async fn h1_curl_streams_events() {
-    if !have("curl") {
-        panic!("curl is required (installed by scripts/test.sh)");
-    }
-    let (server, _feeds) = app();
-    let running = start([server]).await;
-    let u = url(running.addr(), "/resume");
-    let (ok, out, err) = run(
-        "curl",
-        &[
-            "-sS",
-            "-N",
-            "--http1.1",
-            "--max-time",
-            "10",
-            "-H",
-            "Last-Event-ID: 6",
-            &u,
-        ],
-    )
-    .await;
-    assert!(ok, "curl failed: {err}");
-    assert_eq!(
-        out,
-        "id: 7\ndata: n=7\n\nid: 8\ndata: n=8\n\nid: 9\ndata: n=9\n\n"
-    );
-}
-
-#[tokio::test]
-async fn h1_shutdown_ends_event_streams_cleanly() {
-    let (server, feeds) = app();
-    let running = start([server]).await;
+async fn h1_shutdown_sends_the_last_chunk() {
+    let (server, feeds) = app(Proto::H1);
+    let t = Target::start(Proto::H1, server).await;
     let tx = feeds.next();
-    let mut s = TcpStream::connect(running.addr()).await.expect("connect");
-    s.write_all(b"GET /feed HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .expect("write");
+    let mut s = raw_h1_feed(&t).await;
     tx.send(Event::default().data("before")).expect("alive");
     let got = read_until(&mut s, "data: before", 1).await;
     assert!(got.contains("data: before"), "{got}");
-    let left = tokio::spawn(running.shutdown());
-    // The endless stream is ended with the last chunk and the connection
-    // closed, instead of being cut at the grace deadline.
+    let left = tokio::spawn(t.running.shutdown());
     let rest = read_to_close(&mut s).await;
     assert!(rest.ends_with("0\r\n\r\n"), "{rest:?}");
     assert_eq!(left.await.expect("shutdown"), 0);
-    assert_eq!(feeds.live.drained().await, 0);
+    assert_eq!(feeds.live.settles_at(0).await, 0);
 }

@@ -2,16 +2,16 @@
 //! checksum, and backpressure measured structurally (how far a producer
 //! gets ahead of a reader that stopped), never by timing or RSS.
 
+mod stream_support;
 mod support;
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use duet::{Body, Limits, Path, Response, Server, StatusCode};
-use support::*;
+use stream_support::{Proto, Target};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const MB: u64 = 1024 * 1024;
@@ -130,8 +130,8 @@ fn endless_route(s: &mut Server) -> Arc<AtomicU64> {
     produced
 }
 
-fn app() -> (Server, Arc<AtomicU64>) {
-    let mut s = local().limits(Limits {
+fn app(proto: Proto) -> (Server, Arc<AtomicU64>) {
+    let mut s = proto.server().limits(Limits {
         max_body_bytes: 200 * MB,
         ..Limits::default()
     });
@@ -140,17 +140,6 @@ fn app() -> (Server, Arc<AtomicU64>) {
         .post("/upload", upload);
     let produced = endless_route(&mut s);
     (s, produced)
-}
-
-fn url(addr: SocketAddr, path: &str) -> String {
-    format!("http://{addr}{path}")
-}
-
-fn h1_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .http1_only()
-        .build()
-        .expect("client")
 }
 
 /// Reads a response body as a stream, returning (bytes, checksum).
@@ -164,13 +153,9 @@ async fn drain(mut resp: reqwest::Response) -> (u64, u64) {
     (total, h.0)
 }
 
-async fn download_100mb(client: reqwest::Client, base: SocketAddr, path: &str, sized: bool) {
+async fn download_100mb(t: &Target, path: &str, sized: bool) {
     let n = 100 * MB;
-    let resp = client
-        .get(url(base, &format!("{path}/{n}")))
-        .send()
-        .await
-        .expect("response");
+    let resp = t.get(&format!("{path}/{n}")).await;
     assert_eq!(resp.status(), 200);
     if sized {
         assert_eq!(resp.content_length(), Some(n));
@@ -180,14 +165,30 @@ async fn download_100mb(client: reqwest::Client, base: SocketAddr, path: &str, s
     assert_eq!(sum, expected_checksum(n));
 }
 
-async fn upload_100mb(client: reqwest::Client, base: SocketAddr) {
+async fn download_100mb_with_known_length(proto: Proto) {
+    let (server, _) = app(proto);
+    let t = Target::start(proto, server).await;
+    download_100mb(&t, "/download", true).await;
+}
+
+async fn download_100mb_of_unknown_length(proto: Proto) {
+    let (server, _) = app(proto);
+    let t = Target::start(proto, server).await;
+    download_100mb(&t, "/chunked", false).await;
+}
+
+async fn upload_100mb_streamed_to_the_handler(proto: Proto) {
+    let (server, _) = app(proto);
+    let t = Target::start(proto, server).await;
     let n = 100 * MB;
-    let resp = client
-        .post(url(base, "/upload"))
+    let resp = t
+        .client
+        .post(t.url("/upload"))
         .body(reqwest::Body::wrap_stream(payload(n)))
         .send()
         .await
         .expect("response");
+    assert_eq!(resp.version(), proto.version());
     assert_eq!(resp.status(), 200);
     let text = resp.text().await.expect("body");
     let parts: Vec<&str> = text.split(' ').collect();
@@ -198,6 +199,32 @@ async fn upload_100mb(client: reqwest::Client, base: SocketAddr) {
     let largest: u64 = parts[2].parse().expect("number");
     assert!(largest < MB, "largest chunk {largest} bytes");
 }
+
+async fn upload_past_the_limit_is_refused(proto: Proto) {
+    let mut s = proto.server().limits(Limits {
+        max_body_bytes: MB,
+        ..Limits::default()
+    });
+    s.post("/upload", upload);
+    let t = Target::start(proto, s).await;
+    let resp = t
+        .client
+        .post(t.url("/upload"))
+        .body(reqwest::Body::wrap_stream(payload(4 * MB)))
+        .send()
+        .await;
+    // The server answers 413 (or resets before the client sent it all).
+    if let Ok(r) = resp {
+        assert_eq!(r.status(), 413);
+    }
+}
+
+per_protocol!(h1 = crate::Proto::H1 =>
+    download_100mb_with_known_length,
+    download_100mb_of_unknown_length,
+    upload_100mb_streamed_to_the_handler,
+    upload_past_the_limit_is_refused,
+);
 
 /// Waits until the producer stops advancing (the same count on 20
 /// consecutive looks 10 ms apart), at most ~15 s; returns the count.
@@ -221,53 +248,13 @@ async fn stalled(produced: &AtomicU64) -> u64 {
 }
 
 // ---------------------------------------------------------------------------
-// HTTP/1.1
-
-#[tokio::test]
-async fn h1_download_100mb_with_content_length() {
-    let (server, _) = app();
-    let running = start([server]).await;
-    download_100mb(h1_client(), running.addr(), "/download", true).await;
-}
-
-#[tokio::test]
-async fn h1_download_100mb_chunked() {
-    let (server, _) = app();
-    let running = start([server]).await;
-    download_100mb(h1_client(), running.addr(), "/chunked", false).await;
-}
-
-#[tokio::test]
-async fn h1_upload_100mb_streamed_to_the_handler() {
-    let (server, _) = app();
-    let running = start([server]).await;
-    upload_100mb(h1_client(), running.addr()).await;
-}
-
-#[tokio::test]
-async fn h1_upload_past_the_limit_is_refused() {
-    let mut s = local().limits(Limits {
-        max_body_bytes: MB,
-        ..Limits::default()
-    });
-    s.post("/upload", upload);
-    let running = start([s]).await;
-    let resp = h1_client()
-        .post(url(running.addr(), "/upload"))
-        .body(reqwest::Body::wrap_stream(payload(4 * MB)))
-        .send()
-        .await;
-    // The server answers 413 (or closes before reqwest sent it all).
-    if let Ok(r) = resp {
-        assert_eq!(r.status(), 413);
-    }
-}
+// HTTP/1.1 backpressure, over raw TCP.
 
 #[tokio::test]
 async fn h1_slow_reader_bounds_what_the_producer_runs_ahead() {
-    let (server, produced) = app();
-    let running = start([server]).await;
-    let mut s = tokio::net::TcpStream::connect(running.addr())
+    let (server, produced) = app(Proto::H1);
+    let t = Target::start(Proto::H1, server).await;
+    let mut s = tokio::net::TcpStream::connect(t.addr())
         .await
         .expect("connect");
     s.write_all(b"GET /endless HTTP/1.1\r\nHost: x\r\n\r\n")

@@ -1,0 +1,173 @@
+//! Support for the streaming and SSE tests: the same check runs over
+//! HTTP/1.1, h2c (prior knowledge) and h2 (TLS + ALPN) with the matching
+//! real client, and `Live` counts producers that are still alive.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use duet::{Running, Server, TlsConfig, Version};
+
+/// The protocol a test speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Proto {
+    /// HTTP/1.1 over TCP.
+    H1,
+    /// HTTP/2 over TCP with prior knowledge (RFC 9113 §3.3).
+    H2c,
+    /// HTTP/2 over TLS, chosen by ALPN (RFC 9113 §3.2).
+    H2,
+}
+
+impl Proto {
+    /// A server on 127.0.0.1 with an ephemeral port, over TLS (self-signed
+    /// `localhost`) for h2.
+    pub fn server(self) -> Server {
+        let s = Server::bind_addr(SocketAddr::from(([127, 0, 0, 1], 0)));
+        match self {
+            Proto::H2 => s.tls(TlsConfig::self_signed(&["localhost"]).expect("certificate")),
+            _ => s,
+        }
+    }
+
+    /// The reqwest client for this protocol (trusting the self-signed
+    /// certificate and resolving `localhost` to `addr` for h2).
+    pub fn client(self, addr: SocketAddr) -> reqwest::Client {
+        let b = reqwest::Client::builder();
+        let b = match self {
+            Proto::H1 => b.http1_only(),
+            Proto::H2c => b.http2_prior_knowledge(),
+            Proto::H2 => b
+                .danger_accept_invalid_certs(true)
+                .resolve("localhost", addr),
+        };
+        b.build().expect("client")
+    }
+
+    /// The URL of `path` on the server at `addr`.
+    pub fn url(self, addr: SocketAddr, path: &str) -> String {
+        match self {
+            Proto::H2 => format!("https://localhost:{}{path}", addr.port()),
+            _ => format!("http://{addr}{path}"),
+        }
+    }
+
+    /// The version responses must arrive with.
+    pub fn version(self) -> Version {
+        match self {
+            Proto::H1 => Version::HTTP_11,
+            _ => Version::HTTP_2,
+        }
+    }
+
+    /// curl arguments selecting this protocol for the server at `addr`.
+    pub fn curl_args(self, addr: SocketAddr) -> Vec<String> {
+        match self {
+            Proto::H1 => vec!["--http1.1".into()],
+            Proto::H2c => vec!["--http2-prior-knowledge".into()],
+            Proto::H2 => vec![
+                "--http2".into(),
+                "-k".into(),
+                "--resolve".into(),
+                format!("localhost:{}:127.0.0.1", addr.port()),
+            ],
+        }
+    }
+}
+
+/// A started server and the protocol to talk to it.
+pub struct Target {
+    pub running: Running,
+    pub proto: Proto,
+    pub client: reqwest::Client,
+}
+
+impl Target {
+    pub async fn start(proto: Proto, server: Server) -> Target {
+        let running = duet::Executor::new()
+            .add(server)
+            .start()
+            .await
+            .expect("server starts");
+        let client = proto.client(running.addr());
+        Target {
+            running,
+            proto,
+            client,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        self.proto.url(self.running.addr(), path)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.running.addr()
+    }
+
+    /// GET `path`, asserting the response came over the intended protocol.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        let resp = self
+            .client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("response");
+        assert_eq!(resp.version(), self.proto.version(), "wrong protocol");
+        resp
+    }
+}
+
+/// Counts live producers: a guard lives inside each producer stream and is
+/// dropped with it.
+#[derive(Clone, Default)]
+pub struct Live(Arc<AtomicUsize>);
+
+pub struct LiveGuard(Arc<AtomicUsize>);
+
+impl Live {
+    pub fn enter(&self) -> LiveGuard {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        LiveGuard(self.0.clone())
+    }
+
+    pub fn count(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    /// Waits (at most 10 s) until the count is `n`; returns the count seen
+    /// last.
+    pub async fn settles_at(&self, n: usize) -> usize {
+        for _ in 0..1000 {
+            if self.count() == n {
+                return n;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        self.count()
+    }
+}
+
+impl Drop for LiveGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Generates `#[tokio::test]`s in modules `h1`, `h2c`, `h2`, each calling
+/// `check(Proto::..)` for every check named.
+#[macro_export]
+macro_rules! per_protocol {
+    ($module:ident = $proto:expr => $($check:ident),* $(,)?) => {
+        mod $module {
+            $(
+                #[tokio::test]
+                async fn $check() {
+                    super::$check($proto).await
+                }
+            )*
+        }
+    };
+}
