@@ -392,9 +392,4 @@ impl BodySender {
     pub(crate) fn fail(self, err: BodyError) {
         let _ = self.tx.try_send(Err(err));
     }
-
-    /// True when the application dropped the body.
-    pub(crate) fn is_closed(&self) -> bool {
-        self.tx.is_closed()
-    }
 }

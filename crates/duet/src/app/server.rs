@@ -151,8 +151,6 @@ impl Server {
                 router: self.router,
                 body_limit: self.limits.max_body_bytes,
                 state: Arc::new(self.state),
-                limits: self.limits,
-                h2c_upgrade: self.h2c_upgrade,
                 tls: self.tls,
                 errors: self.errors,
             },
@@ -167,8 +165,6 @@ pub(crate) struct VHostParts {
     pub(crate) router: Router,
     pub(crate) body_limit: u64,
     pub(crate) state: Arc<http::Extensions>,
-    pub(crate) limits: Limits,
-    pub(crate) h2c_upgrade: bool,
     pub(crate) tls: Option<crate::server::tls::TlsConfig>,
     pub(crate) errors: Vec<String>,
 }

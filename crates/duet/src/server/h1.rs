@@ -42,7 +42,7 @@ where
     let res = conn.run().await;
     if let Ok(Next::Upgrade(settings, req)) = res {
         let Conn { io, rbuf, p, .. } = conn;
-        return super::h2::serve_upgraded(io, rbuf, p, settings, req).await;
+        return super::h2::serve_upgraded(io, rbuf, p, settings, *req).await;
     }
     // Best effort: send what is buffered (an error response, say).
     if !conn.wbuf.is_empty() {
@@ -73,7 +73,7 @@ const LINGER_MAX: usize = 256 * 1024;
 enum Next {
     KeepAlive,
     Close,
-    Upgrade(Bytes, http::Request<Body>),
+    Upgrade(Bytes, Box<http::Request<Body>>),
 }
 
 struct Conn<IO> {
@@ -120,8 +120,28 @@ where
         // keep-alive timeout, then for the rest of the head up to the
         // header-read timeout (slowloris guard).
         let mut deadline = None;
+        // Length of `rbuf` at the last parse: a head that arrives in small
+        // pieces is parsed again only when a line ends or a size limit is
+        // crossed, never once per byte.
+        let mut parsed_at: Option<usize> = None;
         let head = loop {
-            match h1::parse_request(&self.rbuf, &limits) {
+            let len = self.rbuf.len();
+            let worth_parsing = match parsed_at {
+                None => true,
+                Some(at) => {
+                    let crossed = |t: usize| at <= t && len > t;
+                    self.rbuf.get(at..).is_some_and(|new| new.contains(&b'\n'))
+                        || crossed(limits.max_uri_bytes + 64)
+                        || crossed(limits.max_header_bytes)
+                }
+            };
+            parsed_at = Some(len);
+            let parsed = if worth_parsing {
+                h1::parse_request(&self.rbuf, &limits)
+            } else {
+                Ok(None)
+            };
+            match parsed {
                 Ok(Some((head, used))) => {
                     let _ = self.rbuf.split_to(used);
                     break head;
@@ -208,7 +228,7 @@ where
                 h1::encode_switching_protocols_h2c(&mut self.wbuf);
                 self.flush().await?;
                 self.p.conn.set_version(Version::HTTP_2);
-                return Ok(Next::Upgrade(settings, req));
+                return Ok(Next::Upgrade(settings, Box::new(req)));
             }
         }
 
@@ -228,7 +248,7 @@ where
                 let demand = head.expect_continue.then(|| incoming.on_demand());
                 *req.body_mut() = Body::incoming(incoming);
                 pump = Some(Pump {
-                    decoder: BodyDecoder::new(kind),
+                    decoder: BodyDecoder::with_limits(kind, &self.p.limits),
                     tx: Some(tx),
                     demand,
                     received: 0,
@@ -288,7 +308,7 @@ where
         kind: &BodyKind,
         limit: u64,
     ) -> io::Result<Result<Bytes, StatusCode>> {
-        let mut dec = BodyDecoder::new(kind);
+        let mut dec = BodyDecoder::with_limits(kind, &self.p.limits);
         let mut out = BytesMut::new();
         loop {
             match dec.decode(&mut self.rbuf) {

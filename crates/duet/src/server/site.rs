@@ -22,7 +22,6 @@ use crate::app::router::{request_host, Match, Router};
 use crate::app::server::VHostParts;
 
 pub(crate) struct VHost {
-    pub(crate) names: Vec<String>,
     router: Router,
     state: Arc<http::Extensions>,
     body_limit: u64,
@@ -66,7 +65,6 @@ impl Site {
                 unnamed = Some(i);
             }
             vhosts.push(VHost {
-                names: p.hostnames,
                 router: p.router,
                 state: p.state,
                 body_limit: p.body_limit,
@@ -85,12 +83,6 @@ impl Site {
     pub(crate) fn lookup(&self, host: Option<&str>) -> Option<usize> {
         host.and_then(|h| self.by_name.get(h).copied())
             .or(self.default)
-    }
-
-    /// True when some virtual server claims `name` or there is a fallback
-    /// (used by TLS to refuse unknown SNI names).
-    pub(crate) fn knows(&self, name: Option<&str>) -> bool {
-        self.lookup(name).is_some()
     }
 
     /// Answers one request. Never panics: a handler panic becomes 500.
