@@ -878,6 +878,27 @@ impl Connection {
                 s.sending = Sending::Body;
             }
         }
+        if end_stream {
+            self.response_complete(id);
+        }
+    }
+
+    /// Our END_STREAM went out. If the peer is still sending its request,
+    /// nothing will read the rest: §8.1 lets us ask it to stop without error
+    /// (RST_STREAM NO_ERROR after the complete response).
+    fn response_complete(&mut self, id: StreamId) {
+        if self
+            .streams
+            .get(&id)
+            .is_some_and(|s| s.state == State::HalfClosedLocal)
+        {
+            RstStream::new(id, Reason::NO_ERROR).encode(&mut self.out);
+            if let Some(s) = self.streams.get_mut(&id) {
+                s.state.send_reset();
+            }
+            self.remove_stream(id, Cause::ResetByUs);
+            return;
+        }
         self.remove_if_closed(id);
     }
 
@@ -1019,7 +1040,7 @@ impl Connection {
                 if ending {
                     s.sending = Sending::Done;
                     s.state.send_close();
-                    self.remove_if_closed(id);
+                    self.response_complete(id);
                 } else if !s.queue.is_empty() {
                     self.sendable.push_back(id);
                 }

@@ -763,3 +763,21 @@ fn upgraded_connection_has_stream_one() {
     let r = t.feed(&frame(HEADERS, END_HEADERS | END_STREAM, 1, &get_block()));
     t.expect_goaway(r, Reason::STREAM_CLOSED);
 }
+
+#[test]
+fn rfc9113_8_1_complete_response_before_request_ends() {
+    let mut t = T::new();
+    t.feed(&frame(HEADERS, END_HEADERS, 1, &block(&POST)))
+        .unwrap();
+    t.c.send_response(1, StatusCode::OK, &HeaderMap::new(), Some(0), true, b"");
+    let f = t.frames();
+    assert_eq!(f[0].0.kind, Kind::Headers);
+    assert_eq!(
+        (f[1].0.kind, &f[1].1[..]),
+        (Kind::RstStream, &[0u8, 0, 0, 0][..])
+    );
+    assert_eq!(t.c.open_streams(), 0);
+    // Request DATA already in flight is ignored.
+    t.feed(&frame(DATA, END_STREAM, 1, b"late")).unwrap();
+    assert!(t.frames().iter().all(|(h, _)| h.kind == Kind::WindowUpdate));
+}
