@@ -7,10 +7,12 @@
 mod support;
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use duet::{Limits, RequestContext, Running, Server};
+use duet::{Limits, RequestContext, Response, Running, Server, State};
 use support::h2_client::*;
 use support::{local, start};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -42,8 +44,26 @@ async fn show(req: RequestContext) -> String {
     )
 }
 
+/// Bytes produced so far by `/endless`.
+#[derive(Clone, Default)]
+struct Produced(Arc<AtomicUsize>);
+
+/// An endless streamed body that counts what it produced.
+async fn endless(State(p): State<Produced>) -> Response {
+    let chunks = futures_util::stream::repeat_with(move || {
+        p.0.fetch_add(1000, Ordering::SeqCst);
+        Ok::<_, std::io::Error>(Bytes::from(vec![b'e'; 1000]))
+    });
+    Response::stream(chunks)
+}
+
 fn app(limits: Limits) -> Server {
-    let mut s = local().limits(limits);
+    app_with(limits, Produced::default())
+}
+
+fn app_with(limits: Limits, produced: Produced) -> Server {
+    let mut s = local().limits(limits).state(produced);
+    s.get("/endless", endless);
     s.get("/", hello);
     s.post("/", echo);
     s.post("/echo", echo);
@@ -1189,6 +1209,65 @@ async fn header_list_too_large_gets_431() {
     c.send(&headers(1, END_HEADERS | END_STREAM, &b)).await;
     assert_eq!(c.response(1).await.status, 431);
     assert_eq!(c.get(3, "/").await.status, 200);
+}
+
+#[tokio::test]
+async fn content_length_over_body_limit_gets_413() {
+    let (_s, addr) = server_with(Limits {
+        max_body_bytes: 10,
+        ..Limits::default()
+    })
+    .await;
+    let mut c = H2Conn::handshake(addr).await;
+    let b = request_block("POST", "/echo", &[("content-length", "11")]);
+    c.send(&headers(1, END_HEADERS, &b)).await;
+    assert_eq!(c.response(1).await.status, 413);
+    assert_eq!(c.get(3, "/").await.status, 200);
+}
+
+#[tokio::test]
+async fn head_response_has_no_body() {
+    let (_s, mut c) = conn().await;
+    c.send(&headers(
+        1,
+        END_HEADERS | END_STREAM,
+        &request_block("HEAD", "/", &[]),
+    ))
+    .await;
+    let f = c.wait_for(HEADERS).await;
+    assert!(f.has(END_STREAM), "HEAD answered by HEADERS alone");
+}
+
+#[tokio::test]
+async fn rfc9113_5_2_slow_reader_bounds_server_buffering() {
+    // A reader that never opens its window: the response body producer must
+    // stop once the window and the stream's send buffer are full.
+    let produced = Produced::default();
+    let r = start([app_with(Limits::default(), produced.clone())]).await;
+    let mut c = H2Conn::handshake(r.addr()).await;
+    c.send(&headers(
+        1,
+        END_HEADERS | END_STREAM,
+        &get_block("/endless"),
+    ))
+    .await;
+    let mut got = 0;
+    while got < 65_535 {
+        got += c.wait_for(DATA).await.payload.len();
+    }
+    assert_eq!(got, 65_535);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let limit = 65_535 + Limits::default().h2_stream_send_buffer + 2 * 1000;
+    let made = produced.0.load(Ordering::SeqCst);
+    assert!(made <= limit, "producer ran ahead: {made} bytes > {limit}");
+    // Opening the window resumes it.
+    c.send(&window_update(0, 100_000)).await;
+    c.send(&window_update(1, 100_000)).await;
+    let mut more = 0;
+    while more < 100_000 {
+        more += c.wait_for(DATA).await.payload.len();
+    }
+    assert_eq!(more, 100_000);
 }
 
 #[tokio::test]
