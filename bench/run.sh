@@ -62,6 +62,8 @@ PORT_H2C_NGINX="${PORT_H2C_NGINX:-18081}"
 PORT_HTTPS="${PORT_HTTPS:-18443}"
 CPU_SERVER="${CPU_SERVER:-0}"
 CPU_CLIENT="${CPU_CLIENT:-1}"
+DUET_FROM="built from this checkout"
+if [ -n "${DUET_BIN:-}" ]; then DUET_FROM="DUET_BIN given"; fi
 DUET_BIN="${DUET_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/duet}"
 PEERS_BIN="$HERE/target/release"
 
@@ -171,13 +173,20 @@ CERT="$TMP/cert.pem"
 KEY="$TMP/key.pem"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
     -keyout "$KEY" -out "$CERT" -days 2 -subj "/CN=localhost" \
-    -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" >/dev/null 2>&1
+    -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" >"$RAW/openssl.log" 2>&1 ||
+    { cat "$RAW/openssl.log" >&2; echo "openssl req failed: no certificate for the TLS scenarios" >&2; exit 1; }
 
-# duet: pass the certificate if the binary takes one, else rely on its
-# self-signed mode. DUET_ARGS adds arguments.
+# duet: pass --https and the certificate if the binary takes them (else it
+# may use its self-signed mode). DUET_ARGS adds arguments.
+# Options duet does not list in --help yet are left out (its TLS scenario is
+# then skipped with a reason).
 DUET_TLS=()
-if [ -x "$DUET_BIN" ] && "$DUET_BIN" --help 2>&1 | grep -q -- '--cert'; then
-    DUET_TLS=(--cert "$CERT" --key "$KEY")
+DUET_HELP="$("$DUET_BIN" --help 2>&1 || true)"
+if grep -q -- '--https' <<<"$DUET_HELP"; then
+    DUET_TLS+=(--https "127.0.0.1:$PORT_HTTPS")
+fi
+if grep -q -- '--cert' <<<"$DUET_HELP"; then
+    DUET_TLS+=(--cert "$CERT" --key "$KEY")
 fi
 
 # nginx: generated config in the temp dir; never the system one.
@@ -230,8 +239,7 @@ EOF
 
 server_cmd() { # fills CMD for server $1
     case "$1" in
-        duet) CMD=("$DUET_BIN" --http "127.0.0.1:$PORT_HTTP" --https "127.0.0.1:$PORT_HTTPS"
-            --threads 1 --quiet "${DUET_TLS[@]}") ;;
+        duet) CMD=("$DUET_BIN" --http "127.0.0.1:$PORT_HTTP" --threads 1 --quiet "${DUET_TLS[@]}") ;;
         hyper | axum | actix) CMD=("$PEERS_BIN/peer-$1" --http "127.0.0.1:$PORT_HTTP"
             --https "127.0.0.1:$PORT_HTTPS" --cert "$CERT" --key "$KEY") ;;
         nginx) CMD=("$NGINX" -p "$NGX" -c "$NGX/nginx.conf" -e "$NGX/error.log" -g "daemon off;") ;;
@@ -447,6 +455,7 @@ done
 {
     echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
     echo "commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet 2>/dev/null || echo '+dirty')"
+    echo "duet=$("$DUET_BIN" --version 2>/dev/null | head -1 || echo 'no binary') ($DUET_FROM)"
     echo "cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
     echo "nproc=$(nproc)"
     echo "kernel=$(uname -r)"

@@ -68,15 +68,25 @@ def raise_nofile():
 
 
 class SseClient(asyncio.Protocol):
+    """Counts the events of one text/event-stream response: blocks ended by a
+    blank line that hold at least one `data` field (comments such as
+    keep-alives are not events). Undoes chunked transfer coding first."""
+
     def __init__(self, stats):
+        loop = asyncio.get_running_loop()
         self.stats = stats
         self.head = b""
         self.in_body = False
-        self.tail = b""
+        self.chunked = False
+        self.raw = b""  # undecoded chunked bytes
+        self.chunk_left = 0  # data bytes left in the current chunk
+        self.crlf_left = 0  # CRLF after a chunk's data still to skip
+        self.line = b""  # partial event-stream line
+        self.has_data = False
         self.events = 0
         self.ok = False
-        self.closed = asyncio.get_running_loop().create_future()
-        self.headers_done = asyncio.get_running_loop().create_future()
+        self.closed = loop.create_future()
+        self.headers_done = loop.create_future()
 
     def connection_made(self, transport):
         self.transport = transport
@@ -87,18 +97,58 @@ class SseClient(asyncio.Protocol):
             end = self.head.find(b"\r\n\r\n")
             if end < 0:
                 return
-            self.ok = self.head.startswith(b"HTTP/1.1 200") or self.head.startswith(b"HTTP/1.0 200")
+            head = self.head[:end].lower()
+            self.ok = head.startswith(b"http/1.1 200") or head.startswith(b"http/1.0 200")
+            self.chunked = b"\ntransfer-encoding: chunked" in head
             data = self.head[end + 4 :]
             self.in_body = True
             if not self.headers_done.done():
                 self.headers_done.set_result(self.ok)
-        # Chunk framing (hex sizes, CRLF) cannot contain "tick"; keep the last
-        # bytes so an event split across reads is counted once.
-        buf = self.tail + data
-        n = buf.count(b"tick")
+        self.body(self.dechunk(data) if self.chunked else data)
+
+    def dechunk(self, data):
+        """RFC 9112 §7.1 chunked coding, without extensions or trailers of note."""
+        self.raw += data
+        out = []
+        while self.raw:
+            if self.crlf_left:
+                n = min(self.crlf_left, len(self.raw))
+                self.raw = self.raw[n:]
+                self.crlf_left -= n
+            elif self.chunk_left:
+                piece = self.raw[: self.chunk_left]
+                out.append(piece)
+                self.raw = self.raw[len(piece) :]
+                self.chunk_left -= len(piece)
+                if not self.chunk_left:
+                    self.crlf_left = 2
+            else:
+                eol = self.raw.find(b"\r\n")
+                if eol < 0:
+                    break
+                size = self.raw[:eol].split(b";", 1)[0].strip()
+                self.raw = self.raw[eol + 2 :]
+                try:
+                    self.chunk_left = int(size, 16)
+                except ValueError:
+                    self.transport.close()
+                    break
+        return b"".join(out)
+
+    def body(self, data):
+        lines = (self.line + data).split(b"\n")
+        self.line = lines.pop()
+        n = 0
+        for line in lines:
+            line = line.rstrip(b"\r")
+            if not line:
+                if self.has_data:
+                    n += 1
+                    self.has_data = False
+            elif line.startswith(b"data"):
+                self.has_data = True
         self.events += n
         self.stats["events"] += n
-        self.tail = buf[-3:]
 
     def connection_lost(self, exc):
         if not self.headers_done.done():

@@ -397,7 +397,7 @@ def report(a):
     md.append("")
     md.append(f"Load average (1, 5, 15 min): {meta.get('load', '?')} — anything well above 0 means other work shared the cores.")
     md.append("")
-    md.append(f"Tools: {meta.get('tools', '?')}. Peers: {meta.get('peers', '?')}.")
+    md.append(f"duet: {meta.get('duet', '?')}. Tools: {meta.get('tools', '?')}. Peers: {meta.get('peers', '?')}.")
     md.append("")
     md.append("Server CPU per request (utime+stime of the server's processes during the run ÷ requests "
               "completed) is the figure that ranks servers: on two cores the load generator saturates its "

@@ -22,12 +22,20 @@ async fn hello(Path(_name): Path<String>) -> &'static str {
 }
 
 async fn bytes(Path(n): Path<u64>) -> Response {
-    ([(header::CONTENT_TYPE, "application/octet-stream")], Body::new(Zeros::new(n))).into_response()
+    (
+        [(header::CONTENT_TYPE, "application/octet-stream")],
+        Body::new(Zeros::new(n)),
+    )
+        .into_response()
 }
 
 async fn sse(RawQuery(query): RawQuery) -> Response {
     let every = peer_common::sse_interval(query.as_deref());
-    ([(header::CONTENT_TYPE, "text/event-stream")], Body::new(Ticks::new(every))).into_response()
+    (
+        [(header::CONTENT_TYPE, "text/event-stream")],
+        Body::new(Ticks::new(every)),
+    )
+        .into_response()
 }
 
 async fn serve(listener: TcpListener, tls: Option<TlsAcceptor>, app: Router) {
@@ -73,11 +81,15 @@ fn main() -> Result<(), String> {
     rt.block_on(async move {
         let mut tasks = Vec::new();
         if let Some(addr) = &args.http {
-            let l = TcpListener::bind(addr).await.map_err(|e| format!("{addr}: {e}"))?;
+            let l = TcpListener::bind(addr)
+                .await
+                .map_err(|e| format!("{addr}: {e}"))?;
             tasks.push(tokio::spawn(serve(l, None, app.clone())));
         }
         if let (Some(addr), Some(tls)) = (&args.https, tls) {
-            let l = TcpListener::bind(addr).await.map_err(|e| format!("{addr}: {e}"))?;
+            let l = TcpListener::bind(addr)
+                .await
+                .map_err(|e| format!("{addr}: {e}"))?;
             tasks.push(tokio::spawn(serve(l, Some(tls), app.clone())));
         }
         for t in tasks {

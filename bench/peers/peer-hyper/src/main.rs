@@ -28,8 +28,10 @@ async fn handle(req: Request<Incoming>) -> Result<Response<PeerBody>, Infallible
         return Ok(res);
     };
     let mut res = Response::new(body);
-    res.headers_mut()
-        .insert(header::CONTENT_TYPE, header::HeaderValue::from_static(ctype));
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static(ctype),
+    );
     Ok(res)
 }
 
@@ -49,7 +51,11 @@ async fn serve(listener: TcpListener, tls: Option<TlsAcceptor>) {
                         .await
                 }
                 Some(acceptor) => match acceptor.accept(tcp).await {
-                    Ok(s) => builder.serve_connection(TokioIo::new(s), service_fn(handle)).await,
+                    Ok(s) => {
+                        builder
+                            .serve_connection(TokioIo::new(s), service_fn(handle))
+                            .await
+                    }
                     Err(_) => return,
                 },
             };
@@ -67,11 +73,15 @@ fn main() -> Result<(), String> {
     rt.block_on(async move {
         let mut tasks = Vec::new();
         if let Some(addr) = &args.http {
-            let l = TcpListener::bind(addr).await.map_err(|e| format!("{addr}: {e}"))?;
+            let l = TcpListener::bind(addr)
+                .await
+                .map_err(|e| format!("{addr}: {e}"))?;
             tasks.push(tokio::spawn(serve(l, None)));
         }
         if let (Some(addr), Some(tls)) = (&args.https, tls) {
-            let l = TcpListener::bind(addr).await.map_err(|e| format!("{addr}: {e}"))?;
+            let l = TcpListener::bind(addr)
+                .await
+                .map_err(|e| format!("{addr}: {e}"))?;
             tasks.push(tokio::spawn(serve(l, Some(tls))));
         }
         for t in tasks {
