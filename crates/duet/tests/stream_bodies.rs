@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use duet::{Body, Limits, Path, Response, Server, StatusCode};
-use stream_support::{Proto, Target};
+use stream_support::{h2_get, h2c_connect, Proto, Target};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const MB: u64 = 1024 * 1024;
@@ -213,13 +213,28 @@ async fn upload_past_the_limit_is_refused(proto: Proto) {
         .body(reqwest::Body::wrap_stream(payload(4 * MB)))
         .send()
         .await;
-    // The server answers 413 (or resets before the client sent it all).
-    if let Ok(r) = resp {
-        assert_eq!(r.status(), 413);
-    }
+    // The handler streams the body and is stopped at the limit: 413 (the
+    // server stops reading the rest: lingering close on HTTP/1.1, the
+    // stream reset after the response on HTTP/2).
+    let resp = resp.expect("the 413 response arrives");
+    assert_eq!(resp.status(), 413);
 }
 
 per_protocol!(h1 = crate::Proto::H1 =>
+    download_100mb_with_known_length,
+    download_100mb_of_unknown_length,
+    upload_100mb_streamed_to_the_handler,
+    upload_past_the_limit_is_refused,
+);
+
+per_protocol!(h2c = crate::Proto::H2c =>
+    download_100mb_with_known_length,
+    download_100mb_of_unknown_length,
+    upload_100mb_streamed_to_the_handler,
+    upload_past_the_limit_is_refused,
+);
+
+per_protocol!(h2 = crate::Proto::H2 =>
     download_100mb_with_known_length,
     download_100mb_of_unknown_length,
     upload_100mb_streamed_to_the_handler,
@@ -281,6 +296,62 @@ async fn h1_slow_reader_bounds_what_the_producer_runs_ahead() {
         let n = s.read(&mut buf).await.expect("read");
         assert!(n > 0, "stream ended");
         more += n as u64;
+    }
+    assert!(produced.load(Ordering::SeqCst) > ahead);
+}
+
+// ---------------------------------------------------------------------------
+// HTTP/2 backpressure, with the h2 crate as the client.
+
+#[tokio::test]
+async fn h2c_slow_reader_bounds_its_producer_and_stalls_no_other_stream() {
+    let (server, produced) = app(Proto::H2c);
+    let t = Target::start(Proto::H2c, server).await;
+    let (send, _conn) = h2c_connect(t.addr()).await;
+    // Stream A: endless, and the client never reads it (no WINDOW_UPDATE
+    // for it), so only its 65 535-byte window of data can leave.
+    let (resp, _) = send
+        .clone()
+        .ready()
+        .await
+        .expect("ready")
+        .send_request(h2_get(t.addr(), "/endless"), true)
+        .expect("send");
+    let mut slow = resp.await.expect("response").into_body();
+    let ahead = stalled(&produced).await;
+    eprintln!("producer stalled {ahead} chunks ahead");
+    // What the server holds for the stream: its send buffer
+    // (Limits::h2_stream_send_buffer, 64 KiB) and the chunk in hand; plus
+    // the 64 KiB the window let out. Four chunks, with slack: 8.
+    assert!(
+        ahead <= 8,
+        "producer ran {ahead} chunks of 64 KiB ahead of a reader that stopped"
+    );
+    // Stream B on the same connection downloads 10 MB meanwhile.
+    let n = 10 * MB;
+    let (resp, _) = send
+        .clone()
+        .ready()
+        .await
+        .expect("ready")
+        .send_request(h2_get(t.addr(), &format!("/download/{n}")), true)
+        .expect("send");
+    let mut fast = resp.await.expect("response").into_body();
+    let (mut total, mut h) = (0u64, Fnv::new());
+    while let Some(c) = fast.data().await {
+        let c = c.expect("data");
+        let _ = fast.flow_control().release_capacity(c.len());
+        total += c.len() as u64;
+        h.update(&c);
+    }
+    assert_eq!((total, h.0), (n, expected_checksum(n)));
+    // A is still held where it was; reading it lets its producer go on.
+    assert_eq!(produced.load(Ordering::SeqCst), ahead);
+    let mut more = 0u64;
+    while more < (ahead + 16) * CHUNK as u64 {
+        let c = slow.data().await.expect("more data").expect("data");
+        let _ = slow.flow_control().release_capacity(c.len());
+        more += c.len() as u64;
     }
     assert!(produced.load(Ordering::SeqCst) > ahead);
 }

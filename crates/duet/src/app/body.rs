@@ -132,6 +132,17 @@ impl Body {
         }
     }
 
+    /// Caps a request body streamed from the peer at `limit` bytes: reading
+    /// past it yields [`BodyError::TooLarge`] and ends the body, whatever
+    /// the driver enforced (a handler that streams `Body` is held to its
+    /// server's limit like one that buffers it).
+    pub(crate) fn with_limit(mut self, limit: u64) -> Self {
+        if let Kind::Incoming(i) = &mut self.kind {
+            i.limit = limit;
+        }
+        self
+    }
+
     /// The exact length of the body if it is known before reading it.
     pub fn exact_len(&self) -> Option<u64> {
         match &self.kind {
@@ -287,6 +298,10 @@ pub(crate) struct Incoming {
     /// without it means the body was cut short.
     complete: Arc<AtomicBool>,
     ended: bool,
+    /// Bytes the application may read before the body fails as too large.
+    limit: u64,
+    /// Bytes the application has read.
+    consumed: u64,
 }
 
 impl Incoming {
@@ -308,6 +323,8 @@ impl Incoming {
                 release: None,
                 complete,
                 ended: false,
+                limit: u64::MAX,
+                consumed: 0,
             },
         )
     }
@@ -336,6 +353,12 @@ impl Incoming {
             Poll::Ready(Some(Ok(b))) => {
                 if let Some(r) = &self.release {
                     r(b.len());
+                }
+                self.consumed = self.consumed.saturating_add(b.len() as u64);
+                if self.consumed > self.limit {
+                    self.ended = true;
+                    self.rx.close();
+                    return Poll::Ready(Some(Err(BodyError::TooLarge)));
                 }
                 Poll::Ready(Some(Ok(b)))
             }
@@ -391,5 +414,39 @@ impl BodySender {
     /// queue is full the application still sees [`BodyError::Aborted`]).
     pub(crate) fn fail(self, err: BodyError) {
         let _ = self.tx.try_send(Err(err));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn incoming_body_fails_past_its_limit() {
+        let (tx, incoming) = Incoming::channel(None, 4);
+        let mut body = Body::incoming(incoming).with_limit(5);
+        assert!(tx.send(Bytes::from_static(b"abc")).await);
+        assert!(tx.send(Bytes::from_static(b"def")).await);
+        assert_eq!(
+            body.chunk().await.and_then(Result::ok).as_deref(),
+            Some(&b"abc"[..])
+        );
+        assert!(matches!(body.chunk().await, Some(Err(BodyError::TooLarge))));
+        assert!(body.chunk().await.is_none());
+        // The driver learns that no one reads the rest.
+        assert!(tx.is_closed());
+    }
+
+    #[tokio::test]
+    async fn incoming_body_within_its_limit_is_whole() {
+        let (tx, incoming) = Incoming::channel(Some(6), 4);
+        let mut body = Body::incoming(incoming).with_limit(6);
+        assert!(tx.send(Bytes::from_static(b"abc")).await);
+        assert!(tx.send(Bytes::from_static(b"def")).await);
+        tx.finish();
+        assert_eq!(
+            body.to_bytes(u64::MAX).await.ok().as_deref(),
+            Some(&b"abcdef"[..])
+        );
     }
 }

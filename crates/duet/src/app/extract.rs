@@ -167,8 +167,8 @@ fn body_error(e: BodyError) -> HttpError {
 }
 
 impl FromRequest for Body {
-    async fn from_request(_head: RequestHead, body: Body) -> Result<Self, HttpError> {
-        Ok(body)
+    async fn from_request(head: RequestHead, body: Body) -> Result<Self, HttpError> {
+        Ok(body.with_limit(head.body_limit))
     }
 }
 

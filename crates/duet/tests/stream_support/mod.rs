@@ -171,3 +171,33 @@ macro_rules! per_protocol {
         }
     };
 }
+
+/// An HTTP/2 client connection (the h2 crate) over cleartext TCP with prior
+/// knowledge; the task driving it is returned so a test can kill the
+/// connection (the socket closes, no GOAWAY). Stream windows are the
+/// protocol default (65 535); the connection window is 16 MiB, so data a
+/// stream leaves unread does not use up the whole connection's window.
+pub async fn h2c_connect(
+    addr: SocketAddr,
+) -> (
+    h2::client::SendRequest<bytes::Bytes>,
+    tokio::task::JoinHandle<()>,
+) {
+    let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let (send, conn) = h2::client::Builder::new()
+        .initial_connection_window_size(16 * 1024 * 1024)
+        .handshake(tcp)
+        .await
+        .expect("h2 handshake");
+    let task = tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    (send, task)
+}
+
+/// A GET request for `path` (HTTP/2 pseudo-headers from the URI).
+pub fn h2_get(addr: SocketAddr, path: &str) -> http::Request<()> {
+    http::Request::get(format!("http://{addr}{path}"))
+        .body(())
+        .expect("request")
+}
