@@ -403,6 +403,12 @@ impl BodySender {
         }
     }
 
+    /// True when the application dropped the body.
+    #[cfg(test)]
+    pub(crate) fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+
     /// Marks the body complete: the application sees its end once it has
     /// read what was sent. Dropping a sender without this reads as
     /// [`BodyError::Aborted`].
@@ -440,7 +446,7 @@ mod tests {
     #[tokio::test]
     async fn incoming_body_within_its_limit_is_whole() {
         let (tx, incoming) = Incoming::channel(Some(6), 4);
-        let mut body = Body::incoming(incoming).with_limit(6);
+        let body = Body::incoming(incoming).with_limit(6);
         assert!(tx.send(Bytes::from_static(b"abc")).await);
         assert!(tx.send(Bytes::from_static(b"def")).await);
         tx.finish();

@@ -318,6 +318,16 @@ async fn serve_connection(stream: TcpStream, peer: SocketAddr, port: &Port) {
         shutdown: port.shutdown.clone(),
         h2c_upgrade: port.h2c_upgrade,
     };
+    // Wait for the first bytes before giving the connection a buffer: an
+    // accepted connection that says nothing costs no buffer memory.
+    let mut shutdown = params.shutdown.clone();
+    let first = tokio::select! {
+        r = tokio::time::timeout(params.limits.header_read_timeout, stream.readable()) => r,
+        _ = shutdown.wait() => return,
+    };
+    if !matches!(first, Ok(Ok(()))) {
+        return;
+    }
     serve_cleartext(stream, params).await;
 }
 

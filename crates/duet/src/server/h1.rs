@@ -27,6 +27,8 @@ const FLUSH_AT: usize = 64 * 1024;
 const BODY_CHANNEL_DEPTH: usize = 4;
 /// Read granularity.
 const READ_CHUNK: usize = 16 * 1024;
+/// An idle keep-alive connection releases its buffers after this long.
+const IDLE_SHRINK_AFTER: Duration = Duration::from_secs(1);
 
 /// Serves one HTTP/1.1 connection; `buf` holds bytes already read.
 pub(crate) async fn serve<IO>(io: IO, buf: BytesMut, p: ConnParams) -> io::Result<()>
@@ -36,8 +38,9 @@ where
     let mut conn = Conn {
         io,
         rbuf: buf,
-        wbuf: BytesMut::with_capacity(8 * 1024),
+        wbuf: BytesMut::new(),
         p,
+        linger: false,
     };
     let res = conn.run().await;
     if let Ok(Next::Upgrade(settings, req)) = res {
@@ -49,6 +52,9 @@ where
         let _ = conn.io.write_all(&conn.wbuf).await;
     }
     let _ = conn.io.shutdown().await;
+    if !conn.linger {
+        return res.map(|_| ());
+    }
     // Lingering close: read (and drop) what the peer still sends for a
     // moment, so that closing with unread input does not reset the
     // connection before the peer has read our last response.
@@ -81,6 +87,9 @@ struct Conn<IO> {
     rbuf: BytesMut,
     wbuf: BytesMut,
     p: ConnParams,
+    /// Set when we close with input possibly unread (an error response, a
+    /// body the handler did not read): close lingering, not abruptly.
+    linger: bool,
 }
 
 impl<IO> Conn<IO>
@@ -109,7 +118,12 @@ where
 
     /// Reads more bytes into `rbuf`; Ok(false) at EOF.
     async fn read_more(&mut self) -> io::Result<bool> {
-        self.rbuf.reserve(READ_CHUNK);
+        // After an idle period the buffer was released: a read into an
+        // empty buffer takes a few bytes (BytesMut reserves 64), and the
+        // full-size buffer comes back once a request is arriving.
+        if self.rbuf.capacity() > 0 || !self.rbuf.is_empty() {
+            self.rbuf.reserve(READ_CHUNK);
+        }
         Ok(self.io.read_buf(&mut self.rbuf).await? > 0)
     }
 
@@ -120,6 +134,7 @@ where
         // keep-alive timeout, then for the rest of the head up to the
         // header-read timeout (slowloris guard).
         let mut deadline = None;
+        let mut idle_until = None;
         // Length of `rbuf` at the last parse: a head that arrives in small
         // pieces is parsed again only when a line ends or a size limit is
         // crossed, never once per byte.
@@ -161,11 +176,17 @@ where
                     return Ok(Next::Close);
                 }
             }
-            let until = if idle {
-                Instant::now() + limits.keep_alive_timeout
+            let mut until = if idle {
+                *idle_until.get_or_insert_with(|| Instant::now() + limits.keep_alive_timeout)
             } else {
                 *deadline.get_or_insert_with(|| Instant::now() + limits.header_read_timeout)
             };
+            // An idle connection gives its buffers back after a moment, so
+            // thousands of idle keep-alive connections cost little memory.
+            let shrink = idle && self.rbuf.capacity() > 0;
+            if shrink {
+                until = until.min(Instant::now() + IDLE_SHRINK_AFTER);
+            }
             let mut shutdown = self.p.shutdown.clone();
             let read = tokio::select! {
                 r = timeout_at(until, self.read_more()) => r,
@@ -175,6 +196,10 @@ where
                 Ok(Ok(true)) => {}
                 Ok(Ok(false)) => return Ok(Next::Close),
                 Ok(Err(e)) => return Err(e),
+                Err(_) if shrink => {
+                    self.rbuf = BytesMut::new();
+                    self.wbuf = BytesMut::new();
+                }
                 Err(_) if idle => return Ok(Next::Close),
                 Err(_) => {
                     self.write_error(
@@ -287,6 +312,7 @@ where
                 // The handler answered without reading the whole body; the
                 // framing of the rest can't be skipped cheaply: close.
                 keep_alive = false;
+                self.linger = true;
             }
         }
         if self.p.shutdown.is_set() {
@@ -333,6 +359,7 @@ where
     }
 
     fn write_error(&mut self, status: StatusCode, reason: &str) {
+        self.linger = true;
         with_date(|d| h1::error_response(&mut self.wbuf, status, reason, d));
     }
 
