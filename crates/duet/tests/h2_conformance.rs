@@ -34,6 +34,12 @@ async fn slow() -> &'static str {
     "slow"
 }
 
+/// Never answers and never reads its body.
+async fn hold() -> &'static str {
+    std::future::pending::<()>().await;
+    ""
+}
+
 /// Echoes a request field and the request target as the handler saw them.
 async fn show(req: RequestContext) -> String {
     format!(
@@ -70,6 +76,7 @@ fn app_with(limits: Limits, produced: Produced) -> Server {
     s.get("/big", big);
     s.get("/slow", slow);
     s.get("/show", show);
+    s.post("/hold", hold);
     s
 }
 
@@ -886,8 +893,10 @@ async fn rfc9113_6_9_1_data_beyond_connection_window() {
     .await;
     let mut c = H2Conn::handshake(addr).await;
     let mut b = Vec::new();
+    // Nothing reads these bodies, so no credit comes back.
+    let hold = request_block("POST", "/hold", &[]);
     for i in 0..5u32 {
-        b.extend(headers(1 + 2 * i, END_HEADERS, &post_block()));
+        b.extend(headers(1 + 2 * i, END_HEADERS, &hold));
         b.extend(data(1 + 2 * i, false, &[0; 16_000]));
     }
     c.send(&b).await;

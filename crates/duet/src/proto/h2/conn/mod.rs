@@ -384,7 +384,11 @@ impl Connection {
     fn connection_error(&mut self, reason: Reason) -> Error {
         tracing::debug!(?reason, "h2 connection error");
         if self.phase != Phase::Closed {
-            GoAway::new(self.last_peer_id, reason).encode(&mut self.out);
+            // §6.8: a later GOAWAY must not name a higher stream.
+            let last = self
+                .goaway_sent
+                .map_or(self.last_peer_id, |g| g.min(self.last_peer_id));
+            GoAway::new(last, reason).encode(&mut self.out);
             self.phase = Phase::Closed;
             for (id, s) in self.streams.drain() {
                 if s.delivered {
@@ -536,9 +540,10 @@ impl Connection {
         }
         let len = d.data.len() as u64;
         s.received += len;
-        // Padding is consumed at once.
+        // The whole frame is owed to the connection window until released;
+        // padding is released at once below, the data when consumed.
         let padding = u64::from(flow_len) - len;
-        s.unreleased += len;
+        s.unreleased += u64::from(flow_len);
         // §8.1.1: DATA beyond content-length, or END_STREAM short of it, is
         // malformed.
         if let Some(cl) = s.content_length {
@@ -551,8 +556,11 @@ impl Connection {
         }
         if padding > 0 {
             if let Some(s) = self.streams.get_mut(&id) {
-                if let Some(inc) = s.recv_window.release(padding as u32) {
-                    WindowUpdate::new(id, inc).encode(&mut self.out);
+                s.unreleased -= padding.min(s.unreleased);
+                if s.state.can_recv() {
+                    if let Some(inc) = s.recv_window.release(padding as u32) {
+                        WindowUpdate::new(id, inc).encode(&mut self.out);
+                    }
                 }
             }
             self.release_connection(padding);

@@ -781,3 +781,46 @@ fn rfc9113_8_1_complete_response_before_request_ends() {
     t.feed(&frame(DATA, END_STREAM, 1, b"late")).unwrap();
     assert!(t.frames().iter().all(|(h, _)| h.kind == Kind::WindowUpdate));
 }
+
+#[test]
+fn padding_credit_returned_when_stream_errors() {
+    let mut t = T::with(Config {
+        connection_window_size: 65_535,
+        ..Config::default()
+    });
+    let mut f = POST.to_vec();
+    f.push(("content-length", "1"));
+    t.feed(&frame(HEADERS, END_HEADERS, 1, &block(&f))).unwrap();
+    // 3 data octets (over content-length) + 200 padding: a stream error.
+    let mut p = vec![200u8, b'a', b'b', b'c'];
+    p.extend([0u8; 200]);
+    let r = t.feed(&frame(DATA, PADDED, 1, &p));
+    t.expect_rst(r, 1, Reason::PROTOCOL_ERROR);
+    // The 204 octets were returned to the connection window: they are part
+    // of the next connection WINDOW_UPDATE, sent at half a window.
+    t.feed(&frame(HEADERS, END_HEADERS, 3, &block(&POST))).unwrap();
+    t.feed(&frame(DATA, 0, 3, &[0; 16_384])).unwrap();
+    t.feed(&frame(DATA, 0, 3, &[0; 16_179])).unwrap();
+    t.frames();
+    t.c.release(3, 16_384 + 16_179);
+    let f = t.frames();
+    let w = f
+        .iter()
+        .find(|(h, _)| h.kind == Kind::WindowUpdate && h.stream_id == 0)
+        .expect("connection WINDOW_UPDATE");
+    assert_eq!(&w.1[..], &32_767u32.to_be_bytes());
+}
+
+#[test]
+fn rfc9113_6_8_later_goaway_never_raises_last_stream_id() {
+    let mut t = T::new();
+    t.open(1, false);
+    t.c.go_away(Reason::NO_ERROR);
+    t.open(3, true); // ignored: above the GOAWAY
+    t.frames();
+    let r = t.feed(&frame(PING, 0, 1, &[0; 8]));
+    assert!(r.is_err());
+    let f = t.frames();
+    let g = f.iter().find(|(h, _)| h.kind == Kind::GoAway).unwrap();
+    assert_eq!(&g.1[..4], &[0, 0, 0, 1]);
+}
