@@ -798,7 +798,8 @@ fn padding_credit_returned_when_stream_errors() {
     t.expect_rst(r, 1, Reason::PROTOCOL_ERROR);
     // The 204 octets were returned to the connection window: they are part
     // of the next connection WINDOW_UPDATE, sent at half a window.
-    t.feed(&frame(HEADERS, END_HEADERS, 3, &block(&POST))).unwrap();
+    t.feed(&frame(HEADERS, END_HEADERS, 3, &block(&POST)))
+        .unwrap();
     t.feed(&frame(DATA, 0, 3, &[0; 16_384])).unwrap();
     t.feed(&frame(DATA, 0, 3, &[0; 16_179])).unwrap();
     t.frames();
