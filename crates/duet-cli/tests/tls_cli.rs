@@ -1,0 +1,236 @@
+//! The `duet` binary's HTTPS: a self-signed certificate for localhost when
+//! none is given, `--cert`/`--key` files reloaded on SIGHUP, and start-up
+//! errors naming a bad file. Certificates are made with the `openssl`
+//! command and checked with `curl` (both installed by `scripts/test.sh`).
+
+use std::fs::File;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Kills and reaps the server when dropped (test failure included).
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Removes a directory when dropped.
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn temp_dir(name: &str) -> TempDir {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "{name}-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    TempDir(dir)
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("an ephemeral port")
+}
+
+/// Polls `f` every 50 ms until it is true, for at most 20 s.
+fn wait_until(mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+/// A self-signed EC certificate for `localhost` as `<stem>.pem`/`<stem>.key`.
+fn openssl_cert(dir: &Path, stem: &str) -> (PathBuf, PathBuf) {
+    let cert = dir.join(format!("{stem}.pem"));
+    let key = dir.join(format!("{stem}.key"));
+    let out = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+        .arg("ec_paramgen_curve:prime256v1")
+        .args(["-nodes", "-days", "2", "-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=DNS:localhost"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl is required for this test");
+    assert!(
+        out.status.success(),
+        "openssl failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (cert, key)
+}
+
+/// Runs curl; returns (success, stdout).
+fn curl(args: &[&str]) -> (bool, String) {
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "10"])
+        .args(args)
+        .output()
+        .expect("curl is required for this test");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+fn log_of(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+fn spawn(dir: &Path, args: &[&str]) -> (Reaped, PathBuf) {
+    let log = dir.join("duet.log");
+    let err = File::create(&log).expect("log file");
+    let child = Command::new(env!("CARGO_BIN_EXE_duet"))
+        .args(args)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(err))
+        .spawn()
+        .expect("start duet");
+    (Reaped(child), log)
+}
+
+fn sighup(child: &Reaped) {
+    let ok = Command::new("kill")
+        .args(["-HUP", &child.0.id().to_string()])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(ok, "kill -HUP failed");
+}
+
+#[test]
+fn self_signed_localhost_serves_h2_and_http11() {
+    let dir = temp_dir("duet-selfsigned");
+    let http = format!("127.0.0.1:{}", free_port());
+    let https_port = free_port();
+    let https = format!("127.0.0.1:{https_port}");
+    let (_server, log) = spawn(&dir.0, &["--http", &http, "--https", &https]);
+    let url = format!("https://localhost:{https_port}/");
+    assert!(
+        wait_until(|| curl(&["-k", &url]).0),
+        "server did not come up: {}",
+        log_of(&log)
+    );
+    assert!(
+        log_of(&log).contains("generated a self-signed certificate for localhost"),
+        "{}",
+        log_of(&log)
+    );
+    let (ok, out) = curl(&["-k", "--http2", "-w", " %{http_version}", &url]);
+    assert!(ok);
+    assert_eq!(out, "hello 2");
+    let (ok, out) = curl(&["-k", "--http1.1", "-w", " %{http_version}", &url]);
+    assert!(ok);
+    assert_eq!(out, "hello 1.1");
+    // No SNI (an IP address): the same certificate, valid for 127.0.0.1.
+    let ip_url = format!("https://127.0.0.1:{https_port}/");
+    let (ok, out) = curl(&["-k", &ip_url]);
+    assert!(ok);
+    assert_eq!(out, "hello");
+    // Without -k the self-signed certificate is refused.
+    assert!(!curl(&[&url]).0);
+}
+
+#[test]
+fn sighup_reloads_certificate_files() {
+    let dir = temp_dir("duet-sighup");
+    let (cert, key) = openssl_cert(&dir.0, "live");
+    let first = dir.0.join("first.pem");
+    std::fs::copy(&cert, &first).expect("copy");
+    let http = format!("127.0.0.1:{}", free_port());
+    let https_port = free_port();
+    let https = format!("127.0.0.1:{https_port}");
+    let cert_s = cert.to_str().expect("utf-8 path");
+    let key_s = key.to_str().expect("utf-8 path");
+    let (server, log) = spawn(
+        &dir.0,
+        &[
+            "--http", &http, "--https", &https, "--cert", cert_s, "--key", key_s,
+        ],
+    );
+    let url = format!("https://localhost:{https_port}/");
+    let trusting = |ca: &Path| {
+        let ca = ca.to_str().expect("utf-8 path").to_string();
+        curl(&["--cacert", &ca, "-w", " %{http_version}", &url])
+    };
+    assert!(
+        wait_until(|| trusting(&first).0),
+        "server did not come up with the first certificate: {}",
+        log_of(&log)
+    );
+    assert_eq!(trusting(&first).1, "hello 2");
+
+    // New files on disk, then SIGHUP.
+    let (cert2, key2) = openssl_cert(&dir.0, "second");
+    std::fs::copy(&cert2, &cert).expect("copy");
+    std::fs::copy(&key2, &key).expect("copy");
+    sighup(&server);
+    assert!(
+        wait_until(|| log_of(&log).contains("reloaded 1 certificate")),
+        "no reload: {}",
+        log_of(&log)
+    );
+    assert_eq!(trusting(&cert2), (true, "hello 2".to_string()));
+    assert!(!trusting(&first).0, "the old certificate is still served");
+
+    // A key that does not match: the reload fails, the server keeps the
+    // certificate it has and says which file is wrong.
+    let (_cert3, key3) = openssl_cert(&dir.0, "third");
+    std::fs::copy(&key3, &key).expect("copy");
+    sighup(&server);
+    assert!(
+        wait_until(|| log_of(&log).contains("reload failed")),
+        "no failure logged: {}",
+        log_of(&log)
+    );
+    assert!(log_of(&log).contains("live.key"), "{}", log_of(&log));
+    assert_eq!(trusting(&cert2), (true, "hello 2".to_string()));
+}
+
+#[test]
+fn bad_certificate_files_stop_start_up_naming_the_file() {
+    let dir = temp_dir("duet-badcert");
+    let (cert, _key) = openssl_cert(&dir.0, "one");
+    let (_cert2, key2) = openssl_cert(&dir.0, "two");
+    let missing = dir.0.join("missing.pem");
+    let http = format!("127.0.0.1:{}", free_port());
+    let https = format!("127.0.0.1:{}", free_port());
+    for (c, k, needle) in [
+        (&missing, &key2, "missing.pem"),
+        (&cert, &key2, "two.key"),
+        (&key2, &key2, "no PEM certificate"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_duet"))
+            .args(["--http", &http, "--https", &https, "--cert"])
+            .arg(c)
+            .arg("--key")
+            .arg(k)
+            .output()
+            .expect("run duet");
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{needle}: {err}");
+    }
+}
