@@ -583,8 +583,12 @@ impl TlsConfig {
 }
 
 fn warn_if_not_covered(key: &CertifiedKey, name: &str, source: &Source) {
-    let checked = name.trim_start_matches("*.");
-    if covers(key, checked) == Some(false) {
+    // A wildcard is checked with a name it should cover.
+    let checked = match name.strip_prefix("*.") {
+        Some(rest) => format!("wildcard-check.{rest}"),
+        None => name.to_string(),
+    };
+    if covers(key, &checked) == Some(false) {
         let from = match source {
             Source::Files { cert, .. } => cert.display().to_string(),
             Source::Memory => "<memory>".to_string(),
