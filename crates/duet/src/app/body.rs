@@ -440,7 +440,7 @@ mod tests {
         assert!(matches!(body.chunk().await, Some(Err(BodyError::TooLarge))));
         assert!(body.chunk().await.is_none());
         // The driver learns that no one reads the rest.
-        assert!(tx.tx.is_closed());
+        assert!(tx.is_closed());
     }
 
     #[tokio::test]
