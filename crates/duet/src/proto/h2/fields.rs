@@ -94,6 +94,13 @@ impl FieldCollector {
         }
     }
 
+    /// The decoder stopped emitting: the list exceeds our limit.
+    pub(crate) fn too_large(&mut self) {
+        if !matches!(self.reject, Some(Reject::Malformed(_))) {
+            self.reject = Some(Reject::TooLarge);
+        }
+    }
+
     /// One decoded field.
     pub(crate) fn field(&mut self, name: Bytes, value: Bytes) {
         // RFC 7541 §4.1: size = name + value + 32.

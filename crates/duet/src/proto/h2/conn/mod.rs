@@ -12,7 +12,7 @@ use super::frame::{
     self, Continuation, Data, Frame, GoAway, Headers, Ping, PrioritySpec, RstStream, Settings,
     WindowUpdate,
 };
-use super::hpack::{Decoder, Encoder};
+use super::hpack::{Decoder, DecoderError, Encoder};
 use super::settings::{Local, Peer, DEFAULT_WINDOW};
 use super::stream::{Cause, Sending, State, Stream};
 use super::{Error, Reason, StreamId, MAX_WINDOW, PREFACE};
@@ -623,9 +623,17 @@ impl Connection {
         // connection error COMPRESSION_ERROR.
         let mut fields =
             FieldCollector::new(lookup == Lookup::Active, self.local.max_header_list_size);
-        self.decoder
-            .decode(block, &mut |n, v| fields.field(n, v))
-            .map_err(|_| Error::Connection(Reason::COMPRESSION_ERROR))?;
+        let limit = self.local.max_header_list_size as usize;
+        match self
+            .decoder
+            .decode_limited(block, limit, &mut |n, v| fields.field(n, v))
+        {
+            Ok(()) => {}
+            // The block was still decoded into the table: only this
+            // request is refused (431), the connection goes on.
+            Err(DecoderError::HeaderListTooLarge) => fields.too_large(),
+            Err(_) => return Err(Error::Connection(Reason::COMPRESSION_ERROR)),
+        }
         match lookup {
             Lookup::Active => self.on_trailers(id, fields, end_stream),
             Lookup::Closed(None) => {

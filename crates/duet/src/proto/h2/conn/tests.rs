@@ -825,3 +825,49 @@ fn rfc9113_6_8_later_goaway_never_raises_last_stream_id() {
     let g = f.iter().find(|(h, _)| h.kind == Kind::GoAway).unwrap();
     assert_eq!(&g.1[..4], &[0, 0, 0, 1]);
 }
+
+/// Robustness: random frame sequences (valid heads, random flags, stream
+/// ids and payloads, mixed with valid requests) never panic the core, and
+/// an error always leaves a GOAWAY in the output.
+#[test]
+fn random_frames_never_panic() {
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut rand = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for _ in 0..3000 {
+        let mut t = T::new();
+        let mut bytes = Vec::new();
+        for _ in 0..(rand() % 12) {
+            let r = rand();
+            let kind = (r % 11) as u8;
+            let flags = (r >> 8) as u8;
+            let stream = ((r >> 16) % 8) as u32;
+            let len = ((r >> 24) % 40) as usize;
+            let payload: Vec<u8> = match (r >> 40) % 4 {
+                0 => get_block(),
+                1 => block(&POST),
+                _ => (0..len).map(|_| rand() as u8).collect(),
+            };
+            bytes.extend(frame(kind, flags, stream, &payload));
+        }
+        let mut src = BytesMut::from(&bytes[..]);
+        let res = t.c.recv(&mut src, t.now);
+        while let Some(ev) = t.c.poll_event() {
+            match ev {
+                Event::Request { id, .. } | Event::HeadersTooLarge { id } => {
+                    t.c.send_response(id, StatusCode::OK, &HeaderMap::new(), None, false, b"");
+                    t.c.send_data(id, Bytes::from_static(b"ok"), true);
+                }
+                Event::Data { id, data, .. } => t.c.release(id, data.len()),
+                _ => {}
+            }
+        }
+        if res.is_err() {
+            assert!(t.frames().iter().any(|(h, _)| h.kind == Kind::GoAway));
+        }
+    }
+}

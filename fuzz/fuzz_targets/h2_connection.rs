@@ -1,0 +1,46 @@
+//! Fuzzes a whole HTTP/2 server connection core fed arbitrary client bytes
+//! (after a valid preface), answering every request, releasing every body
+//! byte and draining the output as a driver would. Nothing may panic.
+//!
+//! Input layout: the first octet picks how the input is cut into reads; the
+//! rest follows the client preface. Run with `cargo fuzz run h2_connection`
+//! (nightly).
+
+#![no_main]
+
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use libfuzzer_sys::fuzz_target;
+
+use duet::proto::h2::{Config, Connection, Event, PREFACE};
+use duet::{HeaderMap, StatusCode};
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&knob, rest)) = data.split_first() else {
+        return;
+    };
+    let step = usize::from(knob).max(1);
+    let mut conn = Connection::new(Config::default());
+    let mut input = BytesMut::from(&PREFACE[..]);
+    let now = Instant::now();
+    for chunk in rest.chunks(step) {
+        input.extend_from_slice(chunk);
+        let failed = conn.recv(&mut input, now).is_err();
+        while let Some(ev) = conn.poll_event() {
+            match ev {
+                Event::Request { id, .. } | Event::HeadersTooLarge { id } => {
+                    conn.send_response(id, StatusCode::OK, &HeaderMap::new(), None, false, b"");
+                    conn.send_data(id, Bytes::from_static(b"fuzz"), true);
+                }
+                Event::Data { id, data, .. } => conn.release(id, data.len()),
+                _ => {}
+            }
+        }
+        conn.output().clear();
+        conn.refill();
+        if failed || conn.is_done() {
+            break;
+        }
+    }
+});
