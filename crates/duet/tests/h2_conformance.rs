@@ -34,6 +34,11 @@ async fn slow() -> &'static str {
     "slow"
 }
 
+/// A response head larger than one frame.
+async fn big_head() -> Response {
+    Response::text("big head").header("x-big", &"h".repeat(40_000))
+}
+
 /// Never answers and never reads its body.
 async fn hold() -> &'static str {
     std::future::pending::<()>().await;
@@ -77,6 +82,7 @@ fn app_with(limits: Limits, produced: Produced) -> Server {
     s.get("/slow", slow);
     s.get("/show", show);
     s.post("/hold", hold);
+    s.get("/big-head", big_head);
     s
 }
 
@@ -269,6 +275,32 @@ async fn rfc9113_4_3_headers_of_other_stream_inside_header_block() {
     c.send(&headers(1, END_STREAM, &b[..4])).await;
     c.send(&headers(3, END_HEADERS | END_STREAM, &b)).await;
     c.expect_connection_error(PROTOCOL_ERROR).await;
+}
+
+#[tokio::test]
+async fn rfc9113_4_3_large_response_head_split_into_continuation() {
+    let (_s, mut c) = conn().await;
+    c.send(&headers(
+        1,
+        END_HEADERS | END_STREAM,
+        &get_block("/big-head"),
+    ))
+    .await;
+    // HEADERS without END_HEADERS, then only CONTINUATION frames of the
+    // same stream until END_HEADERS (§4.3: a contiguous sequence).
+    let h = c.wait_for(HEADERS).await;
+    assert!(!h.has(END_HEADERS));
+    assert!(h.payload.len() <= 16_384);
+    loop {
+        let f = c.next_frame().await;
+        assert_eq!((f.kind, f.stream), (CONTINUATION, 1));
+        assert!(f.payload.len() <= 16_384);
+        if f.has(END_HEADERS) {
+            break;
+        }
+    }
+    let f = c.wait_for(DATA).await;
+    assert_eq!(&f.payload[..], b"big head");
 }
 
 // ---------------------------------------------------------------- §5.1
@@ -1388,6 +1420,17 @@ async fn rfc7541_6_2_literal_name_index_beyond_tables() {
     let mut b = get_block("/");
     b.extend([0x40 | 0x3f, 70 - 63, 0x01, b'v']); // name index 70
     expect_compression_error(&b).await;
+}
+
+#[tokio::test]
+async fn rfc7541_4_2_peer_header_table_size_zero_respected() {
+    let (_s, addr) = server().await;
+    let mut c = H2Conn::handshake_with(addr, &[(HEADER_TABLE_SIZE, 0)]).await;
+    // A decoder with no dynamic table: any index into one fails.
+    c.decoder = duet::proto::h2::hpack::Decoder::new(0);
+    for id in [1, 3, 5] {
+        assert_eq!(c.get(id, "/").await.status, 200);
+    }
 }
 
 #[tokio::test]
