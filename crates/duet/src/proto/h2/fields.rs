@@ -52,6 +52,8 @@ pub(crate) struct FieldCollector {
     trailers: bool,
     max_list_size: usize,
     list_size: usize,
+    max_fields: usize,
+    count: usize,
     method: Option<Bytes>,
     scheme: Option<Bytes>,
     authority: Option<Bytes>,
@@ -76,6 +78,8 @@ impl FieldCollector {
             trailers,
             max_list_size: max_list_size as usize,
             list_size: 0,
+            max_fields: usize::MAX,
+            count: 0,
             method: None,
             scheme: None,
             authority: None,
@@ -94,6 +98,13 @@ impl FieldCollector {
         }
     }
 
+    /// Limits the number of fields (pseudo-headers not counted); more is
+    /// [`Reject::TooLarge`].
+    pub(crate) fn max_fields(mut self, n: usize) -> Self {
+        self.max_fields = n;
+        self
+    }
+
     /// The decoder stopped emitting: the list exceeds our limit.
     pub(crate) fn too_large(&mut self) {
         if !matches!(self.reject, Some(Reject::Malformed(_))) {
@@ -105,7 +116,10 @@ impl FieldCollector {
     pub(crate) fn field(&mut self, name: Bytes, value: Bytes) {
         // RFC 7541 §4.1: size = name + value + 32.
         self.list_size = self.list_size.saturating_add(name.len() + value.len() + 32);
-        if self.list_size > self.max_list_size {
+        if !name.starts_with(b":") {
+            self.count += 1;
+        }
+        if self.list_size > self.max_list_size || self.count > self.max_fields {
             if self.reject.is_none() {
                 self.reject = Some(Reject::TooLarge);
             }
@@ -490,6 +504,18 @@ mod tests {
             c.field(Bytes::from(n), Bytes::from(v));
         }
         c.field(Bytes::from("x"), Bytes::from("y".repeat(100)));
+        assert!(matches!(c.finish_request(), Err(Reject::TooLarge)));
+    }
+
+    #[test]
+    fn field_count_limit() {
+        let mut c = FieldCollector::new(false, 1 << 16).max_fields(2);
+        for (n, v) in BASE {
+            c.field(Bytes::from(n), Bytes::from(v));
+        }
+        for n in ["a", "b", "c"] {
+            c.field(Bytes::from(n), Bytes::from("1"));
+        }
         assert!(matches!(c.finish_request(), Err(Reject::TooLarge)));
     }
 

@@ -38,6 +38,8 @@ pub struct Config {
     pub max_header_list_size: u32,
     /// SETTINGS_HEADER_TABLE_SIZE for our decoder.
     pub header_table_size: u32,
+    /// Most fields in one request head; more is answered 431.
+    pub max_header_fields: usize,
     /// Response bytes a stream may have queued.
     pub stream_send_buffer: usize,
     /// Peer resets (and refused streams) allowed per second.
@@ -59,6 +61,7 @@ impl Config {
             ),
             max_header_list_size: l.h2_max_header_list_size,
             header_table_size: l.h2_header_table_size,
+            max_header_fields: l.max_headers,
             stream_send_buffer: l.h2_stream_send_buffer.max(1),
             max_resets_per_sec: l.h2_max_resets_per_sec,
         }
@@ -622,7 +625,8 @@ impl Connection {
         // the decoder's table stays in sync; a decoding error is a
         // connection error COMPRESSION_ERROR.
         let mut fields =
-            FieldCollector::new(lookup == Lookup::Active, self.local.max_header_list_size);
+            FieldCollector::new(lookup == Lookup::Active, self.local.max_header_list_size)
+                .max_fields(self.cfg.max_header_fields);
         let limit = self.local.max_header_list_size as usize;
         match self
             .decoder
