@@ -3,7 +3,8 @@
 //! Chromium (Debian's `chromium`, installed by `scripts/test.sh`) loads it,
 //! and the test reads the live page through the DevTools protocol until the
 //! page shows at least three Server-Sent Events and that it came over h2,
-//! then saves a screenshot to `target/test-artifacts/clock.png`.
+//! then saves a screenshot to `target/test-artifacts/clock.png`. A second
+//! test reads the demo's `/sse` with `curl -N` over HTTP/1.1 and h2.
 //!
 //! The DevTools client is a minimal WebSocket client (RFC 6455) written
 //! here so the test needs nothing beyond the standard library and
@@ -84,6 +85,30 @@ fn chromium_binary() -> String {
         }
     }
     panic!("chromium is required for this test (scripts/test.sh installs Debian's `chromium`)");
+}
+
+/// Starts the demo binary, as users run it (self-signed certificate for
+/// HTTPS), on free ports; returns it with its HTTP and HTTPS addresses.
+fn start_demo() -> (Reaped, SocketAddr, SocketAddr) {
+    let http_addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let https_addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let duet = Reaped(
+        Command::new(env!("CARGO_BIN_EXE_duet"))
+            .arg("--http")
+            .arg(http_addr.to_string())
+            .arg("--https")
+            .arg(https_addr.to_string())
+            .arg("--quiet")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the duet binary"),
+    );
+    for addr in [http_addr, https_addr] {
+        wait_for(Duration::from_secs(20), || TcpStream::connect(addr).ok())
+            .unwrap_or_else(|| panic!("duet listens on {addr}"));
+    }
+    (duet, http_addr, https_addr)
 }
 
 // ---------------------------------------------------------------------------
@@ -269,25 +294,7 @@ fn base64_decode(text: &str) -> Vec<u8> {
 fn chromium_shows_live_clock_events() {
     let browser = chromium_binary();
 
-    // The demo binary, as users run it, with its self-signed certificate.
-    let http_addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
-    let https_addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
-    let _duet = Reaped(
-        Command::new(env!("CARGO_BIN_EXE_duet"))
-            .arg("--http")
-            .arg(http_addr.to_string())
-            .arg("--https")
-            .arg(https_addr.to_string())
-            .arg("--quiet")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start the duet binary"),
-    );
-    for addr in [http_addr, https_addr] {
-        wait_for(Duration::from_secs(20), || TcpStream::connect(addr).ok())
-            .unwrap_or_else(|| panic!("duet listens on {addr}"));
-    }
+    let (_duet, _http_addr, https_addr) = start_demo();
     // `localhost` is a name the self-signed certificate carries; Chromium
     // resolves it to the loopback address without asking DNS.
     let page_url = format!("https://localhost:{}/clock", https_addr.port());
@@ -420,4 +427,55 @@ fn chromium_shows_live_clock_events() {
     let _ = wait_for(Duration::from_secs(10), || {
         chromium.0.try_wait().ok().flatten()
     });
+}
+
+/// `GET /sse` of the demo with `curl -N`: clock events numbered after the
+/// client's `Last-Event-ID`, over HTTP/1.1 and over h2 with TLS.
+#[test]
+fn demo_sse_streams_to_curl() {
+    let (_duet, http_addr, https_addr) = start_demo();
+    let resolve = format!("localhost:{}:127.0.0.1", https_addr.port());
+    let runs = [
+        (
+            format!("http://{http_addr}/sse?interval_ms=1&count=3"),
+            vec!["--http1.1"],
+        ),
+        (
+            format!(
+                "https://localhost:{}/sse?interval_ms=1&count=3",
+                https_addr.port()
+            ),
+            vec!["--http2", "-k", "--resolve", resolve.as_str()],
+        ),
+    ];
+    for (url, args) in runs {
+        let out = Command::new("curl")
+            .args(["-sS", "-N", "--max-time", "20", "-H", "Last-Event-ID: 41"])
+            .args(&args)
+            .arg("-w")
+            .arg("%{http_version}")
+            .arg(&url)
+            .output()
+            .expect("curl runs (scripts/test.sh installs it)");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        let (events, version) = text.rsplit_once("\n\n").expect("events");
+        assert_eq!(version, if url.starts_with("https") { "2" } else { "1.1" });
+        let events: Vec<&str> = events.split("\n\n").collect();
+        assert_eq!(events.len(), 3, "{text}");
+        for (event, id) in events.iter().zip(42..) {
+            let lines: Vec<&str> = event.lines().collect();
+            assert_eq!(lines.len(), 3, "{event}");
+            assert_eq!(lines[0], "event: clock");
+            assert_eq!(lines[1], format!("id: {id}"));
+            let time = lines[2].strip_prefix("data: ").expect("data line");
+            // 2026-11-24T00:29:46.981Z
+            assert_eq!(time.len(), 24, "{time}");
+            assert!(time.ends_with('Z') && time.as_bytes()[10] == b'T', "{time}");
+        }
+    }
 }

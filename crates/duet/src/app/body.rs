@@ -6,6 +6,20 @@
 //! bodies arrive through a bounded channel, so a handler that reads slowly
 //! makes the connection stop reading from the socket (backpressure), and
 //! the size limit is enforced as bytes arrive.
+//!
+//! What the server holds, at most, while a peer or a handler is slow:
+//!
+//! - Streamed response, HTTP/1.1: the connection's write buffer (flushed
+//!   at 64 KiB) and the one chunk in hand; the producer is not polled
+//!   while the socket does not take bytes.
+//! - Streamed response, HTTP/2: per stream, `Limits::h2_stream_send_buffer`
+//!   (64 KiB) queued beyond what flow control lets out plus one chunk; per
+//!   connection, unwritten output stops reading new frames at 1 MiB.
+//! - Request body: a few chunks in the channel to the handler (4 on
+//!   HTTP/1.1, of at most 16 KiB read each; 8 on HTTP/2, where the rest is
+//!   held to the stream's flow-control window, `Limits::h2_initial_window_size`,
+//!   and credit returns only as the handler reads). `Limits::max_body_bytes`
+//!   applies whether the handler buffers the body or streams it.
 
 use std::fmt;
 use std::pin::Pin;
