@@ -170,19 +170,19 @@ impl ConnContext {
 
 /// Path parameters captured by the route pattern, in pattern order.
 #[derive(Clone, Debug, Default)]
-pub struct PathParams(pub(crate) Vec<(String, String)>);
+pub struct PathParams(pub(crate) Vec<(std::sync::Arc<str>, String)>);
 
 impl PathParams {
     /// The value of parameter `name`, if the route captured it.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0
             .iter()
-            .find(|(k, _)| k == name)
+            .find(|(k, _)| &**k == name)
             .map(|(_, v)| v.as_str())
     }
     /// All captured parameters, in pattern order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+        self.0.iter().map(|(k, v)| (&**k, v.as_str()))
     }
 }
 

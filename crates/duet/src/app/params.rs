@@ -5,6 +5,7 @@ use serde::de::{
     self, DeserializeOwned, DeserializeSeed, IntoDeserializer, MapAccess, SeqAccess, Visitor,
 };
 use serde::forward_to_deserialize_any;
+use std::sync::Arc;
 
 /// Why path parameters did not fit the requested type.
 #[derive(Debug)]
@@ -23,12 +24,12 @@ impl de::Error for ParamError {
 }
 
 pub(crate) fn deserialize<T: DeserializeOwned>(
-    params: &[(String, String)],
+    params: &[(Arc<str>, String)],
 ) -> Result<T, ParamError> {
     T::deserialize(Params(params))
 }
 
-struct Params<'a>(&'a [(String, String)]);
+struct Params<'a>(&'a [(Arc<str>, String)]);
 
 macro_rules! single {
     ($($m:ident),*) => {$(
@@ -114,7 +115,7 @@ impl<'de> de::Deserializer<'de> for Params<'de> {
     forward_to_deserialize_any! { unit unit_struct enum identifier ignored_any }
 }
 
-struct Seq<'a>(std::slice::Iter<'a, (String, String)>);
+struct Seq<'a>(std::slice::Iter<'a, (Arc<str>, String)>);
 
 impl<'de> SeqAccess<'de> for Seq<'de> {
     type Error = ParamError;
@@ -130,7 +131,7 @@ impl<'de> SeqAccess<'de> for Seq<'de> {
 }
 
 struct Map<'a> {
-    iter: std::slice::Iter<'a, (String, String)>,
+    iter: std::slice::Iter<'a, (Arc<str>, String)>,
     value: Option<&'a str>,
 }
 
@@ -143,7 +144,7 @@ impl<'de> MapAccess<'de> for Map<'de> {
         match self.iter.next() {
             Some((k, v)) => {
                 self.value = Some(v);
-                seed.deserialize(k.as_str().into_deserializer()).map(Some)
+                seed.deserialize((&**k).into_deserializer()).map(Some)
             }
             None => Ok(None),
         }
@@ -214,9 +215,9 @@ impl<'de> de::Deserializer<'de> for Value<'de> {
 mod tests {
     use super::*;
 
-    fn p(v: &[(&str, &str)]) -> Vec<(String, String)> {
+    fn p(v: &[(&str, &str)]) -> Vec<(Arc<str>, String)> {
         v.iter()
-            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .map(|(a, b)| (Arc::from(*a), b.to_string()))
             .collect()
     }
 

@@ -6,6 +6,7 @@
 //! HEAD falls back to the GET handler.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use http::Method;
 
@@ -22,6 +23,8 @@ pub(crate) struct Router {
 
 #[derive(Clone)]
 struct Route {
+    /// Parameter names in pattern order, shared by every match.
+    names: Vec<Arc<str>>,
     methods: Vec<(Method, BoxedHandler)>,
     /// The `Allow` header value for 405 answers.
     allow: String,
@@ -51,6 +54,7 @@ impl Router {
                     .insert(pattern, i)
                     .map_err(|e| format!("route {pattern:?}: {e}"))?;
                 self.routes.push(Route {
+                    names: param_names(pattern),
                     methods: Vec::new(),
                     allow: String::new(),
                 });
@@ -97,13 +101,29 @@ impl Router {
                 let params = m
                     .params
                     .iter()
-                    .map(|(k, v)| (k.to_string(), percent_decode(v)))
+                    .map(|(k, v)| {
+                        let name = match route.names.iter().find(|n| &***n == k) {
+                            Some(n) => n.clone(),
+                            None => Arc::from(k),
+                        };
+                        (name, percent_decode(v))
+                    })
                     .collect();
                 Match::Found(h, PathParams(params))
             }
             None => Match::MethodNotAllowed(&route.allow),
         }
     }
+}
+
+/// The `{name}` / `{*name}` parameters of a pattern, in order.
+fn param_names(pattern: &str) -> Vec<Arc<str>> {
+    pattern
+        .split('{')
+        .skip(1)
+        .filter_map(|rest| rest.split_once('}'))
+        .map(|(name, _)| Arc::from(name.trim_start_matches('*')))
+        .collect()
 }
 
 /// Decodes `%XX` escapes; leaves the text as it was if the result is not

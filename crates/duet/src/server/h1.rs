@@ -187,10 +187,18 @@ where
             if shrink {
                 until = until.min(Instant::now() + IDLE_SHRINK_AFTER);
             }
-            let mut shutdown = self.p.shutdown.clone();
-            let read = tokio::select! {
-                r = timeout_at(until, self.read_more()) => r,
-                _ = shutdown.wait(), if idle => return Ok(Next::Close),
+            // Shutdown is watched only once the connection is really idle
+            // (buffers released): the common short wait between requests
+            // then costs no waiter registration, and an idle connection
+            // still closes within IDLE_SHRINK_AFTER of shutdown.
+            let read = if idle && !shrink {
+                let mut shutdown = self.p.shutdown.clone();
+                tokio::select! {
+                    r = timeout_at(until, self.read_more()) => r,
+                    _ = shutdown.wait() => return Ok(Next::Close),
+                }
+            } else {
+                timeout_at(until, self.read_more()).await
             };
             match read {
                 Ok(Ok(true)) => {}

@@ -16,7 +16,6 @@ use http::StatusCode;
 use crate::app::body::Body;
 use crate::app::context::{ConnContext, RequestContext};
 use crate::app::extract::RequestHead;
-use crate::app::handler::ResponseFuture;
 use crate::app::response::Response;
 use crate::app::router::{request_host, Match, Router};
 use crate::app::server::VHostParts;
@@ -88,8 +87,16 @@ impl Site {
     /// Answers one request. Never panics: a handler panic becomes 500.
     pub(crate) fn dispatch(&self, req: http::Request<Body>, conn: &ConnContext) -> Dispatch {
         let (parts, body) = req.into_parts();
-        let host = request_host(&parts).map(normalize_host);
-        let Some(vi) = self.lookup(host.as_deref()) else {
+        // One server and no TLS: no host to choose (the common case, and
+        // the hot path).
+        let vi = if self.vhosts.len() == 1 && !self.tls && self.by_name.is_empty() {
+            Some(0)
+        } else {
+            let mut scratch = [0u8; 256];
+            let host = request_host(&parts).and_then(|h| lowercase_host(h, &mut scratch));
+            self.lookup(host)
+        };
+        let Some(vi) = vi else {
             return Dispatch::ready(Response::error(
                 StatusCode::MISDIRECTED_REQUEST,
                 "no server for this host on this port",
@@ -98,8 +105,11 @@ impl Site {
         if self.tls {
             // RFC 9110 §15.5.20: the connection was set up (SNI, certificate)
             // for another virtual server than the one the request names.
-            let sni = conn.server_name().map(|s| s.to_ascii_lowercase());
-            let conn_vi = self.lookup(sni.as_deref());
+            let mut scratch = [0u8; 256];
+            let sni = conn
+                .server_name()
+                .and_then(|s| lowercase_host(s, &mut scratch));
+            let conn_vi = self.lookup(sni);
             if conn_vi != Some(vi) {
                 return Dispatch::ready(Response::error(
                     StatusCode::MISDIRECTED_REQUEST,
@@ -130,17 +140,28 @@ impl Site {
             state: vhost.state.clone(),
             body_limit: vhost.body_limit,
         };
-        let handler = handler.clone();
-        // The handler's synchronous part runs inside the guarded future too.
-        let fut: ResponseFuture = Box::pin(async move { handler.call(head, body).await });
-        Dispatch {
-            state: State::Running(AssertUnwindSafe(fut).catch_unwind(), log),
+        // The handler's synchronous part (extractor set-up) is guarded too.
+        match std::panic::catch_unwind(AssertUnwindSafe(|| handler.call(head, body))) {
+            Ok(fut) => Dispatch {
+                state: State::Running(AssertUnwindSafe(fut).catch_unwind(), log),
+            },
+            Err(_) => Dispatch::ready(Response::error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the handler failed",
+            )),
         }
     }
 }
 
-fn normalize_host(h: &str) -> String {
-    h.trim_end_matches('.').to_ascii_lowercase()
+/// `h` lowercased (and without a trailing dot) in `scratch`, without
+/// allocating; `None` for names longer than any DNS name.
+fn lowercase_host<'a>(h: &str, scratch: &'a mut [u8; 256]) -> Option<&'a str> {
+    let h = h.trim_end_matches('.');
+    let out = scratch.get_mut(..h.len())?;
+    for (o, b) in out.iter_mut().zip(h.bytes()) {
+        *o = b.to_ascii_lowercase();
+    }
+    std::str::from_utf8(out).ok()
 }
 
 struct AccessLog {
@@ -155,7 +176,8 @@ pub(crate) struct Dispatch {
     state: State,
 }
 
-type Guarded = futures_util::future::CatchUnwind<AssertUnwindSafe<ResponseFuture>>;
+type Guarded =
+    futures_util::future::CatchUnwind<AssertUnwindSafe<crate::app::handler::ResponseFuture>>;
 
 enum State {
     Ready(Option<Response>),

@@ -23,8 +23,8 @@ pub enum ResponseFraming {
     CloseDelimited,
 }
 
-/// Writes a response head: status line, `date` and `server` (unless the
-/// handler set them), the handler's fields, the framing field and the
+/// Writes a response head: status line, the handler's fields, `date` and
+/// `server` (unless the handler set them), the framing field and the
 /// persistence field, then the empty line.
 ///
 /// The status line always says HTTP/1.1, the highest version we conform to
@@ -57,21 +57,11 @@ pub fn encode_response_head(
         }
         other => other,
     };
-    let mut estimate = 96 + date.len();
-    for (name, value) in headers {
-        estimate += name.as_str().len() + value.len() + 4;
-    }
-    dst.reserve(estimate);
-
+    // One pass over the handler's fields; `date` and `server` follow them
+    // unless the handler set its own.
+    dst.reserve(256);
     write_status_line(dst, status);
-    if !headers.contains_key(header::DATE) {
-        dst.put_slice(b"date: ");
-        dst.put_slice(date);
-        dst.put_slice(b"\r\n");
-    }
-    if !headers.contains_key(header::SERVER) {
-        dst.put_slice(b"server: duet\r\n");
-    }
+    let (mut has_date, mut has_server) = (false, false);
     for (name, value) in headers {
         if name == header::CONTENT_LENGTH
             || name == header::TRANSFER_ENCODING
@@ -79,10 +69,20 @@ pub fn encode_response_head(
         {
             continue;
         }
+        has_date |= name == header::DATE;
+        has_server |= name == header::SERVER;
         dst.put_slice(name.as_str().as_bytes());
         dst.put_slice(b": ");
         dst.put_slice(value.as_bytes());
         dst.put_slice(b"\r\n");
+    }
+    if !has_date {
+        dst.put_slice(b"date: ");
+        dst.put_slice(date);
+        dst.put_slice(b"\r\n");
+    }
+    if !has_server {
+        dst.put_slice(b"server: duet\r\n");
     }
     match framing {
         ResponseFraming::Length(n) => {
@@ -251,9 +251,9 @@ mod tests {
                 true
             ),
             "HTTP/1.1 200 OK\r\n\
+             content-type: text/plain\r\n\
              date: Sun, 06 Nov 1994 08:49:37 GMT\r\n\
              server: duet\r\n\
-             content-type: text/plain\r\n\
              content-length: 5\r\n\
              \r\n"
         );
@@ -346,11 +346,11 @@ mod tests {
         assert_eq!(
             s,
             "HTTP/1.1 200 OK\r\n\
-             date: Sun, 06 Nov 1994 08:49:37 GMT\r\n\
-             server: duet\r\n\
              content-type: text/plain\r\n\
              x-multi: 1\r\n\
              x-multi: 2\r\n\
+             date: Sun, 06 Nov 1994 08:49:37 GMT\r\n\
+             server: duet\r\n\
              content-length: 3\r\n\
              connection: close\r\n\
              \r\n"
