@@ -412,29 +412,24 @@ per_protocol!(h2 = crate::Proto::H2 =>
     curl_streams_events,
 );
 
-// Waiting for the HTTP/2 driver: it keeps a response body's pending poll
-// after the stream is reset or the socket closes, and does not end event
-// streams on graceful shutdown (fix proposed on branch `sse-h2-fixes`).
+// The ends of event streams over HTTP/2: reset streams and graceful
+// shutdown.
 #[tokio::test]
-#[ignore = "server::h2 keeps a silent producer after RST_STREAM (branch sse-h2-fixes)"]
 async fn h2c_disconnecting_clients_free_their_streams() {
     disconnecting_clients_free_their_streams(Proto::H2c).await
 }
 
 #[tokio::test]
-#[ignore = "server::h2 keeps a silent producer after RST_STREAM (branch sse-h2-fixes)"]
 async fn h2_disconnecting_clients_free_their_streams() {
     disconnecting_clients_free_their_streams(Proto::H2).await
 }
 
 #[tokio::test]
-#[ignore = "server::h2 does not end event streams on shutdown (branch sse-h2-fixes)"]
 async fn h2c_shutdown_ends_event_streams_cleanly() {
     shutdown_ends_event_streams_cleanly(Proto::H2c).await
 }
 
 #[tokio::test]
-#[ignore = "server::h2 does not end event streams on shutdown (branch sse-h2-fixes)"]
 async fn h2_shutdown_ends_event_streams_cleanly() {
     shutdown_ends_event_streams_cleanly(Proto::H2).await
 }
@@ -549,7 +544,6 @@ async fn h2_feed(
 }
 
 #[tokio::test]
-#[ignore = "server::h2 keeps a silent producer after RST_STREAM or TCP close (branch sse-h2-fixes)"]
 async fn h2c_reset_streams_and_closed_connections_free_their_producers() {
     let (server, feeds) = app(Proto::H2c);
     let t = Target::start(Proto::H2c, server).await;

@@ -27,7 +27,7 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use futures_util::FutureExt;
 use http::{HeaderMap, Method, StatusCode, Version};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::date::with_date;
@@ -109,12 +109,20 @@ struct StreamTask {
     ended: bool,
     /// A response body waiting for send-buffer room.
     parked: Option<Body>,
+    /// Held while a response body's next chunk is being polled; dropping
+    /// it (the stream reset, the peer gone) drops the body at once, even
+    /// a producer that would stay silent forever.
+    body_cancel: Option<oneshot::Sender<()>>,
+    /// The response is an event stream (`text/event-stream`): ended with
+    /// END_STREAM when graceful shutdown begins.
+    event_stream: bool,
     /// HEAD request: the response carries no body.
     head: bool,
 }
 
 type HandlerFuture = BoxFuture<'static, (StreamId, Option<http::Response<Body>>)>;
-type ChunkFuture = BoxFuture<'static, (StreamId, Body, Option<Result<Bytes, BodyError>>)>;
+/// The next chunk of a response body; `None` when the poll was cancelled.
+type ChunkFuture = BoxFuture<'static, Option<(StreamId, Body, Option<Result<Bytes, BodyError>>)>>;
 
 struct Driver {
     io: Option<Box<dyn Io>>,
@@ -231,7 +239,10 @@ impl Driver {
             let idle_at = idle_since.map(|t| t + keep_alive);
             tokio::select! {
                 r = reader.read_buf(rbuf), if can_read => match r {
-                    Ok(0) => read_open = false,
+                    Ok(0) => {
+                        read_open = false;
+                        self.on_peer_closed();
+                    }
                     Ok(_) => {
                         let _ = self.conn.recv(rbuf, std::time::Instant::now());
                     }
@@ -249,8 +260,10 @@ impl Driver {
                 Some((id, resp)) = self.handlers.next(), if !self.handlers.is_empty() => {
                     self.on_response(id, resp);
                 }
-                Some((id, body, chunk)) = self.bodies.next(), if !self.bodies.is_empty() => {
-                    self.on_chunk(id, body, chunk);
+                Some(polled) = self.bodies.next(), if !self.bodies.is_empty() => {
+                    if let Some((id, body, chunk)) = polled {
+                        self.on_chunk(id, body, chunk);
+                    }
                 }
                 Some((id, n)) = self.release_rx.recv() => self.on_release(id, n),
                 _ = shutdown.wait(), if !shutdown_seen => {
@@ -258,6 +271,7 @@ impl Driver {
                     // Graceful shutdown: streams up to the last one we
                     // took finish; newer ones are not processed (§6.8).
                     self.conn.go_away(Reason::NO_ERROR);
+                    self.end_event_streams();
                 }
                 _ = sleep_until_opt(idle_at), if idle_at.is_some() && !self.conn.is_closing() => {
                     self.conn.go_away(Reason::NO_ERROR);
@@ -275,8 +289,10 @@ impl Driver {
                 self.on_response(id, resp);
                 progressed = true;
             }
-            if let Some(Some((id, body, chunk))) = self.bodies.next().now_or_never() {
-                self.on_chunk(id, body, chunk);
+            if let Some(Some(polled)) = self.bodies.next().now_or_never() {
+                if let Some((id, body, chunk)) = polled {
+                    self.on_chunk(id, body, chunk);
+                }
                 progressed = true;
             }
             if let Ok((id, n)) = self.release_rx.try_recv() {
@@ -456,6 +472,13 @@ impl Driver {
         }
         let (parts, body) = resp.into_parts();
         let len = body.exact_len();
+        let event_stream = parts
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+        if let Some(s) = self.streams.get_mut(&id) {
+            s.event_stream = event_stream;
+        }
         if head_only || len == Some(0) {
             with_date(|d| {
                 self.conn
@@ -508,13 +531,54 @@ impl Driver {
             return;
         }
         if self.conn.has_room(id) {
+            let (cancel_tx, cancel) = oneshot::channel::<()>();
+            if let Some(s) = self.streams.get_mut(&id) {
+                s.body_cancel = Some(cancel_tx);
+            }
             self.bodies.push(Box::pin(async move {
                 let mut body = body;
-                let chunk = body.chunk().await;
-                (id, body, chunk)
+                tokio::select! {
+                    chunk = body.chunk() => Some((id, body, chunk)),
+                    _ = cancel => None,
+                }
             }));
         } else if let Some(s) = self.streams.get_mut(&id) {
             s.parked = Some(body);
+        }
+    }
+
+    /// The peer closed its side of the connection: it reads no more, so
+    /// responses still being streamed are dropped with their producers
+    /// (requests whose handlers have not answered yet are still answered).
+    fn on_peer_closed(&mut self) {
+        let streaming: Vec<StreamId> = self
+            .streams
+            .iter()
+            .filter(|(_, s)| s.body_cancel.is_some() || s.parked.is_some())
+            .map(|(id, _)| *id)
+            .collect();
+        for id in streaming {
+            self.streams.remove(&id);
+            self.conn.reset_stream(id, Reason::CANCEL);
+        }
+    }
+
+    /// Graceful shutdown: an event stream never ends by itself, so it is
+    /// ended cleanly (END_STREAM after what was sent) and the client
+    /// reconnects elsewhere, instead of holding shutdown to its deadline.
+    fn end_event_streams(&mut self) {
+        let sse: Vec<StreamId> = self
+            .streams
+            .iter()
+            .filter(|(_, s)| s.event_stream)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in sse {
+            // Dropping the task cancels the pending poll of the body.
+            self.streams.remove(&id);
+            if self.conn.is_sending(id) {
+                self.conn.send_data(id, Bytes::new(), true);
+            }
         }
     }
 
