@@ -34,6 +34,41 @@ async fn slow() -> &'static str {
     "slow"
 }
 
+/// Live `/silent` producers.
+#[derive(Clone, Default)]
+struct Live(Arc<AtomicUsize>);
+
+struct LiveGuard(Live);
+
+impl Drop for LiveGuard {
+    fn drop(&mut self) {
+        self.0 .0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// A streamed body that never produces a chunk and counts itself live
+/// until dropped.
+async fn silent(State(live): State<Live>) -> Response {
+    live.0.fetch_add(1, Ordering::SeqCst);
+    let guard = LiveGuard(live);
+    let body = futures_util::stream::unfold(guard, |g| async move {
+        std::future::pending::<()>().await;
+        Some((Ok::<_, std::io::Error>(Bytes::new()), g))
+    });
+    Response::stream(body)
+}
+
+/// Waits (up to 5 s) until no `/silent` producer is live.
+async fn wait_dropped(live: &Live) -> bool {
+    for _ in 0..500 {
+        if live.0.load(Ordering::SeqCst) == 0 {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    false
+}
+
 /// A response head larger than one frame.
 async fn big_head() -> Response {
     Response::text("big head").header("x-big", &"h".repeat(40_000))
@@ -73,7 +108,12 @@ fn app(limits: Limits) -> Server {
 }
 
 fn app_with(limits: Limits, produced: Produced) -> Server {
-    let mut s = local().limits(limits).state(produced);
+    app_full(limits, produced, Live::default())
+}
+
+fn app_full(limits: Limits, produced: Produced, live: Live) -> Server {
+    let mut s = local().limits(limits).state(produced).state(live);
+    s.get("/silent", silent);
     s.get("/endless", endless);
     s.get("/", hello);
     s.post("/", echo);
@@ -613,6 +653,45 @@ async fn rfc9113_6_4_rst_stream_wrong_length() {
     open_post(&mut c, 1).await;
     c.send(&frame(RST_STREAM, 0, 1, &[0, 0, 0, 8, 0])).await;
     c.expect_connection_error(FRAME_SIZE_ERROR).await;
+}
+
+#[tokio::test]
+async fn rfc9113_6_4_rst_stream_drops_a_silent_producer() {
+    let live = Live::default();
+    let r = start([app_full(
+        Limits::default(),
+        Produced::default(),
+        live.clone(),
+    )])
+    .await;
+    let mut c = H2Conn::handshake(r.addr()).await;
+    c.send(&headers(1, END_HEADERS | END_STREAM, &get_block("/silent")))
+        .await;
+    c.wait_for(HEADERS).await;
+    assert_eq!(live.0.load(Ordering::SeqCst), 1);
+    c.send(&rst_stream(1, CANCEL)).await;
+    assert!(
+        wait_dropped(&live).await,
+        "producer dropped after RST_STREAM"
+    );
+    c.expect_alive().await;
+}
+
+#[tokio::test]
+async fn closed_connection_drops_a_silent_producer() {
+    let live = Live::default();
+    let r = start([app_full(
+        Limits::default(),
+        Produced::default(),
+        live.clone(),
+    )])
+    .await;
+    let mut c = H2Conn::handshake(r.addr()).await;
+    c.send(&headers(1, END_HEADERS | END_STREAM, &get_block("/silent")))
+        .await;
+    c.wait_for(HEADERS).await;
+    drop(c);
+    assert!(wait_dropped(&live).await, "producer dropped after close");
 }
 
 #[tokio::test]

@@ -27,7 +27,7 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use futures_util::FutureExt;
 use http::{HeaderMap, Method, StatusCode, Version};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::date::with_date;
@@ -109,15 +109,28 @@ struct StreamTask {
     ended: bool,
     /// A response body waiting for send-buffer room.
     parked: Option<Body>,
-    /// Held while a response body's next chunk is being polled; dropping
-    /// it (the stream reset, the peer gone) drops the body at once, even
-    /// a producer that would stay silent forever.
-    body_cancel: Option<oneshot::Sender<()>>,
-    /// The response is an event stream (`text/event-stream`): ended with
-    /// END_STREAM when graceful shutdown begins.
+    /// Cancels the pending poll of the response body's next chunk, so that
+    /// a reset stream drops even a producer that stays silent forever.
+    body_poll: Option<AbortHandle>,
+    /// The response is an event stream (`text/event-stream`), which never
+    /// ends by itself: graceful shutdown ends it with END_STREAM.
     event_stream: bool,
     /// HEAD request: the response carries no body.
     head: bool,
+}
+
+impl Drop for StreamTask {
+    /// Forgetting a stream cancels its handler and its body poll, and drops
+    /// the request body channel (the handler reads `BodyError::Aborted`
+    /// unless the body was finished).
+    fn drop(&mut self) {
+        if let Some(h) = self.handler.take() {
+            h.abort();
+        }
+        if let Some(b) = self.body_poll.take() {
+            b.abort();
+        }
+    }
 }
 
 type HandlerFuture = BoxFuture<'static, (StreamId, Option<http::Response<Body>>)>;
@@ -165,11 +178,10 @@ impl Driver {
             self.start_handler(1, req);
         }
         let res = self.serve(&mut reader, &mut writer, &mut rbuf).await;
-        for s in self.streams.values_mut() {
-            if let Some(h) = s.handler.take() {
-                h.abort();
-            }
-        }
+        // Handlers and body producers end with the connection.
+        self.streams.clear();
+        self.handlers.clear();
+        self.bodies.clear();
         // Best effort: the last frames (GOAWAY), then a lingering close.
         let out = self.conn.output().split();
         if !out.is_empty() {
@@ -331,14 +343,9 @@ impl Driver {
                 } => self.on_data(id, data, end_stream),
                 Event::Trailers { id, .. } => self.on_data(id, Bytes::new(), true),
                 Event::Reset { id, .. } => {
-                    if let Some(mut s) = self.streams.remove(&id) {
-                        if let Some(h) = s.handler.take() {
-                            h.abort();
-                        }
-                        if let Some(tx) = s.body_tx.take() {
-                            tx.fail(BodyError::Aborted);
-                        }
-                    }
+                    // Dropping the task cancels the handler, the body poll
+                    // and the request body channel.
+                    self.streams.remove(&id);
                 }
                 Event::GoAway { .. } => {
                     // The peer opens no more streams: finish ours, then close.
@@ -355,10 +362,8 @@ impl Driver {
     }
 
     fn on_request(&mut self, id: StreamId, head: http::request::Parts, end_stream: bool) {
-        let mut task = StreamTask {
-            head: head.method == Method::HEAD,
-            ..StreamTask::default()
-        };
+        let mut task = StreamTask::default();
+        task.head = head.method == Method::HEAD;
         let declared = head
             .headers
             .get(http::header::CONTENT_LENGTH)
@@ -472,12 +477,11 @@ impl Driver {
         }
         let (parts, body) = resp.into_parts();
         let len = body.exact_len();
-        let event_stream = parts
-            .headers
-            .get(http::header::CONTENT_TYPE)
-            .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
         if let Some(s) = self.streams.get_mut(&id) {
-            s.event_stream = event_stream;
+            s.event_stream = parts
+                .headers
+                .get(http::header::CONTENT_TYPE)
+                .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
         }
         if head_only || len == Some(0) {
             with_date(|d| {
@@ -531,30 +535,33 @@ impl Driver {
             return;
         }
         if self.conn.has_room(id) {
-            let (cancel_tx, cancel) = oneshot::channel::<()>();
+            let (abort, reg) = AbortHandle::new_pair();
             if let Some(s) = self.streams.get_mut(&id) {
-                s.body_cancel = Some(cancel_tx);
+                s.body_poll = Some(abort);
             }
-            self.bodies.push(Box::pin(async move {
-                let mut body = body;
-                tokio::select! {
-                    chunk = body.chunk() => Some((id, body, chunk)),
-                    _ = cancel => None,
-                }
-            }));
+            let next = Abortable::new(
+                async move {
+                    let mut body = body;
+                    let chunk = body.chunk().await;
+                    (id, body, chunk)
+                },
+                reg,
+            );
+            self.bodies.push(Box::pin(async move { next.await.ok() }));
         } else if let Some(s) = self.streams.get_mut(&id) {
             s.parked = Some(body);
         }
     }
 
-    /// The peer closed its side of the connection: it reads no more, so
-    /// responses still being streamed are dropped with their producers
-    /// (requests whose handlers have not answered yet are still answered).
+    /// The peer closed its sending side: it will read no more either in
+    /// practice (HTTP/2 clients do not half-close), so responses still
+    /// being streamed are reset and their producers dropped; handlers that
+    /// have not answered yet still get to answer.
     fn on_peer_closed(&mut self) {
         let streaming: Vec<StreamId> = self
             .streams
             .iter()
-            .filter(|(_, s)| s.body_cancel.is_some() || s.parked.is_some())
+            .filter(|(_, s)| s.handler.is_none())
             .map(|(id, _)| *id)
             .collect();
         for id in streaming {
@@ -564,7 +571,7 @@ impl Driver {
     }
 
     /// Graceful shutdown: an event stream never ends by itself, so it is
-    /// ended cleanly (END_STREAM after what was sent) and the client
+    /// ended cleanly (END_STREAM after what was queued) and the client
     /// reconnects elsewhere, instead of holding shutdown to its deadline.
     fn end_event_streams(&mut self) {
         let sse: Vec<StreamId> = self
@@ -574,11 +581,8 @@ impl Driver {
             .map(|(id, _)| *id)
             .collect();
         for id in sse {
-            // Dropping the task cancels the pending poll of the body.
             self.streams.remove(&id);
-            if self.conn.is_sending(id) {
-                self.conn.send_data(id, Bytes::new(), true);
-            }
+            self.conn.send_data(id, Bytes::new(), true);
         }
     }
 
