@@ -1391,6 +1391,28 @@ async fn rfc9113_5_2_slow_reader_bounds_server_buffering() {
 }
 
 #[tokio::test]
+async fn expect_100_continue_gets_interim_response() {
+    let (_s, mut c) = conn().await;
+    let b = request_block("POST", "/echo", &[("expect", "100-continue")]);
+    c.send(&headers(1, END_HEADERS, &b)).await;
+    // The 100 comes before any body byte is sent.
+    let f = c.wait_for(HEADERS).await;
+    assert!(!f.has(END_STREAM));
+    let mut status = String::new();
+    c.decoder
+        .decode(&f.payload, &mut |n, v| {
+            if &n[..] == b":status" {
+                status = String::from_utf8_lossy(&v).into_owned();
+            }
+        })
+        .expect("decodes");
+    assert_eq!(status, "100");
+    c.send(&data(1, true, b"continued")).await;
+    let r = c.response(1).await;
+    assert_eq!((r.status, &r.body[..]), (200, &b"continued"[..]));
+}
+
+#[tokio::test]
 async fn requests_multiplexed() {
     let (_s, mut c) = conn().await;
     let mut b = Vec::new();

@@ -378,6 +378,15 @@ impl Driver {
         let body = if end_stream {
             Body::empty()
         } else {
+            // RFC 9110 §10.1.1: a client waiting for 100 (Continue) before
+            // sending its body gets it at once.
+            let expects = head
+                .headers
+                .get(http::header::EXPECT)
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+            if expects {
+                self.conn.send_informational(id, StatusCode::CONTINUE);
+            }
             let (tx, mut incoming) = Incoming::channel(declared, BODY_CHANNEL_DEPTH);
             let release = self.release_tx.clone();
             incoming.on_release(Arc::new(move |n| {

@@ -229,6 +229,8 @@ pub fn request_block(method: &str, path: &str, extra: &[(&str, &str)]) -> Vec<u8
 /// A decoded response.
 #[derive(Debug, Default)]
 pub struct Response {
+    /// Interim (1xx) statuses received before the final response.
+    pub interim: Vec<u16>,
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
@@ -485,7 +487,6 @@ impl H2Conn {
                     if got_head {
                         r.trailers = fields;
                     } else {
-                        got_head = true;
                         for (n, v) in fields {
                             if n == ":status" {
                                 r.status = v.parse().unwrap_or(0);
@@ -493,6 +494,13 @@ impl H2Conn {
                                 r.headers.push((n, v));
                             }
                         }
+                        if (100..200).contains(&r.status) {
+                            // An interim response: the final one follows.
+                            r.interim.push(r.status);
+                            r.headers.clear();
+                            continue;
+                        }
+                        got_head = true;
                     }
                     if f.has(END_STREAM) {
                         return r;

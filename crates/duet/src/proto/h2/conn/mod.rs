@@ -922,6 +922,35 @@ impl Connection {
         self.remove_if_closed(id);
     }
 
+    /// Sends an interim (1xx) response head on stream `id`, e.g. `100
+    /// Continue` for a request that expects it (RFC 9110 §10.1.1); the
+    /// final response follows with [`Connection::send_response`].
+    pub fn send_informational(&mut self, id: StreamId, status: StatusCode) {
+        if self.phase == Phase::Closed || !status.is_informational() {
+            return;
+        }
+        match self.streams.get(&id) {
+            Some(s) if s.sending == Sending::Head && s.state.can_send() => {}
+            _ => return,
+        }
+        let mut block = std::mem::take(&mut self.scratch);
+        block.clear();
+        // §8.1: an interim response is a HEADERS frame without END_STREAM,
+        // carrying :status only here.
+        self.encoder.encode(
+            [(&b":status"[..], status.as_str().as_bytes(), false)],
+            &mut block,
+        );
+        frame::encode_block(
+            id,
+            &block,
+            false,
+            self.peer.max_frame_size as usize,
+            &mut self.out,
+        );
+        self.scratch = block;
+    }
+
     /// Queues response body bytes of stream `id` (and END_STREAM after
     /// them when `end_stream`). They leave as DATA frames as flow control
     /// allows. Ignored if the stream is gone.

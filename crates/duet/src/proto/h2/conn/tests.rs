@@ -871,3 +871,21 @@ fn random_frames_never_panic() {
         }
     }
 }
+
+#[test]
+fn interim_response_before_final() {
+    let mut t = T::new();
+    t.feed(&frame(HEADERS, END_HEADERS, 1, &block(&POST)))
+        .unwrap();
+    t.c.send_informational(1, StatusCode::CONTINUE);
+    t.c.send_response(1, StatusCode::OK, &HeaderMap::new(), Some(0), true, b"");
+    let f = t.frames();
+    assert_eq!(f[0].0.kind, Kind::Headers);
+    assert!(!f[0].0.has(END_STREAM));
+    assert_eq!(f[1].0.kind, Kind::Headers);
+    assert!(f[1].0.has(END_STREAM));
+    let mut d = Decoder::new(4096);
+    let mut fields = Vec::new();
+    d.decode(&f[0].1, &mut |n, v| fields.push((n, v))).unwrap();
+    assert_eq!(fields, vec![(Bytes::from(":status"), Bytes::from("100"))]);
+}
