@@ -10,8 +10,9 @@ use bytes::{Bytes, BytesMut};
 use futures_util::FutureExt;
 use http::header::CONTENT_TYPE;
 use http::{Method, StatusCode, Version};
+use std::pin::Pin;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::time::{timeout_at, Instant};
+use tokio::time::{timeout_at, Instant, Sleep};
 
 use super::date::with_date;
 use super::ConnParams;
@@ -40,6 +41,7 @@ where
         rbuf: buf,
         wbuf: BytesMut::new(),
         p,
+        timer: None,
         linger: false,
     };
     let res = conn.run().await;
@@ -87,6 +89,8 @@ struct Conn<IO> {
     rbuf: BytesMut,
     wbuf: BytesMut,
     p: ConnParams,
+    /// The connection's one timer (idle, header read), see `read_by`.
+    timer: Option<Pin<Box<Sleep>>>,
     /// Set when we close with input possibly unread (an error response, a
     /// body the handler did not read): close lingering, not abruptly.
     linger: bool,
@@ -118,13 +122,37 @@ where
 
     /// Reads more bytes into `rbuf`; Ok(false) at EOF.
     async fn read_more(&mut self) -> io::Result<bool> {
-        // After an idle period the buffer was released: a read into an
-        // empty buffer takes a few bytes (BytesMut reserves 64), and the
-        // full-size buffer comes back once a request is arriving.
-        if self.rbuf.capacity() > 0 || !self.rbuf.is_empty() {
-            self.rbuf.reserve(READ_CHUNK);
+        read_into(&mut self.io, &mut self.rbuf).await
+    }
+
+    /// Reads more bytes into `rbuf` unless `deadline` passes first:
+    /// `Some(true)` read, `Some(false)` EOF, `None` deadline.
+    ///
+    /// The connection keeps one timer and re-arms it only when it fires
+    /// before the deadline asked for, so waiting between keep-alive
+    /// requests does not register a new timer per request.
+    async fn read_by(&mut self, deadline: Instant) -> io::Result<Option<bool>> {
+        let timer = match &mut self.timer {
+            Some(t) => t,
+            None => self
+                .timer
+                .insert(Box::pin(tokio::time::sleep_until(deadline))),
+        };
+        if timer.deadline() > deadline {
+            timer.as_mut().reset(deadline);
         }
-        Ok(self.io.read_buf(&mut self.rbuf).await? > 0)
+        loop {
+            tokio::select! {
+                biased;
+                r = read_into(&mut self.io, &mut self.rbuf) => return r.map(Some),
+                () = timer.as_mut() => {
+                    if Instant::now() >= deadline {
+                        return Ok(None);
+                    }
+                    timer.as_mut().reset(deadline);
+                }
+            }
+        }
     }
 
     /// Reads, parses and answers one request.
@@ -194,22 +222,21 @@ where
             let read = if idle && !shrink {
                 let mut shutdown = self.p.shutdown.clone();
                 tokio::select! {
-                    r = timeout_at(until, self.read_more()) => r,
+                    r = self.read_by(until) => r?,
                     _ = shutdown.wait() => return Ok(Next::Close),
                 }
             } else {
-                timeout_at(until, self.read_more()).await
+                self.read_by(until).await?
             };
             match read {
-                Ok(Ok(true)) => {}
-                Ok(Ok(false)) => return Ok(Next::Close),
-                Ok(Err(e)) => return Err(e),
-                Err(_) if shrink => {
+                Some(true) => {}
+                Some(false) => return Ok(Next::Close),
+                None if shrink => {
                     self.rbuf = BytesMut::new();
                     self.wbuf = BytesMut::new();
                 }
-                Err(_) if idle => return Ok(Next::Close),
-                Err(_) => {
+                None if idle => return Ok(Next::Close),
+                None => {
                     self.write_error(
                         StatusCode::REQUEST_TIMEOUT,
                         "request head not received in time",
@@ -484,6 +511,17 @@ where
         }
         Ok(())
     }
+}
+
+/// Reads more bytes into `rbuf`; Ok(false) at EOF.
+async fn read_into<IO: AsyncRead + Unpin>(io: &mut IO, rbuf: &mut BytesMut) -> io::Result<bool> {
+    // After an idle period the buffer was released: a read into an empty
+    // buffer takes a few bytes (BytesMut reserves 64), and the full-size
+    // buffer comes back once a request is arriving.
+    if rbuf.capacity() > 0 || !rbuf.is_empty() {
+        rbuf.reserve(READ_CHUNK);
+    }
+    Ok(io.read_buf(rbuf).await? > 0)
 }
 
 enum PumpEnd {
