@@ -7,7 +7,7 @@ mod support;
 use std::net::SocketAddr;
 
 use bytes::Bytes;
-use duet::{ConnContext, Running, Server};
+use duet::{ConnContext, Json, Method, Query, Response, Running, Server, StatusCode};
 use http::Request;
 use support::{have, local, run, start};
 
@@ -35,8 +35,70 @@ fn big_body() -> Vec<u8> {
     (0..10 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect()
 }
 
+#[derive(serde::Deserialize, serde::Serialize)]
+struct Item {
+    name: String,
+    count: u32,
+}
+
+async fn json_echo(Json(item): Json<Item>) -> Json<Item> {
+    Json(Item {
+        name: item.name,
+        count: item.count + 1,
+    })
+}
+
+#[derive(serde::Deserialize)]
+struct Page {
+    n: u32,
+}
+
+async fn page(Query(p): Query<Page>) -> String {
+    format!("n={}", p.n)
+}
+
+async fn created() -> (StatusCode, &'static str) {
+    (StatusCode::CREATED, "made")
+}
+
+async fn fails() -> Result<&'static str, duet::HttpError> {
+    Err(duet::HttpError::new(StatusCode::CONFLICT, "already there"))
+}
+
+async fn moved() -> Response {
+    Response::redirect(StatusCode::SEE_OTHER, "/elsewhere")
+}
+
+async fn empty() -> StatusCode {
+    StatusCode::NO_CONTENT
+}
+
+async fn boom() -> &'static str {
+    panic!("handler bug")
+}
+
+async fn streamed() -> Response {
+    let chunks =
+        futures_util::stream::iter((0..5).map(|i| Ok::<_, std::io::Error>(format!("part{i};"))));
+    Response::stream(chunks)
+}
+
+async fn custom() -> Response {
+    Response::html("<p>hi</p>").header("x-custom", "yes")
+}
+
 fn app() -> Server {
     let mut s = local();
+    s.post("/json", json_echo)
+        .get("/page", page)
+        .get("/created", created)
+        .get("/fails", fails)
+        .get("/moved", moved)
+        .get("/empty", empty)
+        .get("/boom", boom)
+        .get("/stream", streamed)
+        .get("/custom", custom)
+        .route("/multi", [Method::PUT, Method::DELETE], hello);
     s.get("/", hello);
     s.get("/hello/{name}", greet);
     s.post("/echo", echo);
@@ -160,6 +222,83 @@ async fn h2_crate_handlers_see_http2() {
     let mut client = h2_client(addr).await;
     let (_, body) = h2_request(&mut client, "GET", format!("http://{addr}/protocol"), None).await;
     assert_eq!(String::from_utf8_lossy(&body), "h2c HTTP/2.0");
+}
+
+/// What a client sees of a response, minus what differs by protocol.
+#[derive(Debug, PartialEq, Eq)]
+struct Seen {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+async fn seen(client: &reqwest::Client, method: &str, url: &str, body: Option<&str>) -> Seen {
+    let mut req = client.request(method.parse().expect("method"), url);
+    if let Some(b) = body {
+        req = req
+            .header("content-type", "application/json")
+            .body(b.to_string());
+    }
+    let r = req.send().await.expect("response");
+    let status = r.status().as_u16();
+    let mut headers: Vec<(String, String)> = r
+        .headers()
+        .iter()
+        // `date` changes; framing fields differ by protocol by design.
+        .filter(|(n, _)| !matches!(n.as_str(), "date" | "transfer-encoding" | "connection"))
+        .map(|(n, v)| (n.to_string(), v.to_str().unwrap_or("").to_string()))
+        .collect();
+    headers.sort();
+    let body = r.bytes().await.expect("body").to_vec();
+    Seen {
+        status,
+        headers,
+        body,
+    }
+}
+
+#[tokio::test]
+async fn every_response_type_same_over_h1_and_h2() {
+    let (_s, addr) = server().await;
+    let h1 = reqwest::Client::builder()
+        .http1_only()
+        .build()
+        .expect("client");
+    let h2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .expect("client");
+    let cases: [(&str, &str, Option<&str>); 13] = [
+        ("GET", "/", None),
+        ("GET", "/hello/ada", None),
+        ("POST", "/json", Some(r#"{"name":"a","count":1}"#)),
+        ("POST", "/json", Some("not json")),
+        ("GET", "/page?n=7", None),
+        ("GET", "/created", None),
+        ("GET", "/fails", None),
+        ("GET", "/moved", None),
+        ("GET", "/empty", None),
+        ("GET", "/boom", None),
+        ("GET", "/stream", None),
+        ("GET", "/custom", None),
+        ("GET", "/multi", None),
+    ];
+    for (method, path, body) in cases {
+        let url = format!("http://{addr}{path}");
+        let a = seen(&h1, method, &url, body).await;
+        let mut b = seen(&h2, method, &url, body).await;
+        // A streamed body has no length over HTTP/1.1 (chunked) nor HTTP/2.
+        b.headers
+            .retain(|(n, _)| n != "content-length" || a.headers.iter().any(|(m, _)| m == n));
+        assert_eq!(a, b, "{method} {path}");
+    }
+    let r = h2
+        .get(format!("http://{addr}/nope"))
+        .send()
+        .await
+        .expect("404");
+    assert_eq!(r.status(), 404);
+    assert_eq!(r.version(), http::Version::HTTP_2);
 }
 
 fn tool(name: &str) -> bool {
