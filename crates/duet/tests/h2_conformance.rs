@@ -1289,6 +1289,22 @@ async fn rfc9113_8_3_1_empty_path() {
 }
 
 #[tokio::test]
+async fn rfc9113_8_3_1_authority_with_userinfo() {
+    expect_malformed(block(&[
+        (":method", "GET"),
+        (":scheme", "http"),
+        (":authority", "user:pw@localhost"),
+        (":path", "/"),
+    ]))
+    .await;
+}
+
+#[tokio::test]
+async fn rfc9113_8_3_1_host_differs_from_authority() {
+    expect_malformed(request_block("GET", "/", &[("host", "elsewhere.example")])).await;
+}
+
+#[tokio::test]
 async fn rfc9113_8_3_1_missing_method() {
     expect_malformed(block(&[(":scheme", "http"), (":path", "/")])).await;
 }

@@ -240,6 +240,18 @@ impl FieldCollector {
             .ok_or(Reject::Malformed("missing :method"))?;
         let method =
             Method::from_bytes(&method).map_err(|_| Reject::Malformed("invalid :method"))?;
+        if let Some(a) = &self.authority {
+            // §8.3.1: no userinfo in :authority.
+            if a.contains(&b'@') {
+                return Err(Reject::Malformed("userinfo in :authority"));
+            }
+            // §8.3.1: a Host field naming another entity than :authority.
+            if let Some(h) = self.headers.get(http::header::HOST) {
+                if !h.as_bytes().eq_ignore_ascii_case(a) {
+                    return Err(Reject::Malformed("host differs from :authority"));
+                }
+            }
+        }
         let authority = match self.authority.take() {
             Some(a) => Some(a),
             // An absent :authority: the Host field names the target (§8.3.1).
@@ -476,6 +488,15 @@ mod tests {
         }
         assert!(malformed(with(&[("te", "gzip")])));
         assert!(with(&[("te", "trailers")]).is_ok());
+    }
+
+    #[test]
+    fn rfc9113_8_3_1_authority_rules() {
+        let mut v = BASE.to_vec();
+        v[2] = (":authority", "user@example.com");
+        assert!(malformed(collect(&v).finish_request()));
+        assert!(malformed(with(&[("host", "other.example")])));
+        assert!(with(&[("host", "Example.com")]).is_ok());
     }
 
     #[test]
