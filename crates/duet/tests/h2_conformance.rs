@@ -982,6 +982,20 @@ async fn rfc9113_6_9_1_server_respects_connection_window() {
 }
 
 #[tokio::test]
+async fn stalled_flow_control_closes_after_keep_alive_timeout() {
+    let (_s, addr) = server_with(Limits {
+        keep_alive_timeout: Duration::from_millis(300),
+        ..Limits::default()
+    })
+    .await;
+    let mut c = H2Conn::handshake_with(addr, &[(INITIAL_WINDOW_SIZE, 10)]).await;
+    c.send(&headers(1, END_HEADERS | END_STREAM, &get_block("/big")))
+        .await;
+    // The window never opens: the server gives up on the connection.
+    c.expect_connection_error(ENHANCE_YOUR_CALM).await;
+}
+
+#[tokio::test]
 async fn rfc9113_6_9_1_data_beyond_stream_window() {
     let (_s, addr) = server_with(Limits {
         h2_initial_window_size: 100,

@@ -216,6 +216,9 @@ impl Driver {
         let mut shutdown_seen = false;
         let keep_alive = self.p.limits.keep_alive_timeout;
         let mut idle_since: Option<Instant> = Some(Instant::now());
+        // Since when response bytes wait on flow control with no DATA sent
+        // (and how much had been sent then).
+        let mut stalled: Option<(Instant, u64)> = None;
         // Bytes read with the preface (prior knowledge) or after the 101.
         if !rbuf.is_empty() {
             let _ = self.conn.recv(rbuf, std::time::Instant::now());
@@ -249,6 +252,14 @@ impl Driver {
                 rbuf.reserve(READ_CHUNK);
             }
             let idle_at = idle_since.map(|t| t + keep_alive);
+            stalled = match stalled {
+                Some((t, sent)) if self.conn.is_flow_blocked() && sent == self.conn.data_sent() => {
+                    Some((t, sent))
+                }
+                _ if self.conn.is_flow_blocked() => Some((Instant::now(), self.conn.data_sent())),
+                _ => None,
+            };
+            let stall_at = stalled.map(|(t, _)| t + keep_alive);
             tokio::select! {
                 r = reader.read_buf(rbuf), if can_read => match r {
                     Ok(0) => {
@@ -287,6 +298,14 @@ impl Driver {
                 }
                 _ = sleep_until_opt(idle_at), if idle_at.is_some() && !self.conn.is_closing() => {
                     self.conn.go_away(Reason::NO_ERROR);
+                }
+                _ = sleep_until_opt(stall_at), if stall_at.is_some() => {
+                    // A peer that keeps its windows shut for a whole
+                    // keep-alive period while we hold its responses pins our
+                    // memory: close.
+                    tracing::debug!("h2 peer stalled flow control; closing");
+                    self.conn.abort(Reason::ENHANCE_YOUR_CALM);
+                    self.streams.clear();
                 }
             }
             self.drain_ready();

@@ -212,6 +212,8 @@ pub struct Connection {
     writable: Vec<StreamId>,
     /// Active streams the peer opened (open or half-closed, §5.1.2).
     active: u32,
+    /// DATA payload octets sent so far (progress of flow-blocked streams).
+    data_sent: u64,
     reset_window: (Instant, u32),
 }
 
@@ -246,6 +248,7 @@ impl Connection {
             sendable: VecDeque::new(),
             writable: Vec::new(),
             active: 0,
+            data_sent: 0,
             reset_window: (Instant::now(), 0),
             cfg,
         };
@@ -301,6 +304,23 @@ impl Connection {
     /// Streams whose send buffer has room again since the last call.
     pub fn take_writable(&mut self, into: &mut Vec<StreamId>) {
         into.append(&mut self.writable);
+    }
+
+    /// True while response bytes wait for the peer to open a window.
+    pub fn is_flow_blocked(&self) -> bool {
+        !self.sendable.is_empty()
+    }
+
+    /// DATA payload octets sent so far.
+    pub fn data_sent(&self) -> u64 {
+        self.data_sent
+    }
+
+    /// Ends the connection at once: GOAWAY with `reason`, every stream
+    /// dropped (the driver's policy decisions, e.g. a peer that stalls its
+    /// windows to pin our memory).
+    pub fn abort(&mut self, reason: Reason) {
+        let _ = self.connection_error(reason);
     }
 
     /// Number of streams not yet closed.
@@ -1070,6 +1090,7 @@ impl Connection {
                     s.queued -= c.len();
                     s.send_window.consume(n);
                     self.send_flow.consume(n);
+                    self.data_sent += n as u64;
                     Some(c)
                 } else {
                     None
