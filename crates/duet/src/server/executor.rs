@@ -358,8 +358,52 @@ where
     }
     if buf.starts_with(H2_PREFACE) {
         params.conn.set_version(Version::HTTP_2);
-        let _ = super::h2::serve(io, buf, params).await;
+        // Boxed, so a connection's task holds only the driver it uses.
+        let _ = Box::pin(super::h2::serve(io, buf, params)).await;
     } else {
-        let _ = super::h1::serve(io, buf, params).await;
+        let _ = Box::pin(super::h1::serve(io, buf, params)).await;
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    /// Every open connection holds its driver's future: keep them small, so
+    /// that idle connections cost little memory (the benchmark measures the
+    /// total; this catches a stray buffer held across an await).
+    #[test]
+    fn connection_futures_stay_small() {
+        use tokio::net::TcpStream;
+        fn size<F: std::future::Future>(_: &F) -> usize {
+            std::mem::size_of::<F>()
+        }
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            let a = l.local_addr().expect("addr");
+            let p = || super::ConnParams {
+                site: std::sync::Arc::new(super::Site::new(Vec::new(), false).expect("site")),
+                conn: crate::app::context::ConnContext::new(0, a, a, http::Version::HTTP_11, None),
+                limits: Default::default(),
+                shutdown: super::shutdown::channel().1,
+                h2c_upgrade: true,
+            };
+            let s = TcpStream::connect(a).await.expect("connect");
+            let h1 = size(&super::super::h1::serve(s, bytes::BytesMut::new(), p()));
+            let s = TcpStream::connect(a).await.expect("connect");
+            let h2 = size(&super::super::h2::serve(s, bytes::BytesMut::new(), p()));
+            let s = TcpStream::connect(a).await.expect("connect");
+            let detect = size(&super::serve_cleartext(s, p()));
+            assert!(h1 <= 3 * 1024, "HTTP/1.1 connection future is {h1} bytes");
+            assert!(h2 <= 4 * 1024, "HTTP/2 connection future is {h2} bytes");
+            assert!(
+                detect <= 1024,
+                "protocol detection future is {detect} bytes"
+            );
+        });
     }
 }

@@ -47,7 +47,9 @@ where
     let res = conn.run().await;
     if let Ok(Next::Upgrade(settings, req)) = res {
         let Conn { io, rbuf, p, .. } = conn;
-        return super::h2::serve_upgraded(io, rbuf, p, settings, *req).await;
+        // Boxed: the HTTP/2 driver's state would otherwise sit in every
+        // HTTP/1.1 connection's future.
+        return Box::pin(super::h2::serve_upgraded(io, rbuf, p, settings, *req)).await;
     }
     // Best effort: send what is buffered (an error response, say).
     if !conn.wbuf.is_empty() {
@@ -61,10 +63,13 @@ where
     // moment, so that closing with unread input does not reset the
     // connection before the peer has read our last response.
     let linger = async {
-        let mut sink = [0u8; 8192];
+        // Reuse the read buffer: an array here would sit in every
+        // connection's future, lingering or not.
         let mut total = 0usize;
         while total < LINGER_MAX {
-            match conn.io.read(&mut sink).await {
+            conn.rbuf.clear();
+            conn.rbuf.reserve(8192);
+            match conn.io.read_buf(&mut conn.rbuf).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => total += n,
             }
@@ -325,7 +330,7 @@ where
             Some(pump) => {
                 let res = tokio::select! {
                     r = &mut dispatch => Ok(r),
-                    e = pump.run(&mut self.io, &mut self.rbuf, &mut self.wbuf, version, limits.keep_alive_timeout) => Err(e),
+                    e = Box::pin(pump.run(&mut self.io, &mut self.rbuf, &mut self.wbuf, version, limits.keep_alive_timeout)) => Err(e),
                 };
                 match res {
                     Ok(r) => r,
@@ -405,7 +410,7 @@ where
         is_head: bool,
         mut keep_alive: bool,
     ) -> io::Result<()> {
-        let (parts, mut body) = resp.into_parts();
+        let (parts, body) = resp.into_parts();
         let status = parts.status;
         // RFC 9110 §6.4.1: 1xx, 204 and 304 carry no body.
         let bodiless = status.is_informational()
@@ -445,12 +450,22 @@ where
             let full = full.clone();
             return self.io.write_all(&full).await;
         }
-        // A streamed body: write chunks as they come, flushing whenever the
-        // producer has nothing ready, so events reach the client at once.
         let is_sse = parts
             .headers
             .get(CONTENT_TYPE)
             .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+        // Boxed: streaming state is only paid for by streaming responses.
+        Box::pin(self.write_stream(body, chunked, is_sse)).await
+    }
+
+    /// Writes a streamed body: chunks as they come, flushing whenever the
+    /// producer has nothing ready, so events reach the client at once.
+    async fn write_stream(
+        &mut self,
+        mut body: Body,
+        chunked: bool,
+        is_sse: bool,
+    ) -> io::Result<()> {
         let mut shutdown = self.p.shutdown.clone();
         loop {
             let next = match body.chunk().now_or_never() {
