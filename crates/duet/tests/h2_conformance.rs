@@ -859,12 +859,41 @@ async fn rfc9113_6_8_graceful_shutdown_finishes_in_flight_streams() {
     // The request is taken before shutdown begins.
     c.expect_alive().await;
     let stopping = tokio::spawn(s.shutdown());
+    // Phase one: GOAWAY with the largest stream id, then a PING.
     let g = c.wait_for(GOAWAY).await;
     assert_eq!(g.error_code(), Some(NO_ERROR));
-    assert_eq!(&g.payload[..4], &1u32.to_be_bytes());
-    let r = c.response(1).await;
-    assert_eq!(r.body, b"slow");
-    c.expect_closed().await;
+    assert_eq!(&g.payload[..4], &0x7fff_ffffu32.to_be_bytes());
+    let p = c.wait_for(PING).await;
+    assert!(!p.has(ACK));
+    // A stream opened before the PING answer is still served.
+    c.send(&headers(3, END_HEADERS | END_STREAM, &get_block("/")))
+        .await;
+    c.send(&frame(PING, ACK, 0, &p.payload)).await;
+    // Phase two: GOAWAY naming stream 3; both streams answered; close.
+    let mut final_last = None;
+    let mut ended = Vec::new();
+    loop {
+        match c.read().await {
+            Outcome::Frame(f) if f.kind == GOAWAY => {
+                assert_eq!(f.error_code(), Some(NO_ERROR));
+                final_last = Some(u32::from_be_bytes([
+                    f.payload[0],
+                    f.payload[1],
+                    f.payload[2],
+                    f.payload[3],
+                ]));
+            }
+            Outcome::Frame(f) if f.has(END_STREAM) && (f.kind == DATA || f.kind == HEADERS) => {
+                ended.push(f.stream)
+            }
+            Outcome::Frame(f) => assert_ne!(f.kind, RST_STREAM, "stream {} reset", f.stream),
+            Outcome::Closed => break,
+            Outcome::Timeout => panic!("connection not closed"),
+        }
+    }
+    assert_eq!(final_last, Some(3));
+    ended.sort();
+    assert_eq!(ended, vec![1, 3]);
     assert_eq!(stopping.await.unwrap(), 0, "no connection had to be cut");
 }
 

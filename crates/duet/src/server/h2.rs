@@ -45,6 +45,9 @@ const READ_CHUNK: usize = 32 * 1024;
 const OUTPUT_PAUSE_READ: usize = 1024 * 1024;
 /// Work items handled without blocking before the output is written.
 const BATCH: usize = 64;
+/// How long the first GOAWAY of a graceful shutdown waits for the PING
+/// round trip before the final GOAWAY goes out anyway.
+const FINAL_GOAWAY_AFTER: Duration = Duration::from_secs(1);
 /// Lingering close bounds: after our last frame, keep reading (and
 /// dropping) for a moment so that closing with unread input does not reset
 /// the connection before the peer read our GOAWAY.
@@ -214,6 +217,8 @@ impl Driver {
         let mut read_open = true;
         let mut shutdown = self.p.shutdown.clone();
         let mut shutdown_seen = false;
+        // When the final GOAWAY goes out even without the PING answer.
+        let mut final_goaway_at: Option<Instant> = None;
         let keep_alive = self.p.limits.keep_alive_timeout;
         let mut idle_since: Option<Instant> = Some(Instant::now());
         // Since when response bytes wait on flow control with no DATA sent
@@ -291,12 +296,18 @@ impl Driver {
                 Some((id, n)) = self.release_rx.recv() => self.on_release(id, n),
                 _ = shutdown.wait(), if !shutdown_seen => {
                     shutdown_seen = true;
-                    // Graceful shutdown: streams up to the last one we
-                    // took finish; newer ones are not processed (§6.8).
-                    self.conn.go_away(Reason::NO_ERROR);
+                    // Graceful shutdown (§6.8): GOAWAY 2^31-1 + PING, then
+                    // the final GOAWAY on the PING answer (or after a grace
+                    // period); streams up to its id finish.
+                    self.conn.start_shutdown();
+                    final_goaway_at = Some(Instant::now() + FINAL_GOAWAY_AFTER);
                     self.end_event_streams();
                 }
                 _ = sleep_until_opt(idle_at), if idle_at.is_some() && !self.conn.is_closing() => {
+                    self.conn.go_away(Reason::NO_ERROR);
+                }
+                _ = sleep_until_opt(final_goaway_at), if final_goaway_at.is_some() => {
+                    final_goaway_at = None;
                     self.conn.go_away(Reason::NO_ERROR);
                 }
                 _ = sleep_until_opt(stall_at), if stall_at.is_some() => {

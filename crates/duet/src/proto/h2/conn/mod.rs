@@ -20,6 +20,8 @@ use crate::config::Limits;
 
 /// Closed stream ids remembered to answer late frames precisely (§5.1).
 const CLOSED_MEMORY: usize = 1024;
+/// The PING payload that times the second phase of a graceful GOAWAY.
+const DRAIN_PING: [u8; 8] = *b"duet-bye";
 /// Output bytes above which queued DATA waits for the driver to write.
 const OUTPUT_HIGH_WATER: usize = 256 * 1024;
 
@@ -200,6 +202,9 @@ pub struct Connection {
     last_peer_id: StreamId,
     /// Last stream id of the GOAWAY we sent, if any.
     goaway_sent: Option<StreamId>,
+    /// The first GOAWAY of a graceful shutdown (last id 2^31-1) is out;
+    /// the final one follows the PING round trip.
+    draining: bool,
     pending_block: Option<PendingBlock>,
     send_flow: SendWindow,
     recv_flow: RecvWindow,
@@ -239,6 +244,7 @@ impl Connection {
             closed_order: VecDeque::new(),
             last_peer_id: 0,
             goaway_sent: None,
+            draining: false,
             pending_block: None,
             send_flow: SendWindow::new(DEFAULT_WINDOW),
             recv_flow: RecvWindow::new(DEFAULT_WINDOW, cfg.connection_window_size),
@@ -512,6 +518,10 @@ impl Connection {
                         payload: p.payload,
                     }
                     .encode(&mut self.out);
+                } else if p.payload == DRAIN_PING && self.draining {
+                    // Every stream the peer opened before it saw our first
+                    // GOAWAY has arrived: name the last one.
+                    self.go_away(Reason::NO_ERROR);
                 }
                 Ok(())
             }
@@ -1045,6 +1055,25 @@ impl Connection {
         }
         GoAway::new(self.last_peer_id, reason).encode(&mut self.out);
         self.goaway_sent = Some(self.last_peer_id);
+    }
+
+    /// Begins a graceful shutdown in two phases (§6.8): a GOAWAY with the
+    /// largest stream id and a PING; when the PING is acknowledged, the
+    /// final GOAWAY names the last stream taken (see
+    /// [`Connection::go_away`], which the driver also calls after a grace
+    /// period if the acknowledgement does not come). Streams opened
+    /// meanwhile are still served.
+    pub fn start_shutdown(&mut self) {
+        if self.phase == Phase::Closed || self.goaway_sent.is_some() || self.draining {
+            return;
+        }
+        GoAway::new(MAX_WINDOW, Reason::NO_ERROR).encode(&mut self.out);
+        Ping {
+            ack: false,
+            payload: DRAIN_PING,
+        }
+        .encode(&mut self.out);
+        self.draining = true;
     }
 
     /// Moves more queued DATA into the output (call after writing it out).

@@ -889,3 +889,29 @@ fn interim_response_before_final() {
     d.decode(&f[0].1, &mut |n, v| fields.push((n, v))).unwrap();
     assert_eq!(fields, vec![(Bytes::from(":status"), Bytes::from("100"))]);
 }
+
+#[test]
+fn rfc9113_6_8_two_phase_graceful_goaway() {
+    let mut t = T::new();
+    t.open(1, false);
+    t.c.start_shutdown();
+    let f = t.frames();
+    assert_eq!(f[0].0.kind, Kind::GoAway);
+    assert_eq!(&f[0].1[..8], &[0x7f, 0xff, 0xff, 0xff, 0, 0, 0, 0]);
+    assert_eq!(f[1].0.kind, Kind::Ping);
+    let payload = f[1].1.clone();
+    // A stream opened before the PING answer is served.
+    t.open(3, true);
+    assert!(matches!(
+        t.events().last(),
+        Some(Event::Request { id: 3, .. })
+    ));
+    t.feed(&frame(PING, ACK, 0, &payload)).unwrap();
+    let f = t.frames();
+    assert_eq!(f[0].0.kind, Kind::GoAway);
+    assert_eq!(&f[0].1[..8], &[0, 0, 0, 3, 0, 0, 0, 0]);
+    assert!(!t.c.is_done());
+    t.c.reset_stream(1, Reason::CANCEL);
+    t.c.send_response(3, StatusCode::OK, &HeaderMap::new(), None, true, b"");
+    assert!(t.c.is_done());
+}
