@@ -734,6 +734,21 @@ async fn rfc9113_6_5_settings_length_not_multiple_of_6() {
 }
 
 #[tokio::test]
+async fn rfc9113_6_5_3_settings_timeout() {
+    let (_s, addr) = server_with(Limits {
+        header_read_timeout: Duration::from_millis(300),
+        ..Limits::default()
+    })
+    .await;
+    let mut c = H2Conn::connect(addr).await;
+    let mut b = PREFACE.to_vec();
+    b.extend(settings(&[]));
+    c.send(&b).await;
+    // Our SETTINGS is never acknowledged.
+    c.expect_connection_error(SETTINGS_TIMEOUT).await;
+}
+
+#[tokio::test]
 async fn rfc9113_6_5_2_enable_push_invalid() {
     let (_s, mut c) = conn().await;
     c.send(&settings(&[(ENABLE_PUSH, 2)])).await;

@@ -219,6 +219,8 @@ impl Driver {
         let mut shutdown_seen = false;
         // When the final GOAWAY goes out even without the PING answer.
         let mut final_goaway_at: Option<Instant> = None;
+        // §6.5.3: the peer must acknowledge our SETTINGS in time.
+        let mut settings_deadline = Some(Instant::now() + self.p.limits.header_read_timeout);
         let keep_alive = self.p.limits.keep_alive_timeout;
         let mut idle_since: Option<Instant> = Some(Instant::now());
         // Since when response bytes wait on flow control with no DATA sent
@@ -305,6 +307,13 @@ impl Driver {
                 }
                 _ = sleep_until_opt(idle_at), if idle_at.is_some() && !self.conn.is_closing() => {
                     self.conn.go_away(Reason::NO_ERROR);
+                }
+                _ = sleep_until_opt(settings_deadline), if settings_deadline.is_some() => {
+                    settings_deadline = None;
+                    if self.conn.settings_pending() {
+                        self.conn.abort(Reason::SETTINGS_TIMEOUT);
+                        self.streams.clear();
+                    }
                 }
                 _ = sleep_until_opt(final_goaway_at), if final_goaway_at.is_some() => {
                     final_goaway_at = None;

@@ -312,6 +312,13 @@ impl Connection {
         into.append(&mut self.writable);
     }
 
+    /// True while the peer has not acknowledged all our SETTINGS (§6.5.3:
+    /// an endpoint may end the connection with SETTINGS_TIMEOUT when this
+    /// lasts too long).
+    pub fn settings_pending(&self) -> bool {
+        self.local.unacked > 0
+    }
+
     /// True while response bytes wait for the peer to open a window.
     pub fn is_flow_blocked(&self) -> bool {
         !self.sendable.is_empty()
