@@ -1,4 +1,10 @@
-//! The HTTP/2 connection core (server side), sans-I/O.
+//! The HTTP/2 connection core (server side), sans-I/O: the client preface
+//! and SETTINGS exchange (RFC 9113 §3.4, §6.5), stream states and id rules
+//! (§5.1, §5.1.1, §5.1.2), error handling (§5.4), flow control both ways
+//! (§5.2, §6.9), CONTINUATION sequencing (§6.10), PING and GOAWAY (§6.7,
+//! §6.8), the rapid-reset guard, and the HTTP semantics of requests and
+//! responses (§8, via `fields`). See [`Connection`] for the driver
+//! contract.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -174,7 +180,8 @@ enum Lookup {
 ///    [`Connection::poll_event`] until `None` and act on each event.
 ///    `recv` returning `Err` means a connection error: GOAWAY is queued;
 ///    write the output, then close.
-/// 3. Answer requests with [`Connection::send_response`], then body bytes
+/// 3. Answer requests with [`Connection::send_response`] (after any
+///    [`Connection::send_informational`]), then body bytes
 ///    with [`Connection::send_data`] while [`Connection::has_room`] says the
 ///    stream's send buffer has room; streams that regain room are listed by
 ///    [`Connection::take_writable`] after the peer opens windows.
@@ -183,8 +190,15 @@ enum Lookup {
 /// 5. After any call, write out [`Connection::output`] (one buffer for all
 ///    frames; clear it once written), then call [`Connection::refill`] to
 ///    let more queued DATA in.
-/// 6. For graceful shutdown call [`Connection::go_away`], keep serving until
-///    [`Connection::is_done`], then close.
+/// 6. For graceful shutdown call [`Connection::start_shutdown`] (two-phase
+///    GOAWAY; call [`Connection::go_away`] after a grace period if the PING
+///    answer does not come), or [`Connection::go_away`] directly when no
+///    stream is open; keep serving until [`Connection::is_done`], then
+///    close.
+/// 7. Time is the driver's: it may end the connection with
+///    [`Connection::abort`] when [`Connection::settings_pending`] lasts too
+///    long (SETTINGS_TIMEOUT) or when [`Connection::is_flow_blocked`] holds
+///    without [`Connection::data_sent`] moving (a stalled peer).
 ///
 /// The core never blocks, never reads a clock of its own (time is passed to
 /// `recv` for the rapid-reset guard) and never panics on peer input.
