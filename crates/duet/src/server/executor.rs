@@ -298,7 +298,8 @@ async fn serve_connection(stream: TcpStream, peer: SocketAddr, port: &Port) {
     let local = stream.local_addr().unwrap_or(peer);
     let id = NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed);
     if let Some(tls) = &port.tls {
-        tls.serve(
+        // Boxed: the handshake's state is large and only TLS ports need it.
+        Box::pin(tls.serve(
             stream,
             peer,
             local,
@@ -306,7 +307,7 @@ async fn serve_connection(stream: TcpStream, peer: SocketAddr, port: &Port) {
             port.site.clone(),
             port.limits.clone(),
             port.shutdown.clone(),
-        )
+        ))
         .await;
         return;
     }
@@ -338,7 +339,7 @@ pub(crate) async fn serve_cleartext<IO>(mut io: IO, params: ConnParams)
 where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let mut buf = BytesMut::with_capacity(8 * 1024);
+    let mut buf = BytesMut::with_capacity(4 * 1024);
     let deadline = tokio::time::Instant::now() + params.limits.header_read_timeout;
     let mut shutdown = params.shutdown.clone();
     // Read until the bytes either diverge from the preface or contain all of it.

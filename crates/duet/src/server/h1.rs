@@ -28,6 +28,8 @@ const FLUSH_AT: usize = 64 * 1024;
 const BODY_CHANNEL_DEPTH: usize = 4;
 /// Read granularity.
 const READ_CHUNK: usize = 16 * 1024;
+/// Below this much free room, the read buffer grows by `READ_CHUNK`.
+const MIN_READ_ROOM: usize = 1024;
 /// An idle keep-alive connection releases its buffers after this long.
 const IDLE_SHRINK_AFTER: Duration = Duration::from_secs(1);
 
@@ -533,7 +535,10 @@ async fn read_into<IO: AsyncRead + Unpin>(io: &mut IO, rbuf: &mut BytesMut) -> i
     // After an idle period the buffer was released: a read into an empty
     // buffer takes a few bytes (BytesMut reserves 64), and the full-size
     // buffer comes back once a request is arriving.
-    if rbuf.capacity() > 0 || !rbuf.is_empty() {
+    // Otherwise grow only when little room is left: a keep-alive wait
+    // reads into the room the last request left.
+    let spare = rbuf.capacity() - rbuf.len();
+    if (rbuf.capacity() > 0 || !rbuf.is_empty()) && spare < MIN_READ_ROOM {
         rbuf.reserve(READ_CHUNK);
     }
     Ok(io.read_buf(rbuf).await? > 0)
