@@ -37,7 +37,7 @@ fuzz_target!(|data: &[u8]| {
                 _ => {}
             }
         }
-        conn.output().clear();
+        conn.take_output(&mut std::collections::VecDeque::new());
         conn.refill();
         if failed || conn.is_done() {
             break;

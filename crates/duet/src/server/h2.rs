@@ -17,7 +17,7 @@
 //! ready work.
 
 use std::collections::{HashMap, VecDeque};
-use std::io;
+use std::io::{self, IoSlice};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -43,6 +43,8 @@ const READ_CHUNK: usize = 32 * 1024;
 /// Unwritten output above which we stop reading (a peer that sends PINGs
 /// but does not read our answers cannot make us buffer without bound).
 const OUTPUT_PAUSE_READ: usize = 1024 * 1024;
+/// Queued DATA is moved into the output while less than this waits.
+const OUTPUT_REFILL_BELOW: usize = 256 * 1024;
 /// Work items handled without blocking before the output is written.
 const BATCH: usize = 64;
 /// How long the first GOAWAY of a graceful shutdown waits for the PING
@@ -90,8 +92,11 @@ where
             // connection error; we already switched, so GOAWAY and close.
             let mut c = Connection::new(Config::from_limits(&p.limits));
             c.go_away(e.reason());
-            let out = c.output().split();
-            let _ = io.write_all(&out).await;
+            let mut out = VecDeque::new();
+            c.take_output(&mut out);
+            for seg in out {
+                let _ = io.write_all(&seg).await;
+            }
             let _ = io.shutdown().await;
             return Ok(());
         }
@@ -186,10 +191,16 @@ impl Driver {
         self.handlers.clear();
         self.bodies.clear();
         // Best effort: the last frames (GOAWAY), then a lingering close.
-        let out = self.conn.output().split();
-        if !out.is_empty() {
-            let _ = tokio::time::timeout(LINGER_TIME, writer.write_all(&out)).await;
-        }
+        let mut out = VecDeque::new();
+        self.conn.take_output(&mut out);
+        let last = async {
+            for seg in out {
+                if writer.write_all(&seg).await.is_err() {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(LINGER_TIME, last).await;
         let _ = writer.flush().await;
         let _ = writer.shutdown().await;
         let linger = async {
@@ -212,7 +223,7 @@ impl Driver {
         writer: &mut WriteHalf<Box<dyn Io>>,
         rbuf: &mut BytesMut,
     ) -> io::Result<()> {
-        let mut wbuf = BytesMut::new();
+        let mut wq = WriteQueue::default();
         let mut needs_flush = false;
         let mut read_open = true;
         let mut shutdown = self.p.shutdown.clone();
@@ -237,24 +248,22 @@ impl Driver {
             } else {
                 idle_since = None;
             }
-            if wbuf.is_empty() {
-                std::mem::swap(&mut wbuf, self.conn.output());
-                if wbuf.is_empty() {
-                    // More queued DATA may fit now that the output drained.
-                    self.conn.refill();
-                    std::mem::swap(&mut wbuf, self.conn.output());
-                }
+            wq.take_from(&mut self.conn);
+            if wq.len < OUTPUT_REFILL_BELOW {
+                // More queued DATA may fit now that the output drained.
+                self.conn.refill();
+                wq.take_from(&mut self.conn);
             }
-            if self.conn.is_done() && wbuf.is_empty() && !needs_flush {
+            if self.conn.is_done() && wq.is_empty() && !needs_flush {
                 return Ok(());
             }
-            if !read_open && self.conn.open_streams() == 0 && wbuf.is_empty() && !needs_flush {
+            if !read_open && self.conn.open_streams() == 0 && wq.is_empty() && !needs_flush {
                 // The peer closed its side and nothing is in flight.
                 return Ok(());
             }
             let can_read = read_open
                 && !self.conn.is_done()
-                && wbuf.len() + self.conn.output().len() < OUTPUT_PAUSE_READ;
+                && wq.len + self.conn.output_len() < OUTPUT_PAUSE_READ;
             if can_read {
                 rbuf.reserve(READ_CHUNK);
             }
@@ -278,12 +287,12 @@ impl Driver {
                     }
                     Err(e) => return Err(e),
                 },
-                r = write_or_flush(writer, &wbuf), if !wbuf.is_empty() || needs_flush => {
+                r = wq.write_or_flush(writer), if !wq.is_empty() || needs_flush => {
                     let n = r?;
-                    if wbuf.is_empty() {
+                    if wq.is_empty() {
                         needs_flush = false;
                     } else {
-                        wbuf.advance(n);
+                        wq.advance(n);
                         needs_flush = true;
                     }
                 }
@@ -657,18 +666,62 @@ impl Driver {
     }
 }
 
-/// Writes some of `buf`, or flushes when it is empty; returns the bytes
-/// written. Cancel-safe: a write either happened (and is counted) or not.
-async fn write_or_flush(w: &mut WriteHalf<Box<dyn Io>>, buf: &[u8]) -> io::Result<usize> {
-    if buf.is_empty() {
-        w.flush().await?;
-        return Ok(0);
+/// Output taken from the core, waiting for the socket: small frames
+/// coalesced into segments, large DATA payloads as their own segments.
+#[derive(Default)]
+struct WriteQueue {
+    segs: VecDeque<Bytes>,
+    len: usize,
+}
+
+/// Most segments handed to one vectored write.
+const MAX_IOV: usize = 64;
+
+impl WriteQueue {
+    fn take_from(&mut self, conn: &mut Connection) {
+        self.len += conn.take_output(&mut self.segs);
     }
-    let n = w.write(buf).await?;
-    if n == 0 {
-        return Err(io::ErrorKind::WriteZero.into());
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
     }
-    Ok(n)
+
+    /// Drops `n` written bytes from the front.
+    fn advance(&mut self, mut n: usize) {
+        self.len -= n.min(self.len);
+        while n > 0 {
+            let Some(front) = self.segs.front_mut() else {
+                return;
+            };
+            if n < front.len() {
+                front.advance(n);
+                return;
+            }
+            n -= front.len();
+            self.segs.pop_front();
+        }
+    }
+
+    /// Writes some of the queue (vectored), or flushes when it is empty;
+    /// returns the bytes written. Cancel-safe: a write either happened (and
+    /// is counted) or not.
+    async fn write_or_flush(&self, w: &mut WriteHalf<Box<dyn Io>>) -> io::Result<usize> {
+        if self.is_empty() {
+            w.flush().await?;
+            return Ok(0);
+        }
+        let mut iov = [IoSlice::new(&[]); MAX_IOV];
+        let mut k = 0;
+        for seg in self.segs.iter().filter(|s| !s.is_empty()).take(MAX_IOV) {
+            iov[k] = IoSlice::new(seg);
+            k += 1;
+        }
+        let n = w.write_vectored(&iov[..k]).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        Ok(n)
+    }
 }
 
 async fn sleep_until_opt(at: Option<Instant>) {

@@ -30,6 +30,9 @@ const CLOSED_MEMORY: usize = 1024;
 const DRAIN_PING: [u8; 8] = *b"duet-bye";
 /// Output bytes above which queued DATA waits for the driver to write.
 const OUTPUT_HIGH_WATER: usize = 256 * 1024;
+/// DATA payloads at least this long are handed to the driver as their own
+/// segment (written with vectored I/O) instead of being copied.
+const ZERO_COPY_MIN: usize = 4096;
 
 /// The numbers a connection runs with (from [`Limits`]).
 #[derive(Clone, Debug)]
@@ -223,7 +226,12 @@ pub struct Connection {
     send_flow: SendWindow,
     recv_flow: RecvWindow,
     events: VecDeque<Event>,
+    /// Frames being encoded (small ones are copied here).
     out: BytesMut,
+    /// Output ready for the driver, in order: frozen pieces of `out` and
+    /// large DATA payloads (not copied).
+    segments: VecDeque<Bytes>,
+    segments_len: usize,
     scratch: BytesMut,
     /// Streams with queued DATA, in round-robin order.
     sendable: VecDeque<StreamId>,
@@ -264,6 +272,8 @@ impl Connection {
             recv_flow: RecvWindow::new(DEFAULT_WINDOW, cfg.connection_window_size),
             events: VecDeque::new(),
             out: BytesMut::with_capacity(16 * 1024),
+            segments: VecDeque::new(),
+            segments_len: 0,
             scratch: BytesMut::new(),
             sendable: VecDeque::new(),
             writable: Vec::new(),
@@ -311,9 +321,29 @@ impl Connection {
         )
     }
 
-    /// Frames to write to the socket. The driver writes and clears it.
-    pub fn output(&mut self) -> &mut BytesMut {
-        &mut self.out
+    /// Moves the output (frames to write, in order) to the end of `into`;
+    /// returns how many bytes were moved. Large DATA payloads come as their
+    /// own segments, uncopied, for vectored writes.
+    pub fn take_output(&mut self, into: &mut VecDeque<Bytes>) -> usize {
+        self.seal_output();
+        let n = self.segments_len;
+        into.append(&mut self.segments);
+        self.segments_len = 0;
+        n
+    }
+
+    /// Bytes of output not yet taken.
+    pub fn output_len(&self) -> usize {
+        self.segments_len + self.out.len()
+    }
+
+    /// Freezes what `out` holds into a segment.
+    fn seal_output(&mut self) {
+        if !self.out.is_empty() {
+            let b = self.out.split().freeze();
+            self.segments_len += b.len();
+            self.segments.push_back(b);
+        }
     }
 
     /// The next event, if any.
@@ -1112,7 +1142,7 @@ impl Connection {
         loop {
             let mut progressed = false;
             for _ in 0..self.sendable.len() {
-                if self.out.len() >= OUTPUT_HIGH_WATER {
+                if self.output_len() >= OUTPUT_HIGH_WATER {
                     return;
                 }
                 let Some(id) = self.sendable.pop_front() else {
@@ -1152,7 +1182,18 @@ impl Connection {
                     continue;
                 }
                 progressed = true;
-                Data::new(id, chunk.unwrap_or_default(), ending).encode(&mut self.out);
+                let chunk = chunk.unwrap_or_default();
+                if chunk.len() >= ZERO_COPY_MIN {
+                    let flags = if ending { frame::head::END_STREAM } else { 0 };
+                    frame::Head::new(frame::Kind::Data, flags, id)
+                        .encode(chunk.len(), &mut self.out);
+                    let head = self.out.split().freeze();
+                    self.segments_len += head.len() + chunk.len();
+                    self.segments.push_back(head);
+                    self.segments.push_back(chunk);
+                } else {
+                    Data::new(id, chunk, ending).encode(&mut self.out);
+                }
                 if s.wants_room && s.queued < self.cfg.stream_send_buffer {
                     s.wants_room = false;
                     self.writable.push(id);

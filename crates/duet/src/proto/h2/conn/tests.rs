@@ -84,7 +84,7 @@ impl T {
         let mut b = PREFACE.to_vec();
         b.extend(frame(SETTINGS, 0, 0, &[]));
         t.feed(&b).expect("preface accepted");
-        t.c.output().clear();
+        t.c.take_output(&mut VecDeque::new());
         t
     }
 
@@ -100,7 +100,13 @@ impl T {
     }
 
     fn frames(&mut self) -> Vec<(Head, Bytes)> {
-        let mut out = self.c.output().split().freeze();
+        let mut segs = VecDeque::new();
+        self.c.take_output(&mut segs);
+        let mut out = BytesMut::new();
+        for s in segs {
+            out.extend_from_slice(&s);
+        }
+        let mut out = out.freeze();
         let mut v = Vec::new();
         while let Some((h, len)) = Head::parse(&out) {
             out.advance(9);
@@ -172,7 +178,7 @@ fn rfc9113_3_4_invalid_preface() {
         c: Connection::new(Config::default()),
         now: Instant::now(),
     };
-    t.c.output().clear();
+    t.c.take_output(&mut VecDeque::new());
     let r = t.feed(b"GET / HTTP/1.1\r\n\r\n");
     t.expect_goaway(r, Reason::PROTOCOL_ERROR);
 }

@@ -128,7 +128,7 @@ impl Head {
     /// Writes this header for a payload of `len` octets (at most 2^24-1).
     pub fn encode(&self, len: usize, dst: &mut BytesMut) {
         let len = len.min(0xff_ffff) as u32;
-        dst.reserve(HEAD_LEN + len as usize);
+        dst.reserve(HEAD_LEN);
         dst.put_slice(&len.to_be_bytes()[1..]);
         dst.put_u8(self.kind.as_u8());
         dst.put_u8(self.flags);
