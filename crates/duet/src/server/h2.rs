@@ -18,6 +18,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, IoSlice};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -710,13 +711,18 @@ impl WriteQueue {
             w.flush().await?;
             return Ok(0);
         }
-        let mut iov = [IoSlice::new(&[]); MAX_IOV];
-        let mut k = 0;
-        for seg in self.segs.iter().filter(|s| !s.is_empty()).take(MAX_IOV) {
-            iov[k] = IoSlice::new(seg);
-            k += 1;
-        }
-        let n = w.write_vectored(&iov[..k]).await?;
+        // The slices are built on each poll, so the connection's future
+        // does not carry them across the await.
+        let n = std::future::poll_fn(|cx| {
+            let mut iov = [IoSlice::new(&[]); MAX_IOV];
+            let mut k = 0;
+            for seg in self.segs.iter().filter(|s| !s.is_empty()).take(MAX_IOV) {
+                iov[k] = IoSlice::new(seg);
+                k += 1;
+            }
+            Pin::new(&mut *w).poll_write_vectored(cx, &iov[..k])
+        })
+        .await?;
         if n == 0 {
             return Err(io::ErrorKind::WriteZero.into());
         }
