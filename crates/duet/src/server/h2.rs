@@ -39,8 +39,11 @@ use crate::proto::h2::{Config, Connection, Event, Reason, StreamId};
 /// Request body chunks that may wait unread by a handler (the rest waits
 /// here, bounded by the stream's flow-control window).
 const BODY_CHANNEL_DEPTH: usize = 8;
-/// Read granularity.
-const READ_CHUNK: usize = 32 * 1024;
+/// Read granularity: the buffer grows by this when under `READ_MIN_ROOM`
+/// of room is left (an idle connection keeps a small buffer; a partial
+/// frame makes the core reserve what the frame needs).
+const READ_CHUNK: usize = 8 * 1024;
+const READ_MIN_ROOM: usize = 1024;
 /// Unwritten output above which we stop reading (a peer that sends PINGs
 /// but does not read our answers cannot make us buffer without bound).
 const OUTPUT_PAUSE_READ: usize = 1024 * 1024;
@@ -266,7 +269,9 @@ impl Driver {
                 && !self.conn.is_done()
                 && wq.len + self.conn.output_len() < OUTPUT_PAUSE_READ;
             if can_read {
-                rbuf.reserve(READ_CHUNK);
+                if rbuf.capacity() - rbuf.len() < READ_MIN_ROOM {
+                    rbuf.reserve(READ_CHUNK);
+                }
             }
             let idle_at = idle_since.map(|t| t + keep_alive);
             stalled = match stalled {

@@ -271,7 +271,7 @@ impl Connection {
             send_flow: SendWindow::new(DEFAULT_WINDOW),
             recv_flow: RecvWindow::new(DEFAULT_WINDOW, cfg.connection_window_size),
             events: VecDeque::new(),
-            out: BytesMut::with_capacity(16 * 1024),
+            out: BytesMut::new(),
             segments: VecDeque::new(),
             segments_len: 0,
             scratch: BytesMut::new(),
