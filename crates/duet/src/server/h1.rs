@@ -3,10 +3,11 @@
 //! responses strictly in order (pipelining), with keep-alive, timeouts,
 //! `Expect: 100-continue`, `Upgrade: h2c` and graceful shutdown.
 
-use std::io;
+use std::collections::VecDeque;
+use std::io::{self, IoSlice};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use futures_util::FutureExt;
 use http::header::CONTENT_TYPE;
 use http::{Method, StatusCode, Version};
@@ -24,6 +25,8 @@ use crate::proto::h1::{self, BodyDecoder, BodyKind, Decoded, ResponseFraming};
 const COPY_BODY_MAX: usize = 16 * 1024;
 /// Flush the write buffer once it holds this much, even mid-pipeline.
 const FLUSH_AT: usize = 64 * 1024;
+/// Write queued body segments once they add up to this much.
+const QUEUE_FLUSH_AT: usize = 512 * 1024;
 /// Request body chunks that may wait unread by the handler.
 const BODY_CHANNEL_DEPTH: usize = 4;
 /// Read granularity.
@@ -43,6 +46,8 @@ where
         rbuf: buf,
         wbuf: BytesMut::new(),
         p,
+        queue: VecDeque::new(),
+        queued: 0,
         timer: None,
         linger: false,
     };
@@ -96,6 +101,9 @@ struct Conn<IO> {
     rbuf: BytesMut,
     wbuf: BytesMut,
     p: ConnParams,
+    /// Body segments to write (in order) before `wbuf`, and their length.
+    queue: VecDeque<Bytes>,
+    queued: usize,
     /// The connection's one timer (idle, header read), see `read_by`.
     timer: Option<Pin<Box<Sleep>>>,
     /// Set when we close with input possibly unread (an error response, a
@@ -120,7 +128,9 @@ where
     }
 
     async fn flush(&mut self) -> io::Result<()> {
-        if !self.wbuf.is_empty() {
+        if !self.queue.is_empty() {
+            self.write_queue().await?;
+        } else if !self.wbuf.is_empty() {
             self.io.write_all(&self.wbuf).await?;
             self.wbuf.clear();
         }
@@ -448,9 +458,9 @@ where
                 self.wbuf.extend_from_slice(full);
                 return self.maybe_flush().await;
             }
-            self.flush().await?;
             let full = full.clone();
-            return self.io.write_all(&full).await;
+            self.enqueue(full);
+            return self.maybe_flush().await;
         }
         let is_sse = parts
             .headers
@@ -493,6 +503,20 @@ where
                 }
             };
             match next {
+                Some(Ok(chunk)) if chunk.len() > COPY_BODY_MAX => {
+                    // Large chunks go to the socket from their own buffers,
+                    // several per vectored write.
+                    if chunked {
+                        h1::encode_chunk_head(&mut self.wbuf, chunk.len());
+                        self.enqueue(chunk);
+                        self.wbuf.extend_from_slice(h1::CHUNK_END);
+                    } else {
+                        self.enqueue(chunk);
+                    }
+                    if self.queued >= QUEUE_FLUSH_AT {
+                        self.flush().await?;
+                    }
+                }
                 Some(Ok(chunk)) => {
                     if chunked {
                         h1::encode_chunk(&mut self.wbuf, &chunk);
@@ -520,10 +544,64 @@ where
         }
     }
 
+    /// Queues `data` to be written after what is already buffered,
+    /// without copying it; the queue goes out in vectored writes.
+    fn enqueue(&mut self, data: Bytes) {
+        if !self.wbuf.is_empty() {
+            let head = self.wbuf.split().freeze();
+            self.queued += head.len();
+            self.queue.push_back(head);
+        }
+        self.queued += data.len();
+        self.queue.push_back(data);
+    }
+
+    /// Writes the queued segments and then the write buffer, up to
+    /// `MAX_IOVECS` slices per system call.
+    async fn write_queue(&mut self) -> io::Result<()> {
+        const MAX_IOVECS: usize = 64;
+        while !self.queue.is_empty() || !self.wbuf.is_empty() {
+            let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+            let mut count = 0;
+            for seg in self.queue.iter().take(MAX_IOVECS - 1) {
+                slices[count] = IoSlice::new(seg);
+                count += 1;
+            }
+            if count < MAX_IOVECS - 1 || self.queue.len() == count {
+                slices[count] = IoSlice::new(&self.wbuf);
+                count += 1;
+            }
+            let mut n = self.io.write_vectored(&slices[..count]).await?;
+            if n == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            while n > 0 {
+                match self.queue.front_mut() {
+                    Some(seg) if n >= seg.len() => {
+                        n -= seg.len();
+                        self.queued -= seg.len();
+                        self.queue.pop_front();
+                    }
+                    Some(seg) => {
+                        seg.advance(n);
+                        self.queued -= n;
+                        n = 0;
+                    }
+                    None => {
+                        let _ = self.wbuf.split_to(n.min(self.wbuf.len()));
+                        n = 0;
+                    }
+                }
+            }
+        }
+        self.wbuf.clear();
+        Ok(())
+    }
+
     /// Flushes unless another pipelined request is already buffered (its
     /// response then goes out in the same write).
     async fn maybe_flush(&mut self) -> io::Result<()> {
-        if self.rbuf.is_empty() || self.wbuf.len() >= FLUSH_AT {
+        if self.rbuf.is_empty() || self.wbuf.len() >= FLUSH_AT || self.queued >= QUEUE_FLUSH_AT {
             self.flush().await?;
         }
         Ok(())
