@@ -268,10 +268,8 @@ impl Driver {
             let can_read = read_open
                 && !self.conn.is_done()
                 && wq.len + self.conn.output_len() < OUTPUT_PAUSE_READ;
-            if can_read {
-                if rbuf.capacity() - rbuf.len() < READ_MIN_ROOM {
-                    rbuf.reserve(READ_CHUNK);
-                }
+            if can_read && rbuf.capacity() - rbuf.len() < READ_MIN_ROOM {
+                rbuf.reserve(READ_CHUNK);
             }
             let idle_at = idle_since.map(|t| t + keep_alive);
             stalled = match stalled {
