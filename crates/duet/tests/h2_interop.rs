@@ -334,6 +334,45 @@ async fn curl_prior_knowledge() {
 }
 
 #[tokio::test]
+async fn curl_prior_knowledge_upload_echo() {
+    if !tool("curl") {
+        return;
+    }
+    let (_s, addr) = server().await;
+    let dir = std::env::temp_dir().join(format!("duet-h2-curl-{}", std::process::id()));
+    let body: Vec<u8> = (0..3_000_000u32).map(|i| (i % 253) as u8).collect();
+    std::fs::write(&dir, &body).expect("temp file");
+    let url = format!("http://{addr}/echo");
+    let data = format!("@{}", dir.to_string_lossy());
+    let out_path = format!("{}.out", dir.to_string_lossy());
+    let (ok, _, err) = run(
+        "curl",
+        &[
+            "-sS",
+            "--http2-prior-knowledge",
+            "--max-time",
+            "20",
+            "--data-binary",
+            &data,
+            "-o",
+            &out_path,
+            &url,
+        ],
+    )
+    .await;
+    let echoed = std::fs::read(&out_path).unwrap_or_default();
+    let _ = std::fs::remove_file(&dir);
+    let _ = std::fs::remove_file(&out_path);
+    assert!(ok, "{err}");
+    assert!(
+        echoed == body,
+        "echoed {} of {} bytes",
+        echoed.len(),
+        body.len()
+    );
+}
+
+#[tokio::test]
 async fn curl_upgrade_h2c() {
     if !tool("curl") {
         return;
