@@ -482,6 +482,48 @@ async fn rfc9113_5_1_2_concurrent_streams_refused() {
 }
 
 #[tokio::test]
+async fn rfc9113_5_1_2_streams_held_open_by_flow_control_count() {
+    // As h2spec does it: with a zero window no response can finish, so
+    // every stream stays open and the one above the limit is refused.
+    let (_s, addr) = server_with(Limits {
+        h2_max_concurrent_streams: 3,
+        ..Limits::default()
+    })
+    .await;
+    let mut c = H2Conn::handshake_with(addr, &[(INITIAL_WINDOW_SIZE, 0)]).await;
+    for id in [1, 3, 5, 7] {
+        c.send(&headers(id, END_HEADERS | END_STREAM, &get_block("/")))
+            .await;
+    }
+    c.expect_stream_error(7, REFUSED_STREAM).await;
+}
+
+#[tokio::test]
+async fn rfc9113_8_1_complete_response_then_rst_no_error() {
+    let (_s, mut c) = conn().await;
+    // The GET handler answers without reading the body still to come.
+    c.send(&headers(1, END_HEADERS, &get_block("/"))).await;
+    let mut ended = false;
+    loop {
+        let f = c.next_frame().await;
+        if f.stream != 1 {
+            continue;
+        }
+        if f.kind == DATA && f.has(END_STREAM) {
+            ended = true;
+        }
+        if f.kind == RST_STREAM {
+            assert!(ended, "RST_STREAM only after the complete response");
+            assert_eq!(f.error_code(), Some(NO_ERROR));
+            break;
+        }
+    }
+    // Body bytes already in flight are ignored.
+    c.send(&data(1, true, b"late")).await;
+    c.expect_alive().await;
+}
+
+#[tokio::test]
 async fn rfc9113_5_3_1_headers_self_dependency() {
     let (_s, mut c) = conn().await;
     let mut p = vec![0, 0, 0, 1, 10];
