@@ -561,17 +561,23 @@ where
     async fn write_queue(&mut self) -> io::Result<()> {
         const MAX_IOVECS: usize = 64;
         while !self.queue.is_empty() || !self.wbuf.is_empty() {
-            let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
-            let mut count = 0;
-            for seg in self.queue.iter().take(MAX_IOVECS - 1) {
-                slices[count] = IoSlice::new(seg);
-                count += 1;
-            }
-            if count < MAX_IOVECS - 1 || self.queue.len() == count {
-                slices[count] = IoSlice::new(&self.wbuf);
-                count += 1;
-            }
-            let mut n = self.io.write_vectored(&slices[..count]).await?;
+            // The slice array lives inside one poll, not across an await,
+            // so it does not grow every connection's future.
+            let (queue, wbuf, io) = (&self.queue, &self.wbuf, &mut self.io);
+            let mut n = std::future::poll_fn(|cx| {
+                let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+                let mut count = 0;
+                for seg in queue.iter().take(MAX_IOVECS - 1) {
+                    slices[count] = IoSlice::new(seg);
+                    count += 1;
+                }
+                if queue.len() == count {
+                    slices[count] = IoSlice::new(wbuf);
+                    count += 1;
+                }
+                Pin::new(&mut *io).poll_write_vectored(cx, &slices[..count])
+            })
+            .await?;
             if n == 0 {
                 return Err(io::ErrorKind::WriteZero.into());
             }
