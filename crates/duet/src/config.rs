@@ -14,8 +14,9 @@ pub struct Limits {
     /// Longest request target (path and query) in bytes; longer → 414.
     /// Default 8 KiB.
     pub max_uri_bytes: usize,
-    /// Largest request header section (request line, all fields) in bytes;
-    /// larger → 431 (HTTP/1.1) or a refused stream (HTTP/2). Default 64 KiB.
+    /// Largest HTTP/1.1 request header section (request line, all fields)
+    /// in bytes; larger → 431. (HTTP/2 uses `h2_max_header_list_size`.)
+    /// Default 64 KiB.
     /// In HTTP/1.1 it also bounds a chunked body's trailer section (→ 431)
     /// and the total of its chunk extensions (→ 400).
     pub max_header_bytes: usize,
