@@ -1,10 +1,45 @@
 //! HTTP/2 conformance: a raw-frame client against a real duet server on an
 //! ephemeral port. One test per server-testable MUST of RFC 9113 §3–§8 and
 //! RFC 7541 §2–§6, named after its section; each asserts the exact frame
-//! and error code the RFC demands. The map of sections to tests is in
+//! and error code the RFC demands. Each test runs over cleartext (prior
+//! knowledge) as `cleartext::<name>` and over TLS with ALPN `h2` as
+//! `tls::<name>` (see `suite!`). The map of sections to tests is in
 //! docs/h2-conformance.md.
 
 mod support;
+
+/// Generates one `#[tokio::test]` per transport for each case: the cases
+/// listed under `both` become `cleartext::<name>` and `tls::<name>`, those
+/// under `cleartext_only` only `cleartext::<name>`. A case that is not
+/// listed is dead code, which the lint gate refuses.
+macro_rules! suite {
+    (both: [$($both:ident),* $(,)?] cleartext_only: [$($clear:ident),* $(,)?]) => {
+        mod cleartext {
+            use super::support::h2_client::Transport;
+            $(
+                #[tokio::test]
+                async fn $both() {
+                    super::$both(Transport::Cleartext).await
+                }
+            )*
+            $(
+                #[tokio::test]
+                async fn $clear() {
+                    super::$clear(Transport::Cleartext).await
+                }
+            )*
+        }
+        mod tls {
+            use super::support::h2_client::Transport;
+            $(
+                #[tokio::test]
+                async fn $both() {
+                    super::$both(Transport::Tls).await
+                }
+            )*
+        }
+    };
+}
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,7 +47,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use duet::{Limits, RequestContext, Response, Running, Server, State};
+use duet::{Limits, RequestContext, Response, Running, Server, State, TlsConfig};
 use support::h2_client::*;
 use support::{local, start};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -126,20 +161,33 @@ fn app_full(limits: Limits, produced: Produced, live: Live) -> Server {
     s
 }
 
-async fn server_with(limits: Limits) -> (Running, SocketAddr) {
-    let r = start([app(limits)]).await;
-    let a = r.addr();
-    (r, a)
+/// Starts `app` on `t`: over TLS with a freshly generated self-signed
+/// certificate for `localhost` (ALPN `h2` and `http/1.1` offered).
+async fn serve(t: Transport, app: Server) -> (Running, Peer) {
+    let app = match t {
+        Transport::Cleartext => app,
+        Transport::Tls => app.tls(TlsConfig::self_signed(&["localhost"]).expect("certificate")),
+    };
+    let r = start([app]).await;
+    let peer = Peer {
+        addr: r.addr(),
+        transport: t,
+    };
+    (r, peer)
 }
 
-async fn server() -> (Running, SocketAddr) {
-    server_with(Limits::default()).await
+async fn server_with(t: Transport, limits: Limits) -> (Running, Peer) {
+    serve(t, app(limits)).await
+}
+
+async fn server(t: Transport) -> (Running, Peer) {
+    server_with(t, Limits::default()).await
 }
 
 /// A connection after the handshake, with its server.
-async fn conn() -> (Running, H2Conn) {
-    let (s, addr) = server().await;
-    (s, H2Conn::handshake(addr).await)
+async fn conn(t: Transport) -> (Running, H2Conn) {
+    let (s, peer) = server(t).await;
+    (s, H2Conn::handshake(peer).await)
 }
 
 fn post_block() -> Vec<u8> {
@@ -160,10 +208,9 @@ async fn closed_stream(c: &mut H2Conn, id: u32) {
 
 // ---------------------------------------------------------------- §3
 
-#[tokio::test]
-async fn rfc9113_3_4_server_preface_is_settings() {
-    let (_s, addr) = server().await;
-    let mut c = H2Conn::connect(addr).await;
+async fn rfc9113_3_4_server_preface_is_settings(t: Transport) {
+    let (_s, peer) = server(t).await;
+    let mut c = H2Conn::connect(peer).await;
     let mut b = PREFACE.to_vec();
     b.extend(settings(&[]));
     c.send(&b).await;
@@ -171,8 +218,8 @@ async fn rfc9113_3_4_server_preface_is_settings() {
     assert_eq!((f.kind, f.flags, f.stream), (SETTINGS, 0, 0));
 }
 
-/// Sends an h2c upgrade request and reads the `101` head; returns the
-/// connection, now speaking HTTP/2.
+/// Sends an h2c upgrade request (cleartext only) and reads the `101`
+/// head; returns the connection, now speaking HTTP/2.
 async fn upgrade(addr: SocketAddr, path: &str) -> H2Conn {
     let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
     // HTTP2-Settings: SETTINGS_MAX_CONCURRENT_STREAMS = 100, base64url.
@@ -192,33 +239,35 @@ async fn upgrade(addr: SocketAddr, path: &str) -> H2Conn {
         "{:?}",
         String::from_utf8_lossy(&head)
     );
-    H2Conn::from_tcp(tcp)
+    H2Conn::over(tcp)
 }
 
-#[tokio::test]
-async fn rfc9113_3_4_invalid_preface() {
+async fn rfc9113_3_4_invalid_preface(t: Transport) {
     // On the cleartext port, bytes that diverge from the preface are
-    // HTTP/1.1; after an upgrade the preface is mandatory.
-    let (_s, addr) = server().await;
-    let mut c = upgrade(addr, "/").await;
+    // HTTP/1.1; after an upgrade the preface is mandatory. After ALPN `h2`
+    // it is mandatory from the first byte.
+    let (_s, peer) = server(t).await;
+    let mut c = match t {
+        Transport::Cleartext => upgrade(peer.addr, "/").await,
+        Transport::Tls => H2Conn::connect(peer).await,
+    };
     c.send(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\r").await;
     c.expect_connection_error(PROTOCOL_ERROR).await;
 }
 
-#[tokio::test]
-async fn rfc9113_3_4_preface_must_end_with_settings() {
-    let (_s, addr) = server().await;
-    let mut c = H2Conn::connect(addr).await;
+async fn rfc9113_3_4_preface_must_end_with_settings(t: Transport) {
+    let (_s, peer) = server(t).await;
+    let mut c = H2Conn::connect(peer).await;
     let mut b = PREFACE.to_vec();
     b.extend(ping([0; 8]));
     c.send(&b).await;
     c.expect_connection_error(PROTOCOL_ERROR).await;
 }
 
-#[tokio::test]
-async fn rfc9113_3_2_h2c_upgrade_answers_on_stream_1() {
-    let (_s, addr) = server().await;
-    let mut c = upgrade(addr, "/").await;
+/// Cleartext only: `Upgrade: h2c` is not used over TLS (RFC 9113 §3.2).
+async fn rfc9113_3_2_h2c_upgrade_answers_on_stream_1(t: Transport) {
+    let (_s, peer) = server(t).await;
+    let mut c = upgrade(peer.addr, "/").await;
     let mut b = PREFACE.to_vec();
     b.extend(settings(&[]));
     c.send(&b).await;
@@ -233,25 +282,22 @@ async fn rfc9113_3_2_h2c_upgrade_answers_on_stream_1() {
 
 // ---------------------------------------------------------------- §4
 
-#[tokio::test]
-async fn rfc9113_4_1_unknown_frame_type_ignored() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_4_1_unknown_frame_type_ignored(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     c.send(&frame(0x16, 0, 0, b"extension")).await;
     c.expect_alive().await;
 }
 
-#[tokio::test]
-async fn rfc9113_4_1_unknown_flags_ignored() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_4_1_unknown_flags_ignored(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     c.send(&frame(PING, 0x16, 0, b"flagsabc")).await;
     let f = c.wait_for(PING).await;
     assert_eq!(f.flags, ACK, "only ACK set in the answer");
     assert_eq!(&f.payload[..], b"flagsabc");
 }
 
-#[tokio::test]
-async fn rfc9113_4_1_reserved_bit_ignored() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_4_1_reserved_bit_ignored(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     c.send(&headers(
         0x8000_0001,
         END_HEADERS | END_STREAM,
@@ -262,9 +308,8 @@ async fn rfc9113_4_1_reserved_bit_ignored() {
     assert_eq!(r.status, 200);
 }
 
-#[tokio::test]
-async fn rfc9113_4_2_max_frame_size_data_accepted() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_4_2_max_frame_size_data_accepted(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     let body = vec![b'a'; 16_384];
     let block = request_block("POST", "/echo", &[("content-length", "16384")]);
     c.send(&headers(1, END_HEADERS, &block)).await;
@@ -273,34 +318,30 @@ async fn rfc9113_4_2_max_frame_size_data_accepted() {
     assert_eq!(r.body.len(), 16_384);
 }
 
-#[tokio::test]
-async fn rfc9113_4_2_data_frame_too_large() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_4_2_data_frame_too_large(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     open_post(&mut c, 1).await;
     c.send(&data(1, true, &vec![0; 16_385])).await;
     c.expect_connection_error(FRAME_SIZE_ERROR).await;
 }
 
-#[tokio::test]
-async fn rfc9113_4_2_headers_frame_too_large() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_4_2_headers_frame_too_large(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     let v = "v".repeat(16_400);
     let block = request_block("GET", "/", &[("x-big", &v)]);
     c.send(&headers(1, END_HEADERS | END_STREAM, &block)).await;
     c.expect_connection_error(FRAME_SIZE_ERROR).await;
 }
 
-#[tokio::test]
-async fn rfc9113_4_3_invalid_header_block() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_4_3_invalid_header_block(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     // Index 0 is never valid (RFC 7541 §6.1).
     c.send(&headers(1, END_HEADERS | END_STREAM, &[0x80])).await;
     c.expect_connection_error(COMPRESSION_ERROR).await;
 }
 
-#[tokio::test]
-async fn rfc9113_4_3_priority_inside_header_block() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_4_3_priority_inside_header_block(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     let b = get_block("/");
     c.send(&headers(1, END_STREAM, &b[..4])).await;
     c.send(&priority(1, 0, 10)).await;
@@ -308,18 +349,16 @@ async fn rfc9113_4_3_priority_inside_header_block() {
     c.expect_connection_error(PROTOCOL_ERROR).await;
 }
 
-#[tokio::test]
-async fn rfc9113_4_3_headers_of_other_stream_inside_header_block() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_4_3_headers_of_other_stream_inside_header_block(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     let b = get_block("/");
     c.send(&headers(1, END_STREAM, &b[..4])).await;
     c.send(&headers(3, END_HEADERS | END_STREAM, &b)).await;
     c.expect_connection_error(PROTOCOL_ERROR).await;
 }
 
-#[tokio::test]
-async fn rfc9113_4_3_large_response_head_split_into_continuation() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_4_3_large_response_head_split_into_continuation(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     c.send(&headers(
         1,
         END_HEADERS | END_STREAM,
@@ -345,46 +384,40 @@ async fn rfc9113_4_3_large_response_head_split_into_continuation() {
 
 // ---------------------------------------------------------------- §5.1
 
-#[tokio::test]
-async fn rfc9113_5_1_idle_data() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_5_1_idle_data(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     c.send(&data(1, true, b"test")).await;
     c.expect_connection_error(PROTOCOL_ERROR).await;
 }
 
-#[tokio::test]
-async fn rfc9113_5_1_idle_rst_stream() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_5_1_idle_rst_stream(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     c.send(&rst_stream(1, CANCEL)).await;
     c.expect_connection_error(PROTOCOL_ERROR).await;
 }
 
-#[tokio::test]
-async fn rfc9113_5_1_idle_window_update() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_5_1_idle_window_update(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     c.send(&window_update(1, 100)).await;
     c.expect_connection_error(PROTOCOL_ERROR).await;
 }
 
-#[tokio::test]
-async fn rfc9113_5_1_idle_continuation() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_5_1_idle_continuation(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     c.send(&continuation(1, END_HEADERS, &get_block("/"))).await;
     c.expect_connection_error(PROTOCOL_ERROR).await;
 }
 
-#[tokio::test]
-async fn rfc9113_5_1_half_closed_remote_data() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_5_1_half_closed_remote_data(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     c.send(&headers(1, END_HEADERS | END_STREAM, &get_block("/slow")))
         .await;
     c.send(&data(1, true, b"test")).await;
     c.expect_stream_error(1, STREAM_CLOSED).await;
 }
 
-#[tokio::test]
-async fn rfc9113_5_1_half_closed_remote_headers() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_5_1_half_closed_remote_headers(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     c.send(&headers(1, END_HEADERS | END_STREAM, &get_block("/slow")))
         .await;
     c.send(&headers(1, END_HEADERS | END_STREAM, &get_block("/slow")))
@@ -392,9 +425,8 @@ async fn rfc9113_5_1_half_closed_remote_headers() {
     c.expect_stream_error(1, STREAM_CLOSED).await;
 }
 
-#[tokio::test]
-async fn rfc9113_5_1_half_closed_remote_continuation() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_5_1_half_closed_remote_continuation(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     c.send(&headers(1, END_HEADERS | END_STREAM, &get_block("/slow")))
         .await;
     c.send(&continuation(1, END_HEADERS, &get_block("/slow")))
@@ -403,18 +435,16 @@ async fn rfc9113_5_1_half_closed_remote_continuation() {
     c.expect_connection_error(PROTOCOL_ERROR).await;
 }
 
-#[tokio::test]
-async fn rfc9113_5_1_closed_data_after_rst_stream() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_5_1_closed_data_after_rst_stream(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     open_post(&mut c, 1).await;
     c.send(&rst_stream(1, CANCEL)).await;
     c.send(&data(1, true, b"test")).await;
     c.expect_stream_error(1, STREAM_CLOSED).await;
 }
 
-#[tokio::test]
-async fn rfc9113_5_1_closed_headers_after_rst_stream() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_5_1_closed_headers_after_rst_stream(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     open_post(&mut c, 1).await;
     c.send(&rst_stream(1, CANCEL)).await;
     c.send(&headers(1, END_HEADERS | END_STREAM, &get_block("/")))
@@ -422,57 +452,54 @@ async fn rfc9113_5_1_closed_headers_after_rst_stream() {
     c.expect_stream_error(1, STREAM_CLOSED).await;
 }
 
-#[tokio::test]
-async fn rfc9113_5_1_closed_data() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_5_1_closed_data(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     closed_stream(&mut c, 1).await;
     c.send(&data(1, true, b"test")).await;
     c.expect_connection_error(STREAM_CLOSED).await;
 }
 
-#[tokio::test]
-async fn rfc9113_5_1_closed_headers() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_5_1_closed_headers(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     closed_stream(&mut c, 1).await;
     c.send(&headers(1, END_HEADERS | END_STREAM, &get_block("/")))
         .await;
     c.expect_connection_error(STREAM_CLOSED).await;
 }
 
-#[tokio::test]
-async fn rfc9113_5_1_closed_window_update_and_priority_ignored() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_5_1_closed_window_update_and_priority_ignored(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     closed_stream(&mut c, 1).await;
     c.send(&window_update(1, 10)).await;
     c.send(&priority(1, 0, 10)).await;
     c.expect_alive().await;
 }
 
-#[tokio::test]
-async fn rfc9113_5_1_1_even_stream_id() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_5_1_1_even_stream_id(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     c.send(&headers(2, END_HEADERS | END_STREAM, &get_block("/")))
         .await;
     c.expect_connection_error(PROTOCOL_ERROR).await;
 }
 
-#[tokio::test]
-async fn rfc9113_5_1_1_decreasing_stream_id() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_5_1_1_decreasing_stream_id(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     closed_stream(&mut c, 5).await;
     c.send(&headers(3, END_HEADERS | END_STREAM, &get_block("/")))
         .await;
     c.expect_connection_error(PROTOCOL_ERROR).await;
 }
 
-#[tokio::test]
-async fn rfc9113_5_1_2_concurrent_streams_refused() {
-    let (_s, addr) = server_with(Limits {
-        h2_max_concurrent_streams: 2,
-        ..Limits::default()
-    })
+async fn rfc9113_5_1_2_concurrent_streams_refused(t: Transport) {
+    let (_s, peer) = server_with(
+        t,
+        Limits {
+            h2_max_concurrent_streams: 2,
+            ..Limits::default()
+        },
+    )
     .await;
-    let mut c = H2Conn::handshake(addr).await;
+    let mut c = H2Conn::handshake(peer).await;
     assert!(c.server_settings.contains(&(MAX_CONCURRENT_STREAMS, 2)));
     open_post(&mut c, 1).await;
     open_post(&mut c, 3).await;
@@ -481,16 +508,18 @@ async fn rfc9113_5_1_2_concurrent_streams_refused() {
     c.expect_stream_error(5, REFUSED_STREAM).await;
 }
 
-#[tokio::test]
-async fn rfc9113_5_1_2_streams_held_open_by_flow_control_count() {
+async fn rfc9113_5_1_2_streams_held_open_by_flow_control_count(t: Transport) {
     // As h2spec does it: with a zero window no response can finish, so
     // every stream stays open and the one above the limit is refused.
-    let (_s, addr) = server_with(Limits {
-        h2_max_concurrent_streams: 3,
-        ..Limits::default()
-    })
+    let (_s, peer) = server_with(
+        t,
+        Limits {
+            h2_max_concurrent_streams: 3,
+            ..Limits::default()
+        },
+    )
     .await;
-    let mut c = H2Conn::handshake_with(addr, &[(INITIAL_WINDOW_SIZE, 0)]).await;
+    let mut c = H2Conn::handshake_with(peer, &[(INITIAL_WINDOW_SIZE, 0)]).await;
     for id in [1, 3, 5, 7] {
         c.send(&headers(id, END_HEADERS | END_STREAM, &get_block("/")))
             .await;
@@ -498,9 +527,8 @@ async fn rfc9113_5_1_2_streams_held_open_by_flow_control_count() {
     c.expect_stream_error(7, REFUSED_STREAM).await;
 }
 
-#[tokio::test]
-async fn rfc9113_8_1_complete_response_then_rst_no_error() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_8_1_complete_response_then_rst_no_error(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     // The GET handler answers without reading the body still to come.
     c.send(&headers(1, END_HEADERS, &get_block("/"))).await;
     let mut ended = false;
@@ -523,9 +551,8 @@ async fn rfc9113_8_1_complete_response_then_rst_no_error() {
     c.expect_alive().await;
 }
 
-#[tokio::test]
-async fn rfc9113_5_3_1_headers_self_dependency() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_5_3_1_headers_self_dependency(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     let mut p = vec![0, 0, 0, 1, 10];
     p.extend(get_block("/"));
     c.send(&headers(1, END_HEADERS | END_STREAM | PRIORITY_FLAG, &p))
@@ -533,17 +560,15 @@ async fn rfc9113_5_3_1_headers_self_dependency() {
     c.expect_stream_error(1, PROTOCOL_ERROR).await;
 }
 
-#[tokio::test]
-async fn rfc9113_5_3_1_priority_self_dependency() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_5_3_1_priority_self_dependency(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     open_post(&mut c, 1).await;
     c.send(&priority(1, 1, 10)).await;
     c.expect_stream_error(1, PROTOCOL_ERROR).await;
 }
 
-#[tokio::test]
-async fn rfc9113_5_4_1_goaway_names_last_stream() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_5_4_1_goaway_names_last_stream(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     closed_stream(&mut c, 1).await;
     closed_stream(&mut c, 3).await;
     c.send(&frame(PING, 0, 1, &[0; 8])).await;
@@ -553,9 +578,8 @@ async fn rfc9113_5_4_1_goaway_names_last_stream() {
     c.expect_closed().await;
 }
 
-#[tokio::test]
-async fn rfc9113_5_5_unknown_frame_inside_header_block() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_5_5_unknown_frame_inside_header_block(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     let b = get_block("/");
     c.send(&headers(1, END_STREAM, &b[..4])).await;
     c.send(&frame(0x16, 0, 1, b"ext")).await;
@@ -563,14 +587,16 @@ async fn rfc9113_5_5_unknown_frame_inside_header_block() {
     c.expect_connection_error(PROTOCOL_ERROR).await;
 }
 
-#[tokio::test]
-async fn rapid_reset_enhance_your_calm() {
-    let (_s, addr) = server_with(Limits {
-        h2_max_resets_per_sec: 10,
-        ..Limits::default()
-    })
+async fn rapid_reset_enhance_your_calm(t: Transport) {
+    let (_s, peer) = server_with(
+        t,
+        Limits {
+            h2_max_resets_per_sec: 10,
+            ..Limits::default()
+        },
+    )
     .await;
-    let mut c = H2Conn::handshake(addr).await;
+    let mut c = H2Conn::handshake(peer).await;
     let mut b = Vec::new();
     for i in 0..40u32 {
         let id = 1 + 2 * i;
@@ -583,16 +609,14 @@ async fn rapid_reset_enhance_your_calm() {
 
 // ---------------------------------------------------------------- §6.1 DATA
 
-#[tokio::test]
-async fn rfc9113_6_1_data_stream_zero() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_6_1_data_stream_zero(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     c.send(&data(0, true, b"test")).await;
     c.expect_connection_error(PROTOCOL_ERROR).await;
 }
 
-#[tokio::test]
-async fn rfc9113_6_1_data_invalid_pad_length() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_6_1_data_invalid_pad_length(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     open_post(&mut c, 1).await;
     c.send(&frame(
         DATA,
@@ -604,9 +628,8 @@ async fn rfc9113_6_1_data_invalid_pad_length() {
     c.expect_connection_error(PROTOCOL_ERROR).await;
 }
 
-#[tokio::test]
-async fn rfc9113_6_1_padded_data_accepted() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_6_1_padded_data_accepted(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     open_post(&mut c, 1).await;
     c.send(&frame(
         DATA,
@@ -620,17 +643,15 @@ async fn rfc9113_6_1_padded_data_accepted() {
 
 // ---------------------------------------------------------------- §6.2 HEADERS
 
-#[tokio::test]
-async fn rfc9113_6_2_headers_stream_zero() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_6_2_headers_stream_zero(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     c.send(&headers(0, END_HEADERS | END_STREAM, &get_block("/")))
         .await;
     c.expect_connection_error(PROTOCOL_ERROR).await;
 }
 
-#[tokio::test]
-async fn rfc9113_6_2_headers_invalid_pad_length() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_6_2_headers_invalid_pad_length(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     let mut p = vec![200];
     p.extend(get_block("/"));
     c.send(&headers(1, END_HEADERS | END_STREAM | PADDED, &p))
@@ -638,9 +659,8 @@ async fn rfc9113_6_2_headers_invalid_pad_length() {
     c.expect_connection_error(PROTOCOL_ERROR).await;
 }
 
-#[tokio::test]
-async fn rfc9113_6_2_padded_headers_with_priority_accepted() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_6_2_padded_headers_with_priority_accepted(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     let mut p = vec![4, 0, 0, 0, 0, 15];
     p.extend(get_block("/"));
     p.extend([0; 4]);
@@ -655,24 +675,21 @@ async fn rfc9113_6_2_padded_headers_with_priority_accepted() {
 
 // ---------------------------------------------------------------- §6.3 PRIORITY
 
-#[tokio::test]
-async fn rfc9113_6_3_priority_stream_zero() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_6_3_priority_stream_zero(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     c.send(&priority(0, 1, 10)).await;
     c.expect_connection_error(PROTOCOL_ERROR).await;
 }
 
-#[tokio::test]
-async fn rfc9113_6_3_priority_wrong_length() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_6_3_priority_wrong_length(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     open_post(&mut c, 1).await;
     c.send(&frame(PRIORITY, 0, 1, &[0, 0, 0, 0])).await;
     c.expect_stream_error(1, FRAME_SIZE_ERROR).await;
 }
 
-#[tokio::test]
-async fn rfc9113_6_3_priority_on_idle_and_closed_accepted() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_6_3_priority_on_idle_and_closed_accepted(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     c.send(&priority(9, 0, 10)).await;
     closed_stream(&mut c, 1).await;
     c.send(&priority(1, 0, 10)).await;
@@ -682,31 +699,27 @@ async fn rfc9113_6_3_priority_on_idle_and_closed_accepted() {
 
 // ---------------------------------------------------------------- §6.4 RST_STREAM
 
-#[tokio::test]
-async fn rfc9113_6_4_rst_stream_stream_zero() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_6_4_rst_stream_stream_zero(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     c.send(&rst_stream(0, CANCEL)).await;
     c.expect_connection_error(PROTOCOL_ERROR).await;
 }
 
-#[tokio::test]
-async fn rfc9113_6_4_rst_stream_wrong_length() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_6_4_rst_stream_wrong_length(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     open_post(&mut c, 1).await;
     c.send(&frame(RST_STREAM, 0, 1, &[0, 0, 0, 8, 0])).await;
     c.expect_connection_error(FRAME_SIZE_ERROR).await;
 }
 
-#[tokio::test]
-async fn rfc9113_6_4_rst_stream_drops_a_silent_producer() {
+async fn rfc9113_6_4_rst_stream_drops_a_silent_producer(t: Transport) {
     let live = Live::default();
-    let r = start([app_full(
-        Limits::default(),
-        Produced::default(),
-        live.clone(),
-    )])
+    let (_r, peer) = serve(
+        t,
+        app_full(Limits::default(), Produced::default(), live.clone()),
+    )
     .await;
-    let mut c = H2Conn::handshake(r.addr()).await;
+    let mut c = H2Conn::handshake(peer).await;
     c.send(&headers(1, END_HEADERS | END_STREAM, &get_block("/silent")))
         .await;
     c.wait_for(HEADERS).await;
@@ -719,16 +732,14 @@ async fn rfc9113_6_4_rst_stream_drops_a_silent_producer() {
     c.expect_alive().await;
 }
 
-#[tokio::test]
-async fn closed_connection_drops_a_silent_producer() {
+async fn closed_connection_drops_a_silent_producer(t: Transport) {
     let live = Live::default();
-    let r = start([app_full(
-        Limits::default(),
-        Produced::default(),
-        live.clone(),
-    )])
+    let (_r, peer) = serve(
+        t,
+        app_full(Limits::default(), Produced::default(), live.clone()),
+    )
     .await;
-    let mut c = H2Conn::handshake(r.addr()).await;
+    let mut c = H2Conn::handshake(peer).await;
     c.send(&headers(1, END_HEADERS | END_STREAM, &get_block("/silent")))
         .await;
     c.wait_for(HEADERS).await;
@@ -736,9 +747,8 @@ async fn closed_connection_drops_a_silent_producer() {
     assert!(wait_dropped(&live).await, "producer dropped after close");
 }
 
-#[tokio::test]
-async fn rfc9113_6_4_rst_stream_cancels_the_stream_only() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_6_4_rst_stream_cancels_the_stream_only(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     open_post(&mut c, 1).await;
     c.send(&rst_stream(1, CANCEL)).await;
     closed_stream(&mut c, 3).await;
@@ -746,43 +756,41 @@ async fn rfc9113_6_4_rst_stream_cancels_the_stream_only() {
 
 // ---------------------------------------------------------------- §6.5 SETTINGS
 
-#[tokio::test]
-async fn rfc9113_6_5_settings_acknowledged() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_6_5_settings_acknowledged(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     c.send(&settings(&[(MAX_CONCURRENT_STREAMS, 50)])).await;
     let f = c.wait_for(SETTINGS).await;
     assert_eq!((f.flags, f.payload.len()), (ACK, 0));
 }
 
-#[tokio::test]
-async fn rfc9113_6_5_settings_ack_with_payload() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_6_5_settings_ack_with_payload(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     c.send(&frame(SETTINGS, ACK, 0, &[0, 3, 0, 0, 0, 1])).await;
     c.expect_connection_error(FRAME_SIZE_ERROR).await;
 }
 
-#[tokio::test]
-async fn rfc9113_6_5_settings_nonzero_stream() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_6_5_settings_nonzero_stream(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     c.send(&frame(SETTINGS, 0, 1, &[0, 3, 0, 0, 0, 1])).await;
     c.expect_connection_error(PROTOCOL_ERROR).await;
 }
 
-#[tokio::test]
-async fn rfc9113_6_5_settings_length_not_multiple_of_6() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_6_5_settings_length_not_multiple_of_6(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     c.send(&frame(SETTINGS, 0, 0, &[0, 3, 0, 0, 0])).await;
     c.expect_connection_error(FRAME_SIZE_ERROR).await;
 }
 
-#[tokio::test]
-async fn rfc9113_6_5_3_settings_timeout() {
-    let (_s, addr) = server_with(Limits {
-        header_read_timeout: Duration::from_millis(300),
-        ..Limits::default()
-    })
+async fn rfc9113_6_5_3_settings_timeout(t: Transport) {
+    let (_s, peer) = server_with(
+        t,
+        Limits {
+            header_read_timeout: Duration::from_millis(300),
+            ..Limits::default()
+        },
+    )
     .await;
-    let mut c = H2Conn::connect(addr).await;
+    let mut c = H2Conn::connect(peer).await;
     let mut b = PREFACE.to_vec();
     b.extend(settings(&[]));
     c.send(&b).await;
@@ -790,46 +798,40 @@ async fn rfc9113_6_5_3_settings_timeout() {
     c.expect_connection_error(SETTINGS_TIMEOUT).await;
 }
 
-#[tokio::test]
-async fn rfc9113_6_5_2_enable_push_invalid() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_6_5_2_enable_push_invalid(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     c.send(&settings(&[(ENABLE_PUSH, 2)])).await;
     c.expect_connection_error(PROTOCOL_ERROR).await;
 }
 
-#[tokio::test]
-async fn rfc9113_6_5_2_initial_window_size_too_large() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_6_5_2_initial_window_size_too_large(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     c.send(&settings(&[(INITIAL_WINDOW_SIZE, 1 << 31)])).await;
     c.expect_connection_error(FLOW_CONTROL_ERROR).await;
 }
 
-#[tokio::test]
-async fn rfc9113_6_5_2_max_frame_size_too_small() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_6_5_2_max_frame_size_too_small(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     c.send(&settings(&[(MAX_FRAME_SIZE, 16_383)])).await;
     c.expect_connection_error(PROTOCOL_ERROR).await;
 }
 
-#[tokio::test]
-async fn rfc9113_6_5_2_max_frame_size_too_large() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_6_5_2_max_frame_size_too_large(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     c.send(&settings(&[(MAX_FRAME_SIZE, 1 << 24)])).await;
     c.expect_connection_error(PROTOCOL_ERROR).await;
 }
 
-#[tokio::test]
-async fn rfc9113_6_5_2_unknown_setting_ignored() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_6_5_2_unknown_setting_ignored(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     c.send(&settings(&[(0xff, 1)])).await;
     let f = c.wait_for(SETTINGS).await;
     assert_eq!(f.flags, ACK);
     c.expect_alive().await;
 }
 
-#[tokio::test]
-async fn rfc9113_6_5_3_settings_values_applied_in_order() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_6_5_3_settings_values_applied_in_order(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     c.send(&settings(&[
         (INITIAL_WINDOW_SIZE, 100),
         (INITIAL_WINDOW_SIZE, 1),
@@ -842,9 +844,8 @@ async fn rfc9113_6_5_3_settings_values_applied_in_order() {
     assert_eq!(f.payload.len(), 1);
 }
 
-#[tokio::test]
-async fn rfc9113_6_5_2_peer_max_frame_size_respected() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_6_5_2_peer_max_frame_size_respected(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     c.send(&headers(1, END_HEADERS | END_STREAM, &get_block("/big")))
         .await;
     let f = c.wait_for(DATA).await;
@@ -853,9 +854,8 @@ async fn rfc9113_6_5_2_peer_max_frame_size_respected() {
 
 // ---------------------------------------------------------------- §6.6, §8.4
 
-#[tokio::test]
-async fn rfc9113_8_4_push_promise_from_client() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_8_4_push_promise_from_client(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     open_post(&mut c, 1).await;
     let mut p = 2u32.to_be_bytes().to_vec();
     p.extend(get_block("/"));
@@ -865,52 +865,46 @@ async fn rfc9113_8_4_push_promise_from_client() {
 
 // ---------------------------------------------------------------- §6.7 PING
 
-#[tokio::test]
-async fn rfc9113_6_7_ping_answered() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_6_7_ping_answered(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     c.send(&ping(*b"h2-duet!")).await;
     let f = c.wait_for(PING).await;
     assert_eq!((f.flags, f.stream), (ACK, 0));
     assert_eq!(&f.payload[..], b"h2-duet!");
 }
 
-#[tokio::test]
-async fn rfc9113_6_7_ping_ack_not_answered() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_6_7_ping_ack_not_answered(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     c.send(&frame(PING, ACK, 0, b"unasked!")).await;
     c.send(&ping(*b"second!!")).await;
     let f = c.wait_for(PING).await;
     assert_eq!(&f.payload[..], b"second!!");
 }
 
-#[tokio::test]
-async fn rfc9113_6_7_ping_nonzero_stream() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_6_7_ping_nonzero_stream(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     c.send(&frame(PING, 0, 1, &[0; 8])).await;
     c.expect_connection_error(PROTOCOL_ERROR).await;
 }
 
-#[tokio::test]
-async fn rfc9113_6_7_ping_wrong_length() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_6_7_ping_wrong_length(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     c.send(&frame(PING, 0, 0, &[0; 6])).await;
     c.expect_connection_error(FRAME_SIZE_ERROR).await;
 }
 
 // ---------------------------------------------------------------- §6.8 GOAWAY
 
-#[tokio::test]
-async fn rfc9113_6_8_goaway_nonzero_stream() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_6_8_goaway_nonzero_stream(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     c.send(&frame(GOAWAY, 0, 1, &[0, 0, 0, 0, 0, 0, 0, 0]))
         .await;
     c.expect_connection_error(PROTOCOL_ERROR).await;
 }
 
-#[tokio::test]
-async fn rfc9113_6_8_graceful_shutdown_finishes_in_flight_streams() {
-    let (s, addr) = server().await;
-    let mut c = H2Conn::handshake(addr).await;
+async fn rfc9113_6_8_graceful_shutdown_finishes_in_flight_streams(t: Transport) {
+    let (s, peer) = server(t).await;
+    let mut c = H2Conn::handshake(peer).await;
     c.send(&headers(1, END_HEADERS | END_STREAM, &get_block("/slow")))
         .await;
     // The request is taken before shutdown begins.
@@ -954,14 +948,16 @@ async fn rfc9113_6_8_graceful_shutdown_finishes_in_flight_streams() {
     assert_eq!(stopping.await.unwrap(), 0, "no connection had to be cut");
 }
 
-#[tokio::test]
-async fn idle_connection_gets_goaway() {
-    let (_s, addr) = server_with(Limits {
-        keep_alive_timeout: Duration::from_millis(200),
-        ..Limits::default()
-    })
+async fn idle_connection_gets_goaway(t: Transport) {
+    let (_s, peer) = server_with(
+        t,
+        Limits {
+            keep_alive_timeout: Duration::from_millis(200),
+            ..Limits::default()
+        },
+    )
     .await;
-    let mut c = H2Conn::handshake(addr).await;
+    let mut c = H2Conn::handshake(peer).await;
     closed_stream(&mut c, 1).await;
     let g = c.wait_for(GOAWAY).await;
     assert_eq!(g.error_code(), Some(NO_ERROR));
@@ -970,46 +966,40 @@ async fn idle_connection_gets_goaway() {
 
 // ---------------------------------------------------------------- §6.9 flow control
 
-#[tokio::test]
-async fn rfc9113_6_9_window_update_zero_on_connection() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_6_9_window_update_zero_on_connection(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     c.send(&window_update(0, 0)).await;
     c.expect_connection_error(PROTOCOL_ERROR).await;
 }
 
-#[tokio::test]
-async fn rfc9113_6_9_window_update_zero_on_stream() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_6_9_window_update_zero_on_stream(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     open_post(&mut c, 1).await;
     c.send(&window_update(1, 0)).await;
     c.expect_stream_error(1, PROTOCOL_ERROR).await;
 }
 
-#[tokio::test]
-async fn rfc9113_6_9_window_update_wrong_length() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_6_9_window_update_wrong_length(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     c.send(&frame(WINDOW_UPDATE, 0, 0, &[0, 0, 1])).await;
     c.expect_connection_error(FRAME_SIZE_ERROR).await;
 }
 
-#[tokio::test]
-async fn rfc9113_6_9_1_window_overflow() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_6_9_1_window_overflow(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     c.send(&window_update(0, (1 << 31) - 1)).await;
     c.expect_connection_error(FLOW_CONTROL_ERROR).await;
 }
 
-#[tokio::test]
-async fn rfc9113_6_9_1_stream_window_overflow() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_6_9_1_stream_window_overflow(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     open_post(&mut c, 1).await;
     c.send(&window_update(1, (1 << 31) - 1)).await;
     c.expect_stream_error(1, FLOW_CONTROL_ERROR).await;
 }
 
-#[tokio::test]
-async fn rfc9113_6_9_1_server_respects_stream_window() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_6_9_1_server_respects_stream_window(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     c.send(&settings(&[(INITIAL_WINDOW_SIZE, 10)])).await;
     c.wait_for(SETTINGS).await;
     c.send(&headers(1, END_HEADERS | END_STREAM, &get_block("/big")))
@@ -1034,9 +1024,8 @@ async fn rfc9113_6_9_1_server_respects_stream_window() {
     assert_eq!(f.payload.len(), 5);
 }
 
-#[tokio::test]
-async fn rfc9113_6_9_1_server_respects_connection_window() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_6_9_1_server_respects_connection_window(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     c.send(&settings(&[(INITIAL_WINDOW_SIZE, 1 << 20)])).await;
     c.wait_for(SETTINGS).await;
     c.send(&headers(1, END_HEADERS | END_STREAM, &get_block("/big")))
@@ -1067,42 +1056,48 @@ async fn rfc9113_6_9_1_server_respects_connection_window() {
     assert_eq!(got + rest, 100_000);
 }
 
-#[tokio::test]
-async fn stalled_flow_control_closes_after_keep_alive_timeout() {
-    let (_s, addr) = server_with(Limits {
-        keep_alive_timeout: Duration::from_millis(300),
-        ..Limits::default()
-    })
+async fn stalled_flow_control_closes_after_keep_alive_timeout(t: Transport) {
+    let (_s, peer) = server_with(
+        t,
+        Limits {
+            keep_alive_timeout: Duration::from_millis(300),
+            ..Limits::default()
+        },
+    )
     .await;
-    let mut c = H2Conn::handshake_with(addr, &[(INITIAL_WINDOW_SIZE, 10)]).await;
+    let mut c = H2Conn::handshake_with(peer, &[(INITIAL_WINDOW_SIZE, 10)]).await;
     c.send(&headers(1, END_HEADERS | END_STREAM, &get_block("/big")))
         .await;
     // The window never opens: the server gives up on the connection.
     c.expect_connection_error(ENHANCE_YOUR_CALM).await;
 }
 
-#[tokio::test]
-async fn rfc9113_6_9_1_data_beyond_stream_window() {
-    let (_s, addr) = server_with(Limits {
-        h2_initial_window_size: 100,
-        ..Limits::default()
-    })
+async fn rfc9113_6_9_1_data_beyond_stream_window(t: Transport) {
+    let (_s, peer) = server_with(
+        t,
+        Limits {
+            h2_initial_window_size: 100,
+            ..Limits::default()
+        },
+    )
     .await;
-    let mut c = H2Conn::handshake(addr).await;
+    let mut c = H2Conn::handshake(peer).await;
     assert!(c.server_settings.contains(&(INITIAL_WINDOW_SIZE, 100)));
     open_post(&mut c, 1).await;
     c.send(&data(1, false, &[0; 101])).await;
     c.expect_stream_error(1, FLOW_CONTROL_ERROR).await;
 }
 
-#[tokio::test]
-async fn rfc9113_6_9_1_data_beyond_connection_window() {
-    let (_s, addr) = server_with(Limits {
-        h2_connection_window_size: 65_535,
-        ..Limits::default()
-    })
+async fn rfc9113_6_9_1_data_beyond_connection_window(t: Transport) {
+    let (_s, peer) = server_with(
+        t,
+        Limits {
+            h2_connection_window_size: 65_535,
+            ..Limits::default()
+        },
+    )
     .await;
-    let mut c = H2Conn::handshake(addr).await;
+    let mut c = H2Conn::handshake(peer).await;
     let mut b = Vec::new();
     // Nothing reads these bodies, so no credit comes back.
     let hold = request_block("POST", "/hold", &[]);
@@ -1114,9 +1109,8 @@ async fn rfc9113_6_9_1_data_beyond_connection_window() {
     c.expect_connection_error(FLOW_CONTROL_ERROR).await;
 }
 
-#[tokio::test]
-async fn rfc9113_6_9_2_initial_window_change_after_headers() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_6_9_2_initial_window_change_after_headers(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     c.send(&settings(&[(INITIAL_WINDOW_SIZE, 0)])).await;
     c.wait_for(SETTINGS).await;
     c.send(&headers(1, END_HEADERS | END_STREAM, &get_block("/")))
@@ -1127,9 +1121,8 @@ async fn rfc9113_6_9_2_initial_window_change_after_headers() {
     assert_eq!(f.payload.len(), 1);
 }
 
-#[tokio::test]
-async fn rfc9113_6_9_2_negative_window() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_6_9_2_negative_window(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     c.send(&settings(&[(INITIAL_WINDOW_SIZE, 5)])).await;
     c.wait_for(SETTINGS).await;
     c.send(&headers(1, END_HEADERS | END_STREAM, &get_block("/big")))
@@ -1144,9 +1137,8 @@ async fn rfc9113_6_9_2_negative_window() {
     assert_eq!(f.payload.len(), 1);
 }
 
-#[tokio::test]
-async fn rfc9113_6_9_2_initial_window_change_overflows() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_6_9_2_initial_window_change_overflows(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     c.send(&headers(1, END_HEADERS | END_STREAM, &get_block("/slow")))
         .await;
     c.send(&window_update(1, (1 << 31) - 1 - 65_535)).await;
@@ -1154,10 +1146,9 @@ async fn rfc9113_6_9_2_initial_window_change_overflows() {
     c.expect_connection_error(FLOW_CONTROL_ERROR).await;
 }
 
-#[tokio::test]
-async fn connection_window_raised_after_preface() {
-    let (_s, addr) = server().await;
-    let mut c = H2Conn::connect(addr).await;
+async fn connection_window_raised_after_preface(t: Transport) {
+    let (_s, peer) = server(t).await;
+    let mut c = H2Conn::connect(peer).await;
     let mut b = PREFACE.to_vec();
     b.extend(settings(&[]));
     c.send(&b).await;
@@ -1170,9 +1161,8 @@ async fn connection_window_raised_after_preface() {
 
 // ---------------------------------------------------------------- §6.10 CONTINUATION
 
-#[tokio::test]
-async fn rfc9113_6_10_continuation_frames_accepted() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_6_10_continuation_frames_accepted(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     let b = get_block("/");
     c.send(&headers(1, END_STREAM, &b[..3])).await;
     c.send(&continuation(1, 0, &b[3..10])).await;
@@ -1180,36 +1170,32 @@ async fn rfc9113_6_10_continuation_frames_accepted() {
     assert_eq!(c.response(1).await.body, b"hello");
 }
 
-#[tokio::test]
-async fn rfc9113_6_10_continuation_after_end_headers() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_6_10_continuation_after_end_headers(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     open_post(&mut c, 1).await;
     c.send(&continuation(1, END_HEADERS, &block(&[("x", "y")])))
         .await;
     c.expect_connection_error(PROTOCOL_ERROR).await;
 }
 
-#[tokio::test]
-async fn rfc9113_6_10_continuation_on_other_stream() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_6_10_continuation_on_other_stream(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     let b = get_block("/");
     c.send(&headers(1, END_STREAM, &b[..4])).await;
     c.send(&continuation(3, END_HEADERS, &b[4..])).await;
     c.expect_connection_error(PROTOCOL_ERROR).await;
 }
 
-#[tokio::test]
-async fn rfc9113_6_10_continuation_stream_zero() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_6_10_continuation_stream_zero(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     let b = get_block("/");
     c.send(&headers(1, END_STREAM, &b[..4])).await;
     c.send(&continuation(0, END_HEADERS, &b[4..])).await;
     c.expect_connection_error(PROTOCOL_ERROR).await;
 }
 
-#[tokio::test]
-async fn rfc9113_6_10_data_inside_header_block() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_6_10_data_inside_header_block(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     let b = request_block("POST", "/echo", &[]);
     c.send(&headers(1, 0, &b[..4])).await;
     c.send(&data(1, true, b"x")).await;
@@ -1218,16 +1204,15 @@ async fn rfc9113_6_10_data_inside_header_block() {
 
 // ---------------------------------------------------------------- §8 semantics
 
-async fn expect_malformed(extra_or_fields: Vec<u8>) {
-    let (_s, mut c) = conn().await;
+async fn expect_malformed(t: Transport, extra_or_fields: Vec<u8>) {
+    let (_s, mut c) = conn(t).await;
     c.send(&headers(1, END_HEADERS | END_STREAM, &extra_or_fields))
         .await;
     c.expect_stream_error(1, PROTOCOL_ERROR).await;
 }
 
-#[tokio::test]
-async fn rfc9113_8_1_trailers_accepted() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_8_1_trailers_accepted(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     open_post(&mut c, 1).await;
     c.send(&data(1, false, b"body")).await;
     c.send(&headers(
@@ -1239,9 +1224,8 @@ async fn rfc9113_8_1_trailers_accepted() {
     assert_eq!(c.response(1).await.body, b"body");
 }
 
-#[tokio::test]
-async fn rfc9113_8_1_second_headers_without_end_stream() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_8_1_second_headers_without_end_stream(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     open_post(&mut c, 1).await;
     c.send(&data(1, false, b"body")).await;
     c.send(&headers(1, END_HEADERS, &block(&[("x-check", "1")])))
@@ -1249,9 +1233,8 @@ async fn rfc9113_8_1_second_headers_without_end_stream() {
     c.expect_stream_error(1, PROTOCOL_ERROR).await;
 }
 
-#[tokio::test]
-async fn rfc9113_8_1_pseudo_header_in_trailers() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_8_1_pseudo_header_in_trailers(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     open_post(&mut c, 1).await;
     c.send(&data(1, false, b"body")).await;
     c.send(&headers(
@@ -1263,56 +1246,51 @@ async fn rfc9113_8_1_pseudo_header_in_trailers() {
     c.expect_stream_error(1, PROTOCOL_ERROR).await;
 }
 
-#[tokio::test]
-async fn rfc9113_8_1_1_content_length_larger_than_data() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_8_1_1_content_length_larger_than_data(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     let b = request_block("POST", "/echo", &[("content-length", "10")]);
     c.send(&headers(1, END_HEADERS, &b)).await;
     c.send(&data(1, true, b"short")).await;
     c.expect_stream_error(1, PROTOCOL_ERROR).await;
 }
 
-#[tokio::test]
-async fn rfc9113_8_1_1_content_length_smaller_than_data() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_8_1_1_content_length_smaller_than_data(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     let b = request_block("POST", "/echo", &[("content-length", "2")]);
     c.send(&headers(1, END_HEADERS, &b)).await;
     c.send(&data(1, false, b"longer")).await;
     c.expect_stream_error(1, PROTOCOL_ERROR).await;
 }
 
-#[tokio::test]
-async fn rfc9113_8_1_1_content_length_with_end_stream_headers() {
-    expect_malformed(request_block("POST", "/echo", &[("content-length", "1")])).await;
+async fn rfc9113_8_1_1_content_length_with_end_stream_headers(t: Transport) {
+    expect_malformed(
+        t,
+        request_block("POST", "/echo", &[("content-length", "1")]),
+    )
+    .await;
 }
 
-#[tokio::test]
-async fn rfc9113_8_2_uppercase_field_name() {
-    expect_malformed(request_block("GET", "/", &[("X-Upper", "1")])).await;
+async fn rfc9113_8_2_uppercase_field_name(t: Transport) {
+    expect_malformed(t, request_block("GET", "/", &[("X-Upper", "1")])).await;
 }
 
-#[tokio::test]
-async fn rfc9113_8_2_1_field_value_with_nul() {
-    expect_malformed(request_block("GET", "/", &[("x", "a\0b")])).await;
+async fn rfc9113_8_2_1_field_value_with_nul(t: Transport) {
+    expect_malformed(t, request_block("GET", "/", &[("x", "a\0b")])).await;
 }
 
-#[tokio::test]
-async fn rfc9113_8_2_1_field_value_with_cr_lf() {
-    expect_malformed(request_block("GET", "/", &[("x", "a\r\nb")])).await;
+async fn rfc9113_8_2_1_field_value_with_cr_lf(t: Transport) {
+    expect_malformed(t, request_block("GET", "/", &[("x", "a\r\nb")])).await;
 }
 
-#[tokio::test]
-async fn rfc9113_8_2_1_field_value_leading_whitespace() {
-    expect_malformed(request_block("GET", "/", &[("x", " a")])).await;
+async fn rfc9113_8_2_1_field_value_leading_whitespace(t: Transport) {
+    expect_malformed(t, request_block("GET", "/", &[("x", " a")])).await;
 }
 
-#[tokio::test]
-async fn rfc9113_8_2_1_field_name_with_colon() {
-    expect_malformed(request_block("GET", "/", &[("x:y", "a")])).await;
+async fn rfc9113_8_2_1_field_name_with_colon(t: Transport) {
+    expect_malformed(t, request_block("GET", "/", &[("x:y", "a")])).await;
 }
 
-#[tokio::test]
-async fn rfc9113_8_2_2_connection_specific_field() {
+async fn rfc9113_8_2_2_connection_specific_field(t: Transport) {
     for name in [
         "connection",
         "keep-alive",
@@ -1320,29 +1298,26 @@ async fn rfc9113_8_2_2_connection_specific_field() {
         "transfer-encoding",
         "upgrade",
     ] {
-        let (_s, mut c) = conn().await;
+        let (_s, mut c) = conn(t).await;
         let b = request_block("GET", "/", &[(name, "x")]);
         c.send(&headers(1, END_HEADERS | END_STREAM, &b)).await;
         c.expect_stream_error(1, PROTOCOL_ERROR).await;
     }
 }
 
-#[tokio::test]
-async fn rfc9113_8_2_2_te_other_than_trailers() {
-    expect_malformed(request_block("GET", "/", &[("te", "trailers, deflate")])).await;
+async fn rfc9113_8_2_2_te_other_than_trailers(t: Transport) {
+    expect_malformed(t, request_block("GET", "/", &[("te", "trailers, deflate")])).await;
 }
 
-#[tokio::test]
-async fn rfc9113_8_2_2_te_trailers_accepted() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_8_2_2_te_trailers_accepted(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     let b = request_block("GET", "/", &[("te", "trailers")]);
     c.send(&headers(1, END_HEADERS | END_STREAM, &b)).await;
     assert_eq!(c.response(1).await.status, 200);
 }
 
-#[tokio::test]
-async fn rfc9113_8_2_3_cookie_crumbs_joined() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_8_2_3_cookie_crumbs_joined(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     let b = request_block("GET", "/show", &[("cookie", "a=1"), ("cookie", "b=2")]);
     c.send(&headers(1, END_HEADERS | END_STREAM, &b)).await;
     let r = c.response(1).await;
@@ -1352,76 +1327,74 @@ async fn rfc9113_8_2_3_cookie_crumbs_joined() {
     assert!(text.contains("uri=http://localhost/show"), "{text}");
 }
 
-#[tokio::test]
-async fn rfc9113_8_3_unknown_pseudo_header() {
-    expect_malformed(request_block("GET", "/", &[(":foo", "bar")])).await;
+async fn rfc9113_8_3_unknown_pseudo_header(t: Transport) {
+    expect_malformed(t, request_block("GET", "/", &[(":foo", "bar")])).await;
 }
 
-#[tokio::test]
-async fn rfc9113_8_3_response_pseudo_header_in_request() {
-    expect_malformed(request_block("GET", "/", &[(":status", "200")])).await;
+async fn rfc9113_8_3_response_pseudo_header_in_request(t: Transport) {
+    expect_malformed(t, request_block("GET", "/", &[(":status", "200")])).await;
 }
 
-#[tokio::test]
-async fn rfc9113_8_3_pseudo_header_after_regular_field() {
-    expect_malformed(block(&[
-        (":method", "GET"),
-        (":scheme", "http"),
-        ("x", "y"),
-        (":path", "/"),
-    ]))
+async fn rfc9113_8_3_pseudo_header_after_regular_field(t: Transport) {
+    expect_malformed(
+        t,
+        block(&[
+            (":method", "GET"),
+            (":scheme", "http"),
+            ("x", "y"),
+            (":path", "/"),
+        ]),
+    )
     .await;
 }
 
-#[tokio::test]
-async fn rfc9113_8_3_1_duplicate_pseudo_header() {
-    expect_malformed(request_block("GET", "/", &[(":path", "/")])).await;
+async fn rfc9113_8_3_1_duplicate_pseudo_header(t: Transport) {
+    expect_malformed(t, request_block("GET", "/", &[(":path", "/")])).await;
 }
 
-#[tokio::test]
-async fn rfc9113_8_3_1_empty_path() {
-    expect_malformed(block(&[
-        (":method", "GET"),
-        (":scheme", "http"),
-        (":path", ""),
-    ]))
+async fn rfc9113_8_3_1_empty_path(t: Transport) {
+    expect_malformed(
+        t,
+        block(&[(":method", "GET"), (":scheme", "http"), (":path", "")]),
+    )
     .await;
 }
 
-#[tokio::test]
-async fn rfc9113_8_3_1_authority_with_userinfo() {
-    expect_malformed(block(&[
-        (":method", "GET"),
-        (":scheme", "http"),
-        (":authority", "user:pw@localhost"),
-        (":path", "/"),
-    ]))
+async fn rfc9113_8_3_1_authority_with_userinfo(t: Transport) {
+    expect_malformed(
+        t,
+        block(&[
+            (":method", "GET"),
+            (":scheme", "http"),
+            (":authority", "user:pw@localhost"),
+            (":path", "/"),
+        ]),
+    )
     .await;
 }
 
-#[tokio::test]
-async fn rfc9113_8_3_1_host_differs_from_authority() {
-    expect_malformed(request_block("GET", "/", &[("host", "elsewhere.example")])).await;
+async fn rfc9113_8_3_1_host_differs_from_authority(t: Transport) {
+    expect_malformed(
+        t,
+        request_block("GET", "/", &[("host", "elsewhere.example")]),
+    )
+    .await;
 }
 
-#[tokio::test]
-async fn rfc9113_8_3_1_missing_method() {
-    expect_malformed(block(&[(":scheme", "http"), (":path", "/")])).await;
+async fn rfc9113_8_3_1_missing_method(t: Transport) {
+    expect_malformed(t, block(&[(":scheme", "http"), (":path", "/")])).await;
 }
 
-#[tokio::test]
-async fn rfc9113_8_3_1_missing_scheme() {
-    expect_malformed(block(&[(":method", "GET"), (":path", "/")])).await;
+async fn rfc9113_8_3_1_missing_scheme(t: Transport) {
+    expect_malformed(t, block(&[(":method", "GET"), (":path", "/")])).await;
 }
 
-#[tokio::test]
-async fn rfc9113_8_3_1_missing_path() {
-    expect_malformed(block(&[(":method", "GET"), (":scheme", "http")])).await;
+async fn rfc9113_8_3_1_missing_path(t: Transport) {
+    expect_malformed(t, block(&[(":method", "GET"), (":scheme", "http")])).await;
 }
 
-#[tokio::test]
-async fn rfc9113_8_3_2_response_head_rules() {
-    let (_s, mut c) = conn().await;
+async fn rfc9113_8_3_2_response_head_rules(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     let r = c.get(1, "/").await;
     assert_eq!(r.status, 200);
     assert_eq!(r.header("content-length"), Some("5"));
@@ -1432,14 +1405,16 @@ async fn rfc9113_8_3_2_response_head_rules() {
     }
 }
 
-#[tokio::test]
-async fn header_list_too_large_gets_431() {
-    let (_s, addr) = server_with(Limits {
-        h2_max_header_list_size: 1000,
-        ..Limits::default()
-    })
+async fn header_list_too_large_gets_431(t: Transport) {
+    let (_s, peer) = server_with(
+        t,
+        Limits {
+            h2_max_header_list_size: 1000,
+            ..Limits::default()
+        },
+    )
     .await;
-    let mut c = H2Conn::handshake(addr).await;
+    let mut c = H2Conn::handshake(peer).await;
     let v = "v".repeat(2000);
     let b = request_block("GET", "/", &[("x-big", &v)]);
     c.send(&headers(1, END_HEADERS | END_STREAM, &b)).await;
@@ -1447,23 +1422,24 @@ async fn header_list_too_large_gets_431() {
     assert_eq!(c.get(3, "/").await.status, 200);
 }
 
-#[tokio::test]
-async fn content_length_over_body_limit_gets_413() {
-    let (_s, addr) = server_with(Limits {
-        max_body_bytes: 10,
-        ..Limits::default()
-    })
+async fn content_length_over_body_limit_gets_413(t: Transport) {
+    let (_s, peer) = server_with(
+        t,
+        Limits {
+            max_body_bytes: 10,
+            ..Limits::default()
+        },
+    )
     .await;
-    let mut c = H2Conn::handshake(addr).await;
+    let mut c = H2Conn::handshake(peer).await;
     let b = request_block("POST", "/echo", &[("content-length", "11")]);
     c.send(&headers(1, END_HEADERS, &b)).await;
     assert_eq!(c.response(1).await.status, 413);
     assert_eq!(c.get(3, "/").await.status, 200);
 }
 
-#[tokio::test]
-async fn head_response_has_no_body() {
-    let (_s, mut c) = conn().await;
+async fn head_response_has_no_body(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     c.send(&headers(
         1,
         END_HEADERS | END_STREAM,
@@ -1474,13 +1450,12 @@ async fn head_response_has_no_body() {
     assert!(f.has(END_STREAM), "HEAD answered by HEADERS alone");
 }
 
-#[tokio::test]
-async fn rfc9113_5_2_slow_reader_bounds_server_buffering() {
+async fn rfc9113_5_2_slow_reader_bounds_server_buffering(t: Transport) {
     // A reader that never opens its window: the response body producer must
     // stop once the window and the stream's send buffer are full.
     let produced = Produced::default();
-    let r = start([app_with(Limits::default(), produced.clone())]).await;
-    let mut c = H2Conn::handshake(r.addr()).await;
+    let (_r, peer) = serve(t, app_with(Limits::default(), produced.clone())).await;
+    let mut c = H2Conn::handshake(peer).await;
     c.send(&headers(
         1,
         END_HEADERS | END_STREAM,
@@ -1506,9 +1481,8 @@ async fn rfc9113_5_2_slow_reader_bounds_server_buffering() {
     assert_eq!(more, 100_000);
 }
 
-#[tokio::test]
-async fn expect_100_continue_gets_interim_response() {
-    let (_s, mut c) = conn().await;
+async fn expect_100_continue_gets_interim_response(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     let b = request_block("POST", "/echo", &[("expect", "100-continue")]);
     c.send(&headers(1, END_HEADERS, &b)).await;
     // The 100 comes before any body byte is sent.
@@ -1528,9 +1502,8 @@ async fn expect_100_continue_gets_interim_response() {
     assert_eq!((r.status, &r.body[..]), (200, &b"continued"[..]));
 }
 
-#[tokio::test]
-async fn requests_multiplexed() {
-    let (_s, mut c) = conn().await;
+async fn requests_multiplexed(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     let mut b = Vec::new();
     b.extend(headers(1, END_HEADERS | END_STREAM, &get_block("/slow")));
     b.extend(headers(3, END_HEADERS | END_STREAM, &get_block("/")));
@@ -1542,23 +1515,21 @@ async fn requests_multiplexed() {
 
 // ---------------------------------------------------------------- RFC 7541
 
-async fn expect_compression_error(block: &[u8]) {
-    let (_s, mut c) = conn().await;
+async fn expect_compression_error(t: Transport, block: &[u8]) {
+    let (_s, mut c) = conn(t).await;
     c.send(&headers(1, END_HEADERS | END_STREAM, block)).await;
     c.expect_connection_error(COMPRESSION_ERROR).await;
 }
 
-#[tokio::test]
-async fn rfc7541_2_3_3_index_beyond_tables() {
+async fn rfc7541_2_3_3_index_beyond_tables(t: Transport) {
     // Indexed field 70: no dynamic entry exists.
     let mut b = get_block("/");
     b.extend([0x80 | 70]);
-    expect_compression_error(&b).await;
+    expect_compression_error(t, &b).await;
 }
 
-#[tokio::test]
-async fn rfc7541_2_3_2_dynamic_table_entries_referenced() {
-    let (_s, mut c) = conn().await;
+async fn rfc7541_2_3_2_dynamic_table_entries_referenced(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     let mut b = get_block("/");
     b.extend(block_indexed(&[("x-custom", "one")]));
     c.send(&headers(1, END_HEADERS | END_STREAM, &b)).await;
@@ -1570,79 +1541,69 @@ async fn rfc7541_2_3_2_dynamic_table_entries_referenced() {
     assert_eq!(c.response(3).await.status, 200);
 }
 
-#[tokio::test]
-async fn rfc7541_4_2_table_size_update_above_setting() {
+async fn rfc7541_4_2_table_size_update_above_setting(t: Transport) {
     let mut b = vec![0x3f, 0xe2, 0x1f]; // size update to 4097
     b.extend(get_block("/"));
-    expect_compression_error(&b).await;
+    expect_compression_error(t, &b).await;
 }
 
-#[tokio::test]
-async fn rfc7541_4_2_table_size_update_after_field() {
+async fn rfc7541_4_2_table_size_update_after_field(t: Transport) {
     let mut b = get_block("/");
     b.push(0x20); // size update to 0, not at the start of the block
-    expect_compression_error(&b).await;
+    expect_compression_error(t, &b).await;
 }
 
-#[tokio::test]
-async fn rfc7541_6_3_table_size_update_at_block_start_accepted() {
-    let (_s, mut c) = conn().await;
+async fn rfc7541_6_3_table_size_update_at_block_start_accepted(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     let mut b = vec![0x20];
     b.extend(get_block("/"));
     c.send(&headers(1, END_HEADERS | END_STREAM, &b)).await;
     assert_eq!(c.response(1).await.status, 200);
 }
 
-#[tokio::test]
-async fn rfc7541_5_1_integer_overflow() {
+async fn rfc7541_5_1_integer_overflow(t: Transport) {
     let mut b = get_block("/");
     b.extend([
         0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f,
     ]);
-    expect_compression_error(&b).await;
+    expect_compression_error(t, &b).await;
 }
 
-#[tokio::test]
-async fn rfc7541_5_2_huffman_padding_too_long() {
+async fn rfc7541_5_2_huffman_padding_too_long(t: Transport) {
     // Literal, new name "x", Huffman value: 'a' (00011) + 11 padding bits.
     let mut b = get_block("/");
     b.extend([0x00, 0x01, b'x', 0x82, 0x1f, 0xff]);
-    expect_compression_error(&b).await;
+    expect_compression_error(t, &b).await;
 }
 
-#[tokio::test]
-async fn rfc7541_5_2_huffman_padding_not_eos_prefix() {
+async fn rfc7541_5_2_huffman_padding_not_eos_prefix(t: Transport) {
     // 'a' (00011) + 000: padding must be the most significant bits of EOS.
     let mut b = get_block("/");
     b.extend([0x00, 0x01, b'x', 0x81, 0x18]);
-    expect_compression_error(&b).await;
+    expect_compression_error(t, &b).await;
 }
 
-#[tokio::test]
-async fn rfc7541_5_2_huffman_eos_symbol() {
+async fn rfc7541_5_2_huffman_eos_symbol(t: Transport) {
     let mut b = get_block("/");
     b.extend([0x00, 0x01, b'x', 0x84, 0xff, 0xff, 0xff, 0xff]);
-    expect_compression_error(&b).await;
+    expect_compression_error(t, &b).await;
 }
 
-#[tokio::test]
-async fn rfc7541_6_1_index_zero() {
+async fn rfc7541_6_1_index_zero(t: Transport) {
     let mut b = get_block("/");
     b.push(0x80);
-    expect_compression_error(&b).await;
+    expect_compression_error(t, &b).await;
 }
 
-#[tokio::test]
-async fn rfc7541_6_2_literal_name_index_beyond_tables() {
+async fn rfc7541_6_2_literal_name_index_beyond_tables(t: Transport) {
     let mut b = get_block("/");
     b.extend([0x40 | 0x3f, 70 - 63, 0x01, b'v']); // name index 70
-    expect_compression_error(&b).await;
+    expect_compression_error(t, &b).await;
 }
 
-#[tokio::test]
-async fn rfc7541_4_2_peer_header_table_size_zero_respected() {
-    let (_s, addr) = server().await;
-    let mut c = H2Conn::handshake_with(addr, &[(HEADER_TABLE_SIZE, 0)]).await;
+async fn rfc7541_4_2_peer_header_table_size_zero_respected(t: Transport) {
+    let (_s, peer) = server(t).await;
+    let mut c = H2Conn::handshake_with(peer, &[(HEADER_TABLE_SIZE, 0)]).await;
     // A decoder with no dynamic table: any index into one fails.
     c.decoder = duet::proto::h2::hpack::Decoder::new(0);
     for id in [1, 3, 5] {
@@ -1650,9 +1611,8 @@ async fn rfc7541_4_2_peer_header_table_size_zero_respected() {
     }
 }
 
-#[tokio::test]
-async fn rfc7541_2_3_2_response_encoder_uses_dynamic_table() {
-    let (_s, mut c) = conn().await;
+async fn rfc7541_2_3_2_response_encoder_uses_dynamic_table(t: Transport) {
+    let (_s, mut c) = conn(t).await;
     c.send(&headers(1, END_HEADERS | END_STREAM, &get_block("/")))
         .await;
     let first = c.wait_for(HEADERS).await;
@@ -1666,4 +1626,147 @@ async fn rfc7541_2_3_2_response_encoder_uses_dynamic_table() {
         first.payload.len(),
         second.payload.len()
     );
+}
+
+// ---------------------------------------------------------------- the suite
+
+suite! {
+    both: [
+        rfc9113_3_4_server_preface_is_settings,
+        rfc9113_3_4_invalid_preface,
+        rfc9113_3_4_preface_must_end_with_settings,
+        rfc9113_4_1_unknown_frame_type_ignored,
+        rfc9113_4_1_unknown_flags_ignored,
+        rfc9113_4_1_reserved_bit_ignored,
+        rfc9113_4_2_max_frame_size_data_accepted,
+        rfc9113_4_2_data_frame_too_large,
+        rfc9113_4_2_headers_frame_too_large,
+        rfc9113_4_3_invalid_header_block,
+        rfc9113_4_3_priority_inside_header_block,
+        rfc9113_4_3_headers_of_other_stream_inside_header_block,
+        rfc9113_4_3_large_response_head_split_into_continuation,
+        rfc9113_5_1_idle_data,
+        rfc9113_5_1_idle_rst_stream,
+        rfc9113_5_1_idle_window_update,
+        rfc9113_5_1_idle_continuation,
+        rfc9113_5_1_half_closed_remote_data,
+        rfc9113_5_1_half_closed_remote_headers,
+        rfc9113_5_1_half_closed_remote_continuation,
+        rfc9113_5_1_closed_data_after_rst_stream,
+        rfc9113_5_1_closed_headers_after_rst_stream,
+        rfc9113_5_1_closed_data,
+        rfc9113_5_1_closed_headers,
+        rfc9113_5_1_closed_window_update_and_priority_ignored,
+        rfc9113_5_1_1_even_stream_id,
+        rfc9113_5_1_1_decreasing_stream_id,
+        rfc9113_5_1_2_concurrent_streams_refused,
+        rfc9113_5_1_2_streams_held_open_by_flow_control_count,
+        rfc9113_8_1_complete_response_then_rst_no_error,
+        rfc9113_5_3_1_headers_self_dependency,
+        rfc9113_5_3_1_priority_self_dependency,
+        rfc9113_5_4_1_goaway_names_last_stream,
+        rfc9113_5_5_unknown_frame_inside_header_block,
+        rapid_reset_enhance_your_calm,
+        rfc9113_6_1_data_stream_zero,
+        rfc9113_6_1_data_invalid_pad_length,
+        rfc9113_6_1_padded_data_accepted,
+        rfc9113_6_2_headers_stream_zero,
+        rfc9113_6_2_headers_invalid_pad_length,
+        rfc9113_6_2_padded_headers_with_priority_accepted,
+        rfc9113_6_3_priority_stream_zero,
+        rfc9113_6_3_priority_wrong_length,
+        rfc9113_6_3_priority_on_idle_and_closed_accepted,
+        rfc9113_6_4_rst_stream_stream_zero,
+        rfc9113_6_4_rst_stream_wrong_length,
+        rfc9113_6_4_rst_stream_drops_a_silent_producer,
+        closed_connection_drops_a_silent_producer,
+        rfc9113_6_4_rst_stream_cancels_the_stream_only,
+        rfc9113_6_5_settings_acknowledged,
+        rfc9113_6_5_settings_ack_with_payload,
+        rfc9113_6_5_settings_nonzero_stream,
+        rfc9113_6_5_settings_length_not_multiple_of_6,
+        rfc9113_6_5_3_settings_timeout,
+        rfc9113_6_5_2_enable_push_invalid,
+        rfc9113_6_5_2_initial_window_size_too_large,
+        rfc9113_6_5_2_max_frame_size_too_small,
+        rfc9113_6_5_2_max_frame_size_too_large,
+        rfc9113_6_5_2_unknown_setting_ignored,
+        rfc9113_6_5_3_settings_values_applied_in_order,
+        rfc9113_6_5_2_peer_max_frame_size_respected,
+        rfc9113_8_4_push_promise_from_client,
+        rfc9113_6_7_ping_answered,
+        rfc9113_6_7_ping_ack_not_answered,
+        rfc9113_6_7_ping_nonzero_stream,
+        rfc9113_6_7_ping_wrong_length,
+        rfc9113_6_8_goaway_nonzero_stream,
+        rfc9113_6_8_graceful_shutdown_finishes_in_flight_streams,
+        idle_connection_gets_goaway,
+        rfc9113_6_9_window_update_zero_on_connection,
+        rfc9113_6_9_window_update_zero_on_stream,
+        rfc9113_6_9_window_update_wrong_length,
+        rfc9113_6_9_1_window_overflow,
+        rfc9113_6_9_1_stream_window_overflow,
+        rfc9113_6_9_1_server_respects_stream_window,
+        rfc9113_6_9_1_server_respects_connection_window,
+        stalled_flow_control_closes_after_keep_alive_timeout,
+        rfc9113_6_9_1_data_beyond_stream_window,
+        rfc9113_6_9_1_data_beyond_connection_window,
+        rfc9113_6_9_2_initial_window_change_after_headers,
+        rfc9113_6_9_2_negative_window,
+        rfc9113_6_9_2_initial_window_change_overflows,
+        connection_window_raised_after_preface,
+        rfc9113_6_10_continuation_frames_accepted,
+        rfc9113_6_10_continuation_after_end_headers,
+        rfc9113_6_10_continuation_on_other_stream,
+        rfc9113_6_10_continuation_stream_zero,
+        rfc9113_6_10_data_inside_header_block,
+        rfc9113_8_1_trailers_accepted,
+        rfc9113_8_1_second_headers_without_end_stream,
+        rfc9113_8_1_pseudo_header_in_trailers,
+        rfc9113_8_1_1_content_length_larger_than_data,
+        rfc9113_8_1_1_content_length_smaller_than_data,
+        rfc9113_8_1_1_content_length_with_end_stream_headers,
+        rfc9113_8_2_uppercase_field_name,
+        rfc9113_8_2_1_field_value_with_nul,
+        rfc9113_8_2_1_field_value_with_cr_lf,
+        rfc9113_8_2_1_field_value_leading_whitespace,
+        rfc9113_8_2_1_field_name_with_colon,
+        rfc9113_8_2_2_connection_specific_field,
+        rfc9113_8_2_2_te_other_than_trailers,
+        rfc9113_8_2_2_te_trailers_accepted,
+        rfc9113_8_2_3_cookie_crumbs_joined,
+        rfc9113_8_3_unknown_pseudo_header,
+        rfc9113_8_3_response_pseudo_header_in_request,
+        rfc9113_8_3_pseudo_header_after_regular_field,
+        rfc9113_8_3_1_duplicate_pseudo_header,
+        rfc9113_8_3_1_empty_path,
+        rfc9113_8_3_1_authority_with_userinfo,
+        rfc9113_8_3_1_host_differs_from_authority,
+        rfc9113_8_3_1_missing_method,
+        rfc9113_8_3_1_missing_scheme,
+        rfc9113_8_3_1_missing_path,
+        rfc9113_8_3_2_response_head_rules,
+        header_list_too_large_gets_431,
+        content_length_over_body_limit_gets_413,
+        head_response_has_no_body,
+        rfc9113_5_2_slow_reader_bounds_server_buffering,
+        expect_100_continue_gets_interim_response,
+        requests_multiplexed,
+        rfc7541_2_3_3_index_beyond_tables,
+        rfc7541_2_3_2_dynamic_table_entries_referenced,
+        rfc7541_4_2_table_size_update_above_setting,
+        rfc7541_4_2_table_size_update_after_field,
+        rfc7541_6_3_table_size_update_at_block_start_accepted,
+        rfc7541_5_1_integer_overflow,
+        rfc7541_5_2_huffman_padding_too_long,
+        rfc7541_5_2_huffman_padding_not_eos_prefix,
+        rfc7541_5_2_huffman_eos_symbol,
+        rfc7541_6_1_index_zero,
+        rfc7541_6_2_literal_name_index_beyond_tables,
+        rfc7541_4_2_peer_header_table_size_zero_respected,
+        rfc7541_2_3_2_response_encoder_uses_dynamic_table,
+    ]
+    cleartext_only: [
+        rfc9113_3_2_h2c_upgrade_answers_on_stream_1,
+    ]
 }

@@ -1,14 +1,20 @@
 //! A raw-frame HTTP/2 client for conformance tests: it sends exactly the
 //! bytes a test asks for (valid or not) and reads frames back, so that each
-//! test reads as the RFC sentence it checks.
+//! test reads as the RFC sentence it checks. It speaks over cleartext
+//! (prior knowledge, RFC 9113 §3.3) or over TLS with ALPN `h2` (§3.2).
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use duet::proto::h2::hpack::Decoder;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
 
 /// Frame types (RFC 9113 §6).
 pub const DATA: u8 = 0x0;
@@ -247,9 +253,107 @@ impl Response {
     }
 }
 
+// ----- transports -----
+
+/// A byte stream the client can speak HTTP/2 over (TCP or TLS over TCP).
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// How a test reaches the server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    /// TCP with prior knowledge (RFC 9113 §3.3).
+    Cleartext,
+    /// TLS with ALPN `h2` (RFC 9113 §3.2), certificate not verified.
+    Tls,
+}
+
+/// A server to connect to: its address and the transport it speaks.
+#[derive(Clone, Copy, Debug)]
+pub struct Peer {
+    pub addr: SocketAddr,
+    pub transport: Transport,
+}
+
+/// Accepts the server's certificate whatever it is (the tests' servers
+/// use a freshly generated self-signed one) but checks the handshake
+/// signatures properly.
+#[derive(Debug)]
+struct AnyCert(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for AnyCert {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// Completes a TLS handshake offering only ALPN `h2` and checks that the
+/// server selected it (RFC 7301 §3.2).
+pub async fn tls_h2(tcp: TcpStream) -> tokio_rustls::client::TlsStream<TcpStream> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .expect("protocol versions")
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyCert(provider)))
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let name = ServerName::try_from("localhost").expect("name");
+    let tls = TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .expect("TLS handshake");
+    assert_eq!(
+        tls.get_ref().1.alpn_protocol(),
+        Some(b"h2".as_slice()),
+        "server selects ALPN h2"
+    );
+    tls
+}
+
 /// A raw HTTP/2 connection to a server.
 pub struct H2Conn {
-    pub tcp: TcpStream,
+    io: Box<dyn Io>,
     rbuf: BytesMut,
     pub decoder: Decoder,
     /// The server's SETTINGS, as received in the handshake.
@@ -257,22 +361,22 @@ pub struct H2Conn {
 }
 
 impl H2Conn {
-    /// Connects without sending anything.
-    pub async fn connect(addr: SocketAddr) -> H2Conn {
-        let tcp = TcpStream::connect(addr).await.expect("connect");
+    /// Connects (and, over TLS, completes the TLS handshake) without
+    /// sending any HTTP/2 bytes.
+    pub async fn connect(peer: Peer) -> H2Conn {
+        let tcp = TcpStream::connect(peer.addr).await.expect("connect");
         tcp.set_nodelay(true).ok();
-        H2Conn {
-            tcp,
-            rbuf: BytesMut::new(),
-            decoder: Decoder::new(4096),
-            server_settings: Vec::new(),
+        match peer.transport {
+            Transport::Cleartext => H2Conn::over(tcp),
+            Transport::Tls => H2Conn::over(tls_h2(tcp).await),
         }
     }
 
-    /// Wraps a connection that already speaks HTTP/2 (after an upgrade).
-    pub fn from_tcp(tcp: TcpStream) -> H2Conn {
+    /// Wraps a stream that already speaks HTTP/2 (after an upgrade, or a
+    /// TLS handshake that selected `h2`).
+    pub fn over(io: impl Io + 'static) -> H2Conn {
         H2Conn {
-            tcp,
+            io: Box::new(io),
             rbuf: BytesMut::new(),
             decoder: Decoder::new(4096),
             server_settings: Vec::new(),
@@ -283,8 +387,8 @@ impl H2Conn {
     /// SETTINGS, acknowledges it and waits for the ACK of ours. Other
     /// frames that arrive meanwhile (the connection WINDOW_UPDATE) are
     /// skipped.
-    pub async fn handshake_with(addr: SocketAddr, settings_values: &[(u16, u32)]) -> H2Conn {
-        let mut c = H2Conn::connect(addr).await;
+    pub async fn handshake_with(peer: Peer, settings_values: &[(u16, u32)]) -> H2Conn {
+        let mut c = H2Conn::connect(peer).await;
         let mut b = PREFACE.to_vec();
         b.extend(settings(settings_values));
         c.send(&b).await;
@@ -312,14 +416,17 @@ impl H2Conn {
     }
 
     /// [`H2Conn::handshake_with`] with empty SETTINGS.
-    pub async fn handshake(addr: SocketAddr) -> H2Conn {
-        H2Conn::handshake_with(addr, &[]).await
+    pub async fn handshake(peer: Peer) -> H2Conn {
+        H2Conn::handshake_with(peer, &[]).await
     }
 
     pub async fn send(&mut self, bytes: &[u8]) {
         // A server that already closed may refuse the write; the test then
         // sees the close when it reads.
-        let _ = self.tcp.write_all(bytes).await;
+        // TLS may hold records until flushed.
+        if self.io.write_all(bytes).await.is_ok() {
+            let _ = self.io.flush().await;
+        }
     }
 
     /// The next frame, or what happened instead.
@@ -350,7 +457,7 @@ impl H2Conn {
                 }
             }
             self.rbuf.reserve(16 * 1024);
-            match tokio::time::timeout_at(deadline, self.tcp.read_buf(&mut self.rbuf)).await {
+            match tokio::time::timeout_at(deadline, self.io.read_buf(&mut self.rbuf)).await {
                 Err(_) => return Outcome::Timeout,
                 Ok(Ok(0)) | Ok(Err(_)) => return Outcome::Closed,
                 Ok(Ok(_)) => {}
