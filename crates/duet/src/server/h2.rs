@@ -20,6 +20,7 @@ use std::collections::{HashMap, VecDeque};
 use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -27,7 +28,7 @@ use futures_util::future::{AbortHandle, Abortable, BoxFuture};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use futures_util::FutureExt;
 use http::{HeaderMap, Method, StatusCode, Version};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf, ReadHalf, WriteHalf};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -40,10 +41,14 @@ use crate::proto::h2::{Config, Connection, Event, Reason, StreamId};
 /// here, bounded by the stream's flow-control window).
 const BODY_CHANNEL_DEPTH: usize = 8;
 /// Read granularity: the buffer grows by this when under `READ_MIN_ROOM`
-/// of room is left (an idle connection keeps a small buffer; a partial
-/// frame makes the core reserve what the frame needs).
+/// of room is left (a partial frame makes the core reserve what the frame
+/// needs).
 const READ_CHUNK: usize = 8 * 1024;
 const READ_MIN_ROOM: usize = 1024;
+/// Stack room for a read while the connection holds no read buffer: the
+/// buffer is released whenever all input was consumed, and a read that
+/// finds data allocates only what arrived.
+const BUFFERLESS_READ: usize = 8 * 1024;
 /// Unwritten output above which we stop reading (a peer that sends PINGs
 /// but does not read our answers cannot make us buffer without bound).
 const OUTPUT_PAUSE_READ: usize = 1024 * 1024;
@@ -156,14 +161,19 @@ struct Driver {
     streams: HashMap<StreamId, StreamTask>,
     handlers: FuturesUnordered<HandlerFuture>,
     bodies: FuturesUnordered<ChunkFuture>,
-    release_tx: mpsc::UnboundedSender<(StreamId, usize)>,
-    release_rx: mpsc::UnboundedReceiver<(StreamId, usize)>,
+    /// Request-body credit the handlers consumed; created with the first
+    /// request that has a body (most connections never need it).
+    release: Option<Release>,
     writable: Vec<StreamId>,
+}
+
+struct Release {
+    tx: mpsc::UnboundedSender<(StreamId, usize)>,
+    rx: mpsc::UnboundedReceiver<(StreamId, usize)>,
 }
 
 impl Driver {
     fn new(io: Box<dyn Io>, conn: Connection, p: ConnParams) -> Driver {
-        let (release_tx, release_rx) = mpsc::unbounded_channel();
         Driver {
             io: Some(io),
             conn,
@@ -171,8 +181,7 @@ impl Driver {
             streams: HashMap::new(),
             handlers: FuturesUnordered::new(),
             bodies: FuturesUnordered::new(),
-            release_tx,
-            release_rx,
+            release: None,
             writable: Vec::new(),
         }
     }
@@ -268,7 +277,13 @@ impl Driver {
             let can_read = read_open
                 && !self.conn.is_done()
                 && wq.len + self.conn.output_len() < OUTPUT_PAUSE_READ;
-            if can_read && rbuf.capacity() - rbuf.len() < READ_MIN_ROOM {
+            if rbuf.is_empty() {
+                // Everything read was consumed: give the buffer back, so
+                // that an idle connection (or one whose streams all wait on
+                // their handlers) holds none; the next read goes through
+                // the stack (`read_some`).
+                *rbuf = BytesMut::new();
+            } else if can_read && rbuf.capacity() - rbuf.len() < READ_MIN_ROOM {
                 rbuf.reserve(READ_CHUNK);
             }
             let idle_at = idle_since.map(|t| t + keep_alive);
@@ -281,7 +296,7 @@ impl Driver {
             };
             let stall_at = stalled.map(|(t, _)| t + keep_alive);
             tokio::select! {
-                r = reader.read_buf(rbuf), if can_read => match r {
+                r = read_some(reader, rbuf), if can_read => match r {
                     Ok(0) => {
                         read_open = false;
                         self.on_peer_closed();
@@ -308,7 +323,9 @@ impl Driver {
                         self.on_chunk(id, body, chunk);
                     }
                 }
-                Some((id, n)) = self.release_rx.recv() => self.on_release(id, n),
+                Some((id, n)) = recv_release(&mut self.release), if self.release.is_some() => {
+                    self.on_release(id, n);
+                }
                 _ = shutdown.wait(), if !shutdown_seen => {
                     shutdown_seen = true;
                     // Graceful shutdown (§6.8): GOAWAY 2^31-1 + PING, then
@@ -359,7 +376,7 @@ impl Driver {
                 }
                 progressed = true;
             }
-            if let Ok((id, n)) = self.release_rx.try_recv() {
+            if let Some(Ok((id, n))) = self.release.as_mut().map(|r| r.rx.try_recv()) {
                 self.on_release(id, n);
                 progressed = true;
             }
@@ -440,7 +457,14 @@ impl Driver {
                 self.conn.send_informational(id, StatusCode::CONTINUE);
             }
             let (tx, mut incoming) = Incoming::channel(declared, BODY_CHANNEL_DEPTH);
-            let release = self.release_tx.clone();
+            let release = self
+                .release
+                .get_or_insert_with(|| {
+                    let (tx, rx) = mpsc::unbounded_channel();
+                    Release { tx, rx }
+                })
+                .tx
+                .clone();
             incoming.on_release(Arc::new(move |n| {
                 let _ = release.send((id, n));
             }));
@@ -730,6 +754,36 @@ impl WriteQueue {
             return Err(io::ErrorKind::WriteZero.into());
         }
         Ok(n)
+    }
+}
+
+/// Reads into `rbuf`; when it holds no buffer, reads through the stack and
+/// allocates only for the bytes that arrived (an idle connection waits for
+/// input without a buffer). Cancel-safe like `read_buf`.
+async fn read_some(r: &mut ReadHalf<Box<dyn Io>>, rbuf: &mut BytesMut) -> io::Result<usize> {
+    if rbuf.capacity() > 0 {
+        return r.read_buf(rbuf).await;
+    }
+    std::future::poll_fn(|cx| {
+        let mut room = [std::mem::MaybeUninit::<u8>::uninit(); BUFFERLESS_READ];
+        let mut rb = ReadBuf::uninit(&mut room);
+        match Pin::new(&mut *r).poll_read(cx, &mut rb) {
+            Poll::Ready(Ok(())) => {
+                rbuf.extend_from_slice(rb.filled());
+                Poll::Ready(Ok(rb.filled().len()))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
+    })
+    .await
+}
+
+/// The next consumed-credit report, if the channel exists.
+async fn recv_release(r: &mut Option<Release>) -> Option<(StreamId, usize)> {
+    match r {
+        Some(r) => r.rx.recv().await,
+        None => std::future::pending().await,
     }
 }
 
