@@ -69,13 +69,22 @@ trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
 /// Serves an HTTP/2 connection whose client preface starts `read_buf`.
-pub(crate) async fn serve<IO>(io: IO, read_buf: BytesMut, p: ConnParams) -> io::Result<()>
+///
+/// The driver is built before the future: the future then holds it once
+/// (an `async fn` would also keep its arguments), which keeps an idle
+/// connection's future small.
+pub(crate) fn serve<IO>(
+    io: IO,
+    read_buf: BytesMut,
+    p: ConnParams,
+) -> impl std::future::Future<Output = io::Result<()>> + Send
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     p.conn.set_version(Version::HTTP_2);
     let conn = Connection::new(Config::from_limits(&p.limits));
-    Driver::new(Box::new(io), conn, p).run(read_buf, None).await
+    let mut driver = Driver::new(Box::new(io), conn, p);
+    async move { driver.run(read_buf).await }
 }
 
 /// Serves an HTTP/2 connection upgraded from HTTP/1.1 (RFC 7540 §3.2) after
@@ -110,7 +119,9 @@ where
             return Ok(());
         }
     };
-    Driver::new(io, conn, p).run(read_buf, Some(first)).await
+    let mut driver = Driver::new(io, conn, p);
+    driver.start_handler(1, first);
+    driver.run(read_buf).await
 }
 
 /// What the driver keeps per stream.
@@ -186,18 +197,11 @@ impl Driver {
         }
     }
 
-    async fn run(
-        mut self,
-        mut rbuf: BytesMut,
-        first: Option<http::Request<Body>>,
-    ) -> io::Result<()> {
+    async fn run(&mut self, mut rbuf: BytesMut) -> io::Result<()> {
         let Some(io) = self.io.take() else {
             return Ok(());
         };
         let (mut reader, mut writer) = tokio::io::split(io);
-        if let Some(req) = first {
-            self.start_handler(1, req);
-        }
         let res = self.serve(&mut reader, &mut writer, &mut rbuf).await;
         // Handlers and body producers end with the connection.
         self.streams.clear();
@@ -244,7 +248,10 @@ impl Driver {
         // When the final GOAWAY goes out even without the PING answer.
         let mut final_goaway_at: Option<Instant> = None;
         // §6.5.3: the peer must acknowledge our SETTINGS in time.
-        let mut settings_deadline = Some(Instant::now() + self.p.limits.header_read_timeout);
+        let settings_at = Instant::now() + self.p.limits.header_read_timeout;
+        let mut settings_deadline = Some(settings_at);
+        let timer = tokio::time::sleep_until(settings_at);
+        tokio::pin!(timer);
         let keep_alive = self.p.limits.keep_alive_timeout;
         let mut idle_since: Option<Instant> = Some(Instant::now());
         // Since when response bytes wait on flow control with no DATA sent
@@ -286,7 +293,9 @@ impl Driver {
             } else if can_read && rbuf.capacity() - rbuf.len() < READ_MIN_ROOM {
                 rbuf.reserve(READ_CHUNK);
             }
-            let idle_at = idle_since.map(|t| t + keep_alive);
+            let idle_at = idle_since
+                .map(|t| t + keep_alive)
+                .filter(|_| !self.conn.is_closing());
             stalled = match stalled {
                 Some((t, sent)) if self.conn.is_flow_blocked() && sent == self.conn.data_sent() => {
                     Some((t, sent))
@@ -295,6 +304,19 @@ impl Driver {
                 _ => None,
             };
             let stall_at = stalled.map(|(t, _)| t + keep_alive);
+            // One timer serves every deadline. It is moved earlier at once
+            // but never later: when it fires before the nearest deadline
+            // (which moves on with every busy batch) it is re-armed, so a
+            // busy connection does not touch the timer wheel per batch.
+            let due = [idle_at, settings_deadline, final_goaway_at, stall_at]
+                .into_iter()
+                .flatten()
+                .min();
+            if let Some(due) = due {
+                if timer.is_elapsed() || timer.deadline() > due {
+                    timer.as_mut().reset(due);
+                }
+            }
             tokio::select! {
                 r = read_some(reader, rbuf), if can_read => match r {
                     Ok(0) => {
@@ -335,27 +357,31 @@ impl Driver {
                     final_goaway_at = Some(Instant::now() + FINAL_GOAWAY_AFTER);
                     self.end_event_streams();
                 }
-                _ = sleep_until_opt(idle_at), if idle_at.is_some() && !self.conn.is_closing() => {
-                    self.conn.go_away(Reason::NO_ERROR);
-                }
-                _ = sleep_until_opt(settings_deadline), if settings_deadline.is_some() => {
-                    settings_deadline = None;
-                    if self.conn.settings_pending() {
-                        self.conn.abort(Reason::SETTINGS_TIMEOUT);
+                () = &mut timer, if due.is_some() => {
+                    let now = Instant::now();
+                    let passed = |t: Option<Instant>| t.is_some_and(|t| now >= t);
+                    if passed(idle_at) {
+                        self.conn.go_away(Reason::NO_ERROR);
+                    }
+                    if passed(settings_deadline) {
+                        settings_deadline = None;
+                        if self.conn.settings_pending() {
+                            self.conn.abort(Reason::SETTINGS_TIMEOUT);
+                            self.streams.clear();
+                        }
+                    }
+                    if passed(final_goaway_at) {
+                        final_goaway_at = None;
+                        self.conn.go_away(Reason::NO_ERROR);
+                    }
+                    if passed(stall_at) {
+                        // A peer that keeps its windows shut for a whole
+                        // keep-alive period while we hold its responses pins
+                        // our memory: close.
+                        tracing::debug!("h2 peer stalled flow control; closing");
+                        self.conn.abort(Reason::ENHANCE_YOUR_CALM);
                         self.streams.clear();
                     }
-                }
-                _ = sleep_until_opt(final_goaway_at), if final_goaway_at.is_some() => {
-                    final_goaway_at = None;
-                    self.conn.go_away(Reason::NO_ERROR);
-                }
-                _ = sleep_until_opt(stall_at), if stall_at.is_some() => {
-                    // A peer that keeps its windows shut for a whole
-                    // keep-alive period while we hold its responses pins our
-                    // memory: close.
-                    tracing::debug!("h2 peer stalled flow control; closing");
-                    self.conn.abort(Reason::ENHANCE_YOUR_CALM);
-                    self.streams.clear();
                 }
             }
             self.drain_ready();
@@ -783,13 +809,6 @@ async fn read_some(r: &mut ReadHalf<Box<dyn Io>>, rbuf: &mut BytesMut) -> io::Re
 async fn recv_release(r: &mut Option<Release>) -> Option<(StreamId, usize)> {
     match r {
         Some(r) => r.rx.recv().await,
-        None => std::future::pending().await,
-    }
-}
-
-async fn sleep_until_opt(at: Option<Instant>) {
-    match at {
-        Some(t) => tokio::time::sleep_until(t).await,
         None => std::future::pending().await,
     }
 }
