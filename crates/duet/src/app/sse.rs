@@ -320,6 +320,7 @@ where
             comment: k.to_bytes(),
             interval: k.interval,
             sleep: Box::pin(tokio::time::sleep(k.interval)),
+            last_sent: Instant::now(),
         });
         let body = EventBody {
             events: Box::pin(self.stream),
@@ -337,6 +338,8 @@ struct Ticker {
     comment: Bytes,
     interval: Duration,
     sleep: Pin<Box<Sleep>>,
+    /// When the last event or comment went out.
+    last_sent: Instant,
 }
 
 /// The byte stream of an event stream: each event encoded as it comes,
@@ -361,9 +364,11 @@ where
         }
         match this.events.as_mut().poll_next(cx) {
             Poll::Ready(Some(item)) => {
+                // The timer is not re-armed per event (that would cost a
+                // timer-wheel update each time): it fires on its schedule
+                // and then looks at when the last event went out.
                 if let Some(k) = &mut this.keep_alive {
-                    let next = Instant::now() + k.interval;
-                    k.sleep.as_mut().reset(next);
+                    k.last_sent = Instant::now();
                 }
                 match item.into_event() {
                     Ok(ev) => Poll::Ready(Some(Ok(ev.to_bytes()))),
@@ -381,13 +386,22 @@ where
                 let Some(k) = &mut this.keep_alive else {
                     return Poll::Pending;
                 };
-                match k.sleep.as_mut().poll(cx) {
-                    Poll::Ready(()) => {
-                        let next = Instant::now() + k.interval;
-                        k.sleep.as_mut().reset(next);
-                        Poll::Ready(Some(Ok(k.comment.clone())))
+                loop {
+                    match k.sleep.as_mut().poll(cx) {
+                        Poll::Ready(()) => {
+                            let now = Instant::now();
+                            let due = k.last_sent + k.interval;
+                            if now < due {
+                                // An event went out since: wait the rest.
+                                k.sleep.as_mut().reset(due);
+                                continue;
+                            }
+                            k.last_sent = now;
+                            k.sleep.as_mut().reset(now + k.interval);
+                            return Poll::Ready(Some(Ok(k.comment.clone())));
+                        }
+                        Poll::Pending => return Poll::Pending,
                     }
-                    Poll::Pending => Poll::Pending,
                 }
             }
         }

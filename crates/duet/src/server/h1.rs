@@ -479,6 +479,9 @@ where
         is_sse: bool,
     ) -> io::Result<()> {
         let mut shutdown = self.p.shutdown.clone();
+        // One shutdown waiter for the whole stream, not one per chunk.
+        let shutdown_wait = shutdown.wait();
+        tokio::pin!(shutdown_wait);
         loop {
             let next = match body.chunk().now_or_never() {
                 Some(n) => n,
@@ -496,7 +499,7 @@ where
                             },
                             // An event stream never ends by itself: end it
                             // cleanly so the client reconnects elsewhere.
-                            _ = shutdown.wait(), if is_sse => break None,
+                            _ = &mut shutdown_wait, if is_sse => break None,
                         }
                     };
                     n
