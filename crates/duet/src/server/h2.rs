@@ -16,7 +16,7 @@
 //! producer wait. Frames go into one write buffer, written once per batch of
 //! ready work.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -35,7 +35,7 @@ use tokio::time::Instant;
 use super::date::with_date;
 use super::ConnParams;
 use crate::app::body::{Body, BodyError, BodySender, Incoming};
-use crate::proto::h2::{Config, Connection, Event, Reason, StreamId};
+use crate::proto::h2::{id_map, Config, Connection, Event, IdMap, Reason, StreamId};
 
 /// Request body chunks that may wait unread by a handler (the rest waits
 /// here, bounded by the stream's flow-control window).
@@ -169,7 +169,7 @@ struct Driver {
     io: Option<Box<dyn Io>>,
     conn: Connection,
     p: ConnParams,
-    streams: HashMap<StreamId, StreamTask>,
+    streams: IdMap<StreamTask>,
     handlers: FuturesUnordered<HandlerFuture>,
     bodies: FuturesUnordered<ChunkFuture>,
     /// Request-body credit the handlers consumed; created with the first
@@ -189,7 +189,7 @@ impl Driver {
             io: Some(io),
             conn,
             p,
-            streams: HashMap::new(),
+            streams: id_map(),
             handlers: FuturesUnordered::new(),
             bodies: FuturesUnordered::new(),
             release: None,

@@ -14,10 +14,12 @@ mod fields;
 mod flow;
 pub mod frame;
 pub mod hpack;
+mod idmap;
 mod settings;
 mod stream;
 
 pub use conn::{Config, Connection, Event};
+pub(crate) use idmap::{id_map, IdMap};
 
 /// An HTTP/2 stream identifier (31 bits; the reserved bit is masked off on
 /// receipt, RFC 9113 §4.1).

@@ -6,7 +6,7 @@
 //! responses (§8, via `fields`). See [`Connection`] for the driver
 //! contract.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -21,7 +21,7 @@ use super::frame::{
 use super::hpack::{Decoder, DecoderError, Encoder};
 use super::settings::{Local, Peer, DEFAULT_WINDOW};
 use super::stream::{Cause, Sending, State, Stream};
-use super::{Error, Reason, StreamId, MAX_WINDOW, PREFACE};
+use super::{id_map, Error, IdMap, Reason, StreamId, MAX_WINDOW, PREFACE};
 use crate::config::Limits;
 
 /// Closed stream ids remembered to answer late frames precisely (§5.1).
@@ -212,8 +212,8 @@ pub struct Connection {
     peer: Peer,
     decoder: Decoder,
     encoder: Encoder,
-    streams: HashMap<StreamId, Stream>,
-    closed: HashMap<StreamId, Cause>,
+    streams: IdMap<Stream>,
+    closed: IdMap<Cause>,
     closed_order: VecDeque<StreamId>,
     /// The highest client stream id seen (opened, refused or ignored).
     last_peer_id: StreamId,
@@ -261,8 +261,8 @@ impl Connection {
             encoder: Encoder::new(),
             local,
             peer: Peer::default(),
-            streams: HashMap::new(),
-            closed: HashMap::new(),
+            streams: id_map(),
+            closed: id_map(),
             closed_order: VecDeque::new(),
             last_peer_id: 0,
             goaway_sent: None,
