@@ -83,6 +83,7 @@ impl Executor {
         let mut accept_tasks = Vec::new();
         for (listener, site, limits, h2c_upgrade, tls) in prepared {
             let port = Port {
+                local: None,
                 site,
                 limits,
                 h2c_upgrade,
@@ -255,6 +256,9 @@ impl Drop for TrackGuard {
 /// Everything the connections of one listener share.
 #[derive(Clone)]
 struct Port {
+    /// The local address of every accepted connection, when the listener
+    /// is bound to a specific IP.
+    local: Option<SocketAddr>,
     site: Arc<Site>,
     limits: Arc<Limits>,
     h2c_upgrade: bool,
@@ -264,7 +268,11 @@ struct Port {
     tracker: Arc<Tracker>,
 }
 
-async fn accept_loop(listener: TcpListener, port: Port) {
+async fn accept_loop(listener: TcpListener, mut port: Port) {
+    port.local = listener
+        .local_addr()
+        .ok()
+        .filter(|a| !a.ip().is_unspecified());
     let mut shutdown = port.shutdown.clone();
     loop {
         let accepted = tokio::select! {
@@ -295,7 +303,12 @@ async fn accept_loop(listener: TcpListener, port: Port) {
 
 async fn serve_connection(stream: TcpStream, peer: SocketAddr, port: &Port) {
     let _ = stream.set_nodelay(true);
-    let local = stream.local_addr().unwrap_or(peer);
+    // A listener bound to one address already knows the local address;
+    // only a wildcard listener needs to ask (one syscall per connection).
+    let local = match port.local {
+        Some(a) => a,
+        None => stream.local_addr().unwrap_or(peer),
+    };
     let id = NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed);
     if let Some(tls) = &port.tls {
         // Boxed: the handshake's state is large and only TLS ports need it.
