@@ -588,12 +588,6 @@ impl Driver {
         }
         let (parts, body) = resp.into_parts();
         let len = body.exact_len();
-        if let Some(s) = self.streams.get_mut(&id) {
-            s.event_stream = parts
-                .headers
-                .get(http::header::CONTENT_TYPE)
-                .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
-        }
         if head_only || len == Some(0) {
             with_date(|d| {
                 self.conn
@@ -606,6 +600,14 @@ impl Driver {
             let full = full.clone();
             self.send_whole(id, parts.status, &parts.headers, full);
             return;
+        }
+        // Only a streamed body can be an event stream (looked up here, off
+        // the path of in-memory responses).
+        if let Some(s) = self.streams.get_mut(&id) {
+            s.event_stream = parts
+                .headers
+                .get(http::header::CONTENT_TYPE)
+                .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
         }
         with_date(|d| {
             self.conn

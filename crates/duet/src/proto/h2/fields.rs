@@ -331,33 +331,41 @@ pub(crate) fn encode_response(
         let (buf, start) = &mut len_buf;
         &buf[*start..]
     };
+    // One pass over the names instead of a hashed lookup per field we may
+    // add; the block is encoded straight from the map (no field list).
+    let (mut has_len, mut has_date, mut has_server) = (false, false, false);
+    for name in headers.keys() {
+        has_len |= name == http::header::CONTENT_LENGTH;
+        has_date |= name == http::header::DATE;
+        has_server |= name == http::header::SERVER;
+    }
     let add_len = content_length.is_some()
-        && !headers.contains_key(http::header::CONTENT_LENGTH)
+        && !has_len
         && !(status.is_informational()
             || status == StatusCode::NO_CONTENT
             || status == StatusCode::NOT_MODIFIED);
-    let mut fields: Vec<(&[u8], &[u8], bool)> = Vec::with_capacity(headers.len() + 4);
-    fields.push((b":status", status.as_str().as_bytes(), false));
-    for (name, value) in headers {
-        if strip_from_response(name) {
-            continue;
-        }
-        fields.push((
-            name.as_str().as_bytes(),
-            value.as_bytes(),
-            value.is_sensitive(),
-        ));
-    }
-    if !headers.contains_key(http::header::DATE) && !date.is_empty() {
-        fields.push((b"date", date, false));
-    }
-    if !headers.contains_key(http::header::SERVER) {
-        fields.push((b"server", b"duet", false));
-    }
-    if add_len {
-        fields.push((b"content-length", len_str, false));
-    }
-    encoder.encode(fields, dst);
+    let status_field = (&b":status"[..], status.as_str().as_bytes(), false);
+    let app = headers
+        .iter()
+        .filter(|(name, _)| !strip_from_response(name))
+        .map(|(name, value)| {
+            (
+                name.as_str().as_bytes(),
+                value.as_bytes(),
+                value.is_sensitive(),
+            )
+        });
+    let date = (!has_date && !date.is_empty()).then_some((&b"date"[..], date, false));
+    let server = (!has_server).then_some((&b"server"[..], &b"duet"[..], false));
+    let len = add_len.then_some((&b"content-length"[..], len_str, false));
+    encoder.encode(
+        std::iter::once(status_field)
+            .chain(app)
+            .chain(date)
+            .chain(server)
+            .chain(len),
+        dst,
+    );
 }
 
 /// Formats `n` in decimal into a stack buffer; returns it and where the
