@@ -33,6 +33,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::date::with_date;
+use super::site::Dispatch;
 use super::ConnParams;
 use crate::app::body::{Body, BodyError, BodySender, Incoming};
 use crate::proto::h2::{id_map, Config, Connection, Event, IdMap, Reason, StreamId};
@@ -161,7 +162,22 @@ impl Drop for StreamTask {
     }
 }
 
-type HandlerFuture = BoxFuture<'static, (StreamId, Option<http::Response<Body>>)>;
+/// A running handler: its stream and the cancellable dispatch. A named
+/// type, so that the handler set stores it inline (no box per request).
+struct HandlerFuture {
+    id: StreamId,
+    fut: Abortable<Dispatch>,
+}
+
+impl std::future::Future for HandlerFuture {
+    /// The stream and its response; `None` when the handler was cancelled.
+    type Output = (StreamId, Option<http::Response<Body>>);
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        Pin::new(&mut this.fut).poll(cx).map(|r| (this.id, r.ok()))
+    }
+}
 /// The next chunk of a response body; `None` when the poll was cancelled.
 type ChunkFuture = BoxFuture<'static, Option<(StreamId, Body, Option<Result<Bytes, BodyError>>)>>;
 
@@ -502,15 +518,14 @@ impl Driver {
     }
 
     fn start_handler(&mut self, id: StreamId, req: http::Request<Body>) {
-        if req.method() == Method::HEAD {
-            self.streams.entry(id).or_default().head = true;
-        }
+        let head = req.method() == Method::HEAD;
         let fut = self.p.site.dispatch(req, &self.p.conn);
         let (abort, reg) = AbortHandle::new_pair();
         let fut = Abortable::new(fut, reg);
-        self.streams.entry(id).or_default().handler = Some(abort);
-        self.handlers
-            .push(Box::pin(async move { (id, fut.await.ok()) }));
+        let task = self.streams.entry(id).or_default();
+        task.head |= head;
+        task.handler = Some(abort);
+        self.handlers.push(HandlerFuture { id, fut });
     }
 
     fn on_data(&mut self, id: StreamId, data: Bytes, end_stream: bool) {
