@@ -31,6 +31,8 @@ const QUEUE_FLUSH_AT: usize = 512 * 1024;
 const BODY_CHANNEL_DEPTH: usize = 4;
 /// Read granularity.
 const READ_CHUNK: usize = 16 * 1024;
+/// The stack read size while nothing is buffered (see `read_into`).
+const BUFFERLESS_READ: usize = 4096;
 /// Below this much free room, the read buffer grows by `READ_CHUNK`.
 const MIN_READ_ROOM: usize = 1024;
 /// An idle keep-alive connection releases its buffers after this long.
@@ -180,6 +182,7 @@ where
         // header-read timeout (slowloris guard).
         let mut deadline = None;
         let mut idle_until = None;
+        let mut long_idle = false;
         // Length of `rbuf` at the last parse: a head that arrives in small
         // pieces is parsed again only when a line ends or a size limit is
         // crossed, never once per byte.
@@ -226,9 +229,9 @@ where
             } else {
                 *deadline.get_or_insert_with(|| Instant::now() + limits.header_read_timeout)
             };
-            // An idle connection gives its buffers back after a moment, so
-            // thousands of idle keep-alive connections cost little memory.
-            let shrink = idle && self.rbuf.capacity() > 0;
+            // An idle connection holds no read buffer (see `read_into`) and
+            // gives its write buffer back after a moment.
+            let shrink = idle && !long_idle;
             if shrink {
                 until = until.min(Instant::now() + IDLE_SHRINK_AFTER);
             }
@@ -249,7 +252,7 @@ where
                 Some(true) => {}
                 Some(false) => return Ok(Next::Close),
                 None if shrink => {
-                    self.rbuf = BytesMut::new();
+                    long_idle = true;
                     self.wbuf = BytesMut::new();
                 }
                 None if idle => return Ok(Next::Close),
@@ -618,7 +621,30 @@ where
 }
 
 /// Reads more bytes into `rbuf`; Ok(false) at EOF.
+///
+/// With nothing buffered, the wait holds no buffer at all: the read goes
+/// through a stack array inside one poll and only the bytes that arrived are
+/// allocated. A buffer freed later would not lower the process's resident
+/// memory (the allocator keeps it), so it is never kept while idle.
 async fn read_into<IO: AsyncRead + Unpin>(io: &mut IO, rbuf: &mut BytesMut) -> io::Result<bool> {
+    if rbuf.is_empty() {
+        if rbuf.capacity() > 0 {
+            *rbuf = BytesMut::new();
+        }
+        return std::future::poll_fn(|cx| {
+            let mut room = [std::mem::MaybeUninit::<u8>::uninit(); BUFFERLESS_READ];
+            let mut rb = tokio::io::ReadBuf::uninit(&mut room);
+            match Pin::new(&mut *io).poll_read(cx, &mut rb) {
+                std::task::Poll::Ready(Ok(())) => {
+                    rbuf.extend_from_slice(rb.filled());
+                    std::task::Poll::Ready(Ok(!rb.filled().is_empty()))
+                }
+                std::task::Poll::Ready(Err(e)) => std::task::Poll::Ready(Err(e)),
+                std::task::Poll::Pending => std::task::Poll::Pending,
+            }
+        })
+        .await;
+    }
     // After an idle period the buffer was released: a read into an empty
     // buffer takes a few bytes (BytesMut reserves 64), and the full-size
     // buffer comes back once a request is arriving.
