@@ -4,59 +4,11 @@
 //! command and checked with `curl` (both installed by `scripts/test.sh`).
 
 use std::fs::File;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
-/// Kills and reaps the server when dropped (test failure included).
-struct Reaped(Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Removes a directory when dropped.
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn temp_dir(name: &str) -> TempDir {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
-        "{name}-{}-{:?}",
-        std::process::id(),
-        std::thread::current().id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    TempDir(dir)
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("an ephemeral port")
-}
-
-/// Polls `f` every 50 ms until it is true, for at most 20 s.
-fn wait_until(mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < end {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
-}
+mod support;
+use support::{free_port, wait_until, Reaped, TempDir};
 
 /// A self-signed EC certificate for `localhost` as `<stem>.pem`/`<stem>.key`.
 fn openssl_cert(dir: &Path, stem: &str) -> (PathBuf, PathBuf) {
@@ -122,7 +74,7 @@ fn sighup(child: &Reaped) {
 
 #[test]
 fn self_signed_localhost_serves_h2_and_http11() {
-    let dir = temp_dir("duet-selfsigned");
+    let dir = TempDir::new("duet-selfsigned");
     let http = format!("127.0.0.1:{}", free_port());
     let https_port = free_port();
     let https = format!("127.0.0.1:{https_port}");
@@ -155,7 +107,7 @@ fn self_signed_localhost_serves_h2_and_http11() {
 
 #[test]
 fn sighup_reloads_certificate_files() {
-    let dir = temp_dir("duet-sighup");
+    let dir = TempDir::new("duet-sighup");
     let (cert, key) = openssl_cert(&dir.0, "live");
     let first = dir.0.join("first.pem");
     std::fs::copy(&cert, &first).expect("copy");
@@ -211,7 +163,7 @@ fn sighup_reloads_certificate_files() {
 
 #[test]
 fn bad_certificate_files_stop_start_up_naming_the_file() {
-    let dir = temp_dir("duet-badcert");
+    let dir = TempDir::new("duet-badcert");
     let (cert, _key) = openssl_cert(&dir.0, "one");
     let (_cert2, key2) = openssl_cert(&dir.0, "two");
     let missing = dir.0.join("missing.pem");

@@ -97,6 +97,11 @@ async fn streamed() -> Response {
     Response::stream(chunks)
 }
 
+/// GET `url` and the response body as text.
+async fn get_text(c: &reqwest::Client, url: String) -> String {
+    c.get(url).send().await.unwrap().text().await.unwrap()
+}
+
 fn app() -> Server {
     let mut s = support::local().state(Arc::new(AtomicUsize::new(0)));
     s.get("/", hello)
@@ -129,35 +134,14 @@ async fn reqwest_routes_extractors_and_errors() {
     assert_eq!(r.text().await.unwrap(), "hello");
 
     assert_eq!(
-        c.get(format!("{base}/hello/world"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
+        get_text(&c, format!("{base}/hello/world")).await,
         "hello world"
     );
     assert_eq!(
-        c.get(format!("{base}/hello/a%20b"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
+        get_text(&c, format!("{base}/hello/a%20b")).await,
         "hello a b"
     );
-    assert_eq!(
-        c.get(format!("{base}/pair/x/7"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-        "x:7"
-    );
+    assert_eq!(get_text(&c, format!("{base}/pair/x/7")).await, "x:7");
     assert_eq!(
         c.get(format!("{base}/pair/x/notnum"))
             .send()
@@ -167,13 +151,7 @@ async fn reqwest_routes_extractors_and_errors() {
         400
     );
     assert_eq!(
-        c.get(format!("{base}/page?n=3&q=a+b"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
+        get_text(&c, format!("{base}/page?n=3&q=a+b")).await,
         "n=3 q=a b"
     );
     assert_eq!(
@@ -231,26 +209,8 @@ async fn reqwest_routes_extractors_and_errors() {
     assert_eq!(shape.status(), 422);
     assert!(shape.text().await.unwrap().contains("invalid JSON body"));
 
-    assert_eq!(
-        c.get(format!("{base}/count"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-        "1"
-    );
-    assert_eq!(
-        c.get(format!("{base}/count"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-        "2"
-    );
+    assert_eq!(get_text(&c, format!("{base}/count")).await, "1");
+    assert_eq!(get_text(&c, format!("{base}/count")).await, "2");
 
     let r = c.get(format!("{base}/created")).send().await.unwrap();
     assert_eq!(r.status(), 201);
