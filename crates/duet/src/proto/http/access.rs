@@ -1,0 +1,169 @@
+//! The access record: one per request, whoever answered it (a handler, the
+//! router's 404/405, admission's 413, a parse error's 400), written when the
+//! exchange is over — its last byte handed to the socket, or the request
+//! ended otherwise (reset, peer gone, failed body).
+//!
+//! Records are `tracing` events at INFO on the target `duet::access`, with
+//! the fields `peer`, `protocol` (as spoken by this request: `http/1.0`,
+//! `http/1.1`, `h2c`, `h2`), `method`, `target`, `status`, `bytes` (body
+//! bytes sent), `duration_ms` (from the first byte of the request head to
+//! the end) and `outcome` (`complete`, `reset`, `aborted`, `failed`).
+//! Nothing is gathered for requests when that target is disabled.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use http::{Method, StatusCode, Uri, Version};
+
+/// The protocol a request was spoken in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Protocol {
+    /// HTTP/1.0.
+    Http10,
+    /// HTTP/1.1 (cleartext or TLS).
+    Http11,
+    /// HTTP/2 over cleartext TCP.
+    H2c,
+    /// HTTP/2 over TLS.
+    H2,
+}
+
+impl Protocol {
+    /// The protocol of a request of `version` on a connection that is TLS
+    /// or not.
+    pub(crate) fn of(version: Version, tls: bool) -> Protocol {
+        match version {
+            Version::HTTP_2 if tls => Protocol::H2,
+            Version::HTTP_2 => Protocol::H2c,
+            Version::HTTP_10 | Version::HTTP_09 => Protocol::Http10,
+            _ => Protocol::Http11,
+        }
+    }
+
+    /// Its short name: `http/1.0`, `http/1.1`, `h2c`, `h2`.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Http10 => "http/1.0",
+            Protocol::Http11 => "http/1.1",
+            Protocol::H2c => "h2c",
+            Protocol::H2 => "h2",
+        }
+    }
+}
+
+/// How an exchange ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// The whole response was handed to the socket.
+    Complete,
+    /// The stream was reset (HTTP/2) before the response was complete.
+    Reset,
+    /// The peer went away (or the connection failed or timed out) before
+    /// the response was complete.
+    Aborted,
+    /// The response body failed (its producer errored, or broke its
+    /// declared length); the response was cut short.
+    Failed,
+}
+
+impl Outcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Complete => "complete",
+            Outcome::Reset => "reset",
+            Outcome::Aborted => "aborted",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
+/// One request's access record, filled in as the exchange goes.
+#[derive(Debug)]
+pub(crate) struct AccessRecord {
+    peer: SocketAddr,
+    protocol: Protocol,
+    started: Instant,
+    method: Option<Method>,
+    target: Option<Uri>,
+    status: Option<StatusCode>,
+    bytes: u64,
+}
+
+impl AccessRecord {
+    /// True when records are wanted (the `duet::access` target is enabled
+    /// at INFO); when false a driver keeps no record at all.
+    pub(crate) fn enabled() -> bool {
+        tracing::enabled!(target: "duet::access", tracing::Level::INFO)
+    }
+
+    /// A record for a request from `peer` in `protocol` whose head began
+    /// arriving at `started`.
+    pub(crate) fn new(peer: SocketAddr, protocol: Protocol, started: Instant) -> AccessRecord {
+        AccessRecord {
+            peer,
+            protocol,
+            started,
+            method: None,
+            target: None,
+            status: None,
+            bytes: 0,
+        }
+    }
+
+    /// The request line, once parsed.
+    pub(crate) fn request(&mut self, method: &Method, target: &Uri) {
+        self.method = Some(method.clone());
+        self.target = Some(target.clone());
+    }
+
+    /// The protocol, when the request's own version is known.
+    pub(crate) fn protocol(&mut self, protocol: Protocol) {
+        self.protocol = protocol;
+    }
+
+    /// The status of the final response.
+    pub(crate) fn status(&mut self, status: StatusCode) {
+        self.status = Some(status);
+    }
+
+    /// Counts `n` body bytes sent.
+    pub(crate) fn sent(&mut self, n: u64) {
+        self.bytes = self.bytes.saturating_add(n);
+    }
+
+    /// Ends the record at `now` and writes it.
+    pub(crate) fn finish(self, now: Instant, outcome: Outcome) {
+        let d = now.saturating_duration_since(self.started);
+        let method = self.method.as_ref().map_or("-", Method::as_str);
+        let target = self
+            .target
+            .as_ref()
+            .and_then(Uri::path_and_query)
+            .map_or("-", |p| p.as_str());
+        let status = self.status.map_or(0, |s| s.as_u16());
+        tracing::info!(
+            target: "duet::access",
+            peer = %self.peer,
+            protocol = self.protocol.as_str(),
+            method,
+            target,
+            status,
+            bytes = self.bytes,
+            duration_ms = d.as_secs_f64() * 1000.0,
+            outcome = outcome.as_str(),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn protocol_names() {
+        assert_eq!(Protocol::of(Version::HTTP_10, false).as_str(), "http/1.0");
+        assert_eq!(Protocol::of(Version::HTTP_11, true).as_str(), "http/1.1");
+        assert_eq!(Protocol::of(Version::HTTP_2, false).as_str(), "h2c");
+        assert_eq!(Protocol::of(Version::HTTP_2, true).as_str(), "h2");
+    }
+}
