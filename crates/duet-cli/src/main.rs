@@ -95,7 +95,7 @@ async fn run(args: Args) -> std::io::Result<()> {
         executor = executor.add(secure);
         reload_on_sighup(tls, args.cert.is_some());
     }
-    executor.run().await
+    Ok(executor.run().await?)
 }
 
 /// The HTTPS certificate: `--cert`/`--key`, or a self-signed one.

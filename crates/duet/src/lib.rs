@@ -13,7 +13,7 @@
 //! }
 //!
 //! #[tokio::main]
-//! async fn main() -> std::io::Result<()> {
+//! async fn main() -> Result<(), duet::Error> {
 //!     let mut server = Server::bind(8080);
 //!     server.get("/hello/{name}", hello).get("/info", info);
 //!     Executor::new().add(server).run().await
@@ -24,6 +24,7 @@
 
 pub mod app;
 pub mod config;
+mod error;
 pub mod proto;
 pub(crate) mod server;
 
@@ -34,10 +35,10 @@ pub use app::handler::Handler;
 pub use app::response::{HttpError, IntoResponse, Response};
 pub use app::server::Server;
 pub use app::sse::{Event, IntoEvent, KeepAlive, Sse};
-pub use config::Limits;
+pub use config::{Limits, TlsConfig, TlsError, TlsErrorKind};
+pub use error::Error;
 pub use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, Version};
 pub use server::executor::{wait_for_signal, Executor, Running, ShutdownHandle};
-pub use server::tls::{TlsConfig, TlsError, TlsErrorKind};
 
 /// The README's examples, compiled as doc-tests.
 #[cfg(doctest)]

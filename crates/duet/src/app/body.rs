@@ -66,6 +66,9 @@ impl std::error::Error for BodyError {}
 /// An HTTP message body.
 pub struct Body {
     kind: Kind,
+    /// The body never ends by itself (an event stream): graceful shutdown
+    /// ends it instead of waiting for it.
+    ends_at_shutdown: bool,
 }
 
 enum Kind {
@@ -95,7 +98,14 @@ impl fmt::Debug for Body {
 impl Body {
     /// A body with no bytes.
     pub const fn empty() -> Self {
-        Body { kind: Kind::Empty }
+        Body::of(Kind::Empty)
+    }
+
+    const fn of(kind: Kind) -> Self {
+        Body {
+            kind,
+            ends_at_shutdown: false,
+        }
     }
 
     /// A body held whole in memory.
@@ -104,9 +114,7 @@ impl Body {
         if bytes.is_empty() {
             Body::empty()
         } else {
-            Body {
-                kind: Kind::Full(bytes),
-            }
+            Body::of(Kind::Full(bytes))
         }
     }
 
@@ -132,18 +140,30 @@ impl Body {
     {
         use futures_util::StreamExt;
         let stream = stream.map(|r| r.map(Into::into).map_err(Into::into));
-        Body {
-            kind: Kind::Stream {
-                stream: Box::pin(stream),
-                len,
-            },
-        }
+        Body::of(Kind::Stream {
+            stream: Box::pin(stream),
+            len,
+        })
+    }
+
+    /// Marks a body that never ends by itself, such as an event stream:
+    /// on graceful shutdown the server ends it cleanly after the chunk in
+    /// hand (the last chunk on HTTP/1.1, END_STREAM on HTTP/2), so that the
+    /// client reconnects elsewhere instead of holding shutdown to its
+    /// deadline. Other bodies are sent to their end. [`Sse`](crate::Sse)
+    /// bodies are marked.
+    pub fn end_at_shutdown(mut self) -> Self {
+        self.ends_at_shutdown = true;
+        self
+    }
+
+    /// True for a body marked with [`Body::end_at_shutdown`].
+    pub fn ends_at_shutdown(&self) -> bool {
+        self.ends_at_shutdown
     }
 
     pub(crate) fn incoming(incoming: Incoming) -> Self {
-        Body {
-            kind: Kind::Incoming(incoming),
-        }
+        Body::of(Kind::Incoming(incoming))
     }
 
     /// Caps a request body streamed from the peer at `limit` bytes: reading
@@ -300,13 +320,19 @@ impl From<()> for Body {
 /// driver can open flow-control windows (HTTP/2 WINDOW_UPDATE).
 pub(crate) type ReleaseFn = Arc<dyn Fn(usize) + Send + Sync>;
 
+/// Who is told when the application first asks for body bytes.
+enum Demand {
+    Notify(oneshot::Sender<()>),
+    Call(Box<dyn FnOnce() + Send + Sync>),
+}
+
 /// A request body arriving from the peer through the connection's driver.
 pub(crate) struct Incoming {
     rx: mpsc::Receiver<Result<Bytes, BodyError>>,
     len: Option<u64>,
     /// Fired the first time the application asks for body bytes (drives
     /// `Expect: 100-continue`).
-    demand: Option<oneshot::Sender<()>>,
+    demand: Option<Demand>,
     release: Option<ReleaseFn>,
     /// Set by the driver when the body ended as framed; a channel closed
     /// without it means the body was cut short.
@@ -347,8 +373,13 @@ impl Incoming {
     /// the body.
     pub(crate) fn on_demand(&mut self) -> oneshot::Receiver<()> {
         let (tx, rx) = oneshot::channel();
-        self.demand = Some(tx);
+        self.demand = Some(Demand::Notify(tx));
         rx
+    }
+
+    /// Calls `f` when the application first polls the body.
+    pub(crate) fn on_demand_call(&mut self, f: Box<dyn FnOnce() + Send + Sync>) {
+        self.demand = Some(Demand::Call(f));
     }
 
     /// Sets the callback told how many bytes the application consumed.
@@ -357,8 +388,12 @@ impl Incoming {
     }
 
     fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, BodyError>>> {
-        if let Some(d) = self.demand.take() {
-            let _ = d.send(());
+        match self.demand.take() {
+            Some(Demand::Notify(tx)) => {
+                let _ = tx.send(());
+            }
+            Some(Demand::Call(f)) => f(),
+            None => {}
         }
         if self.ended {
             return Poll::Ready(None);

@@ -234,7 +234,7 @@ impl RequestContext {
     }
     /// The host the request names (`Host` or `:authority`), without port.
     pub fn host(&self) -> Option<&str> {
-        crate::app::router::request_host(&self.parts)
+        crate::app::router::request_host(&self.parts.uri, &self.parts.headers)
     }
     /// A path parameter captured by the route.
     pub fn param(&self, name: &str) -> Option<&str> {

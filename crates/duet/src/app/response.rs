@@ -5,6 +5,7 @@ use http::header::{HeaderName, HeaderValue, ALLOW, CONTENT_TYPE};
 use http::{HeaderMap, StatusCode};
 
 use super::body::Body;
+use crate::proto::http::{Answer, ERROR_CONTENT_TYPE};
 
 /// An HTTP response: status, headers and a [`Body`].
 #[derive(Debug, Default)]
@@ -56,18 +57,20 @@ impl Response {
         Response::new(StatusCode::OK, Body::from_stream(stream))
     }
     /// An error response: `status` and a short plain-text body naming it and
-    /// the reason.
+    /// the reason — the one format of every answer duet makes itself
+    /// (`404 Not Found: no route for this path`).
     pub fn error(status: StatusCode, reason: &str) -> Self {
-        let mut text = String::with_capacity(64 + reason.len());
-        text.push_str(status.as_str());
-        text.push(' ');
-        text.push_str(status.canonical_reason().unwrap_or(""));
-        if !reason.is_empty() {
-            text.push_str(": ");
-            text.push_str(reason);
+        Response::from_answer(&Answer::new(status, reason.to_string()))
+    }
+
+    /// The response for an answer of the exchange layer.
+    pub(crate) fn from_answer(answer: &Answer) -> Self {
+        let r = Response::new(answer.status(), answer.body());
+        if answer.has_body() {
+            r.with_header(CONTENT_TYPE, ERROR_CONTENT_TYPE)
+        } else {
+            r
         }
-        text.push('\n');
-        Response::new(status, text).with_header(CONTENT_TYPE, TEXT)
     }
     /// 404 Not Found, with a body.
     pub fn not_found() -> Self {
@@ -208,11 +211,9 @@ impl<T: IntoResponse> IntoResponse for (StatusCode, T) {
 impl<T: IntoResponse> IntoResponse for (StatusCode, HeaderMap, T) {
     fn into_response(self) -> Response {
         let mut r = self.2.into_response().with_status(self.0);
-        for (k, v) in self.1 {
-            if let Some(k) = k {
-                r.headers_mut().insert(k, v);
-            }
-        }
+        // Every value of every name given replaces that name's values (two
+        // `set-cookie` in, two out).
+        r.headers_mut().extend(self.1);
         r
     }
 }

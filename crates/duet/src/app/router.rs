@@ -50,9 +50,7 @@ impl Router {
             Some(&i) => i,
             None => {
                 let i = self.routes.len();
-                self.matcher
-                    .insert(pattern, i)
-                    .map_err(|e| format!("route {pattern:?}: {e}"))?;
+                self.matcher.insert(pattern, i).map_err(|e| e.to_string())?;
                 self.routes.push(Route {
                     names: param_names(pattern),
                     methods: Vec::new(),
@@ -63,7 +61,7 @@ impl Router {
             }
         };
         let Some(route) = self.routes.get_mut(idx) else {
-            return Err(format!("route {pattern:?}: internal index error"));
+            return Err("internal index error".to_string());
         };
         for m in methods {
             route.methods.retain(|(have, _)| have != m);
@@ -152,28 +150,15 @@ pub(crate) fn percent_decode(s: &str) -> String {
 
 /// The host a request names: `:authority`/absolute-form authority or the
 /// `Host` header, without the port. Case is left as sent.
-pub(crate) fn request_host(parts: &http::request::Parts) -> Option<&str> {
-    let raw = match parts.uri.authority() {
+pub(crate) fn request_host<'a>(
+    uri: &'a http::Uri,
+    headers: &'a http::HeaderMap,
+) -> Option<&'a str> {
+    let raw = match uri.authority() {
         Some(a) => a.as_str(),
-        None => parts.headers.get(http::header::HOST)?.to_str().ok()?,
+        None => headers.get(http::header::HOST)?.to_str().ok()?,
     };
-    Some(strip_port(raw))
-}
-
-/// `example.com:8080` → `example.com`; `[::1]:80` → `[::1]`.
-pub(crate) fn strip_port(host: &str) -> &str {
-    // Drop userinfo, if an absolute-form target carried one.
-    let host = host.rsplit('@').next().unwrap_or(host);
-    if host.starts_with('[') {
-        return match host.find(']') {
-            Some(i) => &host[..=i],
-            None => host,
-        };
-    }
-    match host.rfind(':') {
-        Some(i) => &host[..i],
-        None => host,
-    }
+    Some(crate::proto::http::host::authority_host(raw))
 }
 
 #[cfg(test)]
@@ -217,11 +202,7 @@ mod tests {
     }
 
     #[test]
-    fn host_parsing() {
-        assert_eq!(strip_port("Example.com:8080"), "Example.com");
-        assert_eq!(strip_port("[::1]:80"), "[::1]");
-        assert_eq!(strip_port("[::1]"), "[::1]");
-        assert_eq!(strip_port("a"), "a");
+    fn percent_decoding() {
         assert_eq!(percent_decode("%zz%4"), "%zz%4");
         assert_eq!(percent_decode("%41%42"), "AB");
     }

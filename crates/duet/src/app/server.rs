@@ -8,7 +8,9 @@ use http::Method;
 
 use super::handler::{boxed, Handler};
 use super::router::Router;
-use crate::config::Limits;
+use crate::config::{Limits, TlsConfig};
+use crate::error::Error;
+use crate::proto::http::host;
 
 /// A virtual server: where it listens, which hostnames it answers for, and
 /// its routes. Several servers may share one address; the executor binds it
@@ -21,8 +23,8 @@ pub struct Server {
     pub(crate) limits: Limits,
     pub(crate) h2c_upgrade: bool,
     pub(crate) state: http::Extensions,
-    pub(crate) errors: Vec<String>,
-    pub(crate) tls: Option<crate::server::tls::TlsConfig>,
+    pub(crate) errors: Vec<Error>,
+    pub(crate) tls: Option<TlsConfig>,
 }
 
 impl Server {
@@ -52,9 +54,15 @@ impl Server {
     /// for aliases. A server without hostnames answers any host its port's
     /// other servers do not claim.
     pub fn hostname(mut self, name: &str) -> Self {
-        let n = name.trim_end_matches('.').to_ascii_lowercase();
-        if n.is_empty() {
-            self.errors.push("empty hostname".into());
+        let n = host::normalize(name);
+        if n.is_empty()
+            || n.len() > host::MAX_HOST
+            || n != name.trim_end_matches('.').to_ascii_lowercase()
+        {
+            // Empty, too long, or carrying a port or userinfo.
+            self.errors.push(Error::InvalidHostname {
+                name: name.to_string(),
+            });
         } else {
             self.hostnames.push(n);
         }
@@ -69,21 +77,24 @@ impl Server {
     }
 
     /// Serves this server over TLS (every server sharing the port must).
-    pub fn tls(mut self, config: crate::server::tls::TlsConfig) -> Self {
+    pub fn tls(mut self, config: TlsConfig) -> Self {
         self.tls = Some(config);
         self
     }
 
-    /// Sets the connection limits and timeouts. When servers share a port,
-    /// the first server's limits apply to the port's connections; the body
-    /// limit applies per server.
+    /// Sets the limits and timeouts. When servers share a port, the first
+    /// server's limits apply to what is decided before a request's server is
+    /// known (header sizes, timeouts, HTTP/2 settings); the limits of
+    /// the request's own server apply to the request (body size, target
+    /// length).
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
         self
     }
 
-    /// Allows or refuses HTTP/1.1 `Upgrade: h2c` (on by default for
-    /// cleartext servers). Prior-knowledge h2c is always accepted.
+    /// Allows or refuses HTTP/1.1 `Upgrade: h2c` to this server's hostnames
+    /// (on by default for cleartext servers; never over TLS, where ALPN
+    /// chooses). Prior-knowledge h2c is always accepted.
     pub fn h2c_upgrade(mut self, on: bool) -> Self {
         self.h2c_upgrade = on;
         self
@@ -115,8 +126,11 @@ impl Server {
         T: 'static,
     {
         let methods: Vec<Method> = methods.into_iter().collect();
-        if let Err(e) = self.router.add(path, &methods, boxed(handler)) {
-            self.errors.push(e);
+        if let Err(reason) = self.router.add(path, &methods, boxed(handler)) {
+            self.errors.push(Error::Route {
+                pattern: path.to_string(),
+                reason,
+            });
         }
         self
     }
@@ -149,7 +163,8 @@ impl Server {
                 hostnames: self.hostnames,
                 is_default: self.is_default,
                 router: self.router,
-                body_limit: self.limits.max_body_bytes,
+                limits: self.limits,
+                h2c_upgrade: self.h2c_upgrade,
                 state: Arc::new(self.state),
                 tls: self.tls,
                 errors: self.errors,
@@ -163,8 +178,9 @@ pub(crate) struct VHostParts {
     pub(crate) hostnames: Vec<String>,
     pub(crate) is_default: bool,
     pub(crate) router: Router,
-    pub(crate) body_limit: u64,
+    pub(crate) limits: Limits,
+    pub(crate) h2c_upgrade: bool,
     pub(crate) state: Arc<http::Extensions>,
-    pub(crate) tls: Option<crate::server::tls::TlsConfig>,
-    pub(crate) errors: Vec<String>,
+    pub(crate) tls: Option<TlsConfig>,
+    pub(crate) errors: Vec<Error>,
 }

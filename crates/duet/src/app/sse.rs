@@ -327,7 +327,7 @@ where
             keep_alive,
             done: false,
         };
-        Response::new(StatusCode::OK, Body::from_stream(body))
+        Response::new(StatusCode::OK, Body::from_stream(body).end_at_shutdown())
             .with_header(CONTENT_TYPE, EVENT_STREAM)
             .with_header(CACHE_CONTROL, NO_CACHE)
             .with_header(X_ACCEL_BUFFERING, NO)

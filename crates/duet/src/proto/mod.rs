@@ -2,5 +2,5 @@
 //! and never touch a socket, a timer or a task.
 
 pub mod h1;
-pub(crate) mod http;
 pub mod h2;
+pub(crate) mod http;

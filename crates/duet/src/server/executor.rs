@@ -3,25 +3,20 @@
 //! deadline, close idle connections.
 
 use std::collections::BTreeMap;
-use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
-use http::Version;
-use tokio::io::AsyncReadExt;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
+use super::accept::{accept_loop, Port};
 use super::shutdown::{self, Shutdown, ShutdownTrigger};
-use super::{ConnParams, Site, H2_PREFACE};
-use crate::app::context::ConnContext;
+use super::site::{Site, VhostTable};
+use super::tls::Acceptor;
 use crate::app::server::Server;
-use crate::config::Limits;
-
-static NEXT_CONN_ID: AtomicU64 = AtomicU64::new(1);
+use crate::error::Error;
 
 /// Runs any number of servers on any number of ports until told to stop.
 #[derive(Default)]
@@ -44,8 +39,9 @@ impl Executor {
 
     /// Binds every address and starts serving on the current tokio runtime.
     /// Configuration mistakes (conflicting routes, two defaults on one
-    /// port, bad TLS files) are reported here.
-    pub async fn start(self) -> io::Result<Running> {
+    /// port, bad TLS files) and addresses that cannot be bound are
+    /// reported here.
+    pub async fn start(self) -> Result<Running, Error> {
         let mut groups: BTreeMap<SocketAddr, Vec<Server>> = BTreeMap::new();
         let mut order = Vec::new();
         for s in self.servers {
@@ -62,31 +58,40 @@ impl Executor {
         let mut grace = Duration::ZERO;
         let mut prepared = Vec::new();
         for addr in order {
-            let servers = groups.remove(&addr).unwrap_or_default();
+            let mut servers = Vec::new();
+            for s in groups.remove(&addr).unwrap_or_default() {
+                let (_, mut parts) = s.into_vhost();
+                if !parts.errors.is_empty() {
+                    return Err(parts.errors.remove(0));
+                }
+                servers.push(parts);
+            }
+            // What is decided before a request's server is known (header
+            // limits, timeouts, HTTP/2 settings) follows the port's first
+            // server.
             let limits = servers
                 .first()
                 .map(|s| s.limits.clone())
                 .unwrap_or_default();
-            let h2c_upgrade = servers.first().map(|s| s.h2c_upgrade).unwrap_or(true);
-            let vhosts: Vec<_> = servers.into_iter().map(|s| s.into_vhost().1).collect();
-            let tls = super::tls::Acceptor::for_port(&vhosts)
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{addr}: {e}")))?;
-            let site = Site::new(vhosts, tls.is_some())
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{addr}: {e}")))?;
+            let table = Arc::new(VhostTable::new(addr, &servers)?);
+            let tls = Acceptor::for_port(addr, &servers, table.clone())?;
+            let site = Site::new(servers, table, tls.is_some());
             grace = grace.max(limits.shutdown_grace);
             let listener = TcpListener::bind(addr)
                 .await
-                .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
-            addrs.push(listener.local_addr()?);
-            prepared.push((listener, Arc::new(site), Arc::new(limits), h2c_upgrade, tls));
+                .map_err(|source| Error::Bind { addr, source })?;
+            let bound = listener
+                .local_addr()
+                .map_err(|source| Error::Bind { addr, source })?;
+            addrs.push(bound);
+            prepared.push((listener, Arc::new(site), Arc::new(limits), tls));
         }
         let mut accept_tasks = Vec::new();
-        for (listener, site, limits, h2c_upgrade, tls) in prepared {
+        for (listener, site, limits, tls) in prepared {
             let port = Port {
                 local: None,
                 site,
                 limits,
-                h2c_upgrade,
                 tls,
                 shutdown: shutdown.clone(),
                 abort: abort.clone(),
@@ -105,7 +110,7 @@ impl Executor {
     }
 
     /// Serves until Ctrl-C or SIGTERM, then shuts down gracefully.
-    pub async fn run(self) -> io::Result<()> {
+    pub async fn run(self) -> Result<(), Error> {
         let running = self.start().await?;
         for a in running.addrs() {
             tracing::info!(target: "duet", "listening on {a}");
@@ -221,13 +226,13 @@ impl Running {
 
 /// Counts open connections so shutdown can wait for them.
 #[derive(Default)]
-struct Tracker {
+pub(crate) struct Tracker {
     count: AtomicUsize,
     notify: Notify,
 }
 
 impl Tracker {
-    fn enter(self: &Arc<Self>) -> TrackGuard {
+    pub(crate) fn enter(self: &Arc<Self>) -> TrackGuard {
         self.count.fetch_add(1, Ordering::AcqRel);
         TrackGuard(self.clone())
     }
@@ -243,181 +248,12 @@ impl Tracker {
     }
 }
 
-struct TrackGuard(Arc<Tracker>);
+pub(crate) struct TrackGuard(Arc<Tracker>);
 
 impl Drop for TrackGuard {
     fn drop(&mut self) {
         if self.0.count.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.0.notify.notify_waiters();
         }
-    }
-}
-
-/// Everything the connections of one listener share.
-#[derive(Clone)]
-struct Port {
-    /// The local address of every accepted connection, when the listener
-    /// is bound to a specific IP.
-    local: Option<SocketAddr>,
-    site: Arc<Site>,
-    limits: Arc<Limits>,
-    h2c_upgrade: bool,
-    tls: Option<super::tls::Acceptor>,
-    shutdown: Shutdown,
-    abort: Shutdown,
-    tracker: Arc<Tracker>,
-}
-
-async fn accept_loop(listener: TcpListener, mut port: Port) {
-    port.local = listener
-        .local_addr()
-        .ok()
-        .filter(|a| !a.ip().is_unspecified());
-    let mut shutdown = port.shutdown.clone();
-    loop {
-        let accepted = tokio::select! {
-            r = listener.accept() => r,
-            _ = shutdown.wait() => return,
-        };
-        match accepted {
-            Ok((stream, peer)) => {
-                let guard = port.tracker.enter();
-                let port = port.clone();
-                tokio::spawn(async move {
-                    let mut abort = port.abort.clone();
-                    tokio::select! {
-                        _ = serve_connection(stream, peer, &port) => {}
-                        _ = abort.wait() => {}
-                    }
-                    drop(guard);
-                });
-            }
-            Err(e) => {
-                // EMFILE and friends: back off instead of spinning.
-                tracing::warn!(target: "duet", "accept failed: {e}");
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        }
-    }
-}
-
-async fn serve_connection(stream: TcpStream, peer: SocketAddr, port: &Port) {
-    let _ = stream.set_nodelay(true);
-    // A listener bound to one address already knows the local address;
-    // only a wildcard listener needs to ask (one syscall per connection).
-    let local = match port.local {
-        Some(a) => a,
-        None => stream.local_addr().unwrap_or(peer),
-    };
-    let id = NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed);
-    if let Some(tls) = &port.tls {
-        // Boxed: the handshake's state is large and only TLS ports need it.
-        Box::pin(tls.serve(
-            stream,
-            peer,
-            local,
-            id,
-            port.site.clone(),
-            port.limits.clone(),
-            port.shutdown.clone(),
-        ))
-        .await;
-        return;
-    }
-    let conn = ConnContext::new(id, peer, local, Version::HTTP_11, None);
-    let params = ConnParams {
-        site: port.site.clone(),
-        conn,
-        limits: port.limits.clone(),
-        shutdown: port.shutdown.clone(),
-        h2c_upgrade: port.h2c_upgrade,
-    };
-    // Wait for the first bytes before giving the connection a buffer: an
-    // accepted connection that says nothing costs no buffer memory.
-    let mut shutdown = params.shutdown.clone();
-    let first = tokio::select! {
-        r = tokio::time::timeout(params.limits.header_read_timeout, stream.readable()) => r,
-        _ = shutdown.wait() => return,
-    };
-    if !matches!(first, Ok(Ok(()))) {
-        return;
-    }
-    serve_cleartext(stream, params).await;
-}
-
-/// Reads the first bytes of a cleartext connection and hands it to the
-/// HTTP/2 driver (prior-knowledge preface, RFC 9113 §3.3) or the HTTP/1.1
-/// driver.
-pub(crate) async fn serve_cleartext<IO>(mut io: IO, params: ConnParams)
-where
-    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let mut buf = BytesMut::with_capacity(4 * 1024);
-    let deadline = tokio::time::Instant::now() + params.limits.header_read_timeout;
-    let mut shutdown = params.shutdown.clone();
-    // Read until the bytes either diverge from the preface or contain all of it.
-    loop {
-        let read = tokio::select! {
-            r = tokio::time::timeout_at(deadline, io.read_buf(&mut buf)) => r,
-            _ = shutdown.wait() => return,
-        };
-        match read {
-            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return,
-            Ok(Ok(_)) => {}
-        }
-        let n = buf.len().min(H2_PREFACE.len());
-        if buf[..n] != H2_PREFACE[..n] || n == H2_PREFACE.len() {
-            break;
-        }
-    }
-    if buf.starts_with(H2_PREFACE) {
-        params.conn.set_version(Version::HTTP_2);
-        // Boxed, so a connection's task holds only the driver it uses.
-        let _ = Box::pin(super::h2::serve(io, buf, params)).await;
-    } else {
-        let _ = Box::pin(super::h1::serve(io, buf, params)).await;
-    }
-}
-
-#[cfg(test)]
-mod size_tests {
-    /// Every open connection holds its driver's future: keep them small, so
-    /// that idle connections cost little memory (the benchmark measures the
-    /// total; this catches a stray buffer held across an await).
-    #[test]
-    fn connection_futures_stay_small() {
-        use tokio::net::TcpStream;
-        fn size<F: std::future::Future>(_: &F) -> usize {
-            std::mem::size_of::<F>()
-        }
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async {
-            let l = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind");
-            let a = l.local_addr().expect("addr");
-            let p = || super::ConnParams {
-                site: std::sync::Arc::new(super::Site::new(Vec::new(), false).expect("site")),
-                conn: crate::app::context::ConnContext::new(0, a, a, http::Version::HTTP_11, None),
-                limits: Default::default(),
-                shutdown: super::shutdown::channel().1,
-                h2c_upgrade: true,
-            };
-            let s = TcpStream::connect(a).await.expect("connect");
-            let h1 = size(&super::super::h1::serve(s, bytes::BytesMut::new(), p()));
-            let s = TcpStream::connect(a).await.expect("connect");
-            let h2 = size(&super::super::h2::serve(s, bytes::BytesMut::new(), p()));
-            let s = TcpStream::connect(a).await.expect("connect");
-            let detect = size(&super::serve_cleartext(s, p()));
-            assert!(h1 <= 3 * 1024, "HTTP/1.1 connection future is {h1} bytes");
-            assert!(h2 <= 2560, "HTTP/2 connection future is {h2} bytes");
-            assert!(
-                detect <= 1024,
-                "protocol detection future is {detect} bytes"
-            );
-        });
     }
 }

@@ -9,16 +9,22 @@ use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use futures_util::FutureExt;
-use http::header::CONTENT_TYPE;
 use http::{Method, StatusCode, Version};
 use std::pin::Pin;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::{timeout_at, Instant, Sleep};
 
+use super::accept::{take_h2c_upgrade, H2cUpgrade};
 use super::date::with_date;
+use super::site::Admission;
 use super::ConnParams;
 use crate::app::body::{Body, BodyError, BodySender, Incoming};
+use crate::app::response::Response;
 use crate::proto::h1::{self, BodyDecoder, BodyKind, Decoded, ResponseFraming};
+use crate::proto::http::{
+    frame_response, shutdown_action, AccessRecord, Answer, BodyBudget, Expect, Framing, Outcome,
+    Protocol, RequestFacts, SentBody, ShutdownAction,
+};
 
 /// Bodies up to this size are copied into the write buffer with the head
 /// (one write); larger ones are written from their own buffer.
@@ -38,8 +44,14 @@ const MIN_READ_ROOM: usize = 1024;
 /// An idle keep-alive connection releases its buffers after this long.
 const IDLE_SHRINK_AFTER: Duration = Duration::from_secs(1);
 
-/// Serves one HTTP/1.1 connection; `buf` holds bytes already read.
-pub(crate) async fn serve<IO>(io: IO, buf: BytesMut, p: ConnParams) -> io::Result<()>
+/// Serves one HTTP/1.1 connection; `buf` holds bytes already read. When a
+/// request upgrades the connection to h2c, it is handed back (after the
+/// `101`) for the HTTP/2 driver.
+pub(crate) async fn serve<IO>(
+    io: IO,
+    buf: BytesMut,
+    p: ConnParams,
+) -> io::Result<Option<H2cUpgrade<IO>>>
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -47,6 +59,7 @@ where
         io,
         rbuf: buf,
         wbuf: BytesMut::new(),
+        log: AccessRecord::enabled(),
         p,
         queue: VecDeque::new(),
         queued: 0,
@@ -54,11 +67,21 @@ where
         linger: false,
     };
     let res = conn.run().await;
-    if let Ok(Next::Upgrade(settings, req)) = res {
+    if let Ok(Next::Upgrade(up)) = res {
         let Conn { io, rbuf, p, .. } = conn;
-        // Boxed: the HTTP/2 driver's state would otherwise sit in every
-        // HTTP/1.1 connection's future.
-        return Box::pin(super::h2::serve_upgraded(io, rbuf, p, settings, *req)).await;
+        let Upgrade {
+            settings,
+            request,
+            admission,
+        } = *up;
+        return Ok(Some(H2cUpgrade {
+            io,
+            read: rbuf,
+            settings,
+            request,
+            admission,
+            params: p,
+        }));
     }
     // Best effort: send what is buffered (an error response, say).
     if !conn.wbuf.is_empty() {
@@ -66,7 +89,7 @@ where
     }
     let _ = conn.io.shutdown().await;
     if !conn.linger {
-        return res.map(|_| ());
+        return res.map(|_| None);
     }
     // Lingering close: read (and drop) what the peer still sends for a
     // moment, so that closing with unread input does not reset the
@@ -85,7 +108,7 @@ where
         }
     };
     let _ = tokio::time::timeout(LINGER_TIME, linger).await;
-    res.map(|_| ())
+    res.map(|_| None)
 }
 
 /// Lingering close bounds.
@@ -95,13 +118,22 @@ const LINGER_MAX: usize = 256 * 1024;
 enum Next {
     KeepAlive,
     Close,
-    Upgrade(Bytes, Box<http::Request<Body>>),
+    Upgrade(Box<Upgrade>),
+}
+
+/// A request that switches the connection to h2c.
+struct Upgrade {
+    settings: Bytes,
+    request: http::Request<Body>,
+    admission: Admission,
 }
 
 struct Conn<IO> {
     io: IO,
     rbuf: BytesMut,
     wbuf: BytesMut,
+    /// Access records are wanted (`AccessRecord::enabled`).
+    log: bool,
     p: ConnParams,
     /// Body segments to write (in order) before `wbuf`, and their length.
     queue: VecDeque<Bytes>,
@@ -187,6 +219,8 @@ where
         // pieces is parsed again only when a line ends or a size limit is
         // crossed, never once per byte.
         let mut parsed_at: Option<usize> = None;
+        // When the head began to arrive (for the access record).
+        let mut started: Option<Instant> = None;
         let head = loop {
             let len = self.rbuf.len();
             let worth_parsing = match parsed_at {
@@ -212,11 +246,15 @@ where
                 Ok(None) => {}
                 Err(e) => {
                     self.flush().await?;
-                    self.write_error(e.status(), e.reason());
+                    let record = self.record(started, Version::HTTP_11);
+                    self.answer_and_close(&e.answer(), record);
                     return Ok(Next::Close);
                 }
             }
             let idle = self.rbuf.is_empty();
+            if !idle && self.log {
+                started.get_or_insert_with(Instant::now);
+            }
             if idle {
                 // Responses of a pipelined batch go out before we wait.
                 self.flush().await?;
@@ -257,32 +295,78 @@ where
                 }
                 None if idle => return Ok(Next::Close),
                 None => {
-                    self.write_error(
-                        StatusCode::REQUEST_TIMEOUT,
-                        "request head not received in time",
+                    let record = self.record(started, Version::HTTP_11);
+                    self.answer_and_close(
+                        &Answer::new(
+                            StatusCode::REQUEST_TIMEOUT,
+                            "request head not received in time",
+                        ),
+                        record,
                     );
                     return Ok(Next::Close);
                 }
             }
         };
-        self.answer(head).await
+        let record = self.record(started, head.version);
+        self.answer(head, record).await
     }
 
-    async fn answer(&mut self, head: h1::RequestHead) -> io::Result<Next> {
-        let limits = self.p.limits.clone();
+    /// A new access record, when records are wanted.
+    fn record(&self, started: Option<Instant>, version: Version) -> Option<AccessRecord> {
+        if !self.log {
+            return None;
+        }
+        let started = started.unwrap_or_else(Instant::now).into_std();
+        Some(AccessRecord::new(
+            self.p.conn.peer_addr(),
+            Protocol::of(version, self.p.conn.is_tls()),
+            started,
+        ))
+    }
+
+    async fn answer(
+        &mut self,
+        head: h1::RequestHead,
+        mut record: Option<AccessRecord>,
+    ) -> io::Result<Next> {
         let version = head.version;
         let is_head = head.method == Method::HEAD;
         let mut keep_alive = head.keep_alive;
-
-        if let BodyKind::Length(n) = head.body {
-            if n > limits.max_body_bytes {
-                self.write_error(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "request body exceeds the configured limit",
-                );
-                return Ok(Next::Close);
-            }
+        if let Some(r) = &mut record {
+            r.request(&head.method, &head.uri);
         }
+        let declared_len = match head.body {
+            BodyKind::Length(n) => Some(n),
+            _ => None,
+        };
+        let facts = RequestFacts {
+            method: &head.method,
+            uri: &head.uri,
+            version,
+            headers: &head.headers,
+            declared_len,
+            has_body: head.body != BodyKind::None,
+        };
+        let admission = match self.p.site.admit(&facts, &self.p.conn) {
+            Ok(a) => a,
+            Err(answer) => {
+                // An unread body leaves the framing of what follows unknown:
+                // close (lingering) unless there was none.
+                if head.body != BodyKind::None {
+                    keep_alive = false;
+                    self.linger = true;
+                }
+                let resp = Response::from_answer(&answer).into_inner();
+                self.write_response(resp, version, is_head, keep_alive, record)
+                    .await?;
+                return Ok(if keep_alive {
+                    Next::KeepAlive
+                } else {
+                    Next::Close
+                });
+            }
+        };
+        let budget = admission.admitted.budget;
 
         let mut req = http::Request::new(Body::empty());
         *req.method_mut() = head.method;
@@ -292,23 +376,23 @@ where
 
         // RFC 7540 §3.2: Upgrade to h2c. The request (with its whole body)
         // becomes stream 1 of the new HTTP/2 connection.
-        if let (Some(settings), true) = (head.upgrade_h2c.clone(), self.p.h2c_upgrade) {
-            if !self.p.conn.is_tls() {
-                let body = match self
-                    .read_whole_body(&head.body, limits.max_body_bytes)
-                    .await?
-                {
+        if let Some(settings) = head.upgrade_h2c.clone() {
+            if take_h2c_upgrade(true, &admission, &self.p.conn) {
+                let body = match self.read_whole_body(&head.body, budget).await? {
                     Ok(b) => b,
-                    Err(status) => {
-                        self.write_error(status, "request body could not be read");
+                    Err(answer) => {
+                        self.answer_and_close(&answer, record);
                         return Ok(Next::Close);
                     }
                 };
                 *req.body_mut() = Body::full(body);
                 h1::encode_switching_protocols_h2c(&mut self.wbuf);
                 self.flush().await?;
-                self.p.conn.set_version(Version::HTTP_2);
-                return Ok(Next::Upgrade(settings, Box::new(req)));
+                return Ok(Next::Upgrade(Box::new(Upgrade {
+                    settings,
+                    request: req,
+                    admission,
+                })));
             }
         }
 
@@ -320,43 +404,50 @@ where
                 *req.body_mut() = Body::full(self.rbuf.split_to(n as usize).freeze());
             }
             ref kind => {
-                let len = match kind {
-                    BodyKind::Length(n) => Some(*n),
-                    _ => None,
-                };
-                let (tx, mut incoming) = Incoming::channel(len, BODY_CHANNEL_DEPTH);
-                let demand = head.expect_continue.then(|| incoming.on_demand());
+                let (tx, mut incoming) = Incoming::channel(declared_len, BODY_CHANNEL_DEPTH);
+                let demand = (admission.admitted.expect == Expect::ContinueOnRead)
+                    .then(|| incoming.on_demand());
                 *req.body_mut() = Body::incoming(incoming);
                 pump = Some(Pump {
                     decoder: BodyDecoder::with_limits(kind, &self.p.limits),
                     tx: Some(tx),
                     demand,
-                    received: 0,
-                    limit: limits.max_body_bytes,
+                    budget,
                     done: false,
                     failed: false,
                 });
             }
         }
 
-        let mut dispatch = self.p.site.dispatch(req, &self.p.conn);
+        let mut dispatch = self.p.site.dispatch(&admission, req, &self.p.conn);
+        let body_timeout = self.p.limits.keep_alive_timeout;
         let resp = match pump.as_mut() {
             None => dispatch.await,
             Some(pump) => {
                 let res = tokio::select! {
                     r = &mut dispatch => Ok(r),
-                    e = Box::pin(pump.run(&mut self.io, &mut self.rbuf, &mut self.wbuf, version, limits.keep_alive_timeout)) => Err(e),
+                    e = Box::pin(pump.run(&mut self.io, &mut self.rbuf, &mut self.wbuf, body_timeout)) => Err(e),
                 };
                 match res {
                     Ok(r) => r,
                     // The pump only returns on a read error, EOF or bad
                     // framing; the handler still answers (it sees an error
                     // body) unless the peer is gone.
-                    Err(PumpEnd::Io(e)) => return Err(e),
-                    Err(PumpEnd::Eof) => return Ok(Next::Close),
+                    Err(PumpEnd::Io(e)) => {
+                        if let Some(r) = record {
+                            r.finish(Instant::now().into_std(), Outcome::Aborted);
+                        }
+                        return Err(e);
+                    }
+                    Err(PumpEnd::Eof) => {
+                        if let Some(r) = record {
+                            r.finish(Instant::now().into_std(), Outcome::Aborted);
+                        }
+                        return Ok(Next::Close);
+                    }
                     Err(PumpEnd::Malformed(e)) => {
                         drop(dispatch);
-                        self.write_error(e.status(), e.reason());
+                        self.answer_and_close(&e.answer(), record);
                         return Ok(Next::Close);
                     }
                 }
@@ -373,7 +464,7 @@ where
         if self.p.shutdown.is_set() {
             keep_alive = false;
         }
-        self.write_response(resp, version, is_head, keep_alive)
+        self.write_response(resp, version, is_head, keep_alive, record)
             .await?;
         Ok(if keep_alive {
             Next::KeepAlive
@@ -382,20 +473,20 @@ where
         })
     }
 
-    /// Reads a whole request body (for the h2c upgrade); Err(status) when it
-    /// is too large or malformed.
+    /// Reads a whole request body (for the h2c upgrade); the error is the
+    /// answer when it is too large or malformed.
     async fn read_whole_body(
         &mut self,
         kind: &BodyKind,
-        limit: u64,
-    ) -> io::Result<Result<Bytes, StatusCode>> {
+        mut budget: BodyBudget,
+    ) -> io::Result<Result<Bytes, Answer>> {
         let mut dec = BodyDecoder::with_limits(kind, &self.p.limits);
         let mut out = BytesMut::new();
         loop {
             match dec.decode(&mut self.rbuf) {
                 Ok(Decoded::Data(b)) => {
-                    if (out.len() + b.len()) as u64 > limit {
-                        return Ok(Err(StatusCode::PAYLOAD_TOO_LARGE));
+                    if let Err(answer) = budget.take(b.len() as u64) {
+                        return Ok(Err(answer));
                     }
                     out.extend_from_slice(&b);
                 }
@@ -404,18 +495,29 @@ where
                     let until = Instant::now() + self.p.limits.header_read_timeout;
                     match timeout_at(until, self.read_more()).await {
                         Ok(Ok(true)) => {}
-                        Ok(Ok(false)) | Err(_) => return Ok(Err(StatusCode::BAD_REQUEST)),
+                        Ok(Ok(false)) | Err(_) => {
+                            return Ok(Err(Answer::new(
+                                StatusCode::BAD_REQUEST,
+                                "request body was not completed",
+                            )))
+                        }
                         Ok(Err(e)) => return Err(e),
                     }
                 }
-                Err(e) => return Ok(Err(e.status())),
+                Err(e) => return Ok(Err(e.answer())),
             }
         }
     }
 
-    fn write_error(&mut self, status: StatusCode, reason: &str) {
+    /// Writes `answer` with `connection: close`, and closes lingering.
+    fn answer_and_close(&mut self, answer: &Answer, record: Option<AccessRecord>) {
         self.linger = true;
-        with_date(|d| h1::error_response(&mut self.wbuf, status, reason, d));
+        with_date(|d| h1::error_response(&mut self.wbuf, answer, d));
+        if let Some(mut r) = record {
+            r.status(answer.status());
+            r.sent(answer.body_len() as u64);
+            r.finish(Instant::now().into_std(), Outcome::Complete);
+        }
     }
 
     async fn write_response(
@@ -424,127 +526,180 @@ where
         version: Version,
         is_head: bool,
         mut keep_alive: bool,
+        mut record: Option<AccessRecord>,
     ) -> io::Result<()> {
         let (parts, body) = resp.into_parts();
         let status = parts.status;
-        // RFC 9110 §6.4.1: 1xx, 204 and 304 carry no body.
-        let bodiless = status.is_informational()
-            || status == StatusCode::NO_CONTENT
-            || status == StatusCode::NOT_MODIFIED;
-        let framing = if bodiless {
-            ResponseFraming::None
-        } else if let Some(n) = body.exact_len() {
-            ResponseFraming::Length(n)
-        } else if version == Version::HTTP_11 {
-            ResponseFraming::Chunked
-        } else {
+        if let Some(r) = &mut record {
+            r.status(status);
+        }
+        let framing = frame_response(status, &parts.headers, is_head, body.exact_len());
+        // RFC 9112 §9.6: a handler asking to close is obeyed.
+        if parts
+            .headers
+            .get(http::header::CONNECTION)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"))
+        {
             keep_alive = false;
-            ResponseFraming::CloseDelimited
+        }
+        let wire = match framing {
+            Framing::NoBody { content_length } => ResponseFraming::NoBody(content_length),
+            Framing::Length(n) => ResponseFraming::Length(n),
+            Framing::Unknown if version == Version::HTTP_11 => ResponseFraming::Chunked,
+            Framing::Unknown => {
+                // RFC 9112 §6.3 item 8: an HTTP/1.0 client reads to the close.
+                keep_alive = false;
+                ResponseFraming::CloseDelimited
+            }
         };
-        let chunked = matches!(framing, ResponseFraming::Chunked);
+        let chunked = matches!(wire, ResponseFraming::Chunked);
         with_date(|d| {
             h1::encode_response_head(
                 &mut self.wbuf,
                 version,
                 status,
                 &parts.headers,
-                framing,
+                wire,
                 keep_alive,
                 d,
             )
         });
-        if is_head || bodiless {
-            return self.maybe_flush().await;
+        if !framing.has_body() {
+            let res = self.maybe_flush().await;
+            if let Some(r) = record {
+                r.finish(Instant::now().into_std(), Outcome::Complete);
+            }
+            return res;
         }
         if let Some(full) = body.as_full() {
+            if let Some(r) = &mut record {
+                r.sent(full.len() as u64);
+            }
             if full.len() <= COPY_BODY_MAX {
                 self.wbuf.extend_from_slice(full);
-                return self.maybe_flush().await;
+            } else {
+                let full = full.clone();
+                self.enqueue(full);
             }
-            let full = full.clone();
-            self.enqueue(full);
-            return self.maybe_flush().await;
+            let res = self.maybe_flush().await;
+            if let Some(r) = record {
+                r.finish(Instant::now().into_std(), Outcome::Complete);
+            }
+            return res;
         }
-        let is_sse = parts
-            .headers
-            .get(CONTENT_TYPE)
-            .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+        let on_shutdown = shutdown_action(body.ends_at_shutdown());
         // Boxed: streaming state is only paid for by streaming responses.
-        Box::pin(self.write_stream(body, chunked, is_sse)).await
+        let sent = SentBody::new(framing);
+        let res = Box::pin(self.write_stream(body, chunked, on_shutdown, sent)).await;
+        if let Some(mut r) = record {
+            let outcome = match &res {
+                Ok(n) => {
+                    r.sent(*n);
+                    Outcome::Complete
+                }
+                Err(StreamEnd::Failed(n)) => {
+                    r.sent(*n);
+                    Outcome::Failed
+                }
+                Err(StreamEnd::Io(..)) => Outcome::Aborted,
+            };
+            r.finish(Instant::now().into_std(), outcome);
+        }
+        match res {
+            Ok(_) => Ok(()),
+            Err(StreamEnd::Failed(_)) => Err(io::Error::other("response body failed")),
+            Err(StreamEnd::Io(e)) => Err(e),
+        }
     }
 
     /// Writes a streamed body: chunks as they come, flushing whenever the
     /// producer has nothing ready, so events reach the client at once.
+    /// Returns the body bytes sent.
     async fn write_stream(
         &mut self,
         mut body: Body,
         chunked: bool,
-        is_sse: bool,
-    ) -> io::Result<()> {
+        on_shutdown: ShutdownAction,
+        mut sent: SentBody,
+    ) -> Result<u64, StreamEnd> {
         let mut shutdown = self.p.shutdown.clone();
         // One shutdown waiter for the whole stream, not one per chunk.
         let shutdown_wait = shutdown.wait();
         tokio::pin!(shutdown_wait);
+        let ends_at_shutdown = on_shutdown == ShutdownAction::EndNow;
         loop {
             let next = match body.chunk().now_or_never() {
                 Some(n) => n,
                 None => {
-                    self.flush().await?;
+                    self.flush().await.map_err(StreamEnd::Io)?;
                     let n = loop {
                         let watch_peer = self.rbuf.len() < self.p.limits.max_header_bytes;
                         tokio::select! {
                             n = body.chunk() => break n,
                             r = self.read_more(), if watch_peer => match r {
                                 // The peer closed: drop the producer now.
-                                Ok(false) => return Err(io::ErrorKind::ConnectionAborted.into()),
+                                Ok(false) => return Err(StreamEnd::Io(io::ErrorKind::ConnectionAborted.into())),
                                 Ok(true) => {}
-                                Err(e) => return Err(e),
+                                Err(e) => return Err(StreamEnd::Io(e)),
                             },
-                            // An event stream never ends by itself: end it
-                            // cleanly so the client reconnects elsewhere.
-                            _ = &mut shutdown_wait, if is_sse => break None,
+                            // An endless body is ended cleanly, so the
+                            // client reconnects elsewhere.
+                            _ = &mut shutdown_wait, if ends_at_shutdown => break None,
                         }
                     };
                     n
                 }
             };
-            match next {
-                Some(Ok(chunk)) if chunk.len() > COPY_BODY_MAX => {
-                    // Large chunks go to the socket from their own buffers,
-                    // several per vectored write.
-                    if chunked {
-                        h1::encode_chunk_head(&mut self.wbuf, chunk.len());
-                        self.enqueue(chunk);
-                        self.wbuf.extend_from_slice(h1::CHUNK_END);
-                    } else {
-                        self.enqueue(chunk);
-                    }
-                    if self.queued >= QUEUE_FLUSH_AT {
-                        self.flush().await?;
-                    }
-                }
-                Some(Ok(chunk)) => {
-                    if chunked {
-                        h1::encode_chunk(&mut self.wbuf, &chunk);
-                    } else {
-                        self.wbuf.extend_from_slice(&chunk);
-                    }
-                    if self.wbuf.len() >= FLUSH_AT {
-                        self.flush().await?;
-                    }
-                }
+            let chunk = match next {
+                Some(Ok(chunk)) => chunk,
                 Some(Err(e)) => {
                     // The producer failed mid-body: the only honest signal
                     // left is to cut the connection without a last chunk.
                     tracing::warn!(target: "duet", "response body failed: {e}");
-                    self.flush().await?;
-                    return Err(io::Error::other(e));
+                    let _ = self.flush().await;
+                    return Err(StreamEnd::Failed(sent.sent()));
                 }
                 None => {
+                    if let Err(e) = sent.end() {
+                        tracing::warn!(target: "duet", "{e}; closing the connection");
+                        let _ = self.flush().await;
+                        return Err(StreamEnd::Failed(sent.sent()));
+                    }
                     if chunked {
                         h1::encode_last_chunk(&mut self.wbuf);
                     }
-                    return self.maybe_flush().await;
+                    self.maybe_flush().await.map_err(StreamEnd::Io)?;
+                    return Ok(sent.sent());
+                }
+            };
+            if let Err(e) = sent.chunk(chunk.len()) {
+                // A body longer than it said: what was sent is all the
+                // client gets; cut the connection before the overrun.
+                tracing::warn!(target: "duet", "{e}; closing the connection");
+                let _ = self.flush().await;
+                return Err(StreamEnd::Failed(sent.sent()));
+            }
+            if chunk.len() > COPY_BODY_MAX {
+                // Large chunks go to the socket from their own buffers,
+                // several per vectored write.
+                if chunked {
+                    h1::encode_chunk_head(&mut self.wbuf, chunk.len());
+                    self.enqueue(chunk);
+                    self.wbuf.extend_from_slice(h1::CHUNK_END);
+                } else {
+                    self.enqueue(chunk);
+                }
+                if self.queued >= QUEUE_FLUSH_AT {
+                    self.flush().await.map_err(StreamEnd::Io)?;
+                }
+            } else {
+                if chunked {
+                    h1::encode_chunk(&mut self.wbuf, &chunk);
+                } else {
+                    self.wbuf.extend_from_slice(&chunk);
+                }
+                if self.wbuf.len() >= FLUSH_AT {
+                    self.flush().await.map_err(StreamEnd::Io)?;
                 }
             }
         }
@@ -657,6 +812,14 @@ async fn read_into<IO: AsyncRead + Unpin>(io: &mut IO, rbuf: &mut BytesMut) -> i
     Ok(io.read_buf(rbuf).await? > 0)
 }
 
+/// Why a streamed response body did not complete.
+enum StreamEnd {
+    /// The socket failed or the peer went away.
+    Io(io::Error),
+    /// The body failed or broke its declared length (bytes sent so far).
+    Failed(u64),
+}
+
 enum PumpEnd {
     Io(io::Error),
     Eof,
@@ -669,8 +832,8 @@ struct Pump {
     decoder: BodyDecoder,
     tx: Option<BodySender>,
     demand: Option<tokio::sync::oneshot::Receiver<()>>,
-    received: u64,
-    limit: u64,
+    /// The virtual server's body limit.
+    budget: BodyBudget,
     done: bool,
     failed: bool,
 }
@@ -683,22 +846,20 @@ impl Pump {
         io: &mut IO,
         rbuf: &mut BytesMut,
         wbuf: &mut BytesMut,
-        version: Version,
         idle: Duration,
     ) -> PumpEnd {
-        // RFC 9110 §10.1.1: send 100 Continue only once the handler asks
-        // for the body; if it answers first, the body is never sent.
+        // The one 100-continue policy (`proto::http::admit`): 100 Continue
+        // goes out once the handler asks for the body; if it answers
+        // first, the body is never sent.
         if let Some(d) = self.demand.take() {
             if d.await.is_err() {
                 return std::future::pending().await;
             }
-            if version == Version::HTTP_11 {
-                h1::encode_continue(wbuf);
-                if let Err(e) = io.write_all(wbuf).await {
-                    return PumpEnd::Io(e);
-                }
-                wbuf.clear();
+            h1::encode_continue(wbuf);
+            if let Err(e) = io.write_all(wbuf).await {
+                return PumpEnd::Io(e);
             }
+            wbuf.clear();
         }
         loop {
             if self.done || self.failed {
@@ -706,8 +867,7 @@ impl Pump {
             }
             match self.decoder.decode(rbuf) {
                 Ok(Decoded::Data(chunk)) => {
-                    self.received += chunk.len() as u64;
-                    if self.received > self.limit {
+                    if self.budget.take(chunk.len() as u64).is_err() {
                         self.failed = true;
                         if let Some(tx) = self.tx.take() {
                             tx.fail(BodyError::TooLarge);

@@ -27,16 +27,21 @@ use bytes::{Buf, Bytes, BytesMut};
 use futures_util::future::{AbortHandle, Abortable, BoxFuture};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use futures_util::FutureExt;
-use http::{HeaderMap, Method, StatusCode, Version};
+use http::{HeaderMap, Method, Version};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf, ReadHalf, WriteHalf};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::accept::H2cUpgrade;
 use super::date::with_date;
-use super::site::Dispatch;
+use super::site::{Admission, Dispatch};
 use super::ConnParams;
 use crate::app::body::{Body, BodyError, BodySender, Incoming};
 use crate::proto::h2::{id_map, Config, Connection, Event, IdMap, Reason, StreamId};
+use crate::proto::http::{
+    frame_response, shutdown_action, AccessRecord, Answer, BodyBudget, Expect, Outcome, Protocol,
+    RequestFacts, SentBody, ShutdownAction, ERROR_CONTENT_TYPE,
+};
 
 /// Request body chunks that may wait unread by a handler (the rest waits
 /// here, bounded by the stream's flow-control window).
@@ -92,16 +97,18 @@ where
 /// the `101 Switching Protocols` was sent: `http2_settings` is the decoded
 /// `HTTP2-Settings` payload, `first` the upgrading request, answered on
 /// stream 1.
-pub(crate) async fn serve_upgraded<IO>(
-    io: IO,
-    read_buf: BytesMut,
-    p: ConnParams,
-    http2_settings: Bytes,
-    first: http::Request<Body>,
-) -> io::Result<()>
+pub(crate) async fn serve_upgraded<IO>(up: H2cUpgrade<IO>) -> io::Result<()>
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let H2cUpgrade {
+        io,
+        read: read_buf,
+        settings: http2_settings,
+        request: first,
+        admission,
+        params: p,
+    } = up;
     p.conn.set_version(Version::HTTP_2);
     let mut io: Box<dyn Io> = Box::new(io);
     let conn = match Connection::upgraded(Config::from_limits(&p.limits), http2_settings) {
@@ -121,7 +128,12 @@ where
         }
     };
     let mut driver = Driver::new(io, conn, p);
-    driver.start_handler(1, first);
+    let mut task = StreamTask::with_record(driver.record());
+    if let Some(r) = &mut task.record {
+        r.request(first.method(), first.uri());
+    }
+    driver.streams.insert(1, task);
+    driver.start_handler(1, first, &admission);
     driver.run(read_buf).await
 }
 
@@ -141,11 +153,35 @@ struct StreamTask {
     /// Cancels the pending poll of the response body's next chunk, so that
     /// a reset stream drops even a producer that stays silent forever.
     body_poll: Option<AbortHandle>,
-    /// The response is an event stream (`text/event-stream`), which never
-    /// ends by itself: graceful shutdown ends it with END_STREAM.
-    event_stream: bool,
+    /// The response body never ends by itself (`Body::ends_at_shutdown`):
+    /// graceful shutdown ends it with END_STREAM.
+    ends_at_shutdown: bool,
     /// HEAD request: the response carries no body.
     head: bool,
+    /// The virtual server's body limit, counted as DATA arrives.
+    budget: Option<BodyBudget>,
+    /// The response body against its declared length.
+    sent: Option<SentBody>,
+    /// The access record, when records are wanted.
+    record: Option<AccessRecord>,
+}
+
+impl StreamTask {
+    fn with_record(record: Option<AccessRecord>) -> StreamTask {
+        let mut t = StreamTask::default();
+        t.record = record;
+        t
+    }
+
+    /// Ends the access record with `outcome`.
+    fn end_record(&mut self, outcome: Outcome) {
+        if let Some(mut r) = self.record.take() {
+            if let Some(sent) = &self.sent {
+                r.sent(sent.sent());
+            }
+            r.finish(tokio::time::Instant::now().into_std(), outcome);
+        }
+    }
 }
 
 impl Drop for StreamTask {
@@ -159,6 +195,8 @@ impl Drop for StreamTask {
         if let Some(b) = self.body_poll.take() {
             b.abort();
         }
+        // Forgotten before its response was complete.
+        self.end_record(Outcome::Aborted);
     }
 }
 
@@ -185,6 +223,8 @@ struct Driver {
     io: Option<Box<dyn Io>>,
     conn: Connection,
     p: ConnParams,
+    /// Access records are wanted (`AccessRecord::enabled`).
+    log: bool,
     streams: IdMap<StreamTask>,
     handlers: FuturesUnordered<HandlerFuture>,
     bodies: FuturesUnordered<ChunkFuture>,
@@ -194,9 +234,17 @@ struct Driver {
     writable: Vec<StreamId>,
 }
 
+/// What a handler did with its request body.
+enum Credit {
+    /// It consumed this many bytes: open the windows.
+    Consumed(usize),
+    /// It asked for the body for the first time: `100 Continue` is owed.
+    Demand,
+}
+
 struct Release {
-    tx: mpsc::UnboundedSender<(StreamId, usize)>,
-    rx: mpsc::UnboundedReceiver<(StreamId, usize)>,
+    tx: mpsc::UnboundedSender<(StreamId, Credit)>,
+    rx: mpsc::UnboundedReceiver<(StreamId, Credit)>,
 }
 
 impl Driver {
@@ -204,6 +252,7 @@ impl Driver {
         Driver {
             io: Some(io),
             conn,
+            log: AccessRecord::enabled(),
             p,
             streams: id_map(),
             handlers: FuturesUnordered::new(),
@@ -361,8 +410,8 @@ impl Driver {
                         self.on_chunk(id, body, chunk);
                     }
                 }
-                Some((id, n)) = recv_release(&mut self.release), if self.release.is_some() => {
-                    self.on_release(id, n);
+                Some((id, credit)) = recv_release(&mut self.release), if self.release.is_some() => {
+                    self.on_release(id, credit);
                 }
                 _ = shutdown.wait(), if !shutdown_seen => {
                     shutdown_seen = true;
@@ -418,8 +467,8 @@ impl Driver {
                 }
                 progressed = true;
             }
-            if let Some(Ok((id, n))) = self.release.as_mut().map(|r| r.rx.try_recv()) {
-                self.on_release(id, n);
+            if let Some(Ok((id, credit))) = self.release.as_mut().map(|r| r.rx.try_recv()) {
+                self.on_release(id, credit);
                 progressed = true;
             }
             if !progressed {
@@ -439,13 +488,15 @@ impl Driver {
                     end_stream,
                 } => self.on_request(id, head, end_stream),
                 Event::HeadersTooLarge { id } => {
-                    let mut h = HeaderMap::new();
-                    h.insert(
-                        http::header::CONTENT_TYPE,
-                        http::HeaderValue::from_static("text/plain; charset=utf-8"),
+                    let task = StreamTask::with_record(self.record());
+                    self.streams.insert(id, task);
+                    self.send_answer(
+                        id,
+                        &Answer::new(
+                            http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                            "request header section too large",
+                        ),
                     );
-                    let msg = Bytes::from_static(b"431 Request Header Fields Too Large\n");
-                    self.send_whole(id, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, &h, msg);
                 }
                 Event::Data {
                     id,
@@ -456,7 +507,9 @@ impl Driver {
                 Event::Reset { id, .. } => {
                     // Dropping the task cancels the handler, the body poll
                     // and the request body channel.
-                    self.streams.remove(&id);
+                    if let Some(mut s) = self.streams.remove(&id) {
+                        s.end_record(Outcome::Reset);
+                    }
                 }
                 Event::GoAway { .. } => {
                     // The peer opens no more streams: finish ours, then close.
@@ -472,32 +525,47 @@ impl Driver {
         }
     }
 
+    /// A new access record, when records are wanted.
+    fn record(&self) -> Option<AccessRecord> {
+        self.log.then(|| {
+            AccessRecord::new(
+                self.p.conn.peer_addr(),
+                Protocol::of(Version::HTTP_2, self.p.conn.is_tls()),
+                tokio::time::Instant::now().into_std(),
+            )
+        })
+    }
+
     fn on_request(&mut self, id: StreamId, head: http::request::Parts, end_stream: bool) {
-        let mut task = StreamTask::default();
+        let mut task = StreamTask::with_record(self.record());
         task.head = head.method == Method::HEAD;
+        if let Some(r) = &mut task.record {
+            r.request(&head.method, &head.uri);
+        }
         let declared = head
             .headers
             .get(http::header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|n| n > self.p.limits.max_body_bytes) {
-            self.streams.insert(id, task);
-            let msg = Bytes::from_static(b"413 Payload Too Large\n");
-            self.send_whole(id, StatusCode::PAYLOAD_TOO_LARGE, &HeaderMap::new(), msg);
-            return;
-        }
+        let facts = RequestFacts {
+            method: &head.method,
+            uri: &head.uri,
+            version: Version::HTTP_2,
+            headers: &head.headers,
+            declared_len: declared,
+            has_body: !end_stream,
+        };
+        let admission = match self.p.site.admit(&facts, &self.p.conn) {
+            Ok(a) => a,
+            Err(answer) => {
+                self.streams.insert(id, task);
+                self.send_answer(id, &answer);
+                return;
+            }
+        };
         let body = if end_stream {
             Body::empty()
         } else {
-            // RFC 9110 §10.1.1: a client waiting for 100 (Continue) before
-            // sending its body gets it at once.
-            let expects = head
-                .headers
-                .get(http::header::EXPECT)
-                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
-            if expects {
-                self.conn.send_informational(id, StatusCode::CONTINUE);
-            }
             let (tx, mut incoming) = Incoming::channel(declared, BODY_CHANNEL_DEPTH);
             let release = self
                 .release
@@ -507,19 +575,28 @@ impl Driver {
                 })
                 .tx
                 .clone();
+            // The one 100-continue policy (`proto::http::admit`): the
+            // interim response goes out when the handler first reads.
+            if admission.admitted.expect == Expect::ContinueOnRead {
+                let demand = release.clone();
+                incoming.on_demand_call(Box::new(move || {
+                    let _ = demand.send((id, Credit::Demand));
+                }));
+            }
             incoming.on_release(Arc::new(move |n| {
-                let _ = release.send((id, n));
+                let _ = release.send((id, Credit::Consumed(n)));
             }));
             task.body_tx = Some(tx);
+            task.budget = Some(admission.admitted.budget);
             Body::incoming(incoming)
         };
         self.streams.insert(id, task);
-        self.start_handler(id, http::Request::from_parts(head, body));
+        self.start_handler(id, http::Request::from_parts(head, body), &admission);
     }
 
-    fn start_handler(&mut self, id: StreamId, req: http::Request<Body>) {
+    fn start_handler(&mut self, id: StreamId, req: http::Request<Body>, admission: &Admission) {
         let head = req.method() == Method::HEAD;
-        let fut = self.p.site.dispatch(req, &self.p.conn);
+        let fut = self.p.site.dispatch(admission, req, &self.p.conn);
         let (abort, reg) = AbortHandle::new_pair();
         let fut = Abortable::new(fut, reg);
         let task = self.streams.entry(id).or_default();
@@ -537,6 +614,18 @@ impl Driver {
         if s.body_tx.is_none() {
             self.conn.release(id, data.len());
             return;
+        }
+        // The virtual server's body limit, at the moment it is crossed:
+        // the handler reads `BodyError::TooLarge` (and answers 413).
+        if let Some(budget) = &mut s.budget {
+            if budget.take(data.len() as u64).is_err() {
+                let rest: usize = s.pending.drain(..).map(|b| b.len()).sum();
+                if let Some(tx) = s.body_tx.take() {
+                    tx.fail(BodyError::TooLarge);
+                }
+                self.conn.release(id, rest + data.len());
+                return;
+            }
         }
         if !data.is_empty() {
             s.pending.push_back(data);
@@ -578,9 +667,15 @@ impl Driver {
         }
     }
 
-    fn on_release(&mut self, id: StreamId, n: usize) {
-        self.conn.release(id, n);
-        self.feed_body(id);
+    fn on_release(&mut self, id: StreamId, credit: Credit) {
+        match credit {
+            Credit::Consumed(n) => {
+                self.conn.release(id, n);
+                self.feed_body(id);
+            }
+            // RFC 9110 §10.1.1, RFC 9113 §8.1: an interim HEADERS.
+            Credit::Demand => self.conn.send_informational(id, http::StatusCode::CONTINUE),
+        }
     }
 
     fn on_response(&mut self, id: StreamId, resp: Option<http::Response<Body>>) {
@@ -602,11 +697,20 @@ impl Driver {
             return;
         }
         let (parts, body) = resp.into_parts();
-        let len = body.exact_len();
-        if head_only || len == Some(0) {
+        let framing = frame_response(parts.status, &parts.headers, head_only, body.exact_len());
+        if let Some(r) = self.streams.get_mut(&id).and_then(|s| s.record.as_mut()) {
+            r.status(parts.status);
+        }
+        if !framing.has_body() {
             with_date(|d| {
-                self.conn
-                    .send_response(id, parts.status, &parts.headers, len, true, d)
+                self.conn.send_response(
+                    id,
+                    parts.status,
+                    &parts.headers,
+                    framing.content_length(),
+                    true,
+                    d,
+                )
             });
             self.finish_stream(id);
             return;
@@ -616,28 +720,54 @@ impl Driver {
             self.send_whole(id, parts.status, &parts.headers, full);
             return;
         }
-        // Only a streamed body can be an event stream (looked up here, off
-        // the path of in-memory responses).
         if let Some(s) = self.streams.get_mut(&id) {
-            s.event_stream = parts
-                .headers
-                .get(http::header::CONTENT_TYPE)
-                .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+            s.ends_at_shutdown = body.ends_at_shutdown();
+            s.sent = Some(SentBody::new(framing));
         }
         with_date(|d| {
-            self.conn
-                .send_response(id, parts.status, &parts.headers, len, false, d)
+            self.conn.send_response(
+                id,
+                parts.status,
+                &parts.headers,
+                framing.content_length(),
+                false,
+                d,
+            )
         });
         self.poll_body(id, body);
     }
 
+    /// Answers with an answer of the exchange layer (its one format).
+    fn send_answer(&mut self, id: StreamId, answer: &Answer) {
+        let mut h = HeaderMap::new();
+        if answer.has_body() {
+            h.insert(http::header::CONTENT_TYPE, ERROR_CONTENT_TYPE);
+        }
+        if let Some(r) = self.streams.get_mut(&id).and_then(|s| s.record.as_mut()) {
+            r.status(answer.status());
+        }
+        self.send_whole(id, answer.status(), &h, answer.body());
+    }
+
     /// Sends a response whose body is in memory.
-    fn send_whole(&mut self, id: StreamId, status: StatusCode, headers: &HeaderMap, body: Bytes) {
-        let len = Some(body.len() as u64);
+    fn send_whole(
+        &mut self,
+        id: StreamId,
+        status: http::StatusCode,
+        headers: &HeaderMap,
+        body: Bytes,
+    ) {
         let head_only = self.streams.get(&id).is_some_and(|s| s.head);
-        let end = body.is_empty() || head_only;
-        with_date(|d| self.conn.send_response(id, status, headers, len, end, d));
+        let framing = frame_response(status, headers, head_only, Some(body.len() as u64));
+        let end = !framing.has_body();
+        with_date(|d| {
+            self.conn
+                .send_response(id, status, headers, framing.content_length(), end, d)
+        });
         if !end {
+            if let Some(r) = self.streams.get_mut(&id).and_then(|s| s.record.as_mut()) {
+                r.sent(body.len() as u64);
+            }
             self.conn.send_data(id, body, true);
         }
         self.finish_stream(id);
@@ -646,10 +776,11 @@ impl Driver {
     /// The response is fully queued: the driver forgets the stream unless
     /// its request body is still being fed to a handler.
     fn finish_stream(&mut self, id: StreamId) {
-        let keep = self
-            .streams
-            .get(&id)
-            .is_some_and(|s| s.body_tx.is_some() && s.handler.is_some());
+        let Some(s) = self.streams.get_mut(&id) else {
+            return;
+        };
+        s.end_record(Outcome::Complete);
+        let keep = s.body_tx.is_some() && s.handler.is_some();
         if !keep {
             self.streams.remove(&id);
         }
@@ -702,21 +833,40 @@ impl Driver {
     /// ended cleanly (END_STREAM after what was queued) and the client
     /// reconnects elsewhere, instead of holding shutdown to its deadline.
     fn end_event_streams(&mut self) {
-        let sse: Vec<StreamId> = self
+        let endless: Vec<StreamId> = self
             .streams
             .iter()
-            .filter(|(_, s)| s.event_stream)
+            .filter(|(_, s)| shutdown_action(s.ends_at_shutdown) == ShutdownAction::EndNow)
             .map(|(id, _)| *id)
             .collect();
-        for id in sse {
-            self.streams.remove(&id);
+        for id in endless {
             self.conn.send_data(id, Bytes::new(), true);
+            if let Some(mut s) = self.streams.remove(&id) {
+                s.end_record(Outcome::Complete);
+            }
         }
     }
 
     fn on_chunk(&mut self, id: StreamId, body: Body, chunk: Option<Result<Bytes, BodyError>>) {
         if !self.conn.is_sending(id) {
             self.streams.remove(&id);
+            return;
+        }
+        let counted = match (
+            &chunk,
+            self.streams.get_mut(&id).and_then(|s| s.sent.as_mut()),
+        ) {
+            (None, Some(sent)) => sent.end(),
+            (Some(Ok(b)), Some(sent)) => sent.chunk(b.len()),
+            _ => Ok(()),
+        };
+        if let Err(e) = counted {
+            // A body that breaks its declared length cannot be completed.
+            tracing::warn!(target: "duet", "stream {id}: {e}; resetting it");
+            self.conn.reset_stream(id, Reason::INTERNAL_ERROR);
+            if let Some(mut s) = self.streams.remove(&id) {
+                s.end_record(Outcome::Failed);
+            }
             return;
         }
         match chunk {
@@ -731,7 +881,9 @@ impl Driver {
             Some(Err(e)) => {
                 tracing::debug!(stream = id, "response body failed: {e}");
                 self.conn.reset_stream(id, Reason::INTERNAL_ERROR);
-                self.streams.remove(&id);
+                if let Some(mut s) = self.streams.remove(&id) {
+                    s.end_record(Outcome::Failed);
+                }
             }
         }
     }
@@ -823,7 +975,7 @@ async fn read_some(r: &mut ReadHalf<Box<dyn Io>>, rbuf: &mut BytesMut) -> io::Re
 }
 
 /// The next consumed-credit report, if the channel exists.
-async fn recv_release(r: &mut Option<Release>) -> Option<(StreamId, usize)> {
+async fn recv_release(r: &mut Option<Release>) -> Option<(StreamId, Credit)> {
     match r {
         Some(r) => r.rx.recv().await,
         None => std::future::pending().await,

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::app::context::ConnContext;
 use crate::config::Limits;
 
+pub(crate) mod accept;
 pub(crate) mod date;
 pub(crate) mod executor;
 pub(crate) mod h1;
@@ -19,6 +20,7 @@ pub(crate) use shutdown::Shutdown;
 pub(crate) use site::Site;
 
 /// What a protocol driver needs to serve one connection.
+#[derive(Clone)]
 pub(crate) struct ConnParams {
     /// The virtual servers of the listener the connection came in on.
     pub(crate) site: Arc<Site>,
@@ -28,9 +30,4 @@ pub(crate) struct ConnParams {
     pub(crate) limits: Arc<Limits>,
     /// Fires when graceful shutdown begins.
     pub(crate) shutdown: Shutdown,
-    /// Whether HTTP/1.1 `Upgrade: h2c` is honoured.
-    pub(crate) h2c_upgrade: bool,
 }
-
-/// The HTTP/2 client connection preface (RFC 9113 §3.4).
-pub(crate) const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";

@@ -1,17 +1,18 @@
-//! A listener's virtual servers, and dispatch of each request to one of
-//! them: choose the server by `Host` / `:authority` (and SNI), route by
-//! path and method, run the handler, turn a panic into 500.
+//! A listener's virtual servers: the one virtual-host table (the same for
+//! SNI and for `Host` / `:authority`), admission of each request under the
+//! limits of the server it is for, and dispatch to that server's routes
+//! (a handler panic becomes 500).
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
 
 use futures_util::FutureExt;
-use http::StatusCode;
+use http::{HeaderMap, StatusCode, Uri};
 
 use crate::app::body::Body;
 use crate::app::context::{ConnContext, RequestContext};
@@ -19,105 +20,171 @@ use crate::app::extract::RequestHead;
 use crate::app::response::Response;
 use crate::app::router::{request_host, Match, Router};
 use crate::app::server::VHostParts;
+use crate::config::Limits;
+use crate::error::Error;
+use crate::proto::http::host::{normalize_into, MAX_HOST};
+use crate::proto::http::{admit, Admitted, Answer, RequestFacts};
 
+/// Which virtual server of a port answers a host name: the one claiming
+/// the name, else the port's fallback (the server marked default, else the
+/// one without hostname). One table per port, used for SNI during the TLS
+/// handshake and for `Host` / `:authority` on every request, so both
+/// always agree. A name claimed twice on a port is a configuration error.
+#[derive(Debug)]
+pub(crate) struct VhostTable {
+    by_name: HashMap<String, usize>,
+    fallback: Option<usize>,
+    /// One server without hostname: every request is its (no lookup).
+    only: bool,
+}
+
+impl VhostTable {
+    /// The table of the servers of `addr`, in order.
+    pub(crate) fn new(addr: SocketAddr, servers: &[VHostParts]) -> Result<VhostTable, Error> {
+        let mut by_name = HashMap::new();
+        let mut default = None;
+        let mut unnamed = None;
+        for (i, s) in servers.iter().enumerate() {
+            for n in &s.hostnames {
+                if by_name.insert(n.clone(), i).is_some() {
+                    return Err(Error::DuplicateHostname {
+                        addr,
+                        name: n.clone(),
+                    });
+                }
+            }
+            if s.is_default {
+                if default.is_some() {
+                    return Err(Error::TwoDefaults { addr });
+                }
+                default = Some(i);
+            }
+            if s.hostnames.is_empty() {
+                if unnamed.is_some() {
+                    return Err(Error::TwoWithoutHostname { addr });
+                }
+                unnamed = Some(i);
+            }
+        }
+        Ok(VhostTable {
+            only: servers.len() == 1 && by_name.is_empty(),
+            by_name,
+            fallback: default.or(unnamed),
+        })
+    }
+
+    /// The server for a normalised host name (or none sent).
+    pub(crate) fn lookup(&self, host: Option<&str>) -> Option<usize> {
+        host.and_then(|h| self.by_name.get(h).copied())
+            .or(self.fallback)
+    }
+
+    /// The server for an authority as sent (`Example.com:8443`).
+    pub(crate) fn lookup_authority(&self, authority: Option<&str>) -> Option<usize> {
+        if self.only {
+            return Some(0);
+        }
+        let mut scratch = [0u8; MAX_HOST];
+        self.lookup(authority.and_then(|a| normalize_into(a, &mut scratch)))
+    }
+}
+
+/// One virtual server.
 pub(crate) struct VHost {
     router: Router,
     state: Arc<http::Extensions>,
-    body_limit: u64,
+    limits: Limits,
+    h2c_upgrade: bool,
 }
 
 /// The virtual servers sharing one listener.
 pub(crate) struct Site {
     vhosts: Vec<VHost>,
-    by_name: HashMap<String, usize>,
-    default: Option<usize>,
-    /// True when the listener is TLS: a Host that names another virtual
-    /// server than the SNI did is answered 421.
+    table: Arc<VhostTable>,
+    /// True when the listener is TLS: a request naming another virtual
+    /// server than the SNI of its connection is answered 421.
     tls: bool,
 }
 
+/// A request admitted by its virtual server.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Admission {
+    vhost: usize,
+    /// How the exchange layer admitted it (body budget, 100-continue).
+    pub(crate) admitted: Admitted,
+    /// Whether this server takes an HTTP/1.1 `Upgrade: h2c`.
+    pub(crate) h2c_upgrade: bool,
+}
+
 impl Site {
-    pub(crate) fn new(parts: Vec<VHostParts>, tls: bool) -> Result<Site, String> {
-        let mut vhosts = Vec::with_capacity(parts.len());
-        let mut by_name = HashMap::new();
-        let mut default = None;
-        let mut unnamed = None;
-        for (i, p) in parts.into_iter().enumerate() {
-            if let Some(e) = p.errors.first() {
-                return Err(e.clone());
-            }
-            for n in &p.hostnames {
-                if by_name.insert(n.clone(), i).is_some() {
-                    return Err(format!("hostname {n:?} is served twice on one port"));
-                }
-            }
-            if p.is_default {
-                if default.is_some() {
-                    return Err("two servers on one port are marked default".into());
-                }
-                default = Some(i);
-            }
-            if p.hostnames.is_empty() {
-                if unnamed.is_some() {
-                    return Err("two servers without a hostname share one port".into());
-                }
-                unnamed = Some(i);
-            }
-            vhosts.push(VHost {
-                router: p.router,
-                state: p.state,
-                body_limit: p.body_limit,
-            });
-        }
-        Ok(Site {
-            vhosts,
-            by_name,
-            default: default.or(unnamed),
+    /// The site of `servers` (all of one port), looked up through `table`.
+    pub(crate) fn new(servers: Vec<VHostParts>, table: Arc<VhostTable>, tls: bool) -> Site {
+        Site {
+            vhosts: servers
+                .into_iter()
+                .map(|p| VHost {
+                    router: p.router,
+                    state: p.state,
+                    limits: p.limits,
+                    h2c_upgrade: p.h2c_upgrade && !tls,
+                })
+                .collect(),
+            table,
             tls,
+        }
+    }
+
+    /// Chooses the request's virtual server and admits the request under
+    /// its limits (`proto::http::admit`); the error is the answer to send.
+    pub(crate) fn admit(
+        &self,
+        req: &RequestFacts<'_>,
+        conn: &ConnContext,
+    ) -> Result<Admission, Answer> {
+        let vi = self.vhost_for(req.uri, req.headers, conn)?;
+        let Some(v) = self.vhosts.get(vi) else {
+            return Err(misdirected("no server for this host on this port"));
+        };
+        Ok(Admission {
+            vhost: vi,
+            admitted: admit(req, &v.limits)?,
+            h2c_upgrade: v.h2c_upgrade,
         })
     }
 
-    /// The virtual server answering for `host` (lowercase, no port), or the
-    /// fallback.
-    pub(crate) fn lookup(&self, host: Option<&str>) -> Option<usize> {
-        host.and_then(|h| self.by_name.get(h).copied())
-            .or(self.default)
-    }
-
-    /// Answers one request. Never panics: a handler panic becomes 500.
-    pub(crate) fn dispatch(&self, req: http::Request<Body>, conn: &ConnContext) -> Dispatch {
-        let (parts, body) = req.into_parts();
-        // One server and no TLS: no host to choose (the common case, and
-        // the hot path).
-        let vi = if self.vhosts.len() == 1 && !self.tls && self.by_name.is_empty() {
-            Some(0)
-        } else {
-            let mut scratch = [0u8; 256];
-            let host = request_host(&parts).and_then(|h| lowercase_host(h, &mut scratch));
-            self.lookup(host)
-        };
-        let Some(vi) = vi else {
-            return Dispatch::ready(Response::error(
-                StatusCode::MISDIRECTED_REQUEST,
-                "no server for this host on this port",
-            ));
+    fn vhost_for(
+        &self,
+        uri: &Uri,
+        headers: &HeaderMap,
+        conn: &ConnContext,
+    ) -> Result<usize, Answer> {
+        let Some(vi) = self.table.lookup_authority(request_host(uri, headers)) else {
+            return Err(misdirected("no server for this host on this port"));
         };
         if self.tls {
             // RFC 9110 §15.5.20: the connection was set up (SNI, certificate)
             // for another virtual server than the one the request names.
-            let mut scratch = [0u8; 256];
+            let mut scratch = [0u8; MAX_HOST];
             let sni = conn
                 .server_name()
-                .and_then(|s| lowercase_host(s, &mut scratch));
-            let conn_vi = self.lookup(sni);
-            if conn_vi != Some(vi) {
-                return Dispatch::ready(Response::error(
-                    StatusCode::MISDIRECTED_REQUEST,
-                    "this connection is for another host",
-                ));
+                .and_then(|s| normalize_into(s, &mut scratch));
+            if self.table.lookup(sni) != Some(vi) {
+                return Err(misdirected("this connection is for another host"));
             }
         }
-        let Some(vhost) = self.vhosts.get(vi) else {
+        Ok(vi)
+    }
+
+    /// Answers an admitted request: routes it and runs its handler. Never
+    /// panics: a handler panic becomes 500.
+    pub(crate) fn dispatch(
+        &self,
+        admission: &Admission,
+        req: http::Request<Body>,
+        conn: &ConnContext,
+    ) -> Dispatch {
+        let (parts, body) = req.into_parts();
+        let Some(vhost) = self.vhosts.get(admission.vhost) else {
             return Dispatch::ready(Response::not_found());
         };
         let (handler, params) = match vhost.router.find(&parts.method, parts.uri.path()) {
@@ -127,23 +194,16 @@ impl Site {
             }
             Match::NotFound => return Dispatch::ready(Response::not_found()),
         };
-        let log =
-            tracing::enabled!(target: "duet::access", tracing::Level::INFO).then(|| AccessLog {
-                start: Instant::now(),
-                method: parts.method.clone(),
-                path: parts.uri.path().to_string(),
-                conn: conn.clone(),
-            });
         let head = RequestHead {
             ctx: RequestContext { parts, params },
             conn: conn.clone(),
             state: vhost.state.clone(),
-            body_limit: vhost.body_limit,
+            body_limit: admission.admitted.budget.limit(),
         };
         // The handler's synchronous part (extractor set-up) is guarded too.
         match std::panic::catch_unwind(AssertUnwindSafe(|| handler.call(head, body))) {
             Ok(fut) => Dispatch {
-                state: State::Running(AssertUnwindSafe(fut).catch_unwind(), log),
+                state: State::Running(AssertUnwindSafe(fut).catch_unwind()),
             },
             Err(_) => Dispatch::ready(Response::error(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -153,22 +213,8 @@ impl Site {
     }
 }
 
-/// `h` lowercased (and without a trailing dot) in `scratch`, without
-/// allocating; `None` for names longer than any DNS name.
-fn lowercase_host<'a>(h: &str, scratch: &'a mut [u8; 256]) -> Option<&'a str> {
-    let h = h.trim_end_matches('.');
-    let out = scratch.get_mut(..h.len())?;
-    for (o, b) in out.iter_mut().zip(h.bytes()) {
-        *o = b.to_ascii_lowercase();
-    }
-    std::str::from_utf8(out).ok()
-}
-
-struct AccessLog {
-    start: Instant,
-    method: http::Method,
-    path: String,
-    conn: ConnContext,
+fn misdirected(why: &'static str) -> Answer {
+    Answer::new(StatusCode::MISDIRECTED_REQUEST, why)
 }
 
 /// The future answering one request.
@@ -181,7 +227,7 @@ type Guarded =
 
 enum State {
     Ready(Option<Response>),
-    Running(Guarded, Option<AccessLog>),
+    Running(Guarded),
 }
 
 impl Dispatch {
@@ -199,7 +245,7 @@ impl Future for Dispatch {
         let this = self.get_mut();
         match &mut this.state {
             State::Ready(r) => Poll::Ready(r.take().unwrap_or_default().into_inner()),
-            State::Running(fut, log) => {
+            State::Running(fut) => {
                 let res = match fut.poll_unpin(cx) {
                     Poll::Pending => return Poll::Pending,
                     Poll::Ready(Ok(r)) => r,
@@ -213,18 +259,6 @@ impl Future for Dispatch {
                         Response::error(StatusCode::INTERNAL_SERVER_ERROR, "the handler failed")
                     }
                 };
-                if let Some(l) = log.take() {
-                    tracing::info!(
-                        target: "duet::access",
-                        "{} {} {} {} {} {:?}",
-                        l.conn.peer_addr(),
-                        l.conn.protocol(),
-                        l.method,
-                        l.path,
-                        res.status().as_u16(),
-                        l.start.elapsed()
-                    );
-                }
                 Poll::Ready(res.into_inner())
             }
         }

@@ -6,18 +6,21 @@
 use bytes::{BufMut, BytesMut};
 use http::{header, HeaderMap, StatusCode, Version};
 
-/// How a response body is delimited, chosen by the driver (RFC 9112 §6.3).
+use crate::proto::http::{Answer, ERROR_CONTENT_TYPE};
+
+/// How a response body is delimited on the wire (RFC 9112 §6.3), from the
+/// exchange layer's [`Framing`](crate::proto::http::Framing).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ResponseFraming {
-    /// `content-length: n`. Also what a response to HEAD uses: the length
-    /// the GET would have had, and no body written (RFC 9110 §9.3.2).
+    /// `content-length: n`, then n body bytes.
     Length(u64),
     /// `transfer-encoding: chunked` (HTTP/1.1 peers only); the body is
     /// written with [`encode_chunk`] and ended by [`encode_last_chunk`].
     Chunked,
-    /// No body and no framing field: 1xx, 204 and 304 responses
-    /// (RFC 9112 §6.3 item 1).
-    None,
+    /// No body: a response to HEAD or a 1xx, 204 or 304 (RFC 9112 §6.3
+    /// item 1), with the `content-length` the exchange layer decided, if
+    /// any (HEAD: the length a GET would have, RFC 9110 §9.3.2).
+    NoBody(Option<u64>),
     /// A body of unknown length to an HTTP/1.0 peer: no framing field, and
     /// the connection is closed to end the body (RFC 9112 §6.3 item 8).
     CloseDelimited,
@@ -49,13 +52,11 @@ pub fn encode_response_head(
     date: &[u8],
 ) {
     let keep_alive = keep_alive && framing != ResponseFraming::CloseDelimited;
-    let framing = match framing {
-        ResponseFraming::Length(_) | ResponseFraming::Chunked
-            if status.is_informational() || status == StatusCode::NO_CONTENT =>
-        {
-            ResponseFraming::None
-        }
-        other => other,
+    // RFC 9110 §8.6: never a framing field in a 1xx or 204.
+    let framing = if status.is_informational() || status == StatusCode::NO_CONTENT {
+        ResponseFraming::NoBody(None)
+    } else {
+        framing
     };
     // One pass over the handler's fields; `date` and `server` follow them
     // unless the handler set its own.
@@ -85,13 +86,13 @@ pub fn encode_response_head(
         dst.put_slice(b"server: duet\r\n");
     }
     match framing {
-        ResponseFraming::Length(n) => {
+        ResponseFraming::Length(n) | ResponseFraming::NoBody(Some(n)) => {
             dst.put_slice(b"content-length: ");
             write_decimal(dst, n);
             dst.put_slice(b"\r\n");
         }
         ResponseFraming::Chunked => dst.put_slice(b"transfer-encoding: chunked\r\n"),
-        ResponseFraming::None | ResponseFraming::CloseDelimited => {}
+        ResponseFraming::NoBody(None) | ResponseFraming::CloseDelimited => {}
     }
     if !keep_alive {
         dst.put_slice(b"connection: close\r\n");
@@ -155,22 +156,26 @@ pub fn encode_switching_protocols_h2c(dst: &mut BytesMut) {
 }
 
 /// Writes a complete response for a request that cannot be served (a
-/// [`ParseError`](super::ParseError) or a limit the driver enforces): a
-/// plain-text body of `reason`, its length, and `connection: close`, since
-/// after a framing error the rest of the connection cannot be trusted
-/// (RFC 9112 §9.6).
-pub fn error_response(dst: &mut BytesMut, status: StatusCode, reason: &str, date: &[u8]) {
-    dst.reserve(160 + date.len() + reason.len());
-    write_status_line(dst, status);
+/// [`ParseError`](super::ParseError), a timeout, or a limit the driver
+/// enforces) in the one answer format of the exchange layer, with
+/// `connection: close`: after a framing error the rest of the connection
+/// cannot be trusted (RFC 9112 §9.6).
+pub(crate) fn error_response(dst: &mut BytesMut, answer: &Answer, date: &[u8]) {
+    let len = answer.body_len();
+    dst.reserve(160 + date.len() + len);
+    write_status_line(dst, answer.status());
     dst.put_slice(b"date: ");
     dst.put_slice(date);
-    dst.put_slice(
-        b"\r\nserver: duet\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ",
-    );
-    write_decimal(dst, reason.len() as u64 + 1);
+    dst.put_slice(b"\r\nserver: duet\r\n");
+    if answer.has_body() {
+        dst.put_slice(b"content-type: ");
+        dst.put_slice(ERROR_CONTENT_TYPE.as_bytes());
+        dst.put_slice(b"\r\n");
+    }
+    dst.put_slice(b"content-length: ");
+    write_decimal(dst, len as u64);
     dst.put_slice(b"\r\nconnection: close\r\n\r\n");
-    dst.put_slice(reason.as_bytes());
-    dst.put_u8(b'\n');
+    answer.write_body(dst);
 }
 
 /// `n` in decimal, without allocating.
@@ -298,7 +303,7 @@ mod tests {
                 Version::HTTP_11,
                 204,
                 &HeaderMap::new(),
-                ResponseFraming::None,
+                ResponseFraming::NoBody(None),
                 true
             ),
             "HTTP/1.1 204 No Content\r\n\
@@ -310,7 +315,7 @@ mod tests {
             Version::HTTP_11,
             304,
             &HeaderMap::new(),
-            ResponseFraming::None,
+            ResponseFraming::NoBody(None),
             true,
         );
         assert!(s.starts_with("HTTP/1.1 304 Not Modified\r\n"));
@@ -415,7 +420,7 @@ mod tests {
             Version::HTTP_11,
             599,
             &HeaderMap::new(),
-            ResponseFraming::None,
+            ResponseFraming::NoBody(None),
             true,
         );
         assert!(s.starts_with("HTTP/1.1 599 \r\n"), "{s}");
@@ -486,8 +491,7 @@ mod tests {
         let mut dst = BytesMut::new();
         error_response(
             &mut dst,
-            StatusCode::BAD_REQUEST,
-            "missing Host field",
+            &Answer::new(StatusCode::BAD_REQUEST, "missing Host field"),
             DATE,
         );
         assert_eq!(
@@ -496,10 +500,10 @@ mod tests {
              date: Sun, 06 Nov 1994 08:49:37 GMT\r\n\
              server: duet\r\n\
              content-type: text/plain; charset=utf-8\r\n\
-             content-length: 19\r\n\
+             content-length: 36\r\n\
              connection: close\r\n\
              \r\n\
-             missing Host field\n"
+             400 Bad Request: missing Host field\n"
         );
     }
 }

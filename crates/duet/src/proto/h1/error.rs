@@ -39,6 +39,14 @@ impl ParseError {
     }
 }
 
+impl ParseError {
+    /// The answer to send: its status and reason in the exchange layer's
+    /// one format.
+    pub(crate) fn answer(&self) -> crate::proto::http::Answer {
+        crate::proto::http::Answer::new(self.status, self.reason)
+    }
+}
+
 impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.status.as_u16(), self.reason)

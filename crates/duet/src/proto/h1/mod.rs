@@ -31,9 +31,10 @@ mod error;
 mod parse;
 
 pub use body::{BodyDecoder, Decoded};
+pub(crate) use encode::error_response;
 pub use encode::{
     encode_chunk, encode_chunk_head, encode_continue, encode_last_chunk, encode_response_head,
-    encode_switching_protocols_h2c, error_response, ResponseFraming, CHUNK_END,
+    encode_switching_protocols_h2c, ResponseFraming, CHUNK_END,
 };
 pub use error::ParseError;
 pub use parse::parse_request;

@@ -312,12 +312,16 @@ impl FieldCollector {
 /// Fields stripped from responses: HTTP/1.1 connection management that
 /// HTTP/2 forbids (§8.2.2).
 fn strip_from_response(name: &HeaderName) -> bool {
-    is_connection_specific(name.as_str().as_bytes()) || name == http::header::TE
+    is_connection_specific(name.as_str().as_bytes())
+        || name == http::header::TE
+        || name == http::header::CONTENT_LENGTH
 }
 
 /// Encodes a response head into an HPACK block: `:status` first, the
-/// application's fields minus connection-specific ones, then `date`,
-/// `server` and `content-length` when the application did not set them.
+/// application's fields minus connection-specific ones and its own
+/// `content-length`, then `date` and `server` when the application did not
+/// set them, and `content-length` when `content_length` is given (the
+/// exchange layer's framing decision, `proto::http::frame_response`).
 pub(crate) fn encode_response(
     encoder: &mut Encoder,
     status: StatusCode,
@@ -333,17 +337,12 @@ pub(crate) fn encode_response(
     };
     // One pass over the names instead of a hashed lookup per field we may
     // add; the block is encoded straight from the map (no field list).
-    let (mut has_len, mut has_date, mut has_server) = (false, false, false);
+    let (mut has_date, mut has_server) = (false, false);
     for name in headers.keys() {
-        has_len |= name == http::header::CONTENT_LENGTH;
         has_date |= name == http::header::DATE;
         has_server |= name == http::header::SERVER;
     }
-    let add_len = content_length.is_some()
-        && !has_len
-        && !(status.is_informational()
-            || status == StatusCode::NO_CONTENT
-            || status == StatusCode::NOT_MODIFIED);
+    let add_len = content_length.is_some();
     let status_field = (&b":status"[..], status.as_str().as_bytes(), false);
     let app = headers
         .iter()

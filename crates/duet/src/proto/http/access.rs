@@ -77,9 +77,13 @@ impl Outcome {
     }
 }
 
-/// One request's access record, filled in as the exchange goes.
+/// One request's access record, filled in as the exchange goes. Boxed: an
+/// optional record costs a connection's future one pointer.
 #[derive(Debug)]
-pub(crate) struct AccessRecord {
+pub(crate) struct AccessRecord(Box<Fields>);
+
+#[derive(Debug)]
+struct Fields {
     peer: SocketAddr,
     protocol: Protocol,
     started: Instant,
@@ -99,7 +103,7 @@ impl AccessRecord {
     /// A record for a request from `peer` in `protocol` whose head began
     /// arriving at `started`.
     pub(crate) fn new(peer: SocketAddr, protocol: Protocol, started: Instant) -> AccessRecord {
-        AccessRecord {
+        AccessRecord(Box::new(Fields {
             peer,
             protocol,
             started,
@@ -107,48 +111,44 @@ impl AccessRecord {
             target: None,
             status: None,
             bytes: 0,
-        }
+        }))
     }
 
     /// The request line, once parsed.
     pub(crate) fn request(&mut self, method: &Method, target: &Uri) {
-        self.method = Some(method.clone());
-        self.target = Some(target.clone());
-    }
-
-    /// The protocol, when the request's own version is known.
-    pub(crate) fn protocol(&mut self, protocol: Protocol) {
-        self.protocol = protocol;
+        self.0.method = Some(method.clone());
+        self.0.target = Some(target.clone());
     }
 
     /// The status of the final response.
     pub(crate) fn status(&mut self, status: StatusCode) {
-        self.status = Some(status);
+        self.0.status = Some(status);
     }
 
     /// Counts `n` body bytes sent.
     pub(crate) fn sent(&mut self, n: u64) {
-        self.bytes = self.bytes.saturating_add(n);
+        self.0.bytes = self.0.bytes.saturating_add(n);
     }
 
     /// Ends the record at `now` and writes it.
     pub(crate) fn finish(self, now: Instant, outcome: Outcome) {
-        let d = now.saturating_duration_since(self.started);
-        let method = self.method.as_ref().map_or("-", Method::as_str);
-        let target = self
+        let f = self.0;
+        let d = now.saturating_duration_since(f.started);
+        let method = f.method.as_ref().map_or("-", Method::as_str);
+        let target = f
             .target
             .as_ref()
             .and_then(Uri::path_and_query)
             .map_or("-", |p| p.as_str());
-        let status = self.status.map_or(0, |s| s.as_u16());
+        let status = f.status.map_or(0, |s| s.as_u16());
         tracing::info!(
             target: "duet::access",
-            peer = %self.peer,
-            protocol = self.protocol.as_str(),
+            peer = %f.peer,
+            protocol = f.protocol.as_str(),
             method,
             target,
             status,
-            bytes = self.bytes,
+            bytes = f.bytes,
             duration_ms = d.as_secs_f64() * 1000.0,
             outcome = outcome.as_str(),
         );

@@ -189,8 +189,7 @@ mod tests {
             }
         }
         fn header(mut self, name: &'static str, value: &'static str) -> Req {
-            self.headers
-                .append(name, HeaderValue::from_static(value));
+            self.headers.append(name, HeaderValue::from_static(value));
             self
         }
         fn body(mut self, declared: Option<u64>) -> Req {
@@ -221,9 +220,10 @@ mod tests {
     }
 
     fn limits(body: u64) -> Limits {
-        let mut l = Limits::default();
-        l.max_body_bytes = body;
-        l
+        Limits {
+            max_body_bytes: body,
+            ..Limits::default()
+        }
     }
 
     #[test]
@@ -281,8 +281,10 @@ mod tests {
     fn connect_long_targets_and_options_star() {
         let r = Req::new(Method::CONNECT, "example.com:443");
         assert_eq!(status(r.admit(&limits(10))), 501);
-        let mut l = limits(10);
-        l.max_uri_bytes = 8;
+        let l = Limits {
+            max_uri_bytes: 8,
+            ..limits(10)
+        };
         assert_eq!(status(Req::new(Method::GET, "/12345678").admit(&l)), 414);
         assert_eq!(status(Req::new(Method::GET, "/1234567").admit(&l)), 0);
         assert_eq!(status(Req::new(Method::GET, "/1?34567").admit(&l)), 0);

@@ -38,11 +38,6 @@ impl Answer {
         self.status
     }
 
-    /// Why, as shown in the body.
-    pub(crate) fn reason(&self) -> &str {
-        &self.reason
-    }
-
     /// True when the answer has a body (every 4xx and 5xx).
     pub(crate) fn has_body(&self) -> bool {
         self.status.is_client_error() || self.status.is_server_error()
@@ -107,7 +102,10 @@ mod tests {
 
     #[test]
     fn error_body_names_status_phrase_and_reason() {
-        let a = Answer::new(StatusCode::PAYLOAD_TOO_LARGE, "request body exceeds the limit");
+        let a = Answer::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request body exceeds the limit",
+        );
         assert_eq!(
             &a.body()[..],
             b"413 Payload Too Large: request body exceeds the limit\n"

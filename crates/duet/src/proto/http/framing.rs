@@ -299,7 +299,10 @@ mod tests {
         );
         let mut two = cl("4");
         two.append(CONTENT_LENGTH, HeaderValue::from_static("5"));
-        assert_eq!(frame_response(StatusCode::OK, &two, false, None), Framing::Unknown);
+        assert_eq!(
+            frame_response(StatusCode::OK, &two, false, None),
+            Framing::Unknown
+        );
         let mut same = cl("4");
         same.append(CONTENT_LENGTH, HeaderValue::from_static("4"));
         assert_eq!(

@@ -26,7 +26,10 @@ pub(crate) fn authority_host(authority: &str) -> &str {
 
 /// The normalised host of `authority` in `scratch`, without allocating;
 /// `None` for names longer than any DNS name or not UTF-8.
-pub(crate) fn normalize_into<'a>(authority: &str, scratch: &'a mut [u8; MAX_HOST]) -> Option<&'a str> {
+pub(crate) fn normalize_into<'a>(
+    authority: &str,
+    scratch: &'a mut [u8; MAX_HOST],
+) -> Option<&'a str> {
     let h = authority_host(authority).trim_end_matches('.');
     let out = scratch.get_mut(..h.len())?;
     for (o, b) in out.iter_mut().zip(h.bytes()) {

@@ -5,6 +5,10 @@
 
 use std::time::Duration;
 
+pub(crate) mod tls;
+
+pub use tls::{TlsConfig, TlsError, TlsErrorKind};
+
 /// Limits and timeouts for the connections of one listener.
 ///
 /// When several [`Server`](crate::Server)s share a port, the listener uses

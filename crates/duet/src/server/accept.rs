@@ -1,0 +1,340 @@
+//! The one accept path: every connection of every port goes through here,
+//! and the protocol it speaks is chosen here and nowhere else —
+//!
+//! - TLS: the handshake (bounded by `Limits::tls_handshake_timeout`), then
+//!   ALPN: `h2` is HTTP/2, anything else or none HTTP/1.1 (RFC 9113 §3.2,
+//!   RFC 7301);
+//! - cleartext: the client preface is HTTP/2 with prior knowledge
+//!   (RFC 9113 §3.3), anything else HTTP/1.1;
+//! - HTTP/1.1 `Upgrade: h2c` (RFC 7540 §3.2): taken when the request's
+//!   virtual server allows it and the connection is cleartext
+//!   ([`take_h2c_upgrade`]); the HTTP/1.1 driver hands the connection back
+//!   and it continues as HTTP/2 here.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use http::Version;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+
+use super::executor::Tracker;
+use super::site::Admission;
+use super::tls::Acceptor;
+use super::{ConnParams, Shutdown, Site};
+use crate::app::body::Body;
+use crate::app::context::ConnContext;
+use crate::config::Limits;
+use crate::proto::h2::PREFACE;
+
+static NEXT_CONN_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Everything the connections of one listener share.
+#[derive(Clone)]
+pub(crate) struct Port {
+    /// The local address of every accepted connection, when the listener
+    /// is bound to a specific IP.
+    pub(crate) local: Option<SocketAddr>,
+    pub(crate) site: Arc<Site>,
+    pub(crate) limits: Arc<Limits>,
+    pub(crate) tls: Option<Acceptor>,
+    pub(crate) shutdown: Shutdown,
+    pub(crate) abort: Shutdown,
+    pub(crate) tracker: Arc<Tracker>,
+}
+
+/// The protocol a connection speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Protocol {
+    Http1,
+    Http2,
+}
+
+/// RFC 9113 §3.2, RFC 7301: over TLS, ALPN `h2` is HTTP/2; any other
+/// protocol, or none, is HTTP/1.1.
+fn select_by_alpn(alpn: Option<&[u8]>) -> Protocol {
+    if alpn == Some(b"h2".as_slice()) {
+        Protocol::Http2
+    } else {
+        Protocol::Http1
+    }
+}
+
+/// RFC 9113 §3.3: a cleartext connection that starts with the client
+/// preface is HTTP/2 with prior knowledge. `None` while the bytes read so
+/// far are a prefix of the preface (read more).
+fn select_by_preface(first: &[u8]) -> Option<Protocol> {
+    let n = first.len().min(PREFACE.len());
+    if first[..n] != PREFACE[..n] {
+        Some(Protocol::Http1)
+    } else if n == PREFACE.len() {
+        Some(Protocol::Http2)
+    } else {
+        None
+    }
+}
+
+/// RFC 7540 §3.2: an HTTP/1.1 request asking for `Upgrade: h2c` (with its
+/// `HTTP2-Settings`) is upgraded when its virtual server allows it and the
+/// connection is cleartext (over TLS only ALPN selects HTTP/2, RFC 9113
+/// §3.2). Otherwise it is served as HTTP/1.1.
+pub(crate) fn take_h2c_upgrade(asked: bool, admission: &Admission, conn: &ConnContext) -> bool {
+    asked && admission.h2c_upgrade && !conn.is_tls()
+}
+
+/// An HTTP/1.1 connection that switched to HTTP/2 (`101` sent): what the
+/// HTTP/2 driver needs to go on.
+pub(crate) struct H2cUpgrade<IO> {
+    pub(crate) io: IO,
+    /// Bytes read after the upgrading request (the client preface).
+    pub(crate) read: BytesMut,
+    /// The decoded `HTTP2-Settings`.
+    pub(crate) settings: Bytes,
+    /// The upgrading request, answered on stream 1.
+    pub(crate) request: http::Request<Body>,
+    /// Its admission.
+    pub(crate) admission: Admission,
+    /// The connection's parameters.
+    pub(crate) params: ConnParams,
+}
+
+pub(crate) async fn accept_loop(listener: TcpListener, mut port: Port) {
+    port.local = listener
+        .local_addr()
+        .ok()
+        .filter(|a| !a.ip().is_unspecified());
+    let mut shutdown = port.shutdown.clone();
+    loop {
+        let accepted = tokio::select! {
+            r = listener.accept() => r,
+            _ = shutdown.wait() => return,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let guard = port.tracker.enter();
+                let port = port.clone();
+                tokio::spawn(async move {
+                    let mut abort = port.abort.clone();
+                    tokio::select! {
+                        _ = serve_connection(stream, peer, &port) => {}
+                        _ = abort.wait() => {}
+                    }
+                    drop(guard);
+                });
+            }
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                tracing::warn!(target: "duet", "accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+}
+
+async fn serve_connection(stream: TcpStream, peer: SocketAddr, port: &Port) {
+    let _ = stream.set_nodelay(true);
+    // A listener bound to one address already knows the local address;
+    // only a wildcard listener needs to ask (one syscall per connection).
+    let local = match port.local {
+        Some(a) => a,
+        None => stream.local_addr().unwrap_or(peer),
+    };
+    let id = NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed);
+    if let Some(tls) = &port.tls {
+        // Boxed: the handshake's state is large and only TLS ports need it.
+        Box::pin(serve_tls(tls, stream, peer, local, id, port)).await;
+        return;
+    }
+    let params = ConnParams {
+        site: port.site.clone(),
+        conn: ConnContext::new(id, peer, local, Version::HTTP_11, None),
+        limits: port.limits.clone(),
+        shutdown: port.shutdown.clone(),
+    };
+    // Wait for the first bytes before giving the connection a buffer: an
+    // accepted connection that says nothing costs no buffer memory.
+    let mut shutdown = params.shutdown.clone();
+    let first = tokio::select! {
+        r = tokio::time::timeout(params.limits.header_read_timeout, stream.readable()) => r,
+        _ = shutdown.wait() => return,
+    };
+    if !matches!(first, Ok(Ok(()))) {
+        return;
+    }
+    serve_cleartext(stream, params).await;
+}
+
+async fn serve_tls(
+    tls: &Acceptor,
+    stream: TcpStream,
+    peer: SocketAddr,
+    local: SocketAddr,
+    id: u64,
+    port: &Port,
+) {
+    let mut stop = port.shutdown.clone();
+    let done = tokio::select! {
+        r = tokio::time::timeout(port.limits.tls_handshake_timeout, tls.handshake(stream)) => r,
+        _ = stop.wait() => return,
+    };
+    let (stream, info) = match done {
+        Ok(Ok(done)) => done,
+        Ok(Err(e)) => {
+            tracing::debug!(target: "duet", "{peer}: TLS handshake failed: {e}");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(target: "duet", "{peer}: TLS handshake timed out");
+            return;
+        }
+    };
+    let protocol = select_by_alpn(info.alpn.as_deref());
+    let version = match protocol {
+        Protocol::Http2 => Version::HTTP_2,
+        Protocol::Http1 => Version::HTTP_11,
+    };
+    let params = ConnParams {
+        site: port.site.clone(),
+        conn: ConnContext::new(id, peer, local, version, Some(info)),
+        limits: port.limits.clone(),
+        shutdown: port.shutdown.clone(),
+    };
+    serve_as(protocol, stream, BytesMut::new(), params).await;
+}
+
+/// Reads the first bytes of a cleartext connection and serves it with the
+/// protocol they show.
+pub(crate) async fn serve_cleartext<IO>(mut io: IO, params: ConnParams)
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let mut buf = BytesMut::with_capacity(4 * 1024);
+    let deadline = tokio::time::Instant::now() + params.limits.header_read_timeout;
+    let mut shutdown = params.shutdown.clone();
+    let protocol = loop {
+        let read = tokio::select! {
+            r = tokio::time::timeout_at(deadline, io.read_buf(&mut buf)) => r,
+            _ = shutdown.wait() => return,
+        };
+        match read {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return,
+            Ok(Ok(_)) => {}
+        }
+        if let Some(p) = select_by_preface(&buf) {
+            break p;
+        }
+    };
+    serve_as(protocol, io, buf, params).await;
+}
+
+/// The future serving a connection with `protocol`; `read` holds bytes
+/// already read. Boxed, so that a connection's task holds only the driver
+/// it uses, once.
+fn serve_as<IO>(
+    protocol: Protocol,
+    io: IO,
+    read: BytesMut,
+    params: ConnParams,
+) -> Pin<Box<dyn Future<Output = ()> + Send>>
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let peer = params.conn.peer_addr();
+    let log = move |served: io::Result<()>| {
+        if let Err(e) = served {
+            tracing::debug!(target: "duet", "{peer}: connection ended: {e}");
+        }
+    };
+    match protocol {
+        Protocol::Http2 => Box::pin(async move {
+            params.conn.set_version(Version::HTTP_2);
+            log(super::h2::serve(io, read, params).await);
+        }),
+        Protocol::Http1 => Box::pin(async move {
+            match super::h1::serve(io, read, params).await {
+                Ok(Some(up)) => {
+                    up.params.conn.set_version(Version::HTTP_2);
+                    // Boxed: the HTTP/2 driver's state would otherwise sit
+                    // in every HTTP/1.1 connection's future.
+                    log(Box::pin(super::h2::serve_upgraded(up)).await);
+                }
+                Ok(None) => {}
+                Err(e) => log(Err(e)),
+            }
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn protocol_selection() {
+        assert_eq!(select_by_alpn(Some(b"h2")), Protocol::Http2);
+        assert_eq!(select_by_alpn(Some(b"http/1.1")), Protocol::Http1);
+        assert_eq!(select_by_alpn(None), Protocol::Http1);
+        assert_eq!(select_by_preface(b"PRI * HT"), None);
+        assert_eq!(select_by_preface(PREFACE), Some(Protocol::Http2));
+        assert_eq!(
+            select_by_preface(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0"),
+            Some(Protocol::Http2)
+        );
+        assert_eq!(
+            select_by_preface(b"GET / HTTP/1.1\r\n"),
+            Some(Protocol::Http1)
+        );
+        assert_eq!(select_by_preface(b"P"), None);
+        assert_eq!(select_by_preface(b"POST"), Some(Protocol::Http1));
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    use crate::server::site::{Site, VhostTable};
+    /// Every open connection holds its driver's future: keep them small, so
+    /// that idle connections cost little memory (the benchmark measures the
+    /// total; this catches a stray buffer held across an await).
+    #[test]
+    fn connection_futures_stay_small() {
+        use tokio::net::TcpStream;
+        fn size<F: std::future::Future>(_: &F) -> usize {
+            std::mem::size_of::<F>()
+        }
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            let a = l.local_addr().expect("addr");
+            let table = std::sync::Arc::new(VhostTable::new(a, &[]).expect("table"));
+            let p = || super::ConnParams {
+                site: std::sync::Arc::new(Site::new(Vec::new(), table.clone(), false)),
+                conn: crate::app::context::ConnContext::new(0, a, a, http::Version::HTTP_11, None),
+                limits: Default::default(),
+                shutdown: crate::server::shutdown::channel().1,
+            };
+            let s = TcpStream::connect(a).await.expect("connect");
+            let h1 = size(&crate::server::h1::serve(s, bytes::BytesMut::new(), p()));
+            let s = TcpStream::connect(a).await.expect("connect");
+            let h2 = size(&crate::server::h2::serve(s, bytes::BytesMut::new(), p()));
+            let s = TcpStream::connect(a).await.expect("connect");
+            let detect = size(&super::serve_cleartext(s, p()));
+            assert!(h1 <= 3 * 1024, "HTTP/1.1 connection future is {h1} bytes");
+            assert!(h2 <= 2560, "HTTP/2 connection future is {h2} bytes");
+            assert!(
+                detect <= 1024,
+                "protocol detection future is {detect} bytes"
+            );
+        });
+    }
+}
