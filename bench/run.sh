@@ -21,13 +21,15 @@ Options:
   --quick              smaller downloads (256 MiB), 200 SSE clients, 2,000 idle
                        connections, 1 s warm-up (unless set by the variables)
   --no-build           use the binaries already built
-  --servers LIST       comma-separated: duet,hyper,axum,actix,nginx
+  --servers LIST       comma-separated: duet,hyper,axum,actix,nginx (and
+                       duet-base: the binary DUET_BASE_BIN, an earlier build)
   --scenarios LIST     comma-separated ids or letters:
                        a = h1,h1pipe  b = h1close  c = h2c  d = h2tls
                        e = dl_h1,dl_h2  f = sse  g = idle_tcp,idle_h1,idle_h2
 Environment: DURATION (s, 10) REPEAT (3) WARMUP (s) DL_BYTES SSE_CLIENTS
   SSE_INTERVAL_MS (100) IDLE_CONNS PORT_HTTP (18080) PORT_H2C_NGINX (18081)
   PORT_HTTPS (18443) CPU_SERVER (0) CPU_CLIENT (1) DUET_BIN DUET_ARGS
+  DUET_BASE_BIN
 EOF
 }
 
@@ -240,12 +242,15 @@ EOF
 server_cmd() { # fills CMD for server $1
     case "$1" in
         duet) CMD=("$DUET_BIN" --http "127.0.0.1:$PORT_HTTP" --threads 1 --quiet "${DUET_TLS[@]}") ;;
+        # An earlier build of duet (DUET_BASE_BIN), to compare a change
+        # against its base in the same run.
+        duet-base) CMD=("${DUET_BASE_BIN:-}" --http "127.0.0.1:$PORT_HTTP" --threads 1 --quiet "${DUET_TLS[@]}") ;;
         hyper | axum | actix) CMD=("$PEERS_BIN/peer-$1" --http "127.0.0.1:$PORT_HTTP"
             --https "127.0.0.1:$PORT_HTTPS" --cert "$CERT" --key "$KEY") ;;
         nginx) CMD=("$NGINX" -p "$NGX" -c "$NGX/nginx.conf" -e "$NGX/error.log" -g "daemon off;") ;;
         *) return 1 ;;
     esac
-    if [ -n "${DUET_ARGS:-}" ] && [ "$1" = duet ]; then
+    if [ -n "${DUET_ARGS:-}" ] && { [ "$1" = duet ] || [ "$1" = duet-base ]; }; then
         # shellcheck disable=SC2206 # word splitting is the point
         CMD+=($DUET_ARGS)
     fi
@@ -456,6 +461,7 @@ done
     echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
     echo "commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet 2>/dev/null || echo '+dirty')"
     echo "duet=$("$DUET_BIN" --version 2>/dev/null | head -1 || echo 'no binary') ($DUET_FROM)"
+    if [ -n "${DUET_BASE_BIN:-}" ]; then echo "duet_base=$DUET_BASE_BIN"; fi
     echo "cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
     echo "nproc=$(nproc)"
     echo "kernel=$(uname -r)"
