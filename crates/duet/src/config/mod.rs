@@ -67,6 +67,12 @@ pub struct Limits {
     /// Time in-flight requests are given to finish after shutdown begins.
     /// Default 30 s.
     pub shutdown_grace: Duration,
+    /// Connections one listener keeps open at once; past it, new
+    /// connections wait in the kernel's accept queue until one closes.
+    /// Default 65,536. (When the process runs out of file descriptors
+    /// first, accepting backs off, 10 ms doubling to 1 s, instead of
+    /// spinning.)
+    pub max_connections: usize,
 }
 
 impl Default for Limits {
@@ -89,6 +95,7 @@ impl Default for Limits {
             h2_stream_send_buffer: 64 * 1024,
             h2_max_resets_per_sec: 200,
             shutdown_grace: Duration::from_secs(30),
+            max_connections: 65_536,
         }
     }
 }

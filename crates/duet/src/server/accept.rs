@@ -23,6 +23,7 @@ use bytes::{Bytes, BytesMut};
 use http::Version;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
 
 use super::executor::Tracker;
 use super::site::Admission;
@@ -104,19 +105,32 @@ pub(crate) struct H2cUpgrade<IO> {
     pub(crate) params: ConnParams,
 }
 
+/// Accepts the connections of one listener until shutdown: at most
+/// `Limits::max_connections` at once (the rest wait in the accept queue),
+/// backing off when the process runs out of file descriptors.
 pub(crate) async fn accept_loop(listener: TcpListener, mut port: Port) {
     port.local = listener
         .local_addr()
         .ok()
         .filter(|a| !a.ip().is_unspecified());
     let mut shutdown = port.shutdown.clone();
+    let slots = Arc::new(Semaphore::new(
+        port.limits.max_connections.clamp(1, Semaphore::MAX_PERMITS),
+    ));
+    let mut backoff = Backoff::default();
     loop {
+        let slot = tokio::select! {
+            s = slots.clone().acquire_owned() => s,
+            _ = shutdown.wait() => return,
+        };
+        let Ok(slot) = slot else { return };
         let accepted = tokio::select! {
             r = listener.accept() => r,
             _ = shutdown.wait() => return,
         };
         match accepted {
             Ok((stream, peer)) => {
+                backoff.reset();
                 let guard = port.tracker.enter();
                 let port = port.clone();
                 tokio::spawn(async move {
@@ -126,14 +140,53 @@ pub(crate) async fn accept_loop(listener: TcpListener, mut port: Port) {
                         _ = abort.wait() => {}
                     }
                     drop(guard);
+                    drop(slot);
                 });
             }
             Err(e) => {
-                // EMFILE and friends: back off instead of spinning.
-                tracing::warn!(target: "duet", "accept failed: {e}");
-                tokio::time::sleep(Duration::from_millis(20)).await;
+                // EMFILE and friends: wait for descriptors to free up
+                // instead of spinning on an accept that keeps failing; a
+                // connection the peer aborted is just skipped.
+                if let Some(wait) = backoff.after(&e) {
+                    tracing::warn!(target: "duet", "accept failed: {e}; retrying in {wait:?}");
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = shutdown.wait() => return,
+                    }
+                }
             }
         }
+    }
+}
+
+/// How long to wait after a failed accept.
+#[derive(Default)]
+struct Backoff {
+    next: Option<Duration>,
+}
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_millis(10);
+    const MAX: Duration = Duration::from_secs(1);
+
+    /// The wait after `e`: none for errors about one connection (it was
+    /// reset before we took it), 10 ms doubling to 1 s for errors about the
+    /// process (out of descriptors or memory).
+    fn after(&mut self, e: &io::Error) -> Option<Duration> {
+        match e.kind() {
+            io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::Interrupted
+            | io::ErrorKind::WouldBlock => return None,
+            _ => {}
+        }
+        let wait = self.next.unwrap_or(Self::FIRST);
+        self.next = Some((wait * 2).min(Self::MAX));
+        Some(wait)
+    }
+
+    fn reset(&mut self) {
+        self.next = None;
     }
 }
 
@@ -274,6 +327,21 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn accept_errors_back_off_doubling_to_a_second() {
+        let mut b = Backoff::default();
+        let emfile = io::Error::from_raw_os_error(24);
+        let waits: Vec<_> = (0..9).filter_map(|_| b.after(&emfile)).collect();
+        assert_eq!(waits[0], Duration::from_millis(10));
+        assert_eq!(waits[1], Duration::from_millis(20));
+        assert_eq!(waits[7], Duration::from_secs(1));
+        assert_eq!(waits[8], Duration::from_secs(1));
+        let aborted = io::Error::from(io::ErrorKind::ConnectionAborted);
+        assert_eq!(b.after(&aborted), None);
+        b.reset();
+        assert_eq!(b.after(&emfile), Some(Duration::from_millis(10)));
+    }
 
     #[test]
     fn protocol_selection() {
