@@ -4,6 +4,10 @@
 use super::*;
 use crate::proto::h2::frame::head::{ACK, END_HEADERS, END_STREAM, PADDED, PRIORITY};
 use crate::proto::h2::frame::{Head, Kind};
+use crate::proto::h2::hpack::Decoder;
+use crate::proto::h2::PREFACE;
+use bytes::Buf;
+use http::StatusCode;
 
 const DATA: u8 = 0;
 const HEADERS: u8 = 1;

@@ -1,0 +1,493 @@
+//! Receiving: the client preface (RFC 9113 §3.4), frames in, stream
+//! states and id rules (§5.1, §5.1.1, §5.1.2), CONTINUATION sequencing
+//! (§6.10), SETTINGS (§6.5), PING (§6.7), WINDOW_UPDATE (§6.9), the
+//! request side of flow control (§5.2) and request heads (§8, via
+//! `fields`).
+
+use std::time::Instant;
+
+use bytes::{Buf, BytesMut};
+
+use super::super::fields::{FieldCollector, Reject};
+use super::super::frame::{
+    self, Continuation, Data, Frame, Headers, Ping, PrioritySpec, RstStream, Settings, WindowUpdate,
+};
+use super::super::hpack::DecoderError;
+use super::super::stream::Cause;
+use super::super::{Error, Reason, StreamId, PREFACE};
+use super::{Connection, Event, Lookup, Phase, DRAIN_PING};
+
+/// A field block being reassembled from HEADERS + CONTINUATION (§6.10).
+pub(super) struct PendingBlock {
+    stream_id: StreamId,
+    block: BytesMut,
+    end_stream: bool,
+    priority: Option<PrioritySpec>,
+}
+
+impl Connection {
+    /// Feeds received bytes: whole frames are consumed from `src`, a
+    /// partial one is left for the next call. `now` dates resets for the
+    /// rapid-reset guard. `Err` is a connection error: GOAWAY is queued and
+    /// the connection must be closed once the output is written.
+    pub fn recv(&mut self, src: &mut BytesMut, now: Instant) -> Result<(), Error> {
+        loop {
+            match self.phase {
+                Phase::Closed => {
+                    src.clear();
+                    return Ok(());
+                }
+                Phase::Preface(matched) => {
+                    // §3.4: the client preface, byte for byte.
+                    let want = &PREFACE[matched..];
+                    let n = want.len().min(src.len());
+                    if src[..n] != want[..n] {
+                        return Err(self.connection_error(Reason::PROTOCOL_ERROR));
+                    }
+                    src.advance(n);
+                    if n < want.len() {
+                        self.phase = Phase::Preface(matched + n);
+                        return Ok(());
+                    }
+                    self.phase = Phase::FirstSettings;
+                }
+                Phase::FirstSettings | Phase::Open => {
+                    let frame = match frame::decode(src, self.local.recv_max_frame_size()) {
+                        Ok(None) => return Ok(()),
+                        Ok(Some(f)) => f,
+                        Err(e) => {
+                            self.handle_error(e, now)?;
+                            continue;
+                        }
+                    };
+                    if self.phase == Phase::FirstSettings {
+                        // §3.4: the client preface ends with a SETTINGS frame.
+                        if !matches!(&frame, Frame::Settings(s) if !s.ack) {
+                            return Err(self.connection_error(Reason::PROTOCOL_ERROR));
+                        }
+                        self.phase = Phase::Open;
+                    }
+                    if let Err(e) = self.on_frame(frame, now) {
+                        self.handle_error(e, now)?;
+                    }
+                }
+            }
+        }
+    }
+
+    pub(super) fn handle_error(&mut self, e: Error, now: Instant) -> Result<(), Error> {
+        match e {
+            Error::Stream(id, reason) => {
+                tracing::debug!(stream = id, ?reason, "h2 stream error");
+                self.reset_stream(id, reason);
+                if self.note_reset(now) {
+                    return Err(self.connection_error(Reason::ENHANCE_YOUR_CALM));
+                }
+                Ok(())
+            }
+            Error::Connection(reason) => Err(self.connection_error(reason)),
+        }
+    }
+
+    pub(super) fn on_frame(&mut self, frame: Frame, now: Instant) -> Result<(), Error> {
+        // §6.10: between a HEADERS without END_HEADERS and its last
+        // CONTINUATION, any other frame is a connection error.
+        if let Some(p) = &self.pending_block {
+            match &frame {
+                Frame::Continuation(c) if c.stream_id == p.stream_id => {}
+                _ => return Err(Error::Connection(Reason::PROTOCOL_ERROR)),
+            }
+        }
+        match frame {
+            Frame::Data(d) => self.on_data(d),
+            Frame::Headers(h) => self.on_headers(h),
+            Frame::Continuation(c) => self.on_continuation(c),
+            // PRIORITY is allowed in any state (§5.1); the scheme is
+            // deprecated (§5.3.2) and its frame checks are in `load`.
+            Frame::Priority(_) => Ok(()),
+            Frame::RstStream(r) => self.on_rst_stream(r, now),
+            Frame::Settings(s) => self.on_settings(s),
+            // §8.4: a client cannot push.
+            Frame::PushPromise(_) => Err(Error::Connection(Reason::PROTOCOL_ERROR)),
+            Frame::Ping(p) => {
+                // §6.7: answer a PING with the same payload and ACK set.
+                if !p.ack {
+                    Ping {
+                        ack: true,
+                        payload: p.payload,
+                    }
+                    .encode(&mut self.out);
+                } else if p.payload == DRAIN_PING && self.draining {
+                    // Every stream the peer opened before it saw our first
+                    // GOAWAY has arrived: name the last one.
+                    self.go_away(Reason::NO_ERROR);
+                }
+                Ok(())
+            }
+            Frame::GoAway(g) => {
+                self.events.push_back(Event::GoAway {
+                    last_stream_id: g.last_stream_id,
+                    reason: g.reason,
+                });
+                Ok(())
+            }
+            Frame::WindowUpdate(w) => self.on_window_update(w),
+            // §4.1, §5.5: unknown frame types are ignored.
+            Frame::Unknown(_) => Ok(()),
+        }
+    }
+
+    pub(super) fn on_data(&mut self, d: Data) -> Result<(), Error> {
+        let id = d.stream_id;
+        // §6.9: every DATA frame counts against the connection window.
+        self.recv_flow
+            .receive(d.flow_len)
+            .map_err(Error::Connection)?;
+        match self.lookup(id) {
+            // §5.1 idle: only HEADERS or PRIORITY.
+            Lookup::Idle => Err(Error::Connection(Reason::PROTOCOL_ERROR)),
+            Lookup::Closed(cause) => {
+                self.release_connection(u64::from(d.flow_len));
+                closed_stream_error(id, cause)
+            }
+            Lookup::Active => self.on_stream_data(d),
+        }
+    }
+
+    pub(super) fn on_stream_data(&mut self, d: Data) -> Result<(), Error> {
+        let id = d.stream_id;
+        let flow_len = d.flow_len;
+        let Some(s) = self.streams.get_mut(&id) else {
+            return Ok(());
+        };
+        // §5.1 half-closed (remote): STREAM_CLOSED stream error.
+        if !s.state.can_recv() {
+            self.release_connection(u64::from(flow_len));
+            return Err(Error::Stream(id, Reason::STREAM_CLOSED));
+        }
+        // §6.9.1: beyond the stream window: FLOW_CONTROL_ERROR.
+        if let Err(r) = s.recv_window.receive(flow_len) {
+            self.release_connection(u64::from(flow_len));
+            return Err(Error::Stream(id, r));
+        }
+        let len = d.data.len() as u64;
+        s.received += len;
+        // The whole frame is owed to the connection window until released;
+        // padding is released at once below, the data when consumed.
+        let padding = u64::from(flow_len) - len;
+        s.unreleased += u64::from(flow_len);
+        // §8.1.1: DATA beyond content-length, or END_STREAM short of it, is
+        // malformed.
+        if let Some(cl) = s.content_length {
+            if s.received > cl || (d.end_stream && s.received != cl) {
+                return Err(Error::Stream(id, Reason::PROTOCOL_ERROR));
+            }
+        }
+        if d.end_stream {
+            s.state.recv_close().map_err(|r| Error::Stream(id, r))?;
+        }
+        if padding > 0 {
+            if let Some(s) = self.streams.get_mut(&id) {
+                s.unreleased -= padding.min(s.unreleased);
+                if s.state.can_recv() {
+                    if let Some(inc) = s.recv_window.release(padding as u32) {
+                        WindowUpdate::new(id, inc).encode(&mut self.out);
+                    }
+                }
+            }
+            self.release_connection(padding);
+        }
+        if len > 0 || d.end_stream {
+            self.events.push_back(Event::Data {
+                id,
+                data: d.data,
+                end_stream: d.end_stream,
+            });
+        }
+        self.remove_if_closed(id);
+        Ok(())
+    }
+
+    pub(super) fn on_headers(&mut self, h: Headers) -> Result<(), Error> {
+        if !h.end_headers {
+            self.pending_block = Some(PendingBlock {
+                stream_id: h.stream_id,
+                block: BytesMut::from(&h.fragment[..]),
+                end_stream: h.end_stream,
+                priority: h.priority,
+            });
+            return Ok(());
+        }
+        self.on_field_block(h.stream_id, &h.fragment, h.end_stream, h.priority)
+    }
+
+    pub(super) fn on_continuation(&mut self, c: Continuation) -> Result<(), Error> {
+        // §6.10: a CONTINUATION not preceded by HEADERS/CONTINUATION
+        // without END_HEADERS is a connection error PROTOCOL_ERROR.
+        let Some(mut p) = self.pending_block.take() else {
+            return Err(Error::Connection(Reason::PROTOCOL_ERROR));
+        };
+        p.block.extend_from_slice(&c.fragment);
+        // A block far larger than any acceptable header list is an attack
+        // (CONTINUATION flood), not a request.
+        let cap = (self.cfg.max_header_list_size as usize).saturating_mul(2) + 64 * 1024;
+        if p.block.len() > cap {
+            return Err(Error::Connection(Reason::ENHANCE_YOUR_CALM));
+        }
+        if !c.end_headers {
+            self.pending_block = Some(p);
+            return Ok(());
+        }
+        let block = p.block.freeze();
+        self.on_field_block(p.stream_id, &block, p.end_stream, p.priority)
+    }
+
+    pub(super) fn on_field_block(
+        &mut self,
+        id: StreamId,
+        block: &[u8],
+        end_stream: bool,
+        priority: Option<PrioritySpec>,
+    ) -> Result<(), Error> {
+        let lookup = self.lookup(id);
+        // §4.3: every block is decoded, whatever becomes of the stream, so
+        // the decoder's table stays in sync; a decoding error is a
+        // connection error COMPRESSION_ERROR.
+        let mut fields =
+            FieldCollector::new(lookup == Lookup::Active, self.local.max_header_list_size)
+                .max_fields(self.cfg.max_header_fields);
+        let limit = self.local.max_header_list_size as usize;
+        match self
+            .decoder
+            .decode_limited(block, limit, &mut |n, v| fields.field(n, v))
+        {
+            Ok(()) => {}
+            // The block was still decoded into the table: only this
+            // request is refused (431), the connection goes on.
+            Err(DecoderError::HeaderListTooLarge) => fields.too_large(),
+            Err(_) => return Err(Error::Connection(Reason::COMPRESSION_ERROR)),
+        }
+        match lookup {
+            Lookup::Active => self.on_trailers(id, fields, end_stream),
+            Lookup::Closed(None) => {
+                // §5.1.1: a client stream id must exceed all before it.
+                Err(Error::Connection(Reason::PROTOCOL_ERROR))
+            }
+            Lookup::Closed(cause) => closed_stream_error(id, cause),
+            Lookup::Idle => self.open_stream(id, fields, end_stream, priority),
+        }
+    }
+
+    pub(super) fn on_trailers(
+        &mut self,
+        id: StreamId,
+        fields: FieldCollector,
+        end_stream: bool,
+    ) -> Result<(), Error> {
+        let Some(s) = self.streams.get_mut(&id) else {
+            return Ok(());
+        };
+        // §5.1 half-closed (remote): STREAM_CLOSED stream error.
+        if !s.state.can_recv() {
+            return Err(Error::Stream(id, Reason::STREAM_CLOSED));
+        }
+        // §8.1: a second field block is trailers and must end the stream.
+        if !end_stream {
+            return Err(Error::Stream(id, Reason::PROTOCOL_ERROR));
+        }
+        let trailers = fields
+            .finish_trailers()
+            .map_err(|_| Error::Stream(id, Reason::PROTOCOL_ERROR))?;
+        // §8.1.1: content-length must match the DATA received.
+        if s.content_length.is_some_and(|cl| cl != s.received) {
+            return Err(Error::Stream(id, Reason::PROTOCOL_ERROR));
+        }
+        s.state.recv_close().map_err(|r| Error::Stream(id, r))?;
+        self.events.push_back(Event::Trailers { id, trailers });
+        self.remove_if_closed(id);
+        Ok(())
+    }
+
+    pub(super) fn open_stream(
+        &mut self,
+        id: StreamId,
+        fields: FieldCollector,
+        end_stream: bool,
+        priority: Option<PrioritySpec>,
+    ) -> Result<(), Error> {
+        // §5.1.1: clients open odd-numbered streams.
+        if id & 1 == 0 {
+            return Err(Error::Connection(Reason::PROTOCOL_ERROR));
+        }
+        self.last_peer_id = id;
+        // §6.8: after our GOAWAY, newer streams are ignored.
+        if self.goaway_sent.is_some() {
+            self.remember_closed(id, Cause::ResetByUs);
+            return Ok(());
+        }
+        // §5.3.1: a stream cannot depend on itself.
+        if priority.is_some_and(|p| p.dependency == id) {
+            return Err(Error::Stream(id, Reason::PROTOCOL_ERROR));
+        }
+        // §5.1.2: beyond our SETTINGS_MAX_CONCURRENT_STREAMS: refuse.
+        if self.active >= self.local.max_concurrent_streams {
+            return Err(Error::Stream(id, Reason::REFUSED_STREAM));
+        }
+        let too_large = match fields.finish_request() {
+            Ok(head) => {
+                // §8.1.1: END_STREAM with a nonzero content-length is
+                // malformed.
+                if end_stream && head.content_length.is_some_and(|n| n > 0) {
+                    return Err(Error::Stream(id, Reason::PROTOCOL_ERROR));
+                }
+                let mut s = self.new_stream();
+                s.content_length = head.content_length;
+                s.delivered = true;
+                let _ = s.state.recv_open(end_stream);
+                self.streams.insert(id, s);
+                self.active += 1;
+                self.events.push_back(Event::Request {
+                    id,
+                    head: head.parts,
+                    end_stream,
+                });
+                false
+            }
+            Err(Reject::Malformed(why)) => {
+                tracing::debug!(stream = id, why, "h2 malformed request");
+                return Err(Error::Stream(id, Reason::PROTOCOL_ERROR));
+            }
+            Err(Reject::TooLarge) => true,
+        };
+        if too_large {
+            let mut s = self.new_stream();
+            let _ = s.state.recv_open(end_stream);
+            self.streams.insert(id, s);
+            self.active += 1;
+            self.events.push_back(Event::HeadersTooLarge { id });
+        }
+        Ok(())
+    }
+
+    pub(super) fn on_rst_stream(&mut self, r: RstStream, now: Instant) -> Result<(), Error> {
+        let id = r.stream_id;
+        match self.lookup(id) {
+            // §6.4: RST_STREAM on an idle stream: PROTOCOL_ERROR.
+            Lookup::Idle => Err(Error::Connection(Reason::PROTOCOL_ERROR)),
+            // Late resets of closed streams are ignored (§5.1).
+            Lookup::Closed(_) => Ok(()),
+            Lookup::Active => {
+                let delivered = self.streams.get(&id).is_some_and(|s| s.delivered);
+                if let Some(s) = self.streams.get_mut(&id) {
+                    s.state.recv_reset();
+                }
+                self.remove_stream(id, Cause::ResetByPeer);
+                if delivered {
+                    self.events.push_back(Event::Reset {
+                        id,
+                        reason: r.reason,
+                    });
+                }
+                // Rapid-reset guard (CVE-2023-44487).
+                if self.note_reset(now) {
+                    return Err(Error::Connection(Reason::ENHANCE_YOUR_CALM));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    pub(super) fn on_settings(&mut self, s: Settings) -> Result<(), Error> {
+        if s.ack {
+            // §6.5.3: our settings are now in force.
+            self.local.unacked = self.local.unacked.saturating_sub(1);
+            return Ok(());
+        }
+        let applied = self.peer.apply(&s);
+        if applied.window_delta != 0 {
+            // §6.9.2: the change applies to every stream's send window; one
+            // pushed above 2^31-1 is a connection FLOW_CONTROL_ERROR.
+            for st in self.streams.values_mut() {
+                st.send_window
+                    .adjust(applied.window_delta)
+                    .map_err(Error::Connection)?;
+            }
+        }
+        if let Some(size) = applied.header_table_size {
+            // Our encoder never uses more than the default table, whatever
+            // the peer allows.
+            self.encoder.set_max_table_size(size.min(4096) as usize);
+        }
+        // §6.5.3: acknowledge once applied.
+        Settings::ack().encode(&mut self.out);
+        self.flush_queued();
+        Ok(())
+    }
+
+    pub(super) fn on_window_update(&mut self, w: WindowUpdate) -> Result<(), Error> {
+        let id = w.stream_id;
+        if id == 0 {
+            // §6.9: increment 0 on the connection: PROTOCOL_ERROR.
+            if w.increment == 0 {
+                return Err(Error::Connection(Reason::PROTOCOL_ERROR));
+            }
+            // §6.9.1: overflow: connection FLOW_CONTROL_ERROR.
+            self.send_flow
+                .increase(w.increment)
+                .map_err(Error::Connection)?;
+            self.flush_queued();
+            return Ok(());
+        }
+        match self.lookup(id) {
+            Lookup::Idle => Err(Error::Connection(Reason::PROTOCOL_ERROR)),
+            // §6.9: WINDOW_UPDATE may follow END_STREAM or RST_STREAM.
+            Lookup::Closed(_) => Ok(()),
+            Lookup::Active => {
+                // §6.9: increment 0 on a stream: stream PROTOCOL_ERROR.
+                if w.increment == 0 {
+                    return Err(Error::Stream(id, Reason::PROTOCOL_ERROR));
+                }
+                if let Some(s) = self.streams.get_mut(&id) {
+                    // §6.9.1: overflow: stream FLOW_CONTROL_ERROR.
+                    s.send_window
+                        .increase(w.increment)
+                        .map_err(|r| Error::Stream(id, r))?;
+                }
+                self.flush_queued();
+                Ok(())
+            }
+        }
+    }
+
+    /// The application consumed `n` bytes of stream `id`'s request body:
+    /// opens the stream and connection windows (WINDOW_UPDATE, batched).
+    pub fn release(&mut self, id: StreamId, n: usize) {
+        if self.phase == Phase::Closed {
+            return;
+        }
+        let Some(s) = self.streams.get_mut(&id) else {
+            // The stream is gone: its credit was returned on removal.
+            return;
+        };
+        let n = (n as u64).min(s.unreleased);
+        s.unreleased -= n;
+        if n > 0 && s.state.can_recv() {
+            if let Some(inc) = s.recv_window.release(n as u32) {
+                WindowUpdate::new(id, inc).encode(&mut self.out);
+            }
+        }
+        self.release_connection(n);
+    }
+}
+
+/// §5.1 closed: frames after RST_STREAM *we* sent are ignored; after the
+/// peer's RST_STREAM they are a stream error STREAM_CLOSED; after
+/// END_STREAM both ways (or too old to remember) a connection error
+/// STREAM_CLOSED.
+fn closed_stream_error(id: StreamId, cause: Option<Cause>) -> Result<(), Error> {
+    match cause {
+        Some(Cause::ResetByUs) => Ok(()),
+        Some(Cause::ResetByPeer) => Err(Error::Stream(id, Reason::STREAM_CLOSED)),
+        Some(Cause::EndStream) | None => Err(Error::Connection(Reason::STREAM_CLOSED)),
+    }
+}

@@ -1,0 +1,301 @@
+//! Sending: response heads and interim responses (§8.1), DATA scheduled
+//! round-robin as flow control allows (§5.2, §6.9), RST_STREAM (§6.4) and
+//! GOAWAY (§6.8).
+
+use bytes::Bytes;
+use http::{HeaderMap, StatusCode};
+
+use super::super::fields::encode_response;
+use super::super::frame::{self, Data, GoAway, Ping, RstStream};
+use super::super::stream::{Cause, Sending, State};
+use super::super::{Reason, StreamId, MAX_WINDOW};
+use super::output::{OUTPUT_HIGH_WATER, ZERO_COPY_MIN};
+use super::{Connection, Event, Phase, DRAIN_PING};
+
+impl Connection {
+    /// Sends RST_STREAM on `id` (a stream error, §5.4.2, or the
+    /// application giving up on a response) and forgets the stream.
+    pub fn reset_stream(&mut self, id: StreamId, reason: Reason) {
+        if self.phase == Phase::Closed {
+            return;
+        }
+        RstStream::new(id, reason).encode(&mut self.out);
+        let delivered = self.streams.get(&id).is_some_and(|s| s.delivered);
+        if let Some(s) = self.streams.get_mut(&id) {
+            s.state.send_reset();
+        }
+        if self.streams.contains_key(&id) || id <= self.last_peer_id {
+            self.remove_stream(id, Cause::ResetByUs);
+        }
+        if delivered {
+            self.events.push_back(Event::Reset { id, reason });
+        }
+    }
+
+    /// Sends the response head of stream `id`. `content_length` is the body
+    /// length when known (sent as `content-length` unless set);
+    /// `end_stream` when there is no body. `date` is the IMF-fixdate to
+    /// send unless the application set `date`. Ignored if the stream is
+    /// gone (reset meanwhile).
+    pub fn send_response(
+        &mut self,
+        id: StreamId,
+        status: StatusCode,
+        headers: &HeaderMap,
+        content_length: Option<u64>,
+        end_stream: bool,
+        date: &[u8],
+    ) {
+        if self.phase == Phase::Closed {
+            return;
+        }
+        match self.streams.get(&id) {
+            Some(s) if s.sending == Sending::Head && s.state.can_send() => {}
+            _ => return,
+        }
+        let mut block = std::mem::take(&mut self.scratch);
+        block.clear();
+        encode_response(
+            &mut self.encoder,
+            status,
+            headers,
+            content_length,
+            date,
+            &mut block,
+        );
+        frame::encode_block(
+            id,
+            &block,
+            end_stream,
+            self.peer.max_frame_size as usize,
+            &mut self.out,
+        );
+        self.scratch = block;
+        if let Some(s) = self.streams.get_mut(&id) {
+            if end_stream {
+                s.sending = Sending::Done;
+                s.state.send_close();
+            } else {
+                s.sending = Sending::Body;
+            }
+        }
+        if end_stream {
+            self.response_complete(id);
+        }
+    }
+
+    /// Our END_STREAM went out. If the peer is still sending its request,
+    /// nothing will read the rest: §8.1 lets us ask it to stop without error
+    /// (RST_STREAM NO_ERROR after the complete response).
+    pub(super) fn response_complete(&mut self, id: StreamId) {
+        if self
+            .streams
+            .get(&id)
+            .is_some_and(|s| s.state == State::HalfClosedLocal)
+        {
+            RstStream::new(id, Reason::NO_ERROR).encode(&mut self.out);
+            if let Some(s) = self.streams.get_mut(&id) {
+                s.state.send_reset();
+            }
+            self.remove_stream(id, Cause::ResetByUs);
+            return;
+        }
+        self.remove_if_closed(id);
+    }
+
+    /// Sends an interim (1xx) response head on stream `id`, e.g. `100
+    /// Continue` for a request that expects it (RFC 9110 §10.1.1); the
+    /// final response follows with [`Connection::send_response`].
+    pub fn send_informational(&mut self, id: StreamId, status: StatusCode) {
+        if self.phase == Phase::Closed || !status.is_informational() {
+            return;
+        }
+        match self.streams.get(&id) {
+            Some(s) if s.sending == Sending::Head && s.state.can_send() => {}
+            _ => return,
+        }
+        let mut block = std::mem::take(&mut self.scratch);
+        block.clear();
+        // §8.1: an interim response is a HEADERS frame without END_STREAM,
+        // carrying :status only here.
+        self.encoder.encode(
+            [(&b":status"[..], status.as_str().as_bytes(), false)],
+            &mut block,
+        );
+        frame::encode_block(
+            id,
+            &block,
+            false,
+            self.peer.max_frame_size as usize,
+            &mut self.out,
+        );
+        self.scratch = block;
+    }
+
+    /// Queues response body bytes of stream `id` (and END_STREAM after
+    /// them when `end_stream`). They leave as DATA frames as flow control
+    /// allows. Ignored if the stream is gone.
+    pub fn send_data(&mut self, id: StreamId, data: Bytes, end_stream: bool) {
+        let Some(s) = self.streams.get_mut(&id) else {
+            return;
+        };
+        if s.sending != Sending::Body {
+            return;
+        }
+        let was_idle = s.queue.is_empty();
+        if !data.is_empty() {
+            s.queued += data.len();
+            s.queue.push_back(data);
+        }
+        if end_stream {
+            s.sending = Sending::Ending;
+        }
+        if was_idle && (!s.queue.is_empty() || end_stream) {
+            self.sendable.push_back(id);
+        }
+        self.flush_queued();
+    }
+
+    /// True when stream `id` can take more body bytes now (its send buffer
+    /// is below `Limits::h2_stream_send_buffer`). When false, the stream is
+    /// listed by [`Connection::take_writable`] once it has room again.
+    pub fn has_room(&mut self, id: StreamId) -> bool {
+        let limit = self.cfg.stream_send_buffer;
+        match self.streams.get_mut(&id) {
+            Some(s) if s.queued < limit => true,
+            Some(s) => {
+                s.wants_room = true;
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// True while stream `id` exists and still expects response bytes.
+    pub fn is_sending(&self, id: StreamId) -> bool {
+        self.streams
+            .get(&id)
+            .is_some_and(|s| matches!(s.sending, Sending::Head | Sending::Body))
+    }
+
+    /// Ends the connection at once: GOAWAY with `reason`, every stream
+    /// dropped (the driver's policy decisions, e.g. a peer that stalls its
+    /// windows to pin our memory).
+    pub fn abort(&mut self, reason: Reason) {
+        let _ = self.connection_error(reason);
+    }
+
+    /// Sends GOAWAY (graceful: NO_ERROR) naming the last stream we took:
+    /// streams up to it finish, newer ones are ignored (§6.8).
+    pub fn go_away(&mut self, reason: Reason) {
+        if self.phase == Phase::Closed || self.goaway_sent.is_some() {
+            return;
+        }
+        GoAway::new(self.last_peer_id, reason).encode(&mut self.out);
+        self.goaway_sent = Some(self.last_peer_id);
+    }
+
+    /// Begins a graceful shutdown in two phases (§6.8): a GOAWAY with the
+    /// largest stream id and a PING; when the PING is acknowledged, the
+    /// final GOAWAY names the last stream taken (see
+    /// [`Connection::go_away`], which the driver also calls after a grace
+    /// period if the acknowledgement does not come). Streams opened
+    /// meanwhile are still served.
+    pub fn start_shutdown(&mut self) {
+        if self.phase == Phase::Closed || self.goaway_sent.is_some() || self.draining {
+            return;
+        }
+        GoAway::new(MAX_WINDOW, Reason::NO_ERROR).encode(&mut self.out);
+        Ping {
+            ack: false,
+            payload: DRAIN_PING,
+        }
+        .encode(&mut self.out);
+        self.draining = true;
+    }
+
+    /// Moves more queued DATA into the output (call after writing it out).
+    pub fn refill(&mut self) {
+        self.flush_queued();
+    }
+
+    /// Moves queued DATA into the output as far as windows allow, one
+    /// frame per stream per round (round-robin), up to a high-water mark.
+    pub(super) fn flush_queued(&mut self) {
+        if self.phase == Phase::Closed {
+            return;
+        }
+        let max_frame = self.peer.max_frame_size as usize;
+        loop {
+            let mut progressed = false;
+            for _ in 0..self.sendable.len() {
+                if self.output_len() >= OUTPUT_HIGH_WATER {
+                    return;
+                }
+                let Some(id) = self.sendable.pop_front() else {
+                    break;
+                };
+                let conn_avail = self.send_flow.available();
+                let Some(s) = self.streams.get_mut(&id) else {
+                    continue;
+                };
+                let n = s
+                    .send_window
+                    .available()
+                    .min(conn_avail)
+                    .min(max_frame)
+                    .min(s.queue.front().map_or(0, |b| b.len()));
+                let chunk = if n > 0 {
+                    let Some(front) = s.queue.front_mut() else {
+                        continue;
+                    };
+                    let c = if n == front.len() {
+                        s.queue.pop_front().unwrap_or_default()
+                    } else {
+                        front.split_to(n)
+                    };
+                    s.queued -= c.len();
+                    s.send_window.consume(n);
+                    self.send_flow.consume(n);
+                    self.data_sent += n as u64;
+                    Some(c)
+                } else {
+                    None
+                };
+                let ending = s.queue.is_empty() && s.sending == Sending::Ending;
+                if chunk.is_none() && !ending {
+                    // Blocked on flow control: stays scheduled.
+                    self.sendable.push_back(id);
+                    continue;
+                }
+                progressed = true;
+                let chunk = chunk.unwrap_or_default();
+                if chunk.len() >= ZERO_COPY_MIN {
+                    let flags = if ending { frame::head::END_STREAM } else { 0 };
+                    frame::Head::new(frame::Kind::Data, flags, id)
+                        .encode(chunk.len(), &mut self.out);
+                    let head = self.out.split().freeze();
+                    self.segments_len += head.len() + chunk.len();
+                    self.segments.push_back(head);
+                    self.segments.push_back(chunk);
+                } else {
+                    Data::new(id, chunk, ending).encode(&mut self.out);
+                }
+                if s.wants_room && s.queued < self.cfg.stream_send_buffer {
+                    s.wants_room = false;
+                    self.writable.push(id);
+                }
+                if ending {
+                    s.sending = Sending::Done;
+                    s.state.send_close();
+                    self.response_complete(id);
+                } else if !s.queue.is_empty() {
+                    self.sendable.push_back(id);
+                }
+            }
+            if !progressed {
+                return;
+            }
+        }
+    }
+}
