@@ -132,15 +132,93 @@ pub enum Event {
     },
 }
 
+/// Where the connection is in its life: what we told the peer about the
+/// streams we take (RFC 9113 §6.8, §5.4.1). Reading the preface and
+/// reassembling field blocks are the receive side's own state
+/// ([`recv::Reading`]): they go on whatever the lifecycle is.
+///
+/// ```text
+///            start_shutdown: GOAWAY(2^31-1) + PING
+///   ┌──────┐ ─────────────────────────────────────► ┌──────────┐
+///   │ Open │                                        │ Draining │
+///   └──┬───┘                                        └────┬─────┘
+///      │ go_away:                 PING ACK, PING timeout │
+///      │ GOAWAY(last id)          or go_away:            │
+///      │                          GOAWAY(last id)        │
+///      ▼                                                 ▼
+///   ┌─────────────────────────────────────────────────────────┐
+///   │                  GoingAway { last_id }                  │
+///   └────────────────────────────┬────────────────────────────┘
+///                                │ its last stream ends
+///                                ▼
+///   any state ─────────────► ┌────────┐
+///   connection error:        │ Closed │
+///   GOAWAY(code)             └────────┘
+/// ```
+///
+/// Open and Draining take new streams; GoingAway finishes those up to
+/// `last_id` and ignores newer ones; Closed reads nothing more and only
+/// waits for its output to be written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Phase {
-    /// Waiting for the client preface: `n` octets of it matched so far.
-    Preface(usize),
-    /// Preface seen; the first frame must be SETTINGS (§3.4).
-    FirstSettings,
+enum Lifecycle {
+    /// Serving, taking new streams.
     Open,
-    /// A connection error was sent; nothing more is read.
+    /// The first GOAWAY of a graceful shutdown (naming 2^31-1) and a PING
+    /// went out; streams are still taken until the PING's answer shows the
+    /// peer saw the GOAWAY.
+    Draining,
+    /// The final GOAWAY named `last_id`: streams up to it finish, newer
+    /// ones are ignored.
+    GoingAway { last_id: StreamId },
+    /// A connection error was sent, or the last stream after the final
+    /// GOAWAY ended: nothing more is read.
     Closed,
+}
+
+impl Lifecycle {
+    /// We sent the first GOAWAY and its PING (open → draining).
+    fn send_first_goaway(&mut self) -> bool {
+        if *self != Lifecycle::Open {
+            return false;
+        }
+        *self = Lifecycle::Draining;
+        true
+    }
+
+    /// We sent the final GOAWAY naming `last_id` (open or draining → going
+    /// away).
+    fn send_final_goaway(&mut self, last_id: StreamId) -> bool {
+        if !self.takes_streams() {
+            return false;
+        }
+        *self = Lifecycle::GoingAway { last_id };
+        true
+    }
+
+    /// The last stream ended after the final GOAWAY (going away → closed).
+    fn last_stream_ended(&mut self) {
+        if let Lifecycle::GoingAway { .. } = self {
+            *self = Lifecycle::Closed;
+        }
+    }
+
+    /// We sent GOAWAY for a connection error (any → closed); returns the
+    /// last stream id it may name (§6.8: never higher than an earlier
+    /// GOAWAY's), or `None` if already closed.
+    fn send_connection_error(&mut self, last_peer_id: StreamId) -> Option<StreamId> {
+        let last = match *self {
+            Lifecycle::Closed => return None,
+            Lifecycle::GoingAway { last_id } => last_id.min(last_peer_id),
+            Lifecycle::Open | Lifecycle::Draining => last_peer_id,
+        };
+        *self = Lifecycle::Closed;
+        Some(last)
+    }
+
+    /// True while new streams are taken (open or draining).
+    fn takes_streams(&self) -> bool {
+        matches!(self, Lifecycle::Open | Lifecycle::Draining)
+    }
 }
 
 /// How a stream id the connection has no active stream for is seen.
@@ -190,7 +268,8 @@ enum Lookup {
 /// `recv` for the rapid-reset guard) and never panics on peer input.
 pub struct Connection {
     cfg: Config,
-    phase: Phase,
+    lifecycle: Lifecycle,
+    reading: Reading,
     local: Local,
     peer: Peer,
     decoder: Decoder,
@@ -200,21 +279,11 @@ pub struct Connection {
     closed_order: VecDeque<StreamId>,
     /// The highest client stream id seen (opened, refused or ignored).
     last_peer_id: StreamId,
-    /// Last stream id of the GOAWAY we sent, if any.
-    goaway_sent: Option<StreamId>,
-    /// The first GOAWAY of a graceful shutdown (last id 2^31-1) is out;
-    /// the final one follows the PING round trip.
-    draining: bool,
-    pending_block: Option<PendingBlock>,
     send_flow: SendWindow,
     recv_flow: RecvWindow,
     events: VecDeque<Event>,
-    /// Frames being encoded (small ones are copied here).
-    out: BytesMut,
-    /// Output ready for the driver, in order: frozen pieces of `out` and
-    /// large DATA payloads (not copied).
-    segments: VecDeque<Bytes>,
-    segments_len: usize,
+    out: Output,
+    /// Reused for encoding response heads.
     scratch: BytesMut,
     /// Streams with queued DATA, in round-robin order.
     sendable: VecDeque<StreamId>,
@@ -239,7 +308,8 @@ impl Connection {
             unacked: 1,
         };
         let mut c = Connection {
-            phase: Phase::Preface(0),
+            lifecycle: Lifecycle::Open,
+            reading: Reading::Preface(0),
             decoder: Decoder::new(cfg.header_table_size as usize),
             encoder: Encoder::new(),
             local,
@@ -248,15 +318,10 @@ impl Connection {
             closed: id_map(),
             closed_order: VecDeque::new(),
             last_peer_id: 0,
-            goaway_sent: None,
-            draining: false,
-            pending_block: None,
             send_flow: SendWindow::new(DEFAULT_WINDOW),
             recv_flow: RecvWindow::new(DEFAULT_WINDOW, cfg.connection_window_size),
             events: VecDeque::new(),
-            out: BytesMut::new(),
-            segments: VecDeque::new(),
-            segments_len: 0,
+            out: Output::default(),
             scratch: BytesMut::new(),
             sendable: VecDeque::new(),
             writable: Vec::new(),
@@ -266,10 +331,10 @@ impl Connection {
             cfg,
         };
         // §3.4: our preface is a SETTINGS frame, the first frame we send.
-        c.local.frame().encode(&mut c.out);
+        c.local.frame().encode(&mut c.out.buf);
         // §6.9.2: the connection window can only be raised by WINDOW_UPDATE.
         if let Some(inc) = c.recv_flow.grow_to_target() {
-            WindowUpdate::new(0, inc).encode(&mut c.out);
+            WindowUpdate::new(0, inc).encode(&mut c.out.buf);
         }
         c
     }
@@ -336,35 +401,31 @@ impl Connection {
         self.streams.len()
     }
 
-    /// True once a connection error closed the connection, or GOAWAY was
-    /// sent and every stream finished: write the output and close.
+    /// True once the connection is closed — by a connection error, or
+    /// because every stream finished after the final GOAWAY: write the
+    /// output and close.
     pub fn is_done(&self) -> bool {
-        self.phase == Phase::Closed || (self.goaway_sent.is_some() && self.streams.is_empty())
+        self.lifecycle == Lifecycle::Closed
     }
 
-    /// True once the connection stopped taking streams (GOAWAY sent or a
-    /// connection error).
+    /// True once the connection stopped taking streams (final GOAWAY sent
+    /// or closed).
     pub fn is_closing(&self) -> bool {
-        self.phase == Phase::Closed || self.goaway_sent.is_some()
+        !self.lifecycle.takes_streams()
     }
 
     /// Queues GOAWAY for a connection error (§5.4.1) and stops reading.
     fn connection_error(&mut self, reason: Reason) -> Error {
         tracing::debug!(?reason, "h2 connection error");
-        if self.phase != Phase::Closed {
-            // §6.8: a later GOAWAY must not name a higher stream.
-            let last = self
-                .goaway_sent
-                .map_or(self.last_peer_id, |g| g.min(self.last_peer_id));
-            GoAway::new(last, reason).encode(&mut self.out);
-            self.phase = Phase::Closed;
+        if let Some(last) = self.lifecycle.send_connection_error(self.last_peer_id) {
+            GoAway::new(last, reason).encode(&mut self.out.buf);
             for (id, s) in self.streams.drain() {
                 if s.delivered {
                     self.events.push_back(Event::Reset { id, reason });
                 }
             }
             self.sendable.clear();
-            self.pending_block = None;
+            self.reading = Reading::Frames;
         }
         Error::Connection(reason)
     }
@@ -409,6 +470,9 @@ impl Connection {
             self.active = self.active.saturating_sub(1);
             let unreleased = s.unreleased;
             self.release_connection(unreleased);
+            if self.streams.is_empty() {
+                self.lifecycle.last_stream_ended();
+            }
         }
         self.remember_closed(id, cause);
     }
@@ -425,7 +489,7 @@ impl Connection {
         }
         let n = u32::try_from(n).unwrap_or(u32::MAX);
         if let Some(inc) = self.recv_flow.release(n) {
-            WindowUpdate::new(0, inc).encode(&mut self.out);
+            WindowUpdate::new(0, inc).encode(&mut self.out.buf);
         }
     }
 }
@@ -434,6 +498,7 @@ mod output;
 mod recv;
 mod send;
 
-use recv::PendingBlock;
+use output::Output;
+use recv::Reading;
 #[cfg(test)]
 mod tests;

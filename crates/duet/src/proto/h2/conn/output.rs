@@ -4,39 +4,82 @@
 
 use std::collections::VecDeque;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
+use super::super::frame::{self, Data};
+use super::super::StreamId;
 use super::Connection;
 
 /// Output bytes above which queued DATA waits for the driver to write.
-pub(super) const OUTPUT_HIGH_WATER: usize = 256 * 1024;
+const HIGH_WATER: usize = 256 * 1024;
 /// DATA payloads at least this long are handed to the driver as their own
 /// segment (written with vectored I/O) instead of being copied.
-pub(super) const ZERO_COPY_MIN: usize = 4096;
+const ZERO_COPY_MIN: usize = 4096;
+
+/// Frames waiting for the driver, in order.
+#[derive(Default)]
+pub(super) struct Output {
+    /// Frames being encoded (small ones are copied here).
+    pub(super) buf: BytesMut,
+    /// Output ready for the driver, in order: frozen pieces of `buf` and
+    /// large DATA payloads (not copied).
+    segments: VecDeque<Bytes>,
+    segments_len: usize,
+}
+
+impl Output {
+    /// Bytes not yet taken.
+    pub(super) fn len(&self) -> usize {
+        self.segments_len + self.buf.len()
+    }
+
+    /// True when queued DATA should wait for the driver to write first.
+    pub(super) fn is_full(&self) -> bool {
+        self.len() >= HIGH_WATER
+    }
+
+    /// Encodes a DATA frame; a large payload becomes its own segment.
+    pub(super) fn data(&mut self, id: StreamId, chunk: Bytes, end_stream: bool) {
+        if chunk.len() >= ZERO_COPY_MIN {
+            let flags = if end_stream {
+                frame::head::END_STREAM
+            } else {
+                0
+            };
+            frame::Head::new(frame::Kind::Data, flags, id).encode(chunk.len(), &mut self.buf);
+            let head = self.buf.split().freeze();
+            self.segments_len += head.len() + chunk.len();
+            self.segments.push_back(head);
+            self.segments.push_back(chunk);
+        } else {
+            Data::new(id, chunk, end_stream).encode(&mut self.buf);
+        }
+    }
+
+    /// Moves everything to the end of `into`; returns how many bytes.
+    fn take(&mut self, into: &mut VecDeque<Bytes>) -> usize {
+        if !self.buf.is_empty() {
+            let b = self.buf.split().freeze();
+            self.segments_len += b.len();
+            self.segments.push_back(b);
+        }
+        let n = self.segments_len;
+        into.append(&mut self.segments);
+        self.segments_len = 0;
+        n
+    }
+}
 
 impl Connection {
     /// Moves the output (frames to write, in order) to the end of `into`;
     /// returns how many bytes were moved. Large DATA payloads come as their
     /// own segments, uncopied, for vectored writes.
     pub fn take_output(&mut self, into: &mut VecDeque<Bytes>) -> usize {
-        self.seal_output();
-        let n = self.segments_len;
-        into.append(&mut self.segments);
-        self.segments_len = 0;
-        n
+        self.out.take(into)
     }
 
     /// Bytes of output not yet taken.
     pub fn output_len(&self) -> usize {
-        self.segments_len + self.out.len()
-    }
-
-    /// Freezes what `out` holds into a segment.
-    pub(super) fn seal_output(&mut self) {
-        if !self.out.is_empty() {
-            let b = self.out.split().freeze();
-            self.segments_len += b.len();
-            self.segments.push_back(b);
-        }
+        self.out.len()
     }
 }

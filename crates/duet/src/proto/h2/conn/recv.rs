@@ -15,7 +15,29 @@ use super::super::frame::{
 use super::super::hpack::DecoderError;
 use super::super::stream::Cause;
 use super::super::{Error, Reason, StreamId, PREFACE};
-use super::{Connection, Event, Lookup, Phase, DRAIN_PING};
+use super::{Connection, Event, Lifecycle, Lookup, DRAIN_PING};
+
+/// What the next octets from the peer must be (RFC 9113 §3.4, §6.10),
+/// whatever the connection's [`Lifecycle`] (an upgraded connection may
+/// begin draining before the client preface arrives).
+///
+/// ```text
+///   Preface(n) ── 24 octets ──► FirstSettings ── SETTINGS ──► Frames
+///                                                              │   ▲
+///                               HEADERS without END_HEADERS    │   │ CONTINUATION with
+///                                                              ▼   │ END_HEADERS
+///                                                           HeaderBlock
+/// ```
+pub(super) enum Reading {
+    /// The client preface: `n` octets of it matched so far.
+    Preface(usize),
+    /// The preface arrived; its SETTINGS frame must come next (§3.4).
+    FirstSettings,
+    /// Any frame.
+    Frames,
+    /// Only CONTINUATION frames of this field block (§6.10).
+    HeaderBlock(PendingBlock),
+}
 
 /// A field block being reassembled from HEADERS + CONTINUATION (§6.10).
 pub(super) struct PendingBlock {
@@ -32,45 +54,41 @@ impl Connection {
     /// the connection must be closed once the output is written.
     pub fn recv(&mut self, src: &mut BytesMut, now: Instant) -> Result<(), Error> {
         loop {
-            match self.phase {
-                Phase::Closed => {
-                    src.clear();
+            if self.lifecycle == Lifecycle::Closed {
+                src.clear();
+                return Ok(());
+            }
+            if let Reading::Preface(matched) = self.reading {
+                // §3.4: the client preface, byte for byte.
+                let want = &PREFACE[matched..];
+                let n = want.len().min(src.len());
+                if src[..n] != want[..n] {
+                    return Err(self.connection_error(Reason::PROTOCOL_ERROR));
+                }
+                src.advance(n);
+                if n < want.len() {
+                    self.reading = Reading::Preface(matched + n);
                     return Ok(());
                 }
-                Phase::Preface(matched) => {
-                    // §3.4: the client preface, byte for byte.
-                    let want = &PREFACE[matched..];
-                    let n = want.len().min(src.len());
-                    if src[..n] != want[..n] {
-                        return Err(self.connection_error(Reason::PROTOCOL_ERROR));
-                    }
-                    src.advance(n);
-                    if n < want.len() {
-                        self.phase = Phase::Preface(matched + n);
-                        return Ok(());
-                    }
-                    self.phase = Phase::FirstSettings;
+                self.reading = Reading::FirstSettings;
+            }
+            let frame = match frame::decode(src, self.local.recv_max_frame_size()) {
+                Ok(None) => return Ok(()),
+                Ok(Some(f)) => f,
+                Err(e) => {
+                    self.handle_error(e, now)?;
+                    continue;
                 }
-                Phase::FirstSettings | Phase::Open => {
-                    let frame = match frame::decode(src, self.local.recv_max_frame_size()) {
-                        Ok(None) => return Ok(()),
-                        Ok(Some(f)) => f,
-                        Err(e) => {
-                            self.handle_error(e, now)?;
-                            continue;
-                        }
-                    };
-                    if self.phase == Phase::FirstSettings {
-                        // §3.4: the client preface ends with a SETTINGS frame.
-                        if !matches!(&frame, Frame::Settings(s) if !s.ack) {
-                            return Err(self.connection_error(Reason::PROTOCOL_ERROR));
-                        }
-                        self.phase = Phase::Open;
-                    }
-                    if let Err(e) = self.on_frame(frame, now) {
-                        self.handle_error(e, now)?;
-                    }
+            };
+            if let Reading::FirstSettings = self.reading {
+                // §3.4: the client preface ends with a SETTINGS frame.
+                if !matches!(&frame, Frame::Settings(s) if !s.ack) {
+                    return Err(self.connection_error(Reason::PROTOCOL_ERROR));
                 }
+                self.reading = Reading::Frames;
+            }
+            if let Err(e) = self.on_frame(frame, now) {
+                self.handle_error(e, now)?;
             }
         }
     }
@@ -92,7 +110,7 @@ impl Connection {
     pub(super) fn on_frame(&mut self, frame: Frame, now: Instant) -> Result<(), Error> {
         // §6.10: between a HEADERS without END_HEADERS and its last
         // CONTINUATION, any other frame is a connection error.
-        if let Some(p) = &self.pending_block {
+        if let Reading::HeaderBlock(p) = &self.reading {
             match &frame {
                 Frame::Continuation(c) if c.stream_id == p.stream_id => {}
                 _ => return Err(Error::Connection(Reason::PROTOCOL_ERROR)),
@@ -116,8 +134,8 @@ impl Connection {
                         ack: true,
                         payload: p.payload,
                     }
-                    .encode(&mut self.out);
-                } else if p.payload == DRAIN_PING && self.draining {
+                    .encode(&mut self.out.buf);
+                } else if p.payload == DRAIN_PING && self.lifecycle == Lifecycle::Draining {
                     // Every stream the peer opened before it saw our first
                     // GOAWAY has arrived: name the last one.
                     self.go_away(Reason::NO_ERROR);
@@ -191,7 +209,7 @@ impl Connection {
                 s.unreleased -= padding.min(s.unreleased);
                 if s.state.can_recv() {
                     if let Some(inc) = s.recv_window.release(padding as u32) {
-                        WindowUpdate::new(id, inc).encode(&mut self.out);
+                        WindowUpdate::new(id, inc).encode(&mut self.out.buf);
                     }
                 }
             }
@@ -210,7 +228,7 @@ impl Connection {
 
     pub(super) fn on_headers(&mut self, h: Headers) -> Result<(), Error> {
         if !h.end_headers {
-            self.pending_block = Some(PendingBlock {
+            self.reading = Reading::HeaderBlock(PendingBlock {
                 stream_id: h.stream_id,
                 block: BytesMut::from(&h.fragment[..]),
                 end_stream: h.end_stream,
@@ -224,8 +242,12 @@ impl Connection {
     pub(super) fn on_continuation(&mut self, c: Continuation) -> Result<(), Error> {
         // §6.10: a CONTINUATION not preceded by HEADERS/CONTINUATION
         // without END_HEADERS is a connection error PROTOCOL_ERROR.
-        let Some(mut p) = self.pending_block.take() else {
-            return Err(Error::Connection(Reason::PROTOCOL_ERROR));
+        let mut p = match std::mem::replace(&mut self.reading, Reading::Frames) {
+            Reading::HeaderBlock(p) => p,
+            other => {
+                self.reading = other;
+                return Err(Error::Connection(Reason::PROTOCOL_ERROR));
+            }
         };
         p.block.extend_from_slice(&c.fragment);
         // A block far larger than any acceptable header list is an attack
@@ -235,7 +257,7 @@ impl Connection {
             return Err(Error::Connection(Reason::ENHANCE_YOUR_CALM));
         }
         if !c.end_headers {
-            self.pending_block = Some(p);
+            self.reading = Reading::HeaderBlock(p);
             return Ok(());
         }
         let block = p.block.freeze();
@@ -320,8 +342,8 @@ impl Connection {
             return Err(Error::Connection(Reason::PROTOCOL_ERROR));
         }
         self.last_peer_id = id;
-        // §6.8: after our GOAWAY, newer streams are ignored.
-        if self.goaway_sent.is_some() {
+        // §6.8: after our final GOAWAY, newer streams are ignored.
+        if !self.lifecycle.takes_streams() {
             self.remember_closed(id, Cause::ResetByUs);
             return Ok(());
         }
@@ -419,7 +441,7 @@ impl Connection {
             self.encoder.set_max_table_size(size.min(4096) as usize);
         }
         // §6.5.3: acknowledge once applied.
-        Settings::ack().encode(&mut self.out);
+        Settings::ack().encode(&mut self.out.buf);
         self.flush_queued();
         Ok(())
     }
@@ -462,7 +484,7 @@ impl Connection {
     /// The application consumed `n` bytes of stream `id`'s request body:
     /// opens the stream and connection windows (WINDOW_UPDATE, batched).
     pub fn release(&mut self, id: StreamId, n: usize) {
-        if self.phase == Phase::Closed {
+        if self.lifecycle == Lifecycle::Closed {
             return;
         }
         let Some(s) = self.streams.get_mut(&id) else {
@@ -473,7 +495,7 @@ impl Connection {
         s.unreleased -= n;
         if n > 0 && s.state.can_recv() {
             if let Some(inc) = s.recv_window.release(n as u32) {
-                WindowUpdate::new(id, inc).encode(&mut self.out);
+                WindowUpdate::new(id, inc).encode(&mut self.out.buf);
             }
         }
         self.release_connection(n);

@@ -6,20 +6,19 @@ use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 
 use super::super::fields::encode_response;
-use super::super::frame::{self, Data, GoAway, Ping, RstStream};
+use super::super::frame::{self, GoAway, Ping, RstStream};
 use super::super::stream::{Cause, Sending, State};
 use super::super::{Reason, StreamId, MAX_WINDOW};
-use super::output::{OUTPUT_HIGH_WATER, ZERO_COPY_MIN};
-use super::{Connection, Event, Phase, DRAIN_PING};
+use super::{Connection, Event, Lifecycle, DRAIN_PING};
 
 impl Connection {
     /// Sends RST_STREAM on `id` (a stream error, §5.4.2, or the
     /// application giving up on a response) and forgets the stream.
     pub fn reset_stream(&mut self, id: StreamId, reason: Reason) {
-        if self.phase == Phase::Closed {
+        if self.lifecycle == Lifecycle::Closed {
             return;
         }
-        RstStream::new(id, reason).encode(&mut self.out);
+        RstStream::new(id, reason).encode(&mut self.out.buf);
         let delivered = self.streams.get(&id).is_some_and(|s| s.delivered);
         if let Some(s) = self.streams.get_mut(&id) {
             s.state.send_reset();
@@ -46,7 +45,7 @@ impl Connection {
         end_stream: bool,
         date: &[u8],
     ) {
-        if self.phase == Phase::Closed {
+        if self.lifecycle == Lifecycle::Closed {
             return;
         }
         match self.streams.get(&id) {
@@ -68,7 +67,7 @@ impl Connection {
             &block,
             end_stream,
             self.peer.max_frame_size as usize,
-            &mut self.out,
+            &mut self.out.buf,
         );
         self.scratch = block;
         if let Some(s) = self.streams.get_mut(&id) {
@@ -93,7 +92,7 @@ impl Connection {
             .get(&id)
             .is_some_and(|s| s.state == State::HalfClosedLocal)
         {
-            RstStream::new(id, Reason::NO_ERROR).encode(&mut self.out);
+            RstStream::new(id, Reason::NO_ERROR).encode(&mut self.out.buf);
             if let Some(s) = self.streams.get_mut(&id) {
                 s.state.send_reset();
             }
@@ -107,7 +106,7 @@ impl Connection {
     /// Continue` for a request that expects it (RFC 9110 §10.1.1); the
     /// final response follows with [`Connection::send_response`].
     pub fn send_informational(&mut self, id: StreamId, status: StatusCode) {
-        if self.phase == Phase::Closed || !status.is_informational() {
+        if self.lifecycle == Lifecycle::Closed || !status.is_informational() {
             return;
         }
         match self.streams.get(&id) {
@@ -127,7 +126,7 @@ impl Connection {
             &block,
             false,
             self.peer.max_frame_size as usize,
-            &mut self.out,
+            &mut self.out.buf,
         );
         self.scratch = block;
     }
@@ -188,11 +187,13 @@ impl Connection {
     /// Sends GOAWAY (graceful: NO_ERROR) naming the last stream we took:
     /// streams up to it finish, newer ones are ignored (§6.8).
     pub fn go_away(&mut self, reason: Reason) {
-        if self.phase == Phase::Closed || self.goaway_sent.is_some() {
+        if !self.lifecycle.send_final_goaway(self.last_peer_id) {
             return;
         }
-        GoAway::new(self.last_peer_id, reason).encode(&mut self.out);
-        self.goaway_sent = Some(self.last_peer_id);
+        GoAway::new(self.last_peer_id, reason).encode(&mut self.out.buf);
+        if self.streams.is_empty() {
+            self.lifecycle.last_stream_ended();
+        }
     }
 
     /// Begins a graceful shutdown in two phases (§6.8): a GOAWAY with the
@@ -202,16 +203,15 @@ impl Connection {
     /// period if the acknowledgement does not come). Streams opened
     /// meanwhile are still served.
     pub fn start_shutdown(&mut self) {
-        if self.phase == Phase::Closed || self.goaway_sent.is_some() || self.draining {
+        if !self.lifecycle.send_first_goaway() {
             return;
         }
-        GoAway::new(MAX_WINDOW, Reason::NO_ERROR).encode(&mut self.out);
+        GoAway::new(MAX_WINDOW, Reason::NO_ERROR).encode(&mut self.out.buf);
         Ping {
             ack: false,
             payload: DRAIN_PING,
         }
-        .encode(&mut self.out);
-        self.draining = true;
+        .encode(&mut self.out.buf);
     }
 
     /// Moves more queued DATA into the output (call after writing it out).
@@ -222,14 +222,14 @@ impl Connection {
     /// Moves queued DATA into the output as far as windows allow, one
     /// frame per stream per round (round-robin), up to a high-water mark.
     pub(super) fn flush_queued(&mut self) {
-        if self.phase == Phase::Closed {
+        if self.lifecycle == Lifecycle::Closed {
             return;
         }
         let max_frame = self.peer.max_frame_size as usize;
         loop {
             let mut progressed = false;
             for _ in 0..self.sendable.len() {
-                if self.output_len() >= OUTPUT_HIGH_WATER {
+                if self.out.is_full() {
                     return;
                 }
                 let Some(id) = self.sendable.pop_front() else {
@@ -269,18 +269,7 @@ impl Connection {
                     continue;
                 }
                 progressed = true;
-                let chunk = chunk.unwrap_or_default();
-                if chunk.len() >= ZERO_COPY_MIN {
-                    let flags = if ending { frame::head::END_STREAM } else { 0 };
-                    frame::Head::new(frame::Kind::Data, flags, id)
-                        .encode(chunk.len(), &mut self.out);
-                    let head = self.out.split().freeze();
-                    self.segments_len += head.len() + chunk.len();
-                    self.segments.push_back(head);
-                    self.segments.push_back(chunk);
-                } else {
-                    Data::new(id, chunk, ending).encode(&mut self.out);
-                }
+                self.out.data(id, chunk.unwrap_or_default(), ending);
                 if s.wants_room && s.queued < self.cfg.stream_send_buffer {
                     s.wants_room = false;
                     self.writable.push(id);
