@@ -35,6 +35,21 @@
 //! (H: HEADERS, ES: END_STREAM, R: RST_STREAM, PP: PUSH_PROMISE.) A server
 //! that never pushes does not enter the reserved states; they are kept so
 //! the enum is the RFC's.
+//!
+//! While we may still send (open, half-closed (remote)), the state carries
+//! how far the response got, [`Sending`]:
+//!
+//! ```text
+//!          send head           producer finds the buffer full
+//!   Head ─────────────► Body ◄──────────────────────────────► Parked
+//!     │                  │      buffer drains below its limit    │
+//!     │                  │ application ends the body             │
+//!     │                  ▼                                       │
+//!     │               Ending ◄───────────────────────────────────┘
+//!     │                  │ queue drained: END_STREAM sent
+//!     │ head with ES     ▼
+//!     └──────────► (send ES: half-closed (local) or closed)
+//! ```
 
 use std::collections::VecDeque;
 
@@ -54,7 +69,8 @@ pub(crate) enum Cause {
     ResetByUs,
 }
 
-/// A stream state (RFC 9113 §5.1).
+/// A stream state (RFC 9113 §5.1). The states in which we may send carry
+/// how far the response got.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum State {
     Idle,
@@ -62,10 +78,25 @@ pub(crate) enum State {
     ReservedLocal,
     #[allow(dead_code)]
     ReservedRemote,
-    Open,
+    Open(Sending),
     HalfClosedLocal,
-    HalfClosedRemote,
+    HalfClosedRemote(Sending),
     Closed(Cause),
+}
+
+/// How far the response of a stream got, while END_STREAM is not sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Sending {
+    /// No response head yet.
+    Head,
+    /// Head sent; body bytes are queued as the application produces them.
+    Body,
+    /// Head sent; the send buffer was found full and the producer waits to
+    /// be told it has room again.
+    Parked,
+    /// The application ended the body; END_STREAM goes out once the queue
+    /// drains.
+    Ending,
 }
 
 impl State {
@@ -73,8 +104,8 @@ impl State {
     /// half-closed (remote) with END_STREAM).
     pub(crate) fn recv_open(&mut self, end_stream: bool) -> Result<(), Reason> {
         *self = match *self {
-            State::Idle if end_stream => State::HalfClosedRemote,
-            State::Idle => State::Open,
+            State::Idle if end_stream => State::HalfClosedRemote(Sending::Head),
+            State::Idle => State::Open(Sending::Head),
             State::ReservedRemote => State::HalfClosedLocal,
             _ => return Err(Reason::PROTOCOL_ERROR),
         };
@@ -84,7 +115,7 @@ impl State {
     /// The peer sent END_STREAM (on DATA or trailers).
     pub(crate) fn recv_close(&mut self) -> Result<(), Reason> {
         *self = match *self {
-            State::Open => State::HalfClosedRemote,
+            State::Open(s) => State::HalfClosedRemote(s),
             State::HalfClosedLocal => State::Closed(Cause::EndStream),
             // §5.1: frames after END_STREAM: STREAM_CLOSED.
             _ => return Err(Reason::STREAM_CLOSED),
@@ -92,11 +123,44 @@ impl State {
         Ok(())
     }
 
+    /// We sent the response head without END_STREAM: the body follows.
+    pub(crate) fn send_head(&mut self) {
+        self.set_sending(Sending::Head, Sending::Body);
+    }
+
+    /// The send buffer is full: the producer waits for room.
+    pub(crate) fn park(&mut self) {
+        self.set_sending(Sending::Body, Sending::Parked);
+    }
+
+    /// The send buffer has room again; true if a producer was waiting.
+    pub(crate) fn unpark(&mut self) -> bool {
+        self.set_sending(Sending::Parked, Sending::Body)
+    }
+
+    /// The application ended the body: END_STREAM follows the queued bytes.
+    pub(crate) fn send_end(&mut self) {
+        if !self.set_sending(Sending::Body, Sending::Ending) {
+            self.set_sending(Sending::Parked, Sending::Ending);
+        }
+    }
+
+    /// `from` → `to` while we may send; true if it applied.
+    fn set_sending(&mut self, from: Sending, to: Sending) -> bool {
+        match self {
+            State::Open(s) | State::HalfClosedRemote(s) if *s == from => {
+                *s = to;
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// We sent END_STREAM.
     pub(crate) fn send_close(&mut self) {
         *self = match *self {
-            State::Open => State::HalfClosedLocal,
-            State::HalfClosedRemote => State::Closed(Cause::EndStream),
+            State::Open(_) => State::HalfClosedLocal,
+            State::HalfClosedRemote(_) => State::Closed(Cause::EndStream),
             s => s,
         };
     }
@@ -114,27 +178,17 @@ impl State {
     /// True while the peer may still send DATA/trailers (open or
     /// half-closed (local)).
     pub(crate) fn can_recv(&self) -> bool {
-        matches!(self, State::Open | State::HalfClosedLocal)
+        matches!(self, State::Open(_) | State::HalfClosedLocal)
     }
 
-    /// True while we may still send (open or half-closed (remote)).
-    pub(crate) fn can_send(&self) -> bool {
-        matches!(self, State::Open | State::HalfClosedRemote)
+    /// How far the response got, while we may still send (open or
+    /// half-closed (remote)).
+    pub(crate) fn sending(&self) -> Option<Sending> {
+        match self {
+            State::Open(s) | State::HalfClosedRemote(s) => Some(*s),
+            _ => None,
+        }
     }
-}
-
-/// Where the response of a stream is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Sending {
-    /// No response head yet.
-    Head,
-    /// Head sent; body frames are queued as the application produces them.
-    Body,
-    /// The application ended the body; END_STREAM goes out once the queue
-    /// drains.
-    Ending,
-    /// END_STREAM or RST_STREAM sent.
-    Done,
 }
 
 /// One active stream.
@@ -146,17 +200,12 @@ pub(crate) struct Stream {
     /// Response bytes queued beyond what flow control let out.
     pub(crate) queue: VecDeque<Bytes>,
     pub(crate) queued: usize,
-    pub(crate) sending: Sending,
     /// Declared request content-length (§8.1.1).
     pub(crate) content_length: Option<u64>,
     /// DATA octets received (padding excluded).
     pub(crate) received: u64,
-    /// True once the request head has been handed to the application.
-    pub(crate) delivered: bool,
     /// Body octets handed to the application and not yet consumed.
     pub(crate) unreleased: u64,
-    /// The driver found the send buffer full and waits for room.
-    pub(crate) wants_room: bool,
 }
 
 impl Stream {
@@ -167,12 +216,9 @@ impl Stream {
             recv_window: RecvWindow::new(recv_initial, recv_target),
             queue: VecDeque::new(),
             queued: 0,
-            sending: Sending::Head,
             content_length: None,
             received: 0,
-            delivered: false,
             unreleased: 0,
-            wants_room: false,
         }
     }
 }
@@ -185,10 +231,10 @@ mod tests {
     fn rfc9113_5_1_open_then_half_closed_then_closed() {
         let mut s = State::Idle;
         s.recv_open(false).unwrap();
-        assert_eq!(s, State::Open);
+        assert_eq!(s, State::Open(Sending::Head));
         s.recv_close().unwrap();
-        assert_eq!(s, State::HalfClosedRemote);
-        assert!(!s.can_recv() && s.can_send());
+        assert_eq!(s, State::HalfClosedRemote(Sending::Head));
+        assert!(!s.can_recv() && s.sending().is_some());
         assert_eq!(s.recv_close(), Err(Reason::STREAM_CLOSED));
         s.send_close();
         assert_eq!(s, State::Closed(Cause::EndStream));
@@ -198,28 +244,56 @@ mod tests {
     fn rfc9113_5_1_headers_with_end_stream() {
         let mut s = State::Idle;
         s.recv_open(true).unwrap();
-        assert_eq!(s, State::HalfClosedRemote);
-        let mut s = State::Open;
+        assert_eq!(s, State::HalfClosedRemote(Sending::Head));
+        let mut s = State::Open(Sending::Head);
         assert_eq!(s.recv_open(false), Err(Reason::PROTOCOL_ERROR));
     }
 
     #[test]
     fn rfc9113_5_1_local_close_first() {
-        let mut s = State::Open;
+        let mut s = State::Open(Sending::Head);
         s.send_close();
         assert_eq!(s, State::HalfClosedLocal);
-        assert!(s.can_recv() && !s.can_send());
+        assert!(s.can_recv() && s.sending().is_none());
         s.recv_close().unwrap();
         assert!(matches!(s, State::Closed(_)));
     }
 
     #[test]
     fn resets_close() {
-        let mut s = State::Open;
+        let mut s = State::Open(Sending::Body);
         s.recv_reset();
         assert_eq!(s, State::Closed(Cause::ResetByPeer));
-        let mut s = State::HalfClosedRemote;
+        let mut s = State::HalfClosedRemote(Sending::Ending);
         s.send_reset();
         assert_eq!(s, State::Closed(Cause::ResetByUs));
+    }
+
+    #[test]
+    fn response_progress_rides_on_the_send_states() {
+        let mut s = State::Idle;
+        s.recv_open(false).unwrap();
+        s.send_head();
+        assert_eq!(s.sending(), Some(Sending::Body));
+        s.park();
+        assert_eq!(s.sending(), Some(Sending::Parked));
+        // The request ends meanwhile: the response keeps its progress.
+        s.recv_close().unwrap();
+        assert_eq!(s, State::HalfClosedRemote(Sending::Parked));
+        assert!(s.unpark());
+        assert!(!s.unpark(), "only a parked producer is told");
+        s.send_end();
+        assert_eq!(s.sending(), Some(Sending::Ending));
+        s.send_close();
+        assert_eq!(s, State::Closed(Cause::EndStream));
+        assert_eq!(s.sending(), None);
+    }
+
+    #[test]
+    fn a_parked_body_can_be_ended() {
+        let mut s = State::Open(Sending::Body);
+        s.park();
+        s.send_end();
+        assert_eq!(s, State::Open(Sending::Ending));
     }
 }

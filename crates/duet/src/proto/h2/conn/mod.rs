@@ -115,8 +115,9 @@ pub enum Event {
         /// The trailer fields.
         trailers: HeaderMap,
     },
-    /// A stream the application knows about ended abnormally (reset by the
-    /// peer, or by us after a stream error): drop its handler and bodies.
+    /// A stream the driver was told about ended abnormally (reset by the
+    /// peer, or by us after a stream error, or every stream at a connection
+    /// error): drop its handler and bodies.
     Reset {
         /// The stream.
         id: StreamId,
@@ -354,7 +355,6 @@ impl Connection {
         let mut st = c.new_stream();
         // The request was complete on HTTP/1.1.
         let _ = st.state.recv_open(true);
-        st.delivered = true;
         c.streams.insert(1, st);
         c.active += 1;
         c.last_peer_id = 1;
@@ -419,10 +419,8 @@ impl Connection {
         tracing::debug!(?reason, "h2 connection error");
         if let Some(last) = self.lifecycle.send_connection_error(self.last_peer_id) {
             GoAway::new(last, reason).encode(&mut self.out.buf);
-            for (id, s) in self.streams.drain() {
-                if s.delivered {
-                    self.events.push_back(Event::Reset { id, reason });
-                }
+            for (id, _) in self.streams.drain() {
+                self.events.push_back(Event::Reset { id, reason });
             }
             self.sendable.clear();
             self.reading = Reading::Frames;

@@ -364,7 +364,6 @@ impl Connection {
                 }
                 let mut s = self.new_stream();
                 s.content_length = head.content_length;
-                s.delivered = true;
                 let _ = s.state.recv_open(end_stream);
                 self.streams.insert(id, s);
                 self.active += 1;
@@ -399,17 +398,14 @@ impl Connection {
             // Late resets of closed streams are ignored (§5.1).
             Lookup::Closed(_) => Ok(()),
             Lookup::Active => {
-                let delivered = self.streams.get(&id).is_some_and(|s| s.delivered);
                 if let Some(s) = self.streams.get_mut(&id) {
                     s.state.recv_reset();
                 }
                 self.remove_stream(id, Cause::ResetByPeer);
-                if delivered {
-                    self.events.push_back(Event::Reset {
-                        id,
-                        reason: r.reason,
-                    });
-                }
+                self.events.push_back(Event::Reset {
+                    id,
+                    reason: r.reason,
+                });
                 // Rapid-reset guard (CVE-2023-44487).
                 if self.note_reset(now) {
                     return Err(Error::Connection(Reason::ENHANCE_YOUR_CALM));

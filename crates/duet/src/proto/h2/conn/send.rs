@@ -19,14 +19,17 @@ impl Connection {
             return;
         }
         RstStream::new(id, reason).encode(&mut self.out.buf);
-        let delivered = self.streams.get(&id).is_some_and(|s| s.delivered);
-        if let Some(s) = self.streams.get_mut(&id) {
-            s.state.send_reset();
-        }
-        if self.streams.contains_key(&id) || id <= self.last_peer_id {
+        let known = match self.streams.get_mut(&id) {
+            Some(s) => {
+                s.state.send_reset();
+                true
+            }
+            None => false,
+        };
+        if known || id <= self.last_peer_id {
             self.remove_stream(id, Cause::ResetByUs);
         }
-        if delivered {
+        if known {
             self.events.push_back(Event::Reset { id, reason });
         }
     }
@@ -49,7 +52,7 @@ impl Connection {
             return;
         }
         match self.streams.get(&id) {
-            Some(s) if s.sending == Sending::Head && s.state.can_send() => {}
+            Some(s) if s.state.sending() == Some(Sending::Head) => {}
             _ => return,
         }
         let mut block = std::mem::take(&mut self.scratch);
@@ -72,10 +75,9 @@ impl Connection {
         self.scratch = block;
         if let Some(s) = self.streams.get_mut(&id) {
             if end_stream {
-                s.sending = Sending::Done;
                 s.state.send_close();
             } else {
-                s.sending = Sending::Body;
+                s.state.send_head();
             }
         }
         if end_stream {
@@ -110,7 +112,7 @@ impl Connection {
             return;
         }
         match self.streams.get(&id) {
-            Some(s) if s.sending == Sending::Head && s.state.can_send() => {}
+            Some(s) if s.state.sending() == Some(Sending::Head) => {}
             _ => return,
         }
         let mut block = std::mem::take(&mut self.scratch);
@@ -138,7 +140,7 @@ impl Connection {
         let Some(s) = self.streams.get_mut(&id) else {
             return;
         };
-        if s.sending != Sending::Body {
+        if !matches!(s.state.sending(), Some(Sending::Body | Sending::Parked)) {
             return;
         }
         let was_idle = s.queue.is_empty();
@@ -147,7 +149,7 @@ impl Connection {
             s.queue.push_back(data);
         }
         if end_stream {
-            s.sending = Sending::Ending;
+            s.state.send_end();
         }
         if was_idle && (!s.queue.is_empty() || end_stream) {
             self.sendable.push_back(id);
@@ -163,7 +165,7 @@ impl Connection {
         match self.streams.get_mut(&id) {
             Some(s) if s.queued < limit => true,
             Some(s) => {
-                s.wants_room = true;
+                s.state.park();
                 false
             }
             None => false,
@@ -172,9 +174,12 @@ impl Connection {
 
     /// True while stream `id` exists and still expects response bytes.
     pub fn is_sending(&self, id: StreamId) -> bool {
-        self.streams
-            .get(&id)
-            .is_some_and(|s| matches!(s.sending, Sending::Head | Sending::Body))
+        self.streams.get(&id).is_some_and(|s| {
+            matches!(
+                s.state.sending(),
+                Some(Sending::Head | Sending::Body | Sending::Parked)
+            )
+        })
     }
 
     /// Ends the connection at once: GOAWAY with `reason`, every stream
@@ -262,7 +267,7 @@ impl Connection {
                 } else {
                     None
                 };
-                let ending = s.queue.is_empty() && s.sending == Sending::Ending;
+                let ending = s.queue.is_empty() && s.state.sending() == Some(Sending::Ending);
                 if chunk.is_none() && !ending {
                     // Blocked on flow control: stays scheduled.
                     self.sendable.push_back(id);
@@ -270,12 +275,11 @@ impl Connection {
                 }
                 progressed = true;
                 self.out.data(id, chunk.unwrap_or_default(), ending);
-                if s.wants_room && s.queued < self.cfg.stream_send_buffer {
-                    s.wants_room = false;
+                // A parked producer is told once the buffer has room.
+                if s.queued < self.cfg.stream_send_buffer && s.state.unpark() {
                     self.writable.push(id);
                 }
                 if ending {
-                    s.sending = Sending::Done;
                     s.state.send_close();
                     self.response_complete(id);
                 } else if !s.queue.is_empty() {
