@@ -785,7 +785,7 @@ async fn rfc9113_6_5_3_settings_timeout(t: Transport) {
     let (_s, peer) = server_with(
         t,
         Limits {
-            header_read_timeout: Duration::from_millis(300),
+            h2_settings_timeout: Duration::from_millis(300),
             ..Limits::default()
         },
     )
@@ -1056,11 +1056,11 @@ async fn rfc9113_6_9_1_server_respects_connection_window(t: Transport) {
     assert_eq!(got + rest, 100_000);
 }
 
-async fn stalled_flow_control_closes_after_keep_alive_timeout(t: Transport) {
+async fn stalled_flow_control_closes_after_send_stall_timeout(t: Transport) {
     let (_s, peer) = server_with(
         t,
         Limits {
-            keep_alive_timeout: Duration::from_millis(300),
+            h2_send_stall_timeout: Duration::from_millis(300),
             ..Limits::default()
         },
     )
@@ -1708,7 +1708,7 @@ suite! {
         rfc9113_6_9_1_stream_window_overflow,
         rfc9113_6_9_1_server_respects_stream_window,
         rfc9113_6_9_1_server_respects_connection_window,
-        stalled_flow_control_closes_after_keep_alive_timeout,
+        stalled_flow_control_closes_after_send_stall_timeout,
         rfc9113_6_9_1_data_beyond_stream_window,
         rfc9113_6_9_1_data_beyond_connection_window,
         rfc9113_6_9_2_initial_window_change_after_headers,

@@ -32,7 +32,9 @@ pub struct Limits {
     /// Time allowed to receive a complete request head once its first byte
     /// arrived (slowloris guard). Default 10 s.
     pub header_read_timeout: Duration,
-    /// Time an idle keep-alive connection is kept open. Default 60 s.
+    /// Time an idle keep-alive connection is kept open: on HTTP/1.1
+    /// between requests, on HTTP/2 while no stream is open (then a
+    /// graceful GOAWAY). Default 60 s.
     pub keep_alive_timeout: Duration,
     /// Time allowed for a TLS handshake. Default 10 s.
     pub tls_handshake_timeout: Duration,
@@ -64,6 +66,19 @@ pub struct Limits {
     /// before the connection is closed with ENHANCE_YOUR_CALM (rapid-reset
     /// guard, CVE-2023-44487). Default 200.
     pub h2_max_resets_per_sec: u32,
+    /// Time the peer has to acknowledge our HTTP/2 SETTINGS before the
+    /// connection is closed with SETTINGS_TIMEOUT (RFC 9113 §6.5.3).
+    /// Default 10 s.
+    pub h2_settings_timeout: Duration,
+    /// Time HTTP/2 response bytes may wait on flow-control windows the peer
+    /// keeps shut, with no DATA going out, before the connection is closed
+    /// with ENHANCE_YOUR_CALM (a peer that never opens its windows would
+    /// otherwise pin the send buffers). Default 60 s.
+    pub h2_send_stall_timeout: Duration,
+    /// In a graceful HTTP/2 shutdown, time the PING sent with the first
+    /// GOAWAY may go unanswered before the final GOAWAY, naming the last
+    /// stream taken, goes out anyway (RFC 9113 §6.8). Default 1 s.
+    pub h2_shutdown_ping_timeout: Duration,
     /// Time in-flight requests are given to finish after shutdown begins.
     /// Default 30 s.
     pub shutdown_grace: Duration,
@@ -94,6 +109,9 @@ impl Default for Limits {
             h2_header_table_size: 4096,
             h2_stream_send_buffer: 64 * 1024,
             h2_max_resets_per_sec: 200,
+            h2_settings_timeout: Duration::from_secs(10),
+            h2_send_stall_timeout: Duration::from_secs(60),
+            h2_shutdown_ping_timeout: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(30),
             max_connections: 65_536,
         }

@@ -62,9 +62,6 @@ const OUTPUT_PAUSE_READ: usize = 1024 * 1024;
 const OUTPUT_REFILL_BELOW: usize = 256 * 1024;
 /// Work items handled without blocking before the output is written.
 const BATCH: usize = 64;
-/// How long the first GOAWAY of a graceful shutdown waits for the PING
-/// round trip before the final GOAWAY goes out anyway.
-const FINAL_GOAWAY_AFTER: Duration = Duration::from_secs(1);
 /// Lingering close bounds: after our last frame, keep reading (and
 /// dropping) for a moment so that closing with unread input does not reset
 /// the connection before the peer read our GOAWAY.
@@ -88,7 +85,7 @@ where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     p.conn.set_version(Version::HTTP_2);
-    let conn = Connection::new(Config::from_limits(&p.limits));
+    let conn = Connection::new(Config::from_limits(&p.limits), now());
     let mut driver = Driver::new(Box::new(io), conn, p);
     async move { driver.run(read_buf).await }
 }
@@ -111,15 +108,15 @@ where
     } = up;
     p.conn.set_version(Version::HTTP_2);
     let mut io: Box<dyn Io> = Box::new(io);
-    let conn = match Connection::upgraded(Config::from_limits(&p.limits), http2_settings) {
+    let conn = match Connection::upgraded(Config::from_limits(&p.limits), http2_settings, now()) {
         Ok(c) => c,
         Err(e) => {
             // RFC 9113 §3.2.1 (RFC 7540): an invalid HTTP2-Settings is a
             // connection error; we already switched, so GOAWAY and close.
-            let mut c = Connection::new(Config::from_limits(&p.limits));
+            let mut c = Connection::new(Config::from_limits(&p.limits), now());
             c.go_away(e.reason());
             let mut out = VecDeque::new();
-            c.take_output(&mut out);
+            c.take_output(&mut out, now());
             for seg in out {
                 let _ = io.write_all(&seg).await;
             }
@@ -274,7 +271,7 @@ impl Driver {
         self.bodies.clear();
         // Best effort: the last frames (GOAWAY), then a lingering close.
         let mut out = VecDeque::new();
-        self.conn.take_output(&mut out);
+        self.conn.take_output(&mut out, now());
         let last = async {
             for seg in out {
                 if writer.write_all(&seg).await.is_err() {
@@ -310,34 +307,27 @@ impl Driver {
         let mut read_open = true;
         let mut shutdown = self.p.shutdown.clone();
         let mut shutdown_seen = false;
-        // When the final GOAWAY goes out even without the PING answer.
-        let mut final_goaway_at: Option<Instant> = None;
-        // §6.5.3: the peer must acknowledge our SETTINGS in time.
-        let settings_at = Instant::now() + self.p.limits.header_read_timeout;
-        let mut settings_deadline = Some(settings_at);
-        let timer = tokio::time::sleep_until(settings_at);
+        // The core's timers (SETTINGS acknowledgement, idle, stalled
+        // peer, graceful shutdown) share this one.
+        let first = self.conn.poll_timeout().map(Instant::from_std);
+        let timer = tokio::time::sleep_until(first.unwrap_or_else(Instant::now));
         tokio::pin!(timer);
-        let keep_alive = self.p.limits.keep_alive_timeout;
-        let mut idle_since: Option<Instant> = Some(Instant::now());
-        // Since when response bytes wait on flow control with no DATA sent
-        // (and how much had been sent then).
-        let mut stalled: Option<(Instant, u64)> = None;
         // Bytes read with the preface (prior knowledge) or after the 101.
         if !rbuf.is_empty() {
-            let _ = self.conn.recv(rbuf, std::time::Instant::now());
+            let _ = self.conn.recv(rbuf, now());
         }
         loop {
             self.process();
-            if self.conn.open_streams() == 0 && self.handlers.is_empty() {
-                idle_since.get_or_insert_with(Instant::now);
-            } else {
-                idle_since = None;
-            }
-            wq.take_from(&mut self.conn);
+            // `t` starts the core's idle and stall timers. A handler runs
+            // only for a stream the core still tracks (a reset stream's
+            // handler is cancelled at once), so the core's "no stream open"
+            // is the connection's idle.
+            let t = now();
+            wq.take_from(&mut self.conn, t);
             if wq.len < OUTPUT_REFILL_BELOW {
                 // More queued DATA may fit now that the output drained.
                 self.conn.refill();
-                wq.take_from(&mut self.conn);
+                wq.take_from(&mut self.conn, t);
             }
             if self.conn.is_done() && wq.is_empty() && !needs_flush {
                 return Ok(());
@@ -358,25 +348,12 @@ impl Driver {
             } else if can_read && rbuf.capacity() - rbuf.len() < READ_MIN_ROOM {
                 rbuf.reserve(READ_CHUNK);
             }
-            let idle_at = idle_since
-                .map(|t| t + keep_alive)
-                .filter(|_| !self.conn.is_closing());
-            stalled = match stalled {
-                Some((t, sent)) if self.conn.is_flow_blocked() && sent == self.conn.data_sent() => {
-                    Some((t, sent))
-                }
-                _ if self.conn.is_flow_blocked() => Some((Instant::now(), self.conn.data_sent())),
-                _ => None,
-            };
-            let stall_at = stalled.map(|(t, _)| t + keep_alive);
-            // One timer serves every deadline. It is moved earlier at once
-            // but never later: when it fires before the nearest deadline
-            // (which moves on with every busy batch) it is re-armed, so a
-            // busy connection does not touch the timer wheel per batch.
-            let due = [idle_at, settings_deadline, final_goaway_at, stall_at]
-                .into_iter()
-                .flatten()
-                .min();
+            // One timer serves every deadline of the core. It is moved
+            // earlier at once but never later: when it fires before the
+            // nearest deadline (which moves on with every busy batch) it is
+            // re-armed, so a busy connection does not touch the timer wheel
+            // per batch.
+            let due = self.conn.poll_timeout().map(Instant::from_std);
             if let Some(due) = due {
                 if timer.is_elapsed() || timer.deadline() > due {
                     timer.as_mut().reset(due);
@@ -389,7 +366,7 @@ impl Driver {
                         self.on_peer_closed();
                     }
                     Ok(_) => {
-                        let _ = self.conn.recv(rbuf, std::time::Instant::now());
+                        let _ = self.conn.recv(rbuf, now());
                     }
                     Err(e) => return Err(e),
                 },
@@ -416,37 +393,15 @@ impl Driver {
                 _ = shutdown.wait(), if !shutdown_seen => {
                     shutdown_seen = true;
                     // Graceful shutdown (§6.8): GOAWAY 2^31-1 + PING, then
-                    // the final GOAWAY on the PING answer (or after a grace
-                    // period); streams up to its id finish.
-                    self.conn.start_shutdown();
-                    final_goaway_at = Some(Instant::now() + FINAL_GOAWAY_AFTER);
+                    // the final GOAWAY on the PING answer (or after
+                    // `h2_shutdown_ping_timeout`); streams up to its id
+                    // finish.
+                    self.conn.start_shutdown(now());
                     self.end_event_streams();
                 }
                 () = &mut timer, if due.is_some() => {
-                    let now = Instant::now();
-                    let passed = |t: Option<Instant>| t.is_some_and(|t| now >= t);
-                    if passed(idle_at) {
-                        self.conn.go_away(Reason::NO_ERROR);
-                    }
-                    if passed(settings_deadline) {
-                        settings_deadline = None;
-                        if self.conn.settings_pending() {
-                            self.conn.abort(Reason::SETTINGS_TIMEOUT);
-                            self.streams.clear();
-                        }
-                    }
-                    if passed(final_goaway_at) {
-                        final_goaway_at = None;
-                        self.conn.go_away(Reason::NO_ERROR);
-                    }
-                    if passed(stall_at) {
-                        // A peer that keeps its windows shut for a whole
-                        // keep-alive period while we hold its responses pins
-                        // our memory: close.
-                        tracing::debug!("h2 peer stalled flow control; closing");
-                        self.conn.abort(Reason::ENHANCE_YOUR_CALM);
-                        self.streams.clear();
-                    }
+                    // Early (the timer is never moved later) is harmless.
+                    self.conn.handle_timeout(now());
                 }
             }
             self.drain_ready();
@@ -901,8 +856,8 @@ struct WriteQueue {
 const MAX_IOV: usize = 64;
 
 impl WriteQueue {
-    fn take_from(&mut self, conn: &mut Connection) {
-        self.len += conn.take_output(&mut self.segs);
+    fn take_from(&mut self, conn: &mut Connection, now: std::time::Instant) {
+        self.len += conn.take_output(&mut self.segs, now);
     }
 
     fn is_empty(&self) -> bool {
@@ -972,6 +927,12 @@ async fn read_some(r: &mut ReadHalf<Box<dyn Io>>, rbuf: &mut BytesMut) -> io::Re
         }
     })
     .await
+}
+
+/// The time to hand the core: tokio's clock, so that a paused test clock
+/// (`tokio::time::pause`) drives the core's timers too.
+fn now() -> std::time::Instant {
+    Instant::now().into_std()
 }
 
 /// The next consumed-credit report, if the channel exists.

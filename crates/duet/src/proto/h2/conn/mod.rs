@@ -2,9 +2,16 @@
 //! and SETTINGS exchange (RFC 9113 §3.4, §6.5), stream states and id rules
 //! (§5.1, §5.1.1, §5.1.2), error handling (§5.4), flow control both ways
 //! (§5.2, §6.9), CONTINUATION sequencing (§6.10), PING and GOAWAY (§6.7,
-//! §6.8), the rapid-reset guard, and the HTTP semantics of requests and
-//! responses (§8, via `fields`). See [`Connection`] for the driver
-//! contract.
+//! §6.8), the rapid-reset guard, its timers (SETTINGS acknowledgement,
+//! §6.5.3; idle, stalled peers, graceful shutdown), and the HTTP semantics
+//! of requests and responses (§8, via `fields`). See [`Connection`] for the
+//! driver contract.
+//!
+//! - `recv.rs`: frames in — preface, stream states, CONTINUATION,
+//!   SETTINGS, PING, WINDOW_UPDATE, request heads and bodies.
+//! - `send.rs`: responses, DATA scheduling, resets, GOAWAY.
+//! - `output.rs`: the frames handed to the driver.
+//! - `timer.rs`: `poll_timeout` / `handle_timeout` and the rules on time.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -46,6 +53,16 @@ pub struct Config {
     pub stream_send_buffer: usize,
     /// Peer resets (and refused streams) allowed per second.
     pub max_resets_per_sec: u32,
+    /// Time the peer has to acknowledge our SETTINGS (§6.5.3).
+    pub settings_timeout: Duration,
+    /// Time response bytes may wait on windows the peer keeps shut with no
+    /// DATA sent.
+    pub send_stall_timeout: Duration,
+    /// Time with no stream open before a graceful GOAWAY.
+    pub idle_timeout: Duration,
+    /// Time the PING of a graceful shutdown's first GOAWAY may go
+    /// unanswered before the final GOAWAY.
+    pub shutdown_ping_timeout: Duration,
 }
 
 impl Config {
@@ -66,6 +83,10 @@ impl Config {
             max_header_fields: l.max_headers,
             stream_send_buffer: l.h2_stream_send_buffer.max(1),
             max_resets_per_sec: l.h2_max_resets_per_sec,
+            settings_timeout: l.h2_settings_timeout,
+            send_stall_timeout: l.h2_send_stall_timeout,
+            idle_timeout: l.keep_alive_timeout,
+            shutdown_ping_timeout: l.h2_shutdown_ping_timeout,
         }
     }
 }
@@ -140,12 +161,12 @@ pub enum Event {
 ///
 /// ```text
 ///            start_shutdown: GOAWAY(2^31-1) + PING
-///   ┌──────┐ ─────────────────────────────────────► ┌──────────┐
-///   │ Open │                                        │ Draining │
-///   └──┬───┘                                        └────┬─────┘
-///      │ go_away:                 PING ACK, PING timeout │
-///      │ GOAWAY(last id)          or go_away:            │
-///      │                          GOAWAY(last id)        │
+///   ┌──────┐ ─────────────────────────────────────► ┌───────────────────┐
+///   │ Open │                                        │ Draining { since }│
+///   └──┬───┘                                        └────┬──────────────┘
+///      │ go_away (idle timeout,   PING ACK, PING timeout │
+///      │ peer's GOAWAY):          or go_away:            │
+///      │ GOAWAY(last id)          GOAWAY(last id)        │
 ///      ▼                                                 ▼
 ///   ┌─────────────────────────────────────────────────────────┐
 ///   │                  GoingAway { last_id }                  │
@@ -153,8 +174,10 @@ pub enum Event {
 ///                                │ its last stream ends
 ///                                ▼
 ///   any state ─────────────► ┌────────┐
-///   connection error:        │ Closed │
-///   GOAWAY(code)             └────────┘
+///   connection error         │ Closed │
+///   (incl. SETTINGS and      └────────┘
+///   stall timeouts):
+///   GOAWAY(code)
 /// ```
 ///
 /// Open and Draining take new streams; GoingAway finishes those up to
@@ -165,9 +188,9 @@ enum Lifecycle {
     /// Serving, taking new streams.
     Open,
     /// The first GOAWAY of a graceful shutdown (naming 2^31-1) and a PING
-    /// went out; streams are still taken until the PING's answer shows the
-    /// peer saw the GOAWAY.
-    Draining,
+    /// went out at `since`; streams are still taken until the PING's
+    /// answer shows the peer saw the GOAWAY, or the PING timeout passes.
+    Draining { since: Instant },
     /// The final GOAWAY named `last_id`: streams up to it finish, newer
     /// ones are ignored.
     GoingAway { last_id: StreamId },
@@ -178,11 +201,11 @@ enum Lifecycle {
 
 impl Lifecycle {
     /// We sent the first GOAWAY and its PING (open → draining).
-    fn send_first_goaway(&mut self) -> bool {
+    fn send_first_goaway(&mut self, now: Instant) -> bool {
         if *self != Lifecycle::Open {
             return false;
         }
-        *self = Lifecycle::Draining;
+        *self = Lifecycle::Draining { since: now };
         true
     }
 
@@ -210,7 +233,7 @@ impl Lifecycle {
         let last = match *self {
             Lifecycle::Closed => return None,
             Lifecycle::GoingAway { last_id } => last_id.min(last_peer_id),
-            Lifecycle::Open | Lifecycle::Draining => last_peer_id,
+            Lifecycle::Open | Lifecycle::Draining { .. } => last_peer_id,
         };
         *self = Lifecycle::Closed;
         Some(last)
@@ -218,7 +241,7 @@ impl Lifecycle {
 
     /// True while new streams are taken (open or draining).
     fn takes_streams(&self) -> bool {
-        matches!(self, Lifecycle::Open | Lifecycle::Draining)
+        matches!(self, Lifecycle::Open | Lifecycle::Draining { .. })
     }
 }
 
@@ -294,12 +317,13 @@ pub struct Connection {
     active: u32,
     /// DATA payload octets sent so far (progress of flow-blocked streams).
     data_sent: u64,
-    reset_window: (Instant, u32),
+    timers: Timers,
 }
 
 impl Connection {
-    /// A connection that expects the client preface next.
-    pub fn new(cfg: Config) -> Connection {
+    /// A connection that expects the client preface next, created at
+    /// `now` (when our SETTINGS goes out).
+    pub fn new(cfg: Config, now: Instant) -> Connection {
         let local = Local {
             max_concurrent_streams: cfg.max_concurrent_streams,
             initial_window_size: cfg.initial_window_size,
@@ -328,7 +352,7 @@ impl Connection {
             writable: Vec::new(),
             active: 0,
             data_sent: 0,
-            reset_window: (Instant::now(), 0),
+            timers: Timers::new(now),
             cfg,
         };
         // §3.4: our preface is a SETTINGS frame, the first frame we send.
@@ -345,9 +369,9 @@ impl Connection {
     /// SETTINGS; the upgrading request is stream 1, half-closed (remote),
     /// and its response goes out on stream 1. The client preface is still
     /// expected next.
-    pub fn upgraded(cfg: Config, settings: Bytes) -> Result<Connection, Error> {
+    pub fn upgraded(cfg: Config, settings: Bytes, now: Instant) -> Result<Connection, Error> {
         let s = Settings::load_values(0, false, settings)?;
-        let mut c = Connection::new(cfg);
+        let mut c = Connection::new(cfg, now);
         c.peer.apply(&s);
         if let Some(size) = s.header_table_size {
             c.encoder.set_max_table_size(size.min(4096) as usize);
@@ -358,6 +382,7 @@ impl Connection {
         c.streams.insert(1, st);
         c.active += 1;
         c.last_peer_id = 1;
+        c.observe(now);
         Ok(c)
     }
 
@@ -377,23 +402,6 @@ impl Connection {
     /// Streams whose send buffer has room again since the last call.
     pub fn take_writable(&mut self, into: &mut Vec<StreamId>) {
         into.append(&mut self.writable);
-    }
-
-    /// True while the peer has not acknowledged all our SETTINGS (§6.5.3:
-    /// an endpoint may end the connection with SETTINGS_TIMEOUT when this
-    /// lasts too long).
-    pub fn settings_pending(&self) -> bool {
-        self.local.unacked > 0
-    }
-
-    /// True while response bytes wait for the peer to open a window.
-    pub fn is_flow_blocked(&self) -> bool {
-        !self.sendable.is_empty()
-    }
-
-    /// DATA payload octets sent so far.
-    pub fn data_sent(&self) -> u64 {
-        self.data_sent
     }
 
     /// Number of streams not yet closed.
@@ -426,17 +434,6 @@ impl Connection {
             self.reading = Reading::Frames;
         }
         Error::Connection(reason)
-    }
-
-    /// Counts a reset toward the rapid-reset guard; true when over.
-    fn note_reset(&mut self, now: Instant) -> bool {
-        let (start, count) = &mut self.reset_window;
-        if now.saturating_duration_since(*start) >= Duration::from_secs(1) {
-            *start = now;
-            *count = 0;
-        }
-        *count += 1;
-        *count > self.cfg.max_resets_per_sec
     }
 
     fn lookup(&self, id: StreamId) -> Lookup {
@@ -495,8 +492,10 @@ impl Connection {
 mod output;
 mod recv;
 mod send;
+mod timer;
 
 use output::Output;
 use recv::Reading;
+use timer::Timers;
 #[cfg(test)]
 mod tests;

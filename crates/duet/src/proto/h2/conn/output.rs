@@ -3,6 +3,7 @@
 //! (uncopied, for vectored writes).
 
 use std::collections::VecDeque;
+use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 
@@ -73,8 +74,12 @@ impl Output {
 impl Connection {
     /// Moves the output (frames to write, in order) to the end of `into`;
     /// returns how many bytes were moved. Large DATA payloads come as their
-    /// own segments, uncopied, for vectored writes.
-    pub fn take_output(&mut self, into: &mut VecDeque<Bytes>) -> usize {
+    /// own segments, uncopied, for vectored writes. `now` is the time it is
+    /// taken: it starts the idle and send-stall timers whose condition
+    /// arose since the last call with a time (as quinn-proto's
+    /// `poll_transmit(now)` does).
+    pub fn take_output(&mut self, into: &mut VecDeque<Bytes>, now: Instant) -> usize {
+        self.observe(now);
         self.out.take(into)
     }
 

@@ -49,10 +49,17 @@ pub(super) struct PendingBlock {
 
 impl Connection {
     /// Feeds received bytes: whole frames are consumed from `src`, a
-    /// partial one is left for the next call. `now` dates resets for the
-    /// rapid-reset guard. `Err` is a connection error: GOAWAY is queued and
-    /// the connection must be closed once the output is written.
+    /// partial one is left for the next call. `now` is when they arrived
+    /// (it dates resets for the rapid-reset guard and the timers). `Err` is
+    /// a connection error: GOAWAY is queued and the connection must be
+    /// closed once the output is written.
     pub fn recv(&mut self, src: &mut BytesMut, now: Instant) -> Result<(), Error> {
+        let r = self.recv_frames(src, now);
+        self.observe(now);
+        r
+    }
+
+    fn recv_frames(&mut self, src: &mut BytesMut, now: Instant) -> Result<(), Error> {
         loop {
             if self.lifecycle == Lifecycle::Closed {
                 src.clear();
@@ -135,7 +142,9 @@ impl Connection {
                         payload: p.payload,
                     }
                     .encode(&mut self.out.buf);
-                } else if p.payload == DRAIN_PING && self.lifecycle == Lifecycle::Draining {
+                } else if p.payload == DRAIN_PING
+                    && matches!(self.lifecycle, Lifecycle::Draining { .. })
+                {
                     // Every stream the peer opened before it saw our first
                     // GOAWAY has arrived: name the last one.
                     self.go_away(Reason::NO_ERROR);

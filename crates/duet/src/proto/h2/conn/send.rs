@@ -2,6 +2,8 @@
 //! round-robin as flow control allows (§5.2, §6.9), RST_STREAM (§6.4) and
 //! GOAWAY (§6.8).
 
+use std::time::Instant;
+
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 
@@ -182,13 +184,6 @@ impl Connection {
         })
     }
 
-    /// Ends the connection at once: GOAWAY with `reason`, every stream
-    /// dropped (the driver's policy decisions, e.g. a peer that stalls its
-    /// windows to pin our memory).
-    pub fn abort(&mut self, reason: Reason) {
-        let _ = self.connection_error(reason);
-    }
-
     /// Sends GOAWAY (graceful: NO_ERROR) naming the last stream we took:
     /// streams up to it finish, newer ones are ignored (§6.8).
     pub fn go_away(&mut self, reason: Reason) {
@@ -201,14 +196,13 @@ impl Connection {
         }
     }
 
-    /// Begins a graceful shutdown in two phases (§6.8): a GOAWAY with the
-    /// largest stream id and a PING; when the PING is acknowledged, the
-    /// final GOAWAY names the last stream taken (see
-    /// [`Connection::go_away`], which the driver also calls after a grace
-    /// period if the acknowledgement does not come). Streams opened
-    /// meanwhile are still served.
-    pub fn start_shutdown(&mut self) {
-        if !self.lifecycle.send_first_goaway() {
+    /// Begins a graceful shutdown at `now`, in two phases (RFC 9113 §6.8):
+    /// a GOAWAY with the largest stream id and a PING; when the PING is
+    /// acknowledged, or `Limits::h2_shutdown_ping_timeout` after `now`,
+    /// the final GOAWAY names the last stream taken (as
+    /// [`Connection::go_away`]). Streams opened meanwhile are still served.
+    pub fn start_shutdown(&mut self, now: Instant) {
+        if !self.lifecycle.send_first_goaway(now) {
             return;
         }
         GoAway::new(MAX_WINDOW, Reason::NO_ERROR).encode(&mut self.out.buf);

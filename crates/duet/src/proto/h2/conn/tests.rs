@@ -80,15 +80,22 @@ struct T {
 }
 
 impl T {
+    /// A connection created at `now`, before the client preface.
+    fn fresh(cfg: Config) -> T {
+        let now = Instant::now();
+        T {
+            c: Connection::new(cfg, now),
+            now,
+        }
+    }
+
+    /// A connection after the client preface and SETTINGS.
     fn with(cfg: Config) -> T {
-        let mut t = T {
-            c: Connection::new(cfg),
-            now: Instant::now(),
-        };
+        let mut t = T::fresh(cfg);
         let mut b = PREFACE.to_vec();
         b.extend(frame(SETTINGS, 0, 0, &[]));
         t.feed(&b).expect("preface accepted");
-        t.c.take_output(&mut VecDeque::new());
+        t.c.take_output(&mut VecDeque::new(), t.now);
         t
     }
 
@@ -105,7 +112,7 @@ impl T {
 
     fn frames(&mut self) -> Vec<(Head, Bytes)> {
         let mut segs = VecDeque::new();
-        self.c.take_output(&mut segs);
+        self.c.take_output(&mut segs, self.now);
         let mut out = BytesMut::new();
         for s in segs {
             out.extend_from_slice(&s);
@@ -161,12 +168,7 @@ fn rst(reason: Reason) -> [u8; 4] {
 
 #[test]
 fn rfc9113_3_4_server_preface_is_settings_then_window_update() {
-    let mut c = Connection::new(Config::default());
-    let mut t = T {
-        c: Connection::new(Config::default()),
-        now: Instant::now(),
-    };
-    std::mem::swap(&mut t.c, &mut c);
+    let mut t = T::fresh(Config::default());
     let f = t.frames();
     assert_eq!(f[0].0.kind, Kind::Settings);
     assert_eq!(f[0].0.flags, 0);
@@ -178,21 +180,15 @@ fn rfc9113_3_4_server_preface_is_settings_then_window_update() {
 
 #[test]
 fn rfc9113_3_4_invalid_preface() {
-    let mut t = T {
-        c: Connection::new(Config::default()),
-        now: Instant::now(),
-    };
-    t.c.take_output(&mut VecDeque::new());
+    let mut t = T::fresh(Config::default());
+    t.frames();
     let r = t.feed(b"GET / HTTP/1.1\r\n\r\n");
     t.expect_goaway(r, Reason::PROTOCOL_ERROR);
 }
 
 #[test]
 fn rfc9113_3_4_preface_in_pieces() {
-    let mut t = T {
-        c: Connection::new(Config::default()),
-        now: Instant::now(),
-    };
+    let mut t = T::fresh(Config::default());
     for b in PREFACE.iter() {
         t.feed(&[*b]).unwrap();
     }
@@ -201,10 +197,7 @@ fn rfc9113_3_4_preface_in_pieces() {
 
 #[test]
 fn rfc9113_3_4_first_frame_must_be_settings() {
-    let mut t = T {
-        c: Connection::new(Config::default()),
-        now: Instant::now(),
-    };
+    let mut t = T::fresh(Config::default());
     let mut b = PREFACE.to_vec();
     b.extend(frame(PING, 0, 0, &[0; 8]));
     let r = t.feed(&b);
@@ -755,11 +748,13 @@ fn response_head_encoding_and_end_stream() {
 
 #[test]
 fn upgraded_connection_has_stream_one() {
-    let c = Connection::upgraded(Config::default(), Bytes::from_static(&[0, 3, 0, 0, 0, 5]));
-    let mut t = T {
-        c: c.unwrap(),
-        now: Instant::now(),
-    };
+    let now = Instant::now();
+    let c = Connection::upgraded(
+        Config::default(),
+        Bytes::from_static(&[0, 3, 0, 0, 0, 5]),
+        now,
+    );
+    let mut t = T { c: c.unwrap(), now };
     t.frames();
     let mut b = PREFACE.to_vec();
     b.extend(frame(SETTINGS, 0, 0, &[]));
@@ -904,7 +899,7 @@ fn interim_response_before_final() {
 fn rfc9113_6_8_two_phase_graceful_goaway() {
     let mut t = T::new();
     t.open(1, false);
-    t.c.start_shutdown();
+    t.c.start_shutdown(t.now);
     let f = t.frames();
     assert_eq!(f[0].0.kind, Kind::GoAway);
     assert_eq!(&f[0].1[..8], &[0x7f, 0xff, 0xff, 0xff, 0, 0, 0, 0]);

@@ -1,0 +1,165 @@
+//! Time in the core, kept the way quinn-proto keeps it: the driver asks
+//! [`Connection::poll_timeout`] when to wake and calls
+//! [`Connection::handle_timeout`] then. Time reaches the core only as the
+//! `now` of its calls (`new`, `recv`, `take_output`, `start_shutdown`,
+//! `handle_timeout`); it never reads a clock. The rules, each with its own
+//! limit:
+//!
+//! - our SETTINGS not acknowledged within `settings_timeout`: GOAWAY
+//!   SETTINGS_TIMEOUT (RFC 9113 §6.5.3);
+//! - response bytes waiting on windows the peer keeps shut, with no DATA
+//!   sent, for `send_stall_timeout`: GOAWAY ENHANCE_YOUR_CALM;
+//! - no stream open for `idle_timeout`: graceful GOAWAY NO_ERROR (§6.8);
+//! - graceful shutdown: the final GOAWAY `shutdown_ping_timeout` after the
+//!   first one when the PING sent with it is not answered sooner (§6.8);
+//! - the rapid-reset guard counts resets per second of the times passed in.
+//!
+//! A timer starts at the first call with a `now` that finds its condition
+//! (a stream closed by `send_response` starts the idle timer at the next
+//! `take_output`), so a deadline is never earlier than the rule says.
+
+use std::time::{Duration, Instant};
+
+use super::super::Reason;
+use super::{Connection, Lifecycle};
+
+/// The instants the deadlines are counted from.
+#[derive(Debug)]
+pub(super) struct Timers {
+    /// When our SETTINGS went out: at creation, the only one we send.
+    settings_sent: Instant,
+    /// Since when no stream is open (`None` while one is).
+    idle_since: Option<Instant>,
+    /// Since when response bytes wait with no DATA sent, and the count of
+    /// DATA octets sent then.
+    stalled: Option<(Instant, u64)>,
+    /// The rapid-reset window: its start and the resets counted in it.
+    resets: (Instant, u32),
+}
+
+impl Timers {
+    /// Timers of a connection created at `now`.
+    pub(super) fn new(now: Instant) -> Timers {
+        Timers {
+            settings_sent: now,
+            idle_since: Some(now),
+            stalled: None,
+            resets: (now, 0),
+        }
+    }
+}
+
+/// `since + after`, or `None` when that is beyond what an `Instant` holds
+/// (a limit of `Duration::MAX` means "never").
+fn deadline(since: Instant, after: Duration) -> Option<Instant> {
+    since.checked_add(after)
+}
+
+/// True once `after` has passed since `since`.
+fn passed(now: Instant, since: Instant, after: Duration) -> bool {
+    now.saturating_duration_since(since) >= after
+}
+
+impl Connection {
+    /// When the core next needs [`Connection::handle_timeout`], if ever:
+    /// the nearest deadline of the rules above.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.lifecycle == Lifecycle::Closed {
+            return None;
+        }
+        let t = &self.timers;
+        let cfg = &self.cfg;
+        let settings = (self.local.unacked > 0)
+            .then(|| deadline(t.settings_sent, cfg.settings_timeout))
+            .flatten();
+        let stall = t
+            .stalled
+            .and_then(|(since, _)| deadline(since, cfg.send_stall_timeout));
+        let idle = t
+            .idle_since
+            .filter(|_| self.lifecycle.takes_streams())
+            .and_then(|since| deadline(since, cfg.idle_timeout));
+        let final_goaway = match self.lifecycle {
+            Lifecycle::Draining { since } => deadline(since, cfg.shutdown_ping_timeout),
+            _ => None,
+        };
+        [settings, stall, idle, final_goaway]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Tells the core that time has come to `now`: acts on every deadline
+    /// that passed (a GOAWAY may be queued: write the output). Calling it
+    /// early is harmless.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.observe(now);
+        if self.lifecycle == Lifecycle::Closed {
+            return;
+        }
+        let t = &self.timers;
+        let cfg = &self.cfg;
+        // RFC 9113 §6.5.3: "If the sender of a SETTINGS frame does not
+        // receive an acknowledgment within a reasonable amount of time, it
+        // MAY issue a connection error of type SETTINGS_TIMEOUT."
+        if self.local.unacked > 0 && passed(now, t.settings_sent, cfg.settings_timeout) {
+            let _ = self.connection_error(Reason::SETTINGS_TIMEOUT);
+            return;
+        }
+        // A peer that keeps its windows shut while we hold its responses
+        // pins our memory: close.
+        if t.stalled
+            .is_some_and(|(since, _)| passed(now, since, cfg.send_stall_timeout))
+        {
+            tracing::debug!("h2 peer stalled flow control; closing");
+            let _ = self.connection_error(Reason::ENHANCE_YOUR_CALM);
+            return;
+        }
+        // RFC 9113 §6.8: the PING sent with the first GOAWAY was not
+        // answered in time: name the last stream taken anyway.
+        if let Lifecycle::Draining { since } = self.lifecycle {
+            if passed(now, since, cfg.shutdown_ping_timeout) {
+                self.go_away(Reason::NO_ERROR);
+            }
+        }
+        // Idle: no stream open for the keep-alive time.
+        if self
+            .timers
+            .idle_since
+            .is_some_and(|since| passed(now, since, self.cfg.idle_timeout))
+        {
+            self.go_away(Reason::NO_ERROR);
+        }
+    }
+
+    /// Starts (or stops) the idle and stall timers whose condition changed
+    /// since the last call with a time.
+    pub(super) fn observe(&mut self, now: Instant) {
+        let t = &mut self.timers;
+        if self.streams.is_empty() {
+            t.idle_since.get_or_insert(now);
+        } else {
+            t.idle_since = None;
+        }
+        if self.sendable.is_empty() {
+            t.stalled = None;
+        } else {
+            match t.stalled {
+                Some((_, sent)) if sent == self.data_sent => {}
+                _ => t.stalled = Some((now, self.data_sent)),
+            }
+        }
+    }
+
+    /// Counts a reset at `now` toward the rapid-reset guard (CVE-2023-44487);
+    /// true when over `max_resets_per_sec`.
+    pub(super) fn note_reset(&mut self, now: Instant) -> bool {
+        let (start, count) = &mut self.timers.resets;
+        if now.saturating_duration_since(*start) >= Duration::from_secs(1) {
+            *start = now;
+            *count = 0;
+        }
+        *count += 1;
+        *count > self.cfg.max_resets_per_sec
+    }
+}
