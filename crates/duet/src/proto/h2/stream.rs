@@ -140,8 +140,10 @@ impl State {
 
     /// The application ended the body: END_STREAM follows the queued bytes.
     pub(crate) fn send_end(&mut self) {
-        if !self.set_sending(Sending::Body, Sending::Ending) {
-            self.set_sending(Sending::Parked, Sending::Ending);
+        if let State::Open(s) | State::HalfClosedRemote(s) = self {
+            if let Sending::Body | Sending::Parked = s {
+                *s = Sending::Ending;
+            }
         }
     }
 

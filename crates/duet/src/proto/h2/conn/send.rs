@@ -270,7 +270,7 @@ impl Connection {
                 progressed = true;
                 self.out.data(id, chunk.unwrap_or_default(), ending);
                 // A parked producer is told once the buffer has room.
-                if s.queued < self.cfg.stream_send_buffer && s.state.unpark() {
+                if !ending && s.queued < self.cfg.stream_send_buffer && s.state.unpark() {
                     self.writable.push(id);
                 }
                 if ending {

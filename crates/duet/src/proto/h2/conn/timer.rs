@@ -55,6 +55,15 @@ fn deadline(since: Instant, after: Duration) -> Option<Instant> {
     since.checked_add(after)
 }
 
+/// The earlier of two optional deadlines.
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, None) => a,
+        (None, b) => b,
+    }
+}
+
 /// True once `after` has passed since `since`.
 fn passed(now: Instant, since: Instant, after: Duration) -> bool {
     now.saturating_duration_since(since) >= after
@@ -64,29 +73,30 @@ impl Connection {
     /// When the core next needs [`Connection::handle_timeout`], if ever:
     /// the nearest deadline of the rules above.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        if self.lifecycle == Lifecycle::Closed {
-            return None;
-        }
         let t = &self.timers;
         let cfg = &self.cfg;
-        let settings = (self.local.unacked > 0)
-            .then(|| deadline(t.settings_sent, cfg.settings_timeout))
-            .flatten();
-        let stall = t
-            .stalled
-            .and_then(|(since, _)| deadline(since, cfg.send_stall_timeout));
-        let idle = t
-            .idle_since
-            .filter(|_| self.lifecycle.takes_streams())
-            .and_then(|since| deadline(since, cfg.idle_timeout));
-        let final_goaway = match self.lifecycle {
-            Lifecycle::Draining { since } => deadline(since, cfg.shutdown_ping_timeout),
-            _ => None,
-        };
-        [settings, stall, idle, final_goaway]
-            .into_iter()
-            .flatten()
-            .min()
+        // Called once per batch of work: a busy connection (streams open,
+        // nothing stalled, SETTINGS acknowledged) falls through each test.
+        let mut due = None;
+        if self.local.unacked > 0 {
+            due = earliest(due, deadline(t.settings_sent, cfg.settings_timeout));
+        }
+        if let Some((since, _)) = t.stalled {
+            due = earliest(due, deadline(since, cfg.send_stall_timeout));
+        }
+        match self.lifecycle {
+            Lifecycle::Open => {}
+            Lifecycle::Draining { since } => {
+                due = earliest(due, deadline(since, cfg.shutdown_ping_timeout));
+            }
+            // No idle timer once the final GOAWAY is out.
+            Lifecycle::GoingAway { .. } => return due,
+            Lifecycle::Closed => return None,
+        }
+        if let Some(since) = t.idle_since {
+            due = earliest(due, deadline(since, cfg.idle_timeout));
+        }
+        due
     }
 
     /// Tells the core that time has come to `now`: acts on every deadline
