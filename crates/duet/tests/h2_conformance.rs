@@ -10,16 +10,28 @@ mod support;
 
 /// Generates one `#[tokio::test]` per transport for each case: the cases
 /// listed under `both` become `cleartext::<name>` and `tls::<name>`, those
+/// under `paused` too but on a paused clock (virtual time,
+/// `tokio::time::pause`: the timer tests wait for no wall clock), those
 /// under `cleartext_only` only `cleartext::<name>`. A case that is not
 /// listed is dead code, which the lint gate refuses.
 macro_rules! suite {
-    (both: [$($both:ident),* $(,)?] cleartext_only: [$($clear:ident),* $(,)?]) => {
+    (
+        both: [$($both:ident),* $(,)?]
+        paused: [$($paused:ident),* $(,)?]
+        cleartext_only: [$($clear:ident),* $(,)?]
+    ) => {
         mod cleartext {
             use super::support::h2_client::Transport;
             $(
                 #[tokio::test]
                 async fn $both() {
                     super::$both(Transport::Cleartext).await
+                }
+            )*
+            $(
+                #[tokio::test(start_paused = true)]
+                async fn $paused() {
+                    super::$paused(Transport::Cleartext).await
                 }
             )*
             $(
@@ -35,6 +47,12 @@ macro_rules! suite {
                 #[tokio::test]
                 async fn $both() {
                     super::$both(Transport::Tls).await
+                }
+            )*
+            $(
+                #[tokio::test(start_paused = true)]
+                async fn $paused() {
+                    super::$paused(Transport::Tls).await
                 }
             )*
         }
@@ -198,6 +216,25 @@ fn post_block() -> Vec<u8> {
 /// stays open).
 async fn open_post(c: &mut H2Conn, id: u32) {
     c.send(&headers(id, END_HEADERS, &post_block())).await;
+}
+
+/// Reads until a GOAWAY; returns its last stream id and error code, and the
+/// (virtual) time it took to come.
+async fn next_goaway(c: &mut H2Conn) -> (u32, Option<u32>, Duration) {
+    let start = tokio::time::Instant::now();
+    let g = c.wait_for(GOAWAY).await;
+    let last = u32::from_be_bytes([g.payload[0], g.payload[1], g.payload[2], g.payload[3]]);
+    (last, g.error_code(), start.elapsed())
+}
+
+/// Asserts that a timer fired `after` (virtual time, within a few ms of
+/// scheduling): neither early nor late.
+fn assert_fired_after(took: Duration, after: Duration) {
+    let slack = Duration::from_millis(20);
+    assert!(
+        took + slack >= after && took <= after + slack,
+        "fired after {took:?}, expected {after:?}"
+    );
 }
 
 /// A GET on `id` whose response was fully read: the stream is closed.
@@ -781,11 +818,13 @@ async fn rfc9113_6_5_settings_length_not_multiple_of_6(t: Transport) {
     c.expect_connection_error(FRAME_SIZE_ERROR).await;
 }
 
+/// Paused clock.
 async fn rfc9113_6_5_3_settings_timeout(t: Transport) {
+    let limit = Duration::from_secs(3);
     let (_s, peer) = server_with(
         t,
         Limits {
-            h2_settings_timeout: Duration::from_millis(300),
+            h2_settings_timeout: limit,
             ..Limits::default()
         },
     )
@@ -795,7 +834,10 @@ async fn rfc9113_6_5_3_settings_timeout(t: Transport) {
     b.extend(settings(&[]));
     c.send(&b).await;
     // Our SETTINGS is never acknowledged.
-    c.expect_connection_error(SETTINGS_TIMEOUT).await;
+    let (_, code, took) = next_goaway(&mut c).await;
+    assert_eq!(code, Some(SETTINGS_TIMEOUT));
+    assert_fired_after(took, limit);
+    c.expect_closed().await;
 }
 
 async fn rfc9113_6_5_2_enable_push_invalid(t: Transport) {
@@ -948,20 +990,53 @@ async fn rfc9113_6_8_graceful_shutdown_finishes_in_flight_streams(t: Transport) 
     assert_eq!(stopping.await.unwrap(), 0, "no connection had to be cut");
 }
 
+/// Paused clock.
 async fn idle_connection_gets_goaway(t: Transport) {
+    // Shorter than `/slow` takes to answer.
+    let limit = Duration::from_millis(200);
     let (_s, peer) = server_with(
         t,
         Limits {
-            keep_alive_timeout: Duration::from_millis(200),
+            keep_alive_timeout: limit,
+            ..Limits::default()
+        },
+    )
+    .await;
+    let mut c = H2Conn::handshake(peer).await;
+    // A stream in flight is not idle, however long it takes.
+    let r = c.get(1, "/slow").await;
+    assert_eq!((r.status, &r.body[..]), (200, &b"slow"[..]));
+    // Idle from the end of the last stream.
+    let (last, code, took) = next_goaway(&mut c).await;
+    assert_eq!((last, code), (1, Some(NO_ERROR)));
+    assert_fired_after(took, limit);
+    c.expect_closed().await;
+}
+
+/// Paused clock. RFC 9113 §6.8: the final GOAWAY of a graceful shutdown
+/// goes out after `h2_shutdown_ping_timeout` when the PING sent with the
+/// first one is not answered.
+async fn rfc9113_6_8_final_goaway_without_ping_answer(t: Transport) {
+    let limit = Duration::from_secs(2);
+    let (s, peer) = server_with(
+        t,
+        Limits {
+            h2_shutdown_ping_timeout: limit,
             ..Limits::default()
         },
     )
     .await;
     let mut c = H2Conn::handshake(peer).await;
     closed_stream(&mut c, 1).await;
-    let g = c.wait_for(GOAWAY).await;
-    assert_eq!(g.error_code(), Some(NO_ERROR));
+    let stopping = tokio::spawn(s.shutdown());
+    let (last, code, _) = next_goaway(&mut c).await;
+    assert_eq!((last, code), (0x7fff_ffff, Some(NO_ERROR)));
+    // The PING is not answered; the final GOAWAY names stream 1.
+    let (last, code, took) = next_goaway(&mut c).await;
+    assert_eq!((last, code), (1, Some(NO_ERROR)));
+    assert_fired_after(took, limit);
     c.expect_closed().await;
+    assert_eq!(stopping.await.unwrap(), 0, "no connection had to be cut");
 }
 
 // ---------------------------------------------------------------- §6.9 flow control
@@ -1056,11 +1131,13 @@ async fn rfc9113_6_9_1_server_respects_connection_window(t: Transport) {
     assert_eq!(got + rest, 100_000);
 }
 
+/// Paused clock.
 async fn stalled_flow_control_closes_after_send_stall_timeout(t: Transport) {
+    let limit = Duration::from_secs(3);
     let (_s, peer) = server_with(
         t,
         Limits {
-            h2_send_stall_timeout: Duration::from_millis(300),
+            h2_send_stall_timeout: limit,
             ..Limits::default()
         },
     )
@@ -1069,7 +1146,10 @@ async fn stalled_flow_control_closes_after_send_stall_timeout(t: Transport) {
     c.send(&headers(1, END_HEADERS | END_STREAM, &get_block("/big")))
         .await;
     // The window never opens: the server gives up on the connection.
-    c.expect_connection_error(ENHANCE_YOUR_CALM).await;
+    let (_, code, took) = next_goaway(&mut c).await;
+    assert_eq!(code, Some(ENHANCE_YOUR_CALM));
+    assert_fired_after(took, limit);
+    c.expect_closed().await;
 }
 
 async fn rfc9113_6_9_1_data_beyond_stream_window(t: Transport) {
@@ -1685,7 +1765,6 @@ suite! {
         rfc9113_6_5_settings_ack_with_payload,
         rfc9113_6_5_settings_nonzero_stream,
         rfc9113_6_5_settings_length_not_multiple_of_6,
-        rfc9113_6_5_3_settings_timeout,
         rfc9113_6_5_2_enable_push_invalid,
         rfc9113_6_5_2_initial_window_size_too_large,
         rfc9113_6_5_2_max_frame_size_too_small,
@@ -1700,7 +1779,6 @@ suite! {
         rfc9113_6_7_ping_wrong_length,
         rfc9113_6_8_goaway_nonzero_stream,
         rfc9113_6_8_graceful_shutdown_finishes_in_flight_streams,
-        idle_connection_gets_goaway,
         rfc9113_6_9_window_update_zero_on_connection,
         rfc9113_6_9_window_update_zero_on_stream,
         rfc9113_6_9_window_update_wrong_length,
@@ -1708,7 +1786,6 @@ suite! {
         rfc9113_6_9_1_stream_window_overflow,
         rfc9113_6_9_1_server_respects_stream_window,
         rfc9113_6_9_1_server_respects_connection_window,
-        stalled_flow_control_closes_after_send_stall_timeout,
         rfc9113_6_9_1_data_beyond_stream_window,
         rfc9113_6_9_1_data_beyond_connection_window,
         rfc9113_6_9_2_initial_window_change_after_headers,
@@ -1765,6 +1842,12 @@ suite! {
         rfc7541_6_2_literal_name_index_beyond_tables,
         rfc7541_4_2_peer_header_table_size_zero_respected,
         rfc7541_2_3_2_response_encoder_uses_dynamic_table,
+    ]
+    paused: [
+        rfc9113_6_5_3_settings_timeout,
+        idle_connection_gets_goaway,
+        rfc9113_6_8_final_goaway_without_ping_answer,
+        stalled_flow_control_closes_after_send_stall_timeout,
     ]
     cleartext_only: [
         rfc9113_3_2_h2c_upgrade_answers_on_stream_1,

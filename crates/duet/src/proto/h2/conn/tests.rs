@@ -126,6 +126,23 @@ impl T {
         v
     }
 
+    /// Moves the fake clock on.
+    fn advance(&mut self, d: Duration) {
+        self.now += d;
+    }
+
+    /// The GOAWAYs in the output: (last stream id, error code).
+    fn goaways(&mut self) -> Vec<(u32, Reason)> {
+        self.frames()
+            .iter()
+            .filter(|(h, _)| h.kind == Kind::GoAway)
+            .map(|(_, p)| {
+                let last = u32::from_be_bytes([p[0], p[1], p[2], p[3]]);
+                (last, Reason(u32::from_be_bytes([p[4], p[5], p[6], p[7]])))
+            })
+            .collect()
+    }
+
     fn events(&mut self) -> Vec<Event> {
         std::iter::from_fn(|| self.c.poll_event()).collect()
     }
@@ -919,4 +936,273 @@ fn rfc9113_6_8_two_phase_graceful_goaway() {
     t.c.reset_stream(1, Reason::CANCEL);
     t.c.send_response(3, StatusCode::OK, &HeaderMap::new(), None, true, b"");
     assert!(t.c.is_done());
+}
+
+// ----- timers: poll_timeout / handle_timeout with a fake clock -----
+
+const SEC: Duration = Duration::from_secs(1);
+const MS: Duration = Duration::from_millis(1);
+
+/// A connection whose SETTINGS the peer acknowledged (no SETTINGS timer).
+fn acked(cfg: Config) -> T {
+    let mut t = T::with(cfg);
+    t.feed(&frame(SETTINGS, ACK, 0, &[])).unwrap();
+    t
+}
+
+#[test]
+fn timer_deadlines_come_from_config() {
+    let cfg = Config::default();
+    assert_eq!(cfg.settings_timeout, 10 * SEC);
+    assert_eq!(cfg.send_stall_timeout, 60 * SEC);
+    assert_eq!(cfg.idle_timeout, 60 * SEC);
+    assert_eq!(cfg.shutdown_ping_timeout, SEC);
+}
+
+#[test]
+fn rfc9113_6_5_3_settings_timeout() {
+    let mut t = T::with(Config::default());
+    let start = t.now;
+    // Our SETTINGS went out at creation: its deadline comes first.
+    assert_eq!(t.c.poll_timeout(), Some(start + 10 * SEC));
+    t.advance(10 * SEC - MS);
+    t.c.handle_timeout(t.now);
+    assert!(t.goaways().is_empty(), "not yet");
+    t.advance(MS);
+    t.c.handle_timeout(t.now);
+    assert_eq!(t.goaways(), vec![(0, Reason::SETTINGS_TIMEOUT)]);
+    assert!(t.c.is_done());
+    assert_eq!(t.c.poll_timeout(), None);
+}
+
+#[test]
+fn rfc9113_6_5_3_settings_timeout_counts_before_the_preface() {
+    // A client that connects and sends nothing never acknowledges either.
+    let mut t = T::fresh(Config::default());
+    t.frames();
+    t.advance(10 * SEC);
+    t.c.handle_timeout(t.now);
+    assert_eq!(t.goaways(), vec![(0, Reason::SETTINGS_TIMEOUT)]);
+}
+
+#[test]
+fn rfc9113_6_5_3_acknowledged_settings_stop_the_timer() {
+    let mut t = T::with(Config::default());
+    let start = t.now;
+    t.advance(9 * SEC);
+    t.feed(&frame(SETTINGS, ACK, 0, &[])).unwrap();
+    // What is left is the idle deadline, counted from the start.
+    assert_eq!(t.c.poll_timeout(), Some(start + 60 * SEC));
+    t.advance(SEC);
+    t.c.handle_timeout(t.now);
+    assert!(t.frames().is_empty());
+}
+
+#[test]
+fn settings_timeout_stream_reset_events() {
+    let mut t = T::with(Config::default());
+    t.open(1, true);
+    t.events();
+    t.advance(10 * SEC);
+    t.c.handle_timeout(t.now);
+    assert!(matches!(
+        t.events()[..],
+        [Event::Reset {
+            id: 1,
+            reason: Reason::SETTINGS_TIMEOUT
+        }]
+    ));
+}
+
+#[test]
+fn idle_connection_goes_away_after_idle_timeout() {
+    let mut t = acked(Config::default());
+    let start = t.now;
+    assert_eq!(t.c.poll_timeout(), Some(start + 60 * SEC));
+    // A stream is open: no deadline at all.
+    t.advance(10 * SEC);
+    t.open(1, true);
+    assert_eq!(t.c.poll_timeout(), None);
+    // It ends at +20 s, seen at the next output: idle from then.
+    t.advance(10 * SEC);
+    t.c.send_response(1, StatusCode::OK, &HeaderMap::new(), Some(0), true, b"");
+    t.frames();
+    assert_eq!(t.c.poll_timeout(), Some(start + 80 * SEC));
+    t.advance(60 * SEC - MS);
+    t.c.handle_timeout(t.now);
+    assert!(t.goaways().is_empty(), "not yet");
+    t.advance(MS);
+    t.c.handle_timeout(t.now);
+    // Graceful: NO_ERROR naming the last stream; nothing open, so done.
+    assert_eq!(t.goaways(), vec![(1, Reason::NO_ERROR)]);
+    assert!(t.c.is_done());
+}
+
+#[test]
+fn idle_timer_is_not_started_by_a_stale_time() {
+    // The stream closes by a call that takes no time; a timeout handled
+    // later counts idle from that later time, never from before.
+    let mut t = acked(Config::default());
+    t.open(1, true);
+    t.advance(100 * SEC);
+    t.c.send_response(1, StatusCode::OK, &HeaderMap::new(), Some(0), true, b"");
+    t.c.handle_timeout(t.now);
+    assert!(t.goaways().is_empty());
+    assert_eq!(t.c.poll_timeout(), Some(t.now + 60 * SEC));
+}
+
+#[test]
+fn send_stall_closes_with_enhance_your_calm() {
+    let mut t = acked(Config::default());
+    // The peer allows 10 octets per stream.
+    t.feed(&frame(SETTINGS, 0, 0, &[0, 4, 0, 0, 0, 10]))
+        .unwrap();
+    t.open(1, true);
+    t.c.send_response(1, StatusCode::OK, &HeaderMap::new(), None, false, b"");
+    t.c.send_data(1, Bytes::from(vec![b'x'; 100]), true);
+    t.frames();
+    let start = t.now;
+    assert_eq!(t.c.poll_timeout(), Some(start + 60 * SEC));
+    // DATA progresses at +30 s: the stall is counted from then.
+    t.advance(30 * SEC);
+    t.feed(&frame(WINDOW, 0, 1, &[0, 0, 0, 10])).unwrap();
+    assert_eq!(t.c.poll_timeout(), Some(start + 90 * SEC));
+    t.advance(60 * SEC - MS);
+    t.c.handle_timeout(t.now);
+    assert!(t.goaways().is_empty(), "not yet");
+    t.events();
+    t.advance(MS);
+    t.c.handle_timeout(t.now);
+    assert_eq!(t.goaways(), vec![(1, Reason::ENHANCE_YOUR_CALM)]);
+    assert!(matches!(t.events()[..], [Event::Reset { id: 1, .. }]));
+    assert!(t.c.is_done());
+}
+
+#[test]
+fn send_stall_timer_stops_when_the_window_opens() {
+    let mut t = acked(Config::default());
+    t.feed(&frame(SETTINGS, 0, 0, &[0, 4, 0, 0, 0, 10]))
+        .unwrap();
+    t.open(1, true);
+    t.c.send_response(1, StatusCode::OK, &HeaderMap::new(), None, false, b"");
+    t.c.send_data(1, Bytes::from(vec![b'x'; 100]), false);
+    t.frames();
+    assert!(t.c.poll_timeout().is_some());
+    t.feed(&frame(WINDOW, 0, 1, &[0, 0, 1, 0])).unwrap();
+    // Nothing waits: no stall; the stream is open: not idle.
+    assert_eq!(t.c.poll_timeout(), None);
+}
+
+#[test]
+fn rfc9113_6_8_final_goaway_after_the_ping_timeout() {
+    let mut t = acked(Config::default());
+    t.open(1, false);
+    let start = t.now;
+    t.c.start_shutdown(t.now);
+    assert_eq!(t.goaways(), vec![(MAX_WINDOW, Reason::NO_ERROR)]);
+    assert_eq!(t.c.poll_timeout(), Some(start + SEC));
+    // The PING is never answered; a stream opened meanwhile is taken.
+    t.advance(SEC / 2);
+    t.open(3, true);
+    t.advance(SEC / 2 - MS);
+    t.c.handle_timeout(t.now);
+    assert!(t.goaways().is_empty(), "not yet");
+    t.advance(MS);
+    t.c.handle_timeout(t.now);
+    assert_eq!(t.goaways(), vec![(3, Reason::NO_ERROR)]);
+    assert!(!t.c.is_done(), "streams 1 and 3 finish");
+    assert_eq!(t.c.poll_timeout(), None);
+    t.c.reset_stream(1, Reason::CANCEL);
+    t.c.send_response(3, StatusCode::OK, &HeaderMap::new(), None, true, b"");
+    assert!(t.c.is_done());
+}
+
+#[test]
+fn rfc9113_6_8_final_goaway_on_the_ping_ack() {
+    let mut t = acked(Config::default());
+    t.open(1, false);
+    t.c.start_shutdown(t.now);
+    let ping = t
+        .frames()
+        .into_iter()
+        .find(|(h, _)| h.kind == Kind::Ping)
+        .expect("PING sent with the first GOAWAY");
+    t.advance(SEC / 10);
+    t.feed(&frame(PING, ACK, 0, &ping.1)).unwrap();
+    assert_eq!(t.goaways(), vec![(1, Reason::NO_ERROR)]);
+    // The PING timeout is gone with the draining state.
+    assert_eq!(t.c.poll_timeout(), None);
+    t.advance(SEC);
+    t.c.handle_timeout(t.now);
+    assert!(t.goaways().is_empty());
+}
+
+#[test]
+fn rfc9113_6_8_graceful_shutdown_of_an_idle_connection_closes() {
+    let mut t = acked(Config::default());
+    t.c.start_shutdown(t.now);
+    t.frames();
+    t.advance(SEC);
+    t.c.handle_timeout(t.now);
+    assert_eq!(t.goaways(), vec![(0, Reason::NO_ERROR)]);
+    assert!(t.c.is_done());
+}
+
+#[test]
+fn upgraded_connection_is_not_idle_and_drains_before_the_preface() {
+    let now = Instant::now();
+    let c = Connection::upgraded(Config::default(), Bytes::new(), now).unwrap();
+    let mut t = T { c, now };
+    t.frames();
+    // Stream 1 is open: only the SETTINGS deadline.
+    assert_eq!(t.c.poll_timeout(), Some(now + 10 * SEC));
+    // Shutdown before the client preface arrives: the preface is still
+    // read, and the final GOAWAY follows the PING timeout.
+    t.c.start_shutdown(t.now);
+    t.frames();
+    let mut b = PREFACE.to_vec();
+    b.extend(frame(SETTINGS, 0, 0, &[]));
+    b.extend(frame(SETTINGS, ACK, 0, &[]));
+    t.feed(&b).unwrap();
+    t.advance(SEC);
+    t.c.handle_timeout(t.now);
+    assert_eq!(t.goaways(), vec![(1, Reason::NO_ERROR)]);
+    t.c.send_response(1, StatusCode::OK, &HeaderMap::new(), Some(0), true, b"");
+    assert!(t.c.is_done());
+}
+
+#[test]
+fn rapid_reset_window_uses_the_time_passed_in() {
+    let mut t = T::with(Config {
+        max_resets_per_sec: 5,
+        ..Config::default()
+    });
+    let reset = |t: &mut T, id: u32| {
+        t.open(id, false);
+        t.feed(&frame(RST, 0, id, &rst(Reason::CANCEL)))
+    };
+    for i in 0..5u32 {
+        reset(&mut t, 1 + 2 * i).unwrap();
+    }
+    // A second later the window starts over.
+    t.advance(SEC);
+    for i in 5..10u32 {
+        reset(&mut t, 1 + 2 * i).unwrap();
+    }
+    // The sixth within that second is one too many.
+    let r = reset(&mut t, 21);
+    t.expect_goaway(r, Reason::ENHANCE_YOUR_CALM);
+}
+
+#[test]
+fn a_limit_of_duration_max_means_never() {
+    let mut t = T::with(Config {
+        settings_timeout: Duration::MAX,
+        idle_timeout: Duration::MAX,
+        ..Config::default()
+    });
+    assert_eq!(t.c.poll_timeout(), None);
+    t.advance(1_000_000 * SEC);
+    t.c.handle_timeout(t.now);
+    assert!(t.frames().is_empty());
 }
