@@ -1,14 +1,16 @@
 //! Fuzzes a whole HTTP/2 server connection core fed arbitrary client bytes
 //! (after a valid preface), answering every request, releasing every body
-//! byte and draining the output as a driver would. Nothing may panic.
+//! byte and draining the output as a driver would, with a fake clock that
+//! moves on between reads and the core's timers handled as a driver would.
+//! Nothing may panic.
 //!
-//! Input layout: the first octet picks how the input is cut into reads; the
-//! rest follows the client preface. Run with `cargo fuzz run h2_connection`
-//! (nightly).
+//! Input layout: the first octet picks how the input is cut into reads (and
+//! how far the clock moves between them); the rest follows the client
+//! preface. Run with `cargo fuzz run h2_connection` (nightly).
 
 #![no_main]
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use libfuzzer_sys::fuzz_target;
@@ -21,9 +23,10 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let step = usize::from(knob).max(1);
-    let mut conn = Connection::new(Config::default());
+    let mut now = Instant::now();
+    let tick = Duration::from_millis(u64::from(knob) * 50);
+    let mut conn = Connection::new(Config::default(), now);
     let mut input = BytesMut::from(&PREFACE[..]);
-    let now = Instant::now();
     for chunk in rest.chunks(step) {
         input.extend_from_slice(chunk);
         let failed = conn.recv(&mut input, now).is_err();
@@ -37,8 +40,12 @@ fuzz_target!(|data: &[u8]| {
                 _ => {}
             }
         }
-        conn.take_output(&mut std::collections::VecDeque::new());
+        conn.take_output(&mut std::collections::VecDeque::new(), now);
         conn.refill();
+        now += tick;
+        if conn.poll_timeout().is_some_and(|t| t <= now) {
+            conn.handle_timeout(now);
+        }
         if failed || conn.is_done() {
             break;
         }

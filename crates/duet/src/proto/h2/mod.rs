@@ -3,9 +3,10 @@
 //! - [`frame`]: the frame layer (RFC 9113 §4, §6), one file per frame type.
 //! - [`hpack`]: header compression (RFC 7541).
 //! - [`Connection`]: the connection core — preface, SETTINGS, stream states
-//!   (§5.1), flow control (§5.2, §6.9), GOAWAY, request semantics (§8). It
-//!   takes received bytes and hands back events and bytes to send; the tokio
-//!   driver lives in `server::h2`.
+//!   (§5.1), flow control (§5.2, §6.9), GOAWAY, request semantics (§8), and
+//!   its timers. It takes received bytes and the time, and hands back events,
+//!   bytes to send and its next deadline; the tokio driver lives in
+//!   `server::h2`.
 
 use std::fmt;
 

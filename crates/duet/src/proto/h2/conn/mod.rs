@@ -258,11 +258,13 @@ enum Lookup {
 ///
 /// # Driver contract
 ///
-/// One task owns a `Connection` and moves bytes between it and the socket:
+/// One task owns a `Connection` and moves bytes between it and the socket.
+/// Every `now` it passes is the time of the call, from the one clock the
+/// driver uses (a paused test clock drives the core's timers too):
 ///
 /// 1. Create it with [`Connection::new`] (or [`Connection::upgraded`] after
 ///    an HTTP/1.1 `Upgrade: h2c`). It queues our SETTINGS and the
-///    connection WINDOW_UPDATE at once: write [`Connection::output`] out.
+///    connection WINDOW_UPDATE at once: write them out (step 5).
 /// 2. Feed every received byte to [`Connection::recv`] (which consumes whole
 ///    frames from the buffer and leaves a partial one), then drain
 ///    [`Connection::poll_event`] until `None` and act on each event.
@@ -275,21 +277,26 @@ enum Lookup {
 ///    [`Connection::take_writable`] after the peer opens windows.
 /// 4. Tell the core how many request body bytes the application consumed
 ///    with [`Connection::release`] (WINDOW_UPDATEs are sent in batches).
-/// 5. After any call, write out [`Connection::output`] (one buffer for all
-///    frames; clear it once written), then call [`Connection::refill`] to
-///    let more queued DATA in.
-/// 6. For graceful shutdown call [`Connection::start_shutdown`] (two-phase
-///    GOAWAY; call [`Connection::go_away`] after a grace period if the PING
-///    answer does not come), or [`Connection::go_away`] directly when no
-///    stream is open; keep serving until [`Connection::is_done`], then
+///    A handler may run only for a stream the core still tracks: drop it
+///    on [`Event::Reset`] (the core counts a connection with no stream
+///    open as idle).
+/// 5. After any call, take the output with [`Connection::take_output`] (in
+///    order; write all of it), then call [`Connection::refill`] to let more
+///    queued DATA in, and take the output again.
+/// 6. Before waiting, ask [`Connection::poll_timeout`] when the core next
+///    needs the time and sleep no longer; then call
+///    [`Connection::handle_timeout`] (early is harmless), act on the events
+///    and write the output. The SETTINGS timeout, a stalled peer, the idle
+///    timeout and the second phase of a graceful shutdown are all decided
+///    there.
+/// 7. For graceful shutdown call [`Connection::start_shutdown`] (two-phase
+///    GOAWAY; the final GOAWAY follows the PING answer or its timeout), or
+///    [`Connection::go_away`] to stop taking streams at once (e.g. after
+///    the peer's GOAWAY); keep serving until [`Connection::is_done`], then
 ///    close.
-/// 7. Time is the driver's: it may end the connection with
-///    [`Connection::abort`] when [`Connection::settings_pending`] lasts too
-///    long (SETTINGS_TIMEOUT) or when [`Connection::is_flow_blocked`] holds
-///    without [`Connection::data_sent`] moving (a stalled peer).
 ///
-/// The core never blocks, never reads a clock of its own (time is passed to
-/// `recv` for the rapid-reset guard) and never panics on peer input.
+/// The core never blocks, never reads a clock and never panics on peer
+/// input.
 pub struct Connection {
     cfg: Config,
     lifecycle: Lifecycle,
