@@ -161,9 +161,9 @@ pub enum Event {
 ///
 /// ```text
 ///            start_shutdown: GOAWAY(2^31-1) + PING
-///   ┌──────┐ ─────────────────────────────────────► ┌───────────────────┐
-///   │ Open │                                        │ Draining { since }│
-///   └──┬───┘                                        └────┬──────────────┘
+///   ┌──────┐ ─────────────────────────────────────► ┌────────────────────┐
+///   │ Open │                                        │ Draining { since } │
+///   └──┬───┘                                        └────┬───────────────┘
 ///      │ go_away (idle timeout,   PING ACK, PING timeout │
 ///      │ peer's GOAWAY):          or go_away:            │
 ///      │ GOAWAY(last id)          GOAWAY(last id)        │
@@ -171,7 +171,8 @@ pub enum Event {
 ///   ┌─────────────────────────────────────────────────────────┐
 ///   │                  GoingAway { last_id }                  │
 ///   └────────────────────────────┬────────────────────────────┘
-///                                │ its last stream ends
+///                                │ its last stream ends (at once
+///                                │ if none is open)
 ///                                ▼
 ///   any state ─────────────► ┌────────┐
 ///   connection error         │ Closed │
