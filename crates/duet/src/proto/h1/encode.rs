@@ -9,7 +9,7 @@ use http::{header, HeaderMap, StatusCode, Version};
 use crate::proto::http::{Answer, ERROR_CONTENT_TYPE};
 
 /// How a response body is delimited on the wire (RFC 9112 §6.3), from the
-/// exchange layer's [`Framing`](crate::proto::http::Framing).
+/// exchange layer's `proto::http::Framing`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ResponseFraming {
     /// `content-length: n`, then n body bytes.

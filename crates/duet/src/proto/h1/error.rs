@@ -7,7 +7,7 @@ use std::fmt;
 /// A request head or body that violates HTTP/1.1 (RFC 9112) or a limit.
 ///
 /// Each error maps to exactly one status code (400, 413, 414, 431, 501 or
-/// 505). The driver answers it with [`error_response`](super::error_response)
+/// 505). The driver answers it with `error_response`
 /// and closes the connection, since the framing of whatever follows on the
 /// connection can no longer be trusted (RFC 9112 §9.6).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -9,7 +9,7 @@
 //! 1. calls [`parse_request`] on the bytes read so far until it returns
 //!    `Ok(Some((head, consumed)))`, then drops `consumed` bytes from its
 //!    buffer. `Ok(None)` means "read more"; an `Err` is answered with
-//!    [`error_response`] and the connection is closed.
+//!    `error_response` and the connection is closed.
 //! 2. if [`RequestHead::upgrade_h2c`] is set and it wants HTTP/2, writes
 //!    [`encode_switching_protocols_h2c`] and hands the connection to the
 //!    HTTP/2 core (RFC 7540 §3.2).
