@@ -35,8 +35,10 @@ pub(super) enum Reading {
     FirstSettings,
     /// Any frame.
     Frames,
-    /// Only CONTINUATION frames of this field block (§6.10).
-    HeaderBlock(PendingBlock),
+    /// Only CONTINUATION frames of this field block (§6.10). Boxed: a
+    /// block split over frames is rare, and every connection carries this
+    /// enum.
+    HeaderBlock(Box<PendingBlock>),
 }
 
 /// A field block being reassembled from HEADERS + CONTINUATION (§6.10).
@@ -237,12 +239,12 @@ impl Connection {
 
     pub(super) fn on_headers(&mut self, h: Headers) -> Result<(), Error> {
         if !h.end_headers {
-            self.reading = Reading::HeaderBlock(PendingBlock {
+            self.reading = Reading::HeaderBlock(Box::new(PendingBlock {
                 stream_id: h.stream_id,
                 block: BytesMut::from(&h.fragment[..]),
                 end_stream: h.end_stream,
                 priority: h.priority,
-            });
+            }));
             return Ok(());
         }
         self.on_field_block(h.stream_id, &h.fragment, h.end_stream, h.priority)
