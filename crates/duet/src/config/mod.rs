@@ -88,6 +88,16 @@ pub struct Limits {
     /// first, accepting backs off, 10 ms doubling to 1 s, instead of
     /// spinning.)
     pub max_connections: usize,
+    /// Requests one connection may carry; the one that reaches it is
+    /// answered and the connection then ends gracefully (`Connection:
+    /// close` on HTTP/1.1, GOAWAY on HTTP/2). Default `u64::MAX` (no
+    /// limit).
+    pub max_requests_per_connection: u64,
+    /// Age at which a connection stops taking new requests and ends
+    /// gracefully once the ones in flight are answered (spreads
+    /// long-lived connections over instances behind a load balancer).
+    /// Default `Duration::MAX` (never).
+    pub max_connection_age: Duration,
 }
 
 impl Default for Limits {
@@ -114,6 +124,8 @@ impl Default for Limits {
             h2_shutdown_ping_timeout: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(30),
             max_connections: 65_536,
+            max_requests_per_connection: u64::MAX,
+            max_connection_age: Duration::MAX,
         }
     }
 }
