@@ -25,7 +25,14 @@
 pub mod app;
 pub mod config;
 mod error;
+/// The sans-I/O protocol cores. Not public API: visible only with the
+/// `unstable-fuzz` feature, for the fuzz targets, and free to change in any
+/// release.
+#[cfg(feature = "unstable-fuzz")]
+#[doc(hidden)]
 pub mod proto;
+#[cfg(not(feature = "unstable-fuzz"))]
+pub(crate) mod proto;
 pub(crate) mod server;
 
 pub use app::body::{Body, BodyError, BoxError};

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod h2_client;
+pub mod hpack;
 
 use std::net::SocketAddr;
 use std::time::Duration;

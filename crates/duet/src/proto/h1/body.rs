@@ -79,6 +79,7 @@ impl BodyDecoder {
     /// A decoder for a body framed as `kind`, with the default limits for
     /// the trailer section and chunk extensions (see
     /// [`with_limits`](Self::with_limits)).
+    #[cfg(test)]
     pub fn new(kind: &BodyKind) -> Self {
         Self::with_limits(kind, &Limits::default())
     }
@@ -103,6 +104,7 @@ impl BodyDecoder {
     }
 
     /// Whether the whole body has been decoded.
+    #[cfg(any(test, feature = "unstable-fuzz"))]
     pub fn is_done(&self) -> bool {
         matches!(self.state, State::Done)
     }

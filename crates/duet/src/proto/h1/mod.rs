@@ -13,8 +13,9 @@
 //! 2. if [`RequestHead::upgrade_h2c`] is set and it wants HTTP/2, writes
 //!    [`encode_switching_protocols_h2c`] and hands the connection to the
 //!    HTTP/2 core (RFC 7540 §3.2).
-//! 3. if [`RequestHead::expect_continue`] is set and it wants the body,
-//!    writes [`encode_continue`] before reading it (RFC 9110 §10.1.1).
+//! 3. if the exchange layer's admission (`proto::http`, one `Expect`
+//!    policy for every version) asks for it, writes [`encode_continue`]
+//!    before reading the body (RFC 9110 §10.1.1).
 //! 4. reads the body with [`BodyDecoder::with_limits`] on
 //!    [`RequestHead::body`] until [`Decoded::End`], counting the bytes
 //!    against its own body limit (413); bytes left in the buffer after
@@ -71,9 +72,6 @@ pub struct RequestHead {
     /// (RFC 9112 §9.3): HTTP/1.1 unless `Connection: close`; HTTP/1.0 only
     /// with `Connection: keep-alive` (and no `close`).
     pub keep_alive: bool,
-    /// `Expect: 100-continue` (case-insensitive) on an HTTP/1.1 request that
-    /// has a body (RFC 9110 §10.1.1: a client must not send it without one).
-    pub expect_continue: bool,
     /// The decoded `HTTP2-Settings` payload (a SETTINGS frame payload,
     /// RFC 7540 §3.2.1) when the request asks to upgrade to h2c: HTTP/1.1,
     /// `Upgrade` lists `h2c`, `Connection` lists `Upgrade` and

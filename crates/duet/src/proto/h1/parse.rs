@@ -199,7 +199,6 @@ fn parse_head<'b>(
         _ => facts.conn_keep_alive && !facts.conn_close,
     };
     let is_11 = version == Version::HTTP_11;
-    let expect_continue = is_11 && facts.expect_continue && body != BodyKind::None;
     let upgrade_h2c = if is_11 && facts.upgrade_h2c && facts.conn_upgrade && facts.conn_h2_settings
     {
         // RFC 7540 §3.2.1: exactly one HTTP2-Settings field, else no upgrade.
@@ -219,7 +218,6 @@ fn parse_head<'b>(
             headers,
             body,
             keep_alive,
-            expect_continue,
             upgrade_h2c,
         },
         len,
@@ -404,7 +402,6 @@ struct Facts {
     conn_keep_alive: bool,
     conn_upgrade: bool,
     conn_h2_settings: bool,
-    expect_continue: bool,
     upgrade_h2c: bool,
     h2_settings_count: usize,
     h2_settings: Option<HeaderValue>,
@@ -432,11 +429,6 @@ impl Facts {
                 } else if token.eq_ignore_ascii_case(HTTP2_SETTINGS.as_bytes()) {
                     self.conn_h2_settings = true;
                 }
-            }
-        } else if name == header::EXPECT {
-            // RFC 9110 §10.1.1: 100-continue is the only expectation defined.
-            if list_items(v).any(|e| e.eq_ignore_ascii_case(b"100-continue")) {
-                self.expect_continue = true;
             }
         } else if name == header::UPGRADE {
             // RFC 9110 §7.8: a comma list of protocols; RFC 7540 §3.2: "h2c".
@@ -644,7 +636,6 @@ mod tests {
         assert_eq!(head.headers["accept"], "*/*");
         assert_eq!(head.body, BodyKind::None);
         assert!(head.keep_alive);
-        assert!(!head.expect_continue);
         assert!(head.upgrade_h2c.is_none());
     }
 
@@ -1094,24 +1085,6 @@ mod tests {
         );
         // A token that merely contains "close" is not "close".
         assert!(ok(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: closed\r\n\r\n").keep_alive);
-    }
-
-    #[test]
-    fn expect_continue_rules() {
-        // RFC 9110 §10.1.1
-        let with_body =
-            b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nExpect: 100-Continue\r\n\r\n";
-        assert!(ok(with_body).expect_continue);
-        assert!(ok(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n").expect_continue);
-        assert!(!ok(b"GET / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n\r\n").expect_continue);
-        assert!(
-            !ok(b"POST / HTTP/1.0\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n")
-                .expect_continue
-        );
-        assert!(
-            !ok(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nExpect: 200-ok\r\n\r\n")
-                .expect_continue
-        );
     }
 
     // SETTINGS_MAX_CONCURRENT_STREAMS = 100, SETTINGS_INITIAL_WINDOW_SIZE =

@@ -68,21 +68,21 @@ impl Reason {
 
     /// The RFC name of the code, if it is a known one.
     pub fn name(self) -> Option<&'static str> {
-        Some(match self.0 {
-            0x0 => "NO_ERROR",
-            0x1 => "PROTOCOL_ERROR",
-            0x2 => "INTERNAL_ERROR",
-            0x3 => "FLOW_CONTROL_ERROR",
-            0x4 => "SETTINGS_TIMEOUT",
-            0x5 => "STREAM_CLOSED",
-            0x6 => "FRAME_SIZE_ERROR",
-            0x7 => "REFUSED_STREAM",
-            0x8 => "CANCEL",
-            0x9 => "COMPRESSION_ERROR",
-            0xa => "CONNECT_ERROR",
-            0xb => "ENHANCE_YOUR_CALM",
-            0xc => "INADEQUATE_SECURITY",
-            0xd => "HTTP_1_1_REQUIRED",
+        Some(match self {
+            Reason::NO_ERROR => "NO_ERROR",
+            Reason::PROTOCOL_ERROR => "PROTOCOL_ERROR",
+            Reason::INTERNAL_ERROR => "INTERNAL_ERROR",
+            Reason::FLOW_CONTROL_ERROR => "FLOW_CONTROL_ERROR",
+            Reason::SETTINGS_TIMEOUT => "SETTINGS_TIMEOUT",
+            Reason::STREAM_CLOSED => "STREAM_CLOSED",
+            Reason::FRAME_SIZE_ERROR => "FRAME_SIZE_ERROR",
+            Reason::REFUSED_STREAM => "REFUSED_STREAM",
+            Reason::CANCEL => "CANCEL",
+            Reason::COMPRESSION_ERROR => "COMPRESSION_ERROR",
+            Reason::CONNECT_ERROR => "CONNECT_ERROR",
+            Reason::ENHANCE_YOUR_CALM => "ENHANCE_YOUR_CALM",
+            Reason::INADEQUATE_SECURITY => "INADEQUATE_SECURITY",
+            Reason::HTTP_1_1_REQUIRED => "HTTP_1_1_REQUIRED",
             _ => return None,
         })
     }

@@ -2,9 +2,13 @@
 //! else between a HEADERS without END_HEADERS and its last CONTINUATION)
 //! are enforced by the connection.
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
+#[cfg(any(test, feature = "unstable-fuzz"))]
+use bytes::BytesMut;
 
-use super::head::{Head, Kind, END_HEADERS};
+#[cfg(any(test, feature = "unstable-fuzz"))]
+use super::head::Kind;
+use super::head::{Head, END_HEADERS};
 use crate::proto::h2::{Error, Reason, StreamId};
 
 /// A CONTINUATION frame: more of a field block.
@@ -32,7 +36,10 @@ impl Continuation {
         })
     }
 
-    /// Writes the frame.
+    /// Writes the frame. The server sends its header blocks with
+    /// [`encode_block`](super::encode_block); this is for the tests and
+    /// the fuzz targets.
+    #[cfg(any(test, feature = "unstable-fuzz"))]
     pub fn encode(&self, dst: &mut BytesMut) {
         let flags = if self.end_headers { END_HEADERS } else { 0 };
         Head::new(Kind::Continuation, flags, self.stream_id).encode(self.fragment.len(), dst);

@@ -52,8 +52,10 @@ impl Headers {
         })
     }
 
-    /// Writes this frame as is (the fragment must fit the peer's maximum
-    /// frame size; see [`encode_block`] for splitting).
+    /// Writes this frame as is, without padding (the fragment must fit the
+    /// peer's maximum frame size). The server sends its header blocks with
+    /// [`encode_block`]; this is for the tests and the fuzz targets.
+    #[cfg(any(test, feature = "unstable-fuzz"))]
     pub fn encode(&self, dst: &mut BytesMut) {
         let mut flags = 0;
         if self.end_stream {
@@ -62,7 +64,15 @@ impl Headers {
         if self.end_headers {
             flags |= END_HEADERS;
         }
-        Head::new(Kind::Headers, flags, self.stream_id).encode(self.fragment.len(), dst);
+        let mut len = self.fragment.len();
+        if self.priority.is_some() {
+            flags |= PRIORITY;
+            len += 5;
+        }
+        Head::new(Kind::Headers, flags, self.stream_id).encode(len, dst);
+        if let Some(p) = &self.priority {
+            p.encode(dst);
+        }
         dst.extend_from_slice(&self.fragment);
     }
 }

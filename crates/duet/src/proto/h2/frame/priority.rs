@@ -2,9 +2,13 @@
 //! carry. The RFC 7540 priority scheme is deprecated (§5.3.2); the frames are
 //! parsed and checked, then ignored.
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{Buf, Bytes};
+#[cfg(any(test, feature = "unstable-fuzz"))]
+use bytes::{BufMut, BytesMut};
 
-use super::head::{Head, Kind};
+use super::head::Head;
+#[cfg(any(test, feature = "unstable-fuzz"))]
+use super::head::Kind;
 use crate::proto::h2::{Error, Reason, StreamId};
 
 /// The 5-octet stream dependency + weight (RFC 9113 §6.3).
@@ -30,7 +34,8 @@ impl PrioritySpec {
         }
     }
 
-    fn encode(&self, dst: &mut BytesMut) {
+    #[cfg(any(test, feature = "unstable-fuzz"))]
+    pub(crate) fn encode(&self, dst: &mut BytesMut) {
         let e = if self.exclusive { 0x8000_0000 } else { 0 };
         dst.put_u32(self.dependency | e);
         dst.put_u8(self.weight);
@@ -69,7 +74,9 @@ impl Priority {
         })
     }
 
-    /// Writes the frame.
+    /// Writes the frame (a server never sends one: for the tests and the
+    /// fuzz targets).
+    #[cfg(any(test, feature = "unstable-fuzz"))]
     pub fn encode(&self, dst: &mut BytesMut) {
         Head::new(Kind::Priority, 0, self.stream_id).encode(5, dst);
         self.spec.encode(dst);

@@ -2,9 +2,13 @@
 //! client cannot push (§8.4), so the connection answers PROTOCOL_ERROR. The
 //! frame is still parsed so its framing errors are reported precisely.
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{Buf, Bytes};
+#[cfg(any(test, feature = "unstable-fuzz"))]
+use bytes::{BufMut, BytesMut};
 
-use super::head::{Head, Kind, END_HEADERS};
+#[cfg(any(test, feature = "unstable-fuzz"))]
+use super::head::Kind;
+use super::head::{Head, END_HEADERS};
 use super::strip_padding;
 use crate::proto::h2::{Error, Reason, StreamId};
 
@@ -41,7 +45,9 @@ impl PushPromise {
         })
     }
 
-    /// Writes the frame.
+    /// Writes the frame (a server that does not push never sends one: for
+    /// the tests and the fuzz targets).
+    #[cfg(any(test, feature = "unstable-fuzz"))]
     pub fn encode(&self, dst: &mut BytesMut) {
         let flags = if self.end_headers { END_HEADERS } else { 0 };
         Head::new(Kind::PushPromise, flags, self.stream_id).encode(4 + self.fragment.len(), dst);

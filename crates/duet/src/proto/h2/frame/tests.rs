@@ -223,3 +223,58 @@ fn rfc9113_6_6_push_promise_parsed() {
     let Frame::PushPromise(p) = f else { panic!() };
     assert_eq!(p.promised_id, 2);
 }
+
+#[test]
+fn header_block_frames_round_trip() {
+    let frames = [
+        Frame::Headers(Headers {
+            stream_id: 3,
+            priority: Some(PrioritySpec {
+                dependency: 1,
+                exclusive: true,
+                weight: 15,
+            }),
+            fragment: Bytes::from_static(b"\x82\x84"),
+            end_stream: true,
+            end_headers: false,
+        }),
+        Frame::Headers(Headers {
+            stream_id: 5,
+            priority: None,
+            fragment: Bytes::from_static(b"\x82"),
+            end_stream: false,
+            end_headers: true,
+        }),
+        Frame::Continuation(Continuation {
+            stream_id: 3,
+            fragment: Bytes::from_static(b"\x87"),
+            end_headers: true,
+        }),
+        Frame::PushPromise(PushPromise {
+            stream_id: 1,
+            promised_id: 2,
+            fragment: Bytes::from_static(b"\x82"),
+            end_headers: true,
+        }),
+        Frame::Priority(Priority {
+            stream_id: 7,
+            spec: PrioritySpec {
+                dependency: 0,
+                exclusive: false,
+                weight: 200,
+            },
+        }),
+    ];
+    for f in frames {
+        let mut b = BytesMut::new();
+        match &f {
+            Frame::Headers(h) => h.encode(&mut b),
+            Frame::Continuation(c) => c.encode(&mut b),
+            Frame::PushPromise(p) => p.encode(&mut b),
+            Frame::Priority(p) => p.encode(&mut b),
+            _ => unreachable!(),
+        }
+        assert_eq!(decode(&mut b, 16_384), Ok(Some(f)));
+        assert!(b.is_empty());
+    }
+}

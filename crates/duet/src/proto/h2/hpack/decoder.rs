@@ -59,11 +59,26 @@ impl Decoder {
     /// below the table's current maximum size, the next header block must
     /// begin with a dynamic table size update (RFC 7541 §4.2), else it is
     /// rejected with [`DecoderError::TableSizeUpdateMissing`].
+    ///
+    /// The server never changes its table size after the preface, so only
+    /// the tests and the fuzz targets call this.
+    #[cfg(any(test, feature = "unstable-fuzz"))]
     pub fn set_max_table_size(&mut self, max: usize) {
         self.max_allowed = max;
         if self.table.max_size() > max {
             self.update_required = true;
         }
+    }
+
+    /// [`decode_limited`](Self::decode_limited) with no limit on the header
+    /// list size (the server always has one; the tests need none).
+    #[cfg(test)]
+    pub fn decode(
+        &mut self,
+        block: &[u8],
+        emit: &mut dyn FnMut(Bytes, Bytes),
+    ) -> Result<(), DecoderError> {
+        self.decode_limited(block, usize::MAX, emit)
     }
 
     /// Decodes one complete header block (HEADERS + CONTINUATION payloads
@@ -73,20 +88,11 @@ impl Decoder {
     /// On error, fields before the fault may already have been emitted,
     /// and the dynamic table is no longer in step with the peer's: the
     /// connection must end with COMPRESSION_ERROR (RFC 9113 §4.3).
-    pub fn decode(
-        &mut self,
-        block: &[u8],
-        emit: &mut dyn FnMut(Bytes, Bytes),
-    ) -> Result<(), DecoderError> {
-        self.decode_limited(block, usize::MAX, emit)
-    }
-
-    /// Like [`decode`](Self::decode), but stops emitting fields once the
-    /// header list size (each field's name + value + 32, RFC 9113 §6.5.2)
-    /// would exceed `max_list_size`, and then returns
-    /// [`DecoderError::HeaderListTooLarge`].
     ///
-    /// That error alone leaves the decoder usable: the rest of the block is
+    /// Fields stop being emitted once the header list size (each field's
+    /// name + value + 32, RFC 9113 §6.5.2) would exceed `max_list_size`,
+    /// and the result is then [`DecoderError::HeaderListTooLarge`]. That
+    /// error alone leaves the decoder usable: the rest of the block is
     /// still decoded into the dynamic table, so the connection may go on and
     /// only the stream be refused (e.g. with a 431 response).
     pub fn decode_limited(
