@@ -50,16 +50,12 @@ fuzz_target!(|data: &[u8]| {
     let Some((&knobs, input)) = data.split_first() else {
         return;
     };
-    let limits = if knobs & 1 == 0 {
-        Limits::default()
-    } else {
-        Limits {
-            max_uri_bytes: 32,
-            max_header_bytes: 256,
-            max_headers: 4,
-            ..Limits::default()
-        }
-    };
+    let mut limits = Limits::default();
+    if knobs & 1 != 0 {
+        limits.max_uri_bytes = 32;
+        limits.max_header_bytes = 256;
+        limits.max_headers = 4;
+    }
     let step = usize::from(knobs >> 1) + 1;
 
     let body_input = match parse_request(input, &limits) {

@@ -13,10 +13,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use duet::{Body, HeaderMap, Limits, Method, Response, Running, Server, StatusCode, TlsConfig};
+use duet::{Body, HeaderMap, Method, Response, Running, Server, StatusCode, TlsConfig};
 use futures_util::stream;
 use support::h2_client::{self as h2, H2Conn, Peer, Transport, END_HEADERS, END_STREAM, HEADERS};
-use support::{local, read_to_close, start};
+use support::{limits, local, read_to_close, start};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -349,10 +349,7 @@ async fn the_body_limit_is_the_virtual_hosts_own() {
     // server the default 16 MiB. Before, the port's first server's limit
     // applied to both.
     let port = free_port();
-    let tiny_limits = Limits {
-        max_body_bytes: 10,
-        ..Limits::default()
-    };
+    let tiny_limits = limits(|l| l.max_body_bytes = 10);
     let mut tiny = Server::bind_addr(port)
         .hostname("tiny.test")
         .limits(tiny_limits);
@@ -726,10 +723,7 @@ fn a_timed_out_head_is_recorded_as_408() {
         .build()
         .expect("runtime");
     rt.block_on(async {
-        let limits = Limits {
-            header_read_timeout: Duration::from_secs(3),
-            ..Limits::default()
-        };
+        let limits = limits(|l| l.header_read_timeout = Duration::from_secs(3));
         let mut s = local().limits(limits);
         s.get("/doc", doc);
         let running = start([s]).await;

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use duet::{
-    Body, ConnContext, Json, Limits, Method, Path, Query, RequestContext, Response, Server, State,
+    Body, ConnContext, Json, Method, Path, Query, RequestContext, Response, Server, State,
     StatusCode,
 };
 use serde::{Deserialize, Serialize};
@@ -389,12 +389,11 @@ async fn chunked_upload_and_expect_continue() {
 
 #[tokio::test]
 async fn bad_requests_get_one_clear_status() {
-    let limits = Limits {
-        max_body_bytes: 16,
-        max_uri_bytes: 64,
-        max_header_bytes: 1024,
-        ..Limits::default()
-    };
+    let limits = limits(|l| {
+        l.max_body_bytes = 16;
+        l.max_uri_bytes = 64;
+        l.max_header_bytes = 1024;
+    });
     let mut s = support::local().limits(limits);
     s.post("/echo", echo).get("/", hello);
     let running = start([s]).await;
@@ -442,10 +441,7 @@ async fn bad_requests_get_one_clear_status() {
 
 #[tokio::test]
 async fn slow_header_times_out_with_408() {
-    let limits = Limits {
-        header_read_timeout: Duration::from_millis(300),
-        ..Limits::default()
-    };
+    let limits = limits(|l| l.header_read_timeout = Duration::from_millis(300));
     let mut s = support::local().limits(limits);
     s.get("/", hello);
     let running = start([s]).await;
@@ -630,10 +626,7 @@ async fn large_streamed_request_body_reaches_handler() {
         }
         n.to_string()
     }
-    let mut s = support::local().limits(Limits {
-        max_body_bytes: 64 << 20,
-        ..Limits::default()
-    });
+    let mut s = support::local().limits(limits(|l| l.max_body_bytes = 64 << 20));
     s.post("/count", count);
     let running = start([s]).await;
     let body = vec![7u8; 8 << 20];

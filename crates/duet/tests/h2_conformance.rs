@@ -67,7 +67,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use duet::{Limits, RequestContext, Response, Running, Server, State, TlsConfig};
 use support::h2_client::*;
-use support::{local, start};
+use support::{limits, local, start};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 async fn hello() -> &'static str {
@@ -528,14 +528,7 @@ async fn rfc9113_5_1_1_decreasing_stream_id(t: Transport) {
 }
 
 async fn rfc9113_5_1_2_concurrent_streams_refused(t: Transport) {
-    let (_s, peer) = server_with(
-        t,
-        Limits {
-            h2_max_concurrent_streams: 2,
-            ..Limits::default()
-        },
-    )
-    .await;
+    let (_s, peer) = server_with(t, limits(|l| l.h2_max_concurrent_streams = 2)).await;
     let mut c = H2Conn::handshake(peer).await;
     assert!(c.server_settings.contains(&(MAX_CONCURRENT_STREAMS, 2)));
     open_post(&mut c, 1).await;
@@ -548,14 +541,7 @@ async fn rfc9113_5_1_2_concurrent_streams_refused(t: Transport) {
 async fn rfc9113_5_1_2_streams_held_open_by_flow_control_count(t: Transport) {
     // As h2spec does it: with a zero window no response can finish, so
     // every stream stays open and the one above the limit is refused.
-    let (_s, peer) = server_with(
-        t,
-        Limits {
-            h2_max_concurrent_streams: 3,
-            ..Limits::default()
-        },
-    )
-    .await;
+    let (_s, peer) = server_with(t, limits(|l| l.h2_max_concurrent_streams = 3)).await;
     let mut c = H2Conn::handshake_with(peer, &[(INITIAL_WINDOW_SIZE, 0)]).await;
     for id in [1, 3, 5, 7] {
         c.send(&headers(id, END_HEADERS | END_STREAM, &get_block("/")))
@@ -625,14 +611,7 @@ async fn rfc9113_5_5_unknown_frame_inside_header_block(t: Transport) {
 }
 
 async fn rapid_reset_enhance_your_calm(t: Transport) {
-    let (_s, peer) = server_with(
-        t,
-        Limits {
-            h2_max_resets_per_sec: 10,
-            ..Limits::default()
-        },
-    )
-    .await;
+    let (_s, peer) = server_with(t, limits(|l| l.h2_max_resets_per_sec = 10)).await;
     let mut c = H2Conn::handshake(peer).await;
     let mut b = Vec::new();
     for i in 0..40u32 {
@@ -821,14 +800,7 @@ async fn rfc9113_6_5_settings_length_not_multiple_of_6(t: Transport) {
 /// Paused clock.
 async fn rfc9113_6_5_3_settings_timeout(t: Transport) {
     let limit = Duration::from_secs(3);
-    let (_s, peer) = server_with(
-        t,
-        Limits {
-            h2_settings_timeout: limit,
-            ..Limits::default()
-        },
-    )
-    .await;
+    let (_s, peer) = server_with(t, limits(|l| l.h2_settings_timeout = limit)).await;
     let mut c = H2Conn::connect(peer).await;
     let mut b = PREFACE.to_vec();
     b.extend(settings(&[]));
@@ -994,14 +966,7 @@ async fn rfc9113_6_8_graceful_shutdown_finishes_in_flight_streams(t: Transport) 
 async fn idle_connection_gets_goaway(t: Transport) {
     // Shorter than `/slow` takes to answer.
     let limit = Duration::from_millis(200);
-    let (_s, peer) = server_with(
-        t,
-        Limits {
-            keep_alive_timeout: limit,
-            ..Limits::default()
-        },
-    )
-    .await;
+    let (_s, peer) = server_with(t, limits(|l| l.keep_alive_timeout = limit)).await;
     let mut c = H2Conn::handshake(peer).await;
     // A stream in flight is not idle, however long it takes.
     let r = c.get(1, "/slow").await;
@@ -1018,14 +983,7 @@ async fn idle_connection_gets_goaway(t: Transport) {
 /// first one is not answered.
 async fn rfc9113_6_8_final_goaway_without_ping_answer(t: Transport) {
     let limit = Duration::from_secs(2);
-    let (s, peer) = server_with(
-        t,
-        Limits {
-            h2_shutdown_ping_timeout: limit,
-            ..Limits::default()
-        },
-    )
-    .await;
+    let (s, peer) = server_with(t, limits(|l| l.h2_shutdown_ping_timeout = limit)).await;
     let mut c = H2Conn::handshake(peer).await;
     closed_stream(&mut c, 1).await;
     let stopping = tokio::spawn(s.shutdown());
@@ -1134,14 +1092,7 @@ async fn rfc9113_6_9_1_server_respects_connection_window(t: Transport) {
 /// Paused clock.
 async fn stalled_flow_control_closes_after_send_stall_timeout(t: Transport) {
     let limit = Duration::from_secs(3);
-    let (_s, peer) = server_with(
-        t,
-        Limits {
-            h2_send_stall_timeout: limit,
-            ..Limits::default()
-        },
-    )
-    .await;
+    let (_s, peer) = server_with(t, limits(|l| l.h2_send_stall_timeout = limit)).await;
     let mut c = H2Conn::handshake_with(peer, &[(INITIAL_WINDOW_SIZE, 10)]).await;
     c.send(&headers(1, END_HEADERS | END_STREAM, &get_block("/big")))
         .await;
@@ -1153,14 +1104,7 @@ async fn stalled_flow_control_closes_after_send_stall_timeout(t: Transport) {
 }
 
 async fn rfc9113_6_9_1_data_beyond_stream_window(t: Transport) {
-    let (_s, peer) = server_with(
-        t,
-        Limits {
-            h2_initial_window_size: 100,
-            ..Limits::default()
-        },
-    )
-    .await;
+    let (_s, peer) = server_with(t, limits(|l| l.h2_initial_window_size = 100)).await;
     let mut c = H2Conn::handshake(peer).await;
     assert!(c.server_settings.contains(&(INITIAL_WINDOW_SIZE, 100)));
     open_post(&mut c, 1).await;
@@ -1169,14 +1113,7 @@ async fn rfc9113_6_9_1_data_beyond_stream_window(t: Transport) {
 }
 
 async fn rfc9113_6_9_1_data_beyond_connection_window(t: Transport) {
-    let (_s, peer) = server_with(
-        t,
-        Limits {
-            h2_connection_window_size: 65_535,
-            ..Limits::default()
-        },
-    )
-    .await;
+    let (_s, peer) = server_with(t, limits(|l| l.h2_connection_window_size = 65_535)).await;
     let mut c = H2Conn::handshake(peer).await;
     let mut b = Vec::new();
     // Nothing reads these bodies, so no credit comes back.
@@ -1486,14 +1423,7 @@ async fn rfc9113_8_3_2_response_head_rules(t: Transport) {
 }
 
 async fn header_list_too_large_gets_431(t: Transport) {
-    let (_s, peer) = server_with(
-        t,
-        Limits {
-            h2_max_header_list_size: 1000,
-            ..Limits::default()
-        },
-    )
-    .await;
+    let (_s, peer) = server_with(t, limits(|l| l.h2_max_header_list_size = 1000)).await;
     let mut c = H2Conn::handshake(peer).await;
     let v = "v".repeat(2000);
     let b = request_block("GET", "/", &[("x-big", &v)]);
@@ -1503,14 +1433,7 @@ async fn header_list_too_large_gets_431(t: Transport) {
 }
 
 async fn content_length_over_body_limit_gets_413(t: Transport) {
-    let (_s, peer) = server_with(
-        t,
-        Limits {
-            max_body_bytes: 10,
-            ..Limits::default()
-        },
-    )
-    .await;
+    let (_s, peer) = server_with(t, limits(|l| l.max_body_bytes = 10)).await;
     let mut c = H2Conn::handshake(peer).await;
     let b = request_block("POST", "/echo", &[("content-length", "11")]);
     c.send(&headers(1, END_HEADERS, &b)).await;

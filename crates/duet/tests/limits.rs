@@ -3,8 +3,7 @@
 
 mod support;
 
-use duet::Limits;
-use support::{local, read_until, start};
+use support::{limits, local, read_until, start};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
@@ -21,11 +20,8 @@ async fn get(c: &mut TcpStream) -> String {
 
 #[tokio::test]
 async fn connections_past_the_cap_wait_until_one_closes() {
-    let limits = Limits {
-        max_connections: 2,
-        ..Limits::default()
-    };
-    let mut s = local().limits(limits);
+    let two = limits(|l| l.max_connections = 2);
+    let mut s = local().limits(two);
     s.get("/hello", hello);
     let running = start([s]).await;
     let addr = running.addr();

@@ -10,8 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use duet::{Body, Limits, Path, Response, Server, StatusCode};
+use duet::{Body, Path, Response, Server, StatusCode};
 use stream_support::{h2_get, h2c_connect, Proto, Target};
+use support::limits;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const MB: u64 = 1024 * 1024;
@@ -131,10 +132,9 @@ fn endless_route(s: &mut Server) -> Arc<AtomicU64> {
 }
 
 fn app(proto: Proto) -> (Server, Arc<AtomicU64>) {
-    let mut s = proto.server().limits(Limits {
-        max_body_bytes: 200 * MB,
-        ..Limits::default()
-    });
+    let mut s = proto
+        .server()
+        .limits(limits(|l| l.max_body_bytes = 200 * MB));
     s.get("/download/{n}", download)
         .get("/chunked/{n}", chunked)
         .post("/upload", upload);
@@ -201,10 +201,7 @@ async fn upload_100mb_streamed_to_the_handler(proto: Proto) {
 }
 
 async fn upload_past_the_limit_is_refused(proto: Proto) {
-    let mut s = proto.server().limits(Limits {
-        max_body_bytes: MB,
-        ..Limits::default()
-    });
+    let mut s = proto.server().limits(limits(|l| l.max_body_bytes = MB));
     s.post("/upload", upload);
     let t = Target::start(proto, s).await;
     let resp = t

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use duet::{ConnContext, Limits, RequestContext, Server, TlsConfig, TlsErrorKind};
+use duet::{ConnContext, RequestContext, Server, TlsConfig, TlsErrorKind};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, RootCertStore};
@@ -606,10 +606,7 @@ async fn certificate_reload_keeps_existing_connections() {
 async fn garbage_and_stalled_handshakes_close_only_their_connection() {
     let pki = Pki::new("garbage");
     let (mut servers, _tls, _la, _lb) = two_sites(&pki, false);
-    let limits = Limits {
-        tls_handshake_timeout: Duration::from_millis(300),
-        ..Limits::default()
-    };
+    let limits = limits(|l| l.tls_handshake_timeout = Duration::from_millis(300));
     servers = servers
         .into_iter()
         .map(|s| s.limits(limits.clone()))

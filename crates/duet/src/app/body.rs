@@ -36,8 +36,10 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 type BoxStream = Pin<Box<dyn Stream<Item = Result<Bytes, BoxError>> + Send + 'static>>;
 
-/// Why a body could not be read.
+/// Why a body could not be read. More reasons may be added: a `match`
+/// needs a `_` arm.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum BodyError {
     /// The body is larger than the configured limit (answered with 413).
     TooLarge,

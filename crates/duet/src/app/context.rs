@@ -8,8 +8,10 @@ use std::sync::{Arc, Mutex};
 
 use http::{Extensions, HeaderMap, Method, Uri, Version};
 
-/// TLS facts of a connection.
+/// TLS facts of a connection. More may be added: it is built only by the
+/// server.
 #[derive(Clone, Debug, Default)]
+#[non_exhaustive]
 pub struct TlsInfo {
     /// The server name the client sent (SNI), if any.
     pub server_name: Option<String>,

@@ -229,10 +229,8 @@ impl<T: IntoResponse, E: IntoResponse> IntoResponse for Result<T, E> {
 /// A handler error that answers with a status and a reason.
 #[derive(Debug, Clone)]
 pub struct HttpError {
-    /// The status to answer with.
-    pub status: StatusCode,
-    /// Why, as shown in the response body.
-    pub reason: String,
+    status: StatusCode,
+    reason: String,
 }
 
 impl HttpError {
@@ -242,6 +240,14 @@ impl HttpError {
             status,
             reason: reason.into(),
         }
+    }
+    /// The status to answer with.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+    /// Why, as shown in the response body.
+    pub fn reason(&self) -> &str {
+        &self.reason
     }
 }
 

@@ -13,7 +13,23 @@ pub use tls::{TlsConfig, TlsError, TlsErrorKind};
 ///
 /// When several [`Server`](crate::Server)s share a port, the listener uses
 /// the limits of the first server added for that port.
+///
+/// New limits are added over time, so the struct cannot be built with a
+/// literal outside this crate: start from the defaults and set the fields
+/// you need.
+///
+/// ```
+/// use std::time::Duration;
+/// use duet::{Limits, Server};
+///
+/// let mut limits = Limits::default();
+/// limits.max_body_bytes = 1024 * 1024;
+/// limits.keep_alive_timeout = Duration::from_secs(5);
+/// let server = Server::bind(8080).limits(limits);
+/// # drop(server);
+/// ```
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Limits {
     /// Longest request target (path and query) in bytes; longer → 414.
     /// Default 8 KiB.

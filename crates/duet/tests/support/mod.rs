@@ -94,3 +94,11 @@ pub async fn run(cmd: &str, args: &[&str]) -> (bool, String, String) {
     .await
     .expect("command task")
 }
+
+/// The default limits with the changes `set` makes (`Limits` is
+/// non-exhaustive: it is built from its defaults, never with a literal).
+pub fn limits(set: impl FnOnce(&mut duet::Limits)) -> duet::Limits {
+    let mut l = duet::Limits::default();
+    set(&mut l);
+    l
+}
