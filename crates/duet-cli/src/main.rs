@@ -163,7 +163,7 @@ fn demo_routes(s: &mut Server) {
 /// A page that shows the `/sse` clock live and the protocol it was loaded
 /// over.
 async fn clock_page() -> duet::Response {
-    duet::Response::html(include_str!("clock.html")).header("cache-control", "no-cache")
+    duet::Response::html(include_str!("clock.html")).insert_header("cache-control", "no-cache")
 }
 
 #[derive(Deserialize)]
@@ -324,7 +324,7 @@ async fn bytes(Path(n): Path<u64>) -> duet::Response {
         duet::StatusCode::OK,
         duet::Body::from_stream_sized(chunks, Some(n)),
     )
-    .header("content-type", "application/octet-stream")
+    .insert_header("content-type", "application/octet-stream")
 }
 
 #[cfg(test)]

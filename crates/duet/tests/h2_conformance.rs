@@ -124,7 +124,7 @@ async fn wait_dropped(live: &Live) -> bool {
 
 /// A response head larger than one frame.
 async fn big_head() -> Response {
-    Response::text("big head").header("x-big", &"h".repeat(40_000))
+    Response::text("big head").insert_header("x-big", "h".repeat(40_000))
 }
 
 /// Never answers and never reads its body.

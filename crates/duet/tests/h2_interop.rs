@@ -84,7 +84,7 @@ async fn streamed() -> Response {
 }
 
 async fn custom() -> Response {
-    Response::html("<p>hi</p>").header("x-custom", "yes")
+    Response::html("<p>hi</p>").append_header("x-custom", "yes")
 }
 
 fn app() -> Server {

@@ -27,16 +27,16 @@ impl Response {
     }
     /// 200 with a `text/plain` body.
     pub fn text(body: impl Into<Body>) -> Self {
-        Response::new(StatusCode::OK, body).with_header(CONTENT_TYPE, TEXT)
+        Response::new(StatusCode::OK, body).insert_header(CONTENT_TYPE, TEXT)
     }
     /// 200 with a `text/html` body.
     pub fn html(body: impl Into<Body>) -> Self {
-        Response::new(StatusCode::OK, body).with_header(CONTENT_TYPE, HTML)
+        Response::new(StatusCode::OK, body).insert_header(CONTENT_TYPE, HTML)
     }
     /// 200 with a JSON body serialized from `value` (500 if it cannot be).
     pub fn json<T: serde::Serialize + ?Sized>(value: &T) -> Self {
         match serde_json::to_vec(value) {
-            Ok(v) => Response::new(StatusCode::OK, v).with_header(CONTENT_TYPE, JSON),
+            Ok(v) => Response::new(StatusCode::OK, v).insert_header(CONTENT_TYPE, JSON),
             Err(e) => Response::error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 &format!("response serialization failed: {e}"),
@@ -45,7 +45,7 @@ impl Response {
     }
     /// 200 with an `application/octet-stream` body.
     pub fn bytes(body: impl Into<Bytes>) -> Self {
-        Response::new(StatusCode::OK, Body::full(body.into())).with_header(CONTENT_TYPE, OCTETS)
+        Response::new(StatusCode::OK, Body::full(body.into())).insert_header(CONTENT_TYPE, OCTETS)
     }
     /// A response whose body is produced by a stream of chunks.
     pub fn stream<S, B, E>(stream: S) -> Self
@@ -67,7 +67,7 @@ impl Response {
     pub(crate) fn from_answer(answer: &Answer) -> Self {
         let r = Response::new(answer.status(), answer.body());
         if answer.has_body() {
-            r.with_header(CONTENT_TYPE, ERROR_CONTENT_TYPE)
+            r.insert_header(CONTENT_TYPE, ERROR_CONTENT_TYPE)
         } else {
             r
         }
@@ -101,20 +101,63 @@ impl Response {
         *self.inner.status_mut() = status;
         self
     }
-    /// Sets a header, replacing earlier values of that name.
-    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
-        self.inner.headers_mut().insert(name, value);
+    /// Sets header `name` to `value`, replacing every earlier value of that
+    /// name. `name` and `value` are anything that converts into a
+    /// [`HeaderName`] / [`HeaderValue`] (`&str`, `String`, the typed
+    /// constants, a number for the value); an invalid name or value leaves
+    /// the response unchanged.
+    ///
+    /// ```
+    /// use duet::Response;
+    /// use http::header::CACHE_CONTROL;
+    ///
+    /// let r = Response::text("hi")
+    ///     .insert_header("content-type", "text/markdown")
+    ///     .insert_header(CACHE_CONTROL, "no-store");
+    /// assert_eq!(r.headers()["content-type"], "text/markdown");
+    /// ```
+    pub fn insert_header<K, V>(mut self, name: K, value: V) -> Self
+    where
+        K: TryInto<HeaderName>,
+        V: TryInto<HeaderValue>,
+    {
+        if let (Ok(n), Ok(v)) = (name.try_into(), value.try_into()) {
+            self.inner.headers_mut().insert(n, v);
+        }
         self
     }
-    /// Sets a header from strings; an invalid name or value is ignored.
-    pub fn header(mut self, name: &str, value: &str) -> Self {
-        if let (Ok(n), Ok(v)) = (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(value),
-        ) {
+    /// Adds a value of header `name`, after any it already has (for fields
+    /// that may repeat, such as `set-cookie`). Conversions as in
+    /// [`insert_header`](Self::insert_header); an invalid name or value
+    /// leaves the response unchanged.
+    ///
+    /// ```
+    /// use duet::Response;
+    ///
+    /// let r = Response::text("hi")
+    ///     .append_header("set-cookie", "a=1")
+    ///     .append_header("set-cookie", "b=2");
+    /// assert_eq!(r.headers().get_all("set-cookie").iter().count(), 2);
+    /// ```
+    pub fn append_header<K, V>(mut self, name: K, value: V) -> Self
+    where
+        K: TryInto<HeaderName>,
+        V: TryInto<HeaderValue>,
+    {
+        if let (Ok(n), Ok(v)) = (name.try_into(), value.try_into()) {
             self.inner.headers_mut().append(n, v);
         }
         self
+    }
+    /// Replaces a header: renamed [`insert_header`](Self::insert_header).
+    #[deprecated(note = "renamed `insert_header` (replaces every value of the name)")]
+    pub fn with_header(self, name: HeaderName, value: HeaderValue) -> Self {
+        self.insert_header(name, value)
+    }
+    /// Appends a header: renamed [`append_header`](Self::append_header).
+    #[deprecated(note = "renamed `append_header` (adds a value after any earlier ones)")]
+    pub fn header(self, name: &str, value: &str) -> Self {
+        self.append_header(name, value)
     }
     /// The status.
     pub fn status(&self) -> StatusCode {

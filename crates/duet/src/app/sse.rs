@@ -328,9 +328,9 @@ where
             done: false,
         };
         Response::new(StatusCode::OK, Body::from_stream(body).end_at_shutdown())
-            .with_header(CONTENT_TYPE, EVENT_STREAM)
-            .with_header(CACHE_CONTROL, NO_CACHE)
-            .with_header(X_ACCEL_BUFFERING, NO)
+            .insert_header(CONTENT_TYPE, EVENT_STREAM)
+            .insert_header(CACHE_CONTROL, NO_CACHE)
+            .insert_header(X_ACCEL_BUFFERING, NO)
     }
 }
 
