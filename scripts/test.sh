@@ -1,14 +1,23 @@
 #!/usr/bin/env bash
 # Runs every test of duet. On Debian it first installs the external clients
-# the tests use (curl, nghttp/h2load, chromium) when they are missing.
+# the tests use (curl; nghttp and h2load from nghttp2-client; chromium;
+# openssl) when they are missing. A test whose tool is missing fails, it
+# does not skip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-command -v curl >/dev/null 2>&1 || need+=(curl)
-command -v nghttp >/dev/null 2>&1 || need+=(nghttp2-client)
-command -v chromium >/dev/null 2>&1 || need+=(chromium)
-command -v openssl >/dev/null 2>&1 || need+=(openssl)
+want() {
+  command -v "$1" >/dev/null 2>&1 && return
+  local p
+  for p in "${need[@]}"; do [ "$p" = "$2" ] && return; done
+  need+=("$2")
+}
+want curl curl
+want nghttp nghttp2-client
+want h2load nghttp2-client
+want chromium chromium
+want openssl openssl
 if ((${#need[@]})); then
   if command -v apt-get >/dev/null 2>&1; then
     sudo=""
@@ -17,12 +26,17 @@ if ((${#need[@]})); then
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
   else
-    echo "warning: missing ${need[*]} and no apt-get; tests that need them will fail" >&2
+    echo "warning: missing ${need[*]} and no apt-get: the tests that use them will fail" >&2
   fi
 fi
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
+# The docs, with the protocol cores too (public only with unstable-fuzz).
+RUSTDOCFLAGS='-D warnings' cargo doc --no-deps --workspace
+RUSTDOCFLAGS='-D warnings' cargo doc --no-deps -p duet-http --features unstable-fuzz
+# The fuzz targets (their own workspace) still compile against the cores.
+cargo check --manifest-path fuzz/Cargo.toml --target-dir target
 # The browser test drives the release demo binary.
 cargo build --release -p duet-cli
 cargo test --workspace

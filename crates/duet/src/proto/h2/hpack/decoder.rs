@@ -43,9 +43,9 @@ impl Decoder {
     /// This must be the size the peer's encoder currently assumes: for a new
     /// HTTP/2 connection that is the initial value 4096 (RFC 9113 §6.5.2),
     /// since the peer may send header blocks before it has seen our
-    /// SETTINGS. If we advertise another value, call
-    /// [`set_max_table_size`](Self::set_max_table_size) when the peer
-    /// acknowledges that SETTINGS frame.
+    /// SETTINGS. If we advertised another value, `set_max_table_size`
+    /// would apply it once the peer acknowledges that SETTINGS frame (the
+    /// server keeps 4096, so only the tests and the fuzz targets have it).
     pub fn new(max_table_size: usize) -> Self {
         Decoder {
             table: DynamicTable::new(max_table_size),
