@@ -542,9 +542,7 @@ async fn graceful_shutdown_finishes_in_flight_request() {
 
 #[tokio::test]
 async fn curl_keep_alive_reuse_and_upload() {
-    if !have("curl") {
-        panic!("curl is required (the test command installs it)");
-    }
+    require("curl");
     let running = start([app()]).await;
     let base = format!("http://{}", running.addr());
     let (ok, out, err) = run(

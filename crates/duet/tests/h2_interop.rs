@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use bytes::Bytes;
 use duet::{ConnContext, Json, Method, Query, Response, Running, Server, StatusCode};
 use http::Request;
-use support::{have, local, run, start};
+use support::{local, require, run, start};
 
 async fn hello() -> &'static str {
     "hello"
@@ -301,19 +301,9 @@ async fn every_response_type_same_over_h1_and_h2() {
     assert_eq!(r.version(), http::Version::HTTP_2);
 }
 
-fn tool(name: &str) -> bool {
-    if have(name) {
-        return true;
-    }
-    eprintln!("SKIPPED: `{name}` is not installed (the test command installs it)");
-    false
-}
-
 #[tokio::test]
 async fn curl_prior_knowledge() {
-    if !tool("curl") {
-        return;
-    }
+    require("curl");
     let (_s, addr) = server().await;
     let url = format!("http://{addr}/hello/x");
     let (ok, out, err) = run(
@@ -335,9 +325,7 @@ async fn curl_prior_knowledge() {
 
 #[tokio::test]
 async fn curl_prior_knowledge_upload_echo() {
-    if !tool("curl") {
-        return;
-    }
+    require("curl");
     let (_s, addr) = server().await;
     let dir = std::env::temp_dir().join(format!("duet-h2-curl-{}", std::process::id()));
     let body: Vec<u8> = (0..3_000_000u32).map(|i| (i % 253) as u8).collect();
@@ -374,9 +362,7 @@ async fn curl_prior_knowledge_upload_echo() {
 
 #[tokio::test]
 async fn curl_upgrade_h2c() {
-    if !tool("curl") {
-        return;
-    }
+    require("curl");
     let (_s, addr) = server().await;
     let url = format!("http://{addr}/protocol");
     let (ok, out, err) = run("curl", &["-sS", "-v", "--http2", "--max-time", "10", &url]).await;
@@ -387,9 +373,7 @@ async fn curl_upgrade_h2c() {
 
 #[tokio::test]
 async fn nghttp_verbose_get() {
-    if !tool("nghttp") {
-        return;
-    }
+    require("nghttp");
     let (_s, addr) = server().await;
     let url = format!("http://{addr}/hello/nghttp");
     let (ok, out, err) = run("nghttp", &["-v", "-t", "10", &url]).await;
@@ -405,9 +389,7 @@ async fn nghttp_verbose_get() {
 
 #[tokio::test]
 async fn nghttp_upload() {
-    if !tool("nghttp") {
-        return;
-    }
+    require("nghttp");
     let (_s, addr) = server().await;
     let dir = std::env::temp_dir().join(format!("duet-h2-upload-{}", std::process::id()));
     std::fs::write(&dir, vec![b'u'; 200_000]).expect("temp file");
@@ -421,9 +403,7 @@ async fn nghttp_upload() {
 
 #[tokio::test]
 async fn h2load_hundred_thousand_requests() {
-    if !tool("h2load") {
-        return;
-    }
+    require("h2load");
     let (_s, addr) = server().await;
     let url = format!("http://{addr}/");
     let (ok, out, err) = run("h2load", &["-n", "100000", "-c", "16", "-m", "32", &url]).await;

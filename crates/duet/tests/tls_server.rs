@@ -444,7 +444,7 @@ async fn conn_context_reports_sni_alpn_and_version() {
 
 #[tokio::test]
 async fn curl_http11_over_tls_with_the_test_ca() {
-    assert!(have("curl"), "curl is required for this test");
+    require("curl");
     let pki = Pki::new("curl1");
     let (servers, _tls, _la, _lb) = two_sites(&pki, false);
     let running = start(servers).await;
@@ -491,7 +491,7 @@ async fn h2_by_alpn_with_curl_reqwest_and_the_h2_crate() {
     drop(s);
 
     // curl -k --http2: negotiates h2 by ALPN.
-    assert!(have("curl"), "curl is required for this test");
+    require("curl");
     let resolve = format!("a.test:{port}:127.0.0.1");
     let url = format!("https://a.test:{port}/who");
     let (ok, out, err) = run(

@@ -75,9 +75,26 @@ pub fn have(tool: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// Fails the test, saying what to install, unless `tool` runs: a test that
+/// needs an external client must not pass without having used it.
+#[track_caller]
+pub fn require(tool: &str) {
+    let package = match tool {
+        "nghttp" | "h2load" => "nghttp2-client",
+        other => other,
+    };
+    assert!(
+        have(tool),
+        "`{tool}` is required by this test but is not installed \
+         (scripts/test.sh installs it on Debian: apt-get install {package})"
+    );
+}
+
 /// Runs a blocking external command off the async runtime; returns
-/// (status success, stdout, stderr).
+/// (status success, stdout, stderr). Fails the test if `cmd` is not
+/// installed.
 pub async fn run(cmd: &str, args: &[&str]) -> (bool, String, String) {
+    require(cmd);
     let cmd = cmd.to_string();
     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
     tokio::task::spawn_blocking(move || {
