@@ -5,6 +5,7 @@
 //! with a self-signed certificate generated at start-up unless `--cert` and
 //! `--key` are given; SIGHUP reloads those files).
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -52,10 +53,15 @@ struct Args {
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    let (writer, _guard) = tracing_appender::non_blocking(std::io::stderr());
+    let (writer, log_guard) = tracing_appender::non_blocking(std::io::stderr());
     let filter = if args.quiet { "warn" } else { "info" };
+    // Colours only for a person at a terminal: a file or a pipe gets plain
+    // text. A non-empty NO_COLOR turns them off too.
+    let ansi = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").map_or(true, |v| v.is_empty());
     tracing_subscriber::fmt()
         .with_writer(writer)
+        .with_ansi(ansi)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter)),
@@ -74,10 +80,13 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    match rt.block_on(run(args)) {
+    let result = rt.block_on(run(args));
+    // Write out what was logged before saying why we stop, so that the
+    // reason is the last line.
+    drop(log_guard);
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!("duet: {e}");
             eprintln!("duet: {e}");
             std::process::ExitCode::FAILURE
         }

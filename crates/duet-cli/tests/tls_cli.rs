@@ -183,6 +183,9 @@ fn bad_certificate_files_stop_start_up_naming_the_file() {
             .expect("run duet");
         assert!(!out.status.success());
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains(needle), "{needle}: {err}");
+        // Said once, plainly (stderr is a pipe here: no colour codes).
+        assert_eq!(err.matches(needle).count(), 1, "{needle}: {err}");
+        assert!(err.starts_with("duet: "), "{err}");
+        assert!(!err.contains('\x1b'), "ANSI codes in {err:?}");
     }
 }
