@@ -74,8 +74,9 @@ async fn boom() -> &'static str {
     panic!("handler bug")
 }
 
-async fn slow() -> &'static str {
-    tokio::time::sleep(Duration::from_millis(300)).await;
+/// Answers once the test opens the server's gate.
+async fn slow(State(gate): State<Gate>) -> &'static str {
+    gate.pass().await;
     "slow done"
 }
 
@@ -103,7 +104,9 @@ async fn get_text(c: &reqwest::Client, url: String) -> String {
 }
 
 fn app() -> Server {
-    let mut s = support::local().state(Arc::new(AtomicUsize::new(0)));
+    let mut s = support::local()
+        .state(Arc::new(AtomicUsize::new(0)))
+        .state(Gate::default());
     s.get("/", hello)
         .get("/hello/{name}", greet)
         .post("/echo", echo)
@@ -302,7 +305,8 @@ async fn handler_panic_answers_500_and_connection_lives() {
 
 #[tokio::test]
 async fn pipelined_requests_answered_in_order() {
-    let running = start([app()]).await;
+    let gate = Gate::default();
+    let running = start([app().state(gate.clone())]).await;
     let mut s = TcpStream::connect(running.addr()).await.unwrap();
     // The slow one first: its answer must still come first.
     let reqs = b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n\
@@ -310,6 +314,10 @@ GET /hello/one HTTP/1.1\r\nHost: x\r\n\r\n\
 POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nfive!\
 GET /hello/two HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
     s.write_all(reqs).await.unwrap();
+    // /slow is held until the server has done all it can with the others.
+    gate.arrivals(1).await;
+    until_idle().await;
+    gate.open();
     let r = read_to_close(&mut s).await;
     let order: Vec<usize> = ["slow done", "hello one", "five!", "hello two"]
         .iter()
@@ -508,7 +516,8 @@ async fn virtual_hosts_by_host_header() {
 
 #[tokio::test]
 async fn graceful_shutdown_finishes_in_flight_request() {
-    let running = start([app()]).await;
+    let gate = Gate::default();
+    let running = start([app().state(gate.clone())]).await;
     let addr = running.addr();
     let mut s = TcpStream::connect(addr).await.unwrap();
     s.write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -520,9 +529,12 @@ async fn graceful_shutdown_finishes_in_flight_request() {
         .await
         .unwrap();
     let _ = read_until(&mut idle, "hello", 1).await;
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    let cut = running.shutdown();
-    let (cut, r) = tokio::join!(cut, read_to_close(&mut s));
+    // The slow request is in its handler when shutdown begins; then it
+    // may finish.
+    gate.arrivals(1).await;
+    running.shutdown_handle().shutdown();
+    gate.open();
+    let (cut, r) = tokio::join!(running.shutdown(), read_to_close(&mut s));
     assert_eq!(cut, 0, "nothing cut at the deadline");
     assert!(r.contains("200 OK") && r.ends_with("slow done"), "{r}");
     assert!(r.to_ascii_lowercase().contains("connection: close"));

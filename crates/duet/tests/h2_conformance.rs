@@ -66,9 +66,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use duet::{Limits, RequestContext, Response, Running, Server, State, TlsConfig};
+use futures_util::StreamExt;
 use support::h2_client::*;
-use support::{limits, local, start};
+use support::{limits, local, start, until_idle, Gate};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::watch;
 
 async fn hello() -> &'static str {
     "hello"
@@ -82,27 +84,48 @@ async fn big() -> Vec<u8> {
     vec![b'x'; 100_000]
 }
 
-async fn slow() -> &'static str {
-    tokio::time::sleep(Duration::from_millis(300)).await;
+/// Answers once the test opens the server's gate (tests that only need the
+/// stream to stay open never do).
+async fn slow(State(gate): State<Gate>) -> &'static str {
+    gate.pass().await;
     "slow"
 }
 
-/// Live `/silent` producers.
-#[derive(Clone, Default)]
-struct Live(Arc<AtomicUsize>);
+/// Answers 300 ms later by the test's clock: for the tests on a paused
+/// clock (the only ones that use it), where that is virtual time.
+async fn later() -> &'static str {
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    "later"
+}
+
+/// Live `/silent` producers; every change is announced to waiters.
+#[derive(Clone)]
+struct Live(Arc<watch::Sender<usize>>);
+
+impl Default for Live {
+    fn default() -> Self {
+        Live(Arc::new(watch::Sender::new(0)))
+    }
+}
+
+impl Live {
+    fn count(&self) -> usize {
+        *self.0.borrow()
+    }
+}
 
 struct LiveGuard(Live);
 
 impl Drop for LiveGuard {
     fn drop(&mut self) {
-        self.0 .0.fetch_sub(1, Ordering::SeqCst);
+        self.0 .0.send_modify(|n| *n -= 1);
     }
 }
 
 /// A streamed body that never produces a chunk and counts itself live
 /// until dropped.
 async fn silent(State(live): State<Live>) -> Response {
-    live.0.fetch_add(1, Ordering::SeqCst);
+    live.0.send_modify(|n| *n += 1);
     let guard = LiveGuard(live);
     let body = futures_util::stream::unfold(guard, |g| async move {
         std::future::pending::<()>().await;
@@ -113,13 +136,10 @@ async fn silent(State(live): State<Live>) -> Response {
 
 /// Waits (up to 5 s) until no `/silent` producer is live.
 async fn wait_dropped(live: &Live) -> bool {
-    for _ in 0..500 {
-        if live.0.load(Ordering::SeqCst) == 0 {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    false
+    let mut changes = live.0.subscribe();
+    let dropped = changes.wait_for(|n| *n == 0);
+    let seen = tokio::time::timeout(Duration::from_secs(5), dropped).await;
+    seen.is_ok_and(|r| r.is_ok())
 }
 
 /// A response head larger than one frame.
@@ -147,13 +167,15 @@ async fn show(req: RequestContext) -> String {
 #[derive(Clone, Default)]
 struct Produced(Arc<AtomicUsize>);
 
-/// An endless streamed body that counts what it produced.
+/// A streamed body that counts what it produced, without end for the
+/// tests (it stops at 16 MB, so that a server that does not hold it back
+/// fails the test instead of running forever).
 async fn endless(State(p): State<Produced>) -> Response {
     let chunks = futures_util::stream::repeat_with(move || {
         p.0.fetch_add(1000, Ordering::SeqCst);
         Ok::<_, std::io::Error>(Bytes::from(vec![b'e'; 1000]))
     });
-    Response::stream(chunks)
+    Response::stream(chunks.take(16_000))
 }
 
 fn app(limits: Limits) -> Server {
@@ -165,7 +187,11 @@ fn app_with(limits: Limits, produced: Produced) -> Server {
 }
 
 fn app_full(limits: Limits, produced: Produced, live: Live) -> Server {
-    let mut s = local().limits(limits).state(produced).state(live);
+    let mut s = local()
+        .limits(limits)
+        .state(produced)
+        .state(live)
+        .state(Gate::default());
     s.get("/silent", silent);
     s.get("/endless", endless);
     s.get("/", hello);
@@ -173,6 +199,7 @@ fn app_full(limits: Limits, produced: Produced, live: Live) -> Server {
     s.post("/echo", echo);
     s.get("/big", big);
     s.get("/slow", slow);
+    s.get("/later", later);
     s.get("/show", show);
     s.post("/hold", hold);
     s.get("/big-head", big_head);
@@ -739,7 +766,7 @@ async fn rfc9113_6_4_rst_stream_drops_a_silent_producer(t: Transport) {
     c.send(&headers(1, END_HEADERS | END_STREAM, &get_block("/silent")))
         .await;
     c.wait_for(HEADERS).await;
-    assert_eq!(live.0.load(Ordering::SeqCst), 1);
+    assert_eq!(live.count(), 1);
     c.send(&rst_stream(1, CANCEL)).await;
     assert!(
         wait_dropped(&live).await,
@@ -917,16 +944,19 @@ async fn rfc9113_6_8_goaway_nonzero_stream(t: Transport) {
 }
 
 async fn rfc9113_6_8_graceful_shutdown_finishes_in_flight_streams(t: Transport) {
-    let (s, peer) = server(t).await;
+    let gate = Gate::default();
+    let (s, peer) = serve(t, app(Limits::default()).state(gate.clone())).await;
     let mut c = H2Conn::handshake(peer).await;
     c.send(&headers(1, END_HEADERS | END_STREAM, &get_block("/slow")))
         .await;
-    // The request is taken before shutdown begins.
-    c.expect_alive().await;
+    // The request is in its handler before shutdown begins.
+    gate.arrivals(1).await;
     let stopping = tokio::spawn(s.shutdown());
     // Phase one: GOAWAY with the largest stream id, then a PING.
     let g = c.wait_for(GOAWAY).await;
     assert_eq!(g.error_code(), Some(NO_ERROR));
+    // Shutdown has begun: stream 1 may finish now.
+    gate.open();
     assert_eq!(&g.payload[..4], &0x7fff_ffffu32.to_be_bytes());
     let p = c.wait_for(PING).await;
     assert!(!p.has(ACK));
@@ -964,13 +994,13 @@ async fn rfc9113_6_8_graceful_shutdown_finishes_in_flight_streams(t: Transport) 
 
 /// Paused clock.
 async fn idle_connection_gets_goaway(t: Transport) {
-    // Shorter than `/slow` takes to answer.
+    // Shorter than `/later` takes to answer.
     let limit = Duration::from_millis(200);
     let (_s, peer) = server_with(t, limits(|l| l.keep_alive_timeout = limit)).await;
     let mut c = H2Conn::handshake(peer).await;
     // A stream in flight is not idle, however long it takes.
-    let r = c.get(1, "/slow").await;
-    assert_eq!((r.status, &r.body[..]), (200, &b"slow"[..]));
+    let r = c.get(1, "/later").await;
+    assert_eq!((r.status, &r.body[..]), (200, &b"later"[..]));
     // Idle from the end of the last stream.
     let (last, code, took) = next_goaway(&mut c).await;
     assert_eq!((last, code), (1, Some(NO_ERROR)));
@@ -1470,7 +1500,8 @@ async fn rfc9113_5_2_slow_reader_bounds_server_buffering(t: Transport) {
         got += c.wait_for(DATA).await.payload.len();
     }
     assert_eq!(got, 65_535);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // However long the server takes to fill what it may hold.
+    until_idle().await;
     let limit = 65_535 + Limits::default().h2_stream_send_buffer + 2 * 1000;
     let made = produced.0.load(Ordering::SeqCst);
     assert!(made <= limit, "producer ran ahead: {made} bytes > {limit}");

@@ -7,12 +7,11 @@ mod support;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use duet::{Body, Path, Response, Server, StatusCode};
 use stream_support::{h2_get, h2c_connect, Proto, Target};
-use support::limits;
+use support::{limits, until_idle};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const MB: u64 = 1024 * 1024;
@@ -113,7 +112,13 @@ async fn upload(mut body: Body) -> Result<String, duet::HttpError> {
     Ok(format!("{total} {:016x} {largest}", h.0))
 }
 
-/// `GET /endless`: 64 KiB chunks forever, counting how many were produced.
+/// Chunks `/endless` makes at most: far more than any test reads, and a
+/// bound, so that a server that does not hold its producer back fails the
+/// test instead of running forever.
+const ENDLESS_CHUNKS: u64 = 1024;
+
+/// `GET /endless`: 64 KiB chunks without end for the tests (up to
+/// `ENDLESS_CHUNKS`), counting how many were produced.
 fn endless_route(s: &mut Server) -> Arc<AtomicU64> {
     let produced = Arc::new(AtomicU64::new(0));
     let p = produced.clone();
@@ -122,9 +127,9 @@ fn endless_route(s: &mut Server) -> Arc<AtomicU64> {
         async move {
             let block = Bytes::from(vec![b'z'; CHUNK]);
             Response::stream(futures_util::stream::unfold((), move |()| {
-                p.fetch_add(1, Ordering::SeqCst);
+                let more = p.fetch_add(1, Ordering::SeqCst) < ENDLESS_CHUNKS;
                 let b = block.clone();
-                async move { Some((Ok::<_, std::io::Error>(b), ())) }
+                async move { more.then_some((Ok::<_, std::io::Error>(b), ())) }
             }))
         }
     });
@@ -238,25 +243,11 @@ per_protocol!(h2 = crate::Proto::H2 =>
     upload_past_the_limit_is_refused,
 );
 
-/// Waits until the producer stops advancing (the same count on 20
-/// consecutive looks 10 ms apart), at most ~15 s; returns the count.
+/// The producer's count once the server has stopped polling it: when
+/// nothing on the runtime can run any more (see `support::until_idle`).
 async fn stalled(produced: &AtomicU64) -> u64 {
-    let mut last = produced.load(Ordering::SeqCst);
-    let mut same = 0;
-    for _ in 0..1500 {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-        let now = produced.load(Ordering::SeqCst);
-        if now == last {
-            same += 1;
-            if same >= 20 {
-                return now;
-            }
-        } else {
-            same = 0;
-            last = now;
-        }
-    }
-    u64::MAX
+    until_idle().await;
+    produced.load(Ordering::SeqCst)
 }
 
 // ---------------------------------------------------------------------------

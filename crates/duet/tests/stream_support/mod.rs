@@ -4,11 +4,11 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use duet::{Running, Server, TlsConfig, Version};
+use tokio::sync::watch;
 
 /// The protocol a test speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -121,38 +121,40 @@ impl Target {
 }
 
 /// Counts live producers: a guard lives inside each producer stream and is
-/// dropped with it.
-#[derive(Clone, Default)]
-pub struct Live(Arc<AtomicUsize>);
+/// dropped with it, and every change is announced to waiters.
+#[derive(Clone)]
+pub struct Live(Arc<watch::Sender<usize>>);
 
-pub struct LiveGuard(Arc<AtomicUsize>);
+pub struct LiveGuard(Arc<watch::Sender<usize>>);
+
+impl Default for Live {
+    fn default() -> Self {
+        Live(Arc::new(watch::Sender::new(0)))
+    }
+}
 
 impl Live {
     pub fn enter(&self) -> LiveGuard {
-        self.0.fetch_add(1, Ordering::SeqCst);
+        self.0.send_modify(|n| *n += 1);
         LiveGuard(self.0.clone())
     }
 
     pub fn count(&self) -> usize {
-        self.0.load(Ordering::SeqCst)
+        *self.0.borrow()
     }
 
-    /// Waits (at most 10 s) until the count is `n`; returns the count seen
+    /// Waits until the count is `n` (at most 10 s); returns the count seen
     /// last.
     pub async fn settles_at(&self, n: usize) -> usize {
-        for _ in 0..1000 {
-            if self.count() == n {
-                return n;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        let mut changes = self.0.subscribe();
+        let _ = tokio::time::timeout(Duration::from_secs(10), changes.wait_for(|c| *c == n)).await;
         self.count()
     }
 }
 
 impl Drop for LiveGuard {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
+        self.0.send_modify(|n| *n -= 1);
     }
 }
 

@@ -6,11 +6,13 @@ pub mod h2_client;
 pub mod hpack;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use duet::{Executor, Running, Server};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::sync::watch;
 
 /// A server on 127.0.0.1 with an ephemeral port.
 pub fn local() -> Server {
@@ -118,4 +120,57 @@ pub fn limits(set: impl FnOnce(&mut duet::Limits)) -> duet::Limits {
     let mut l = duet::Limits::default();
     set(&mut l);
     l
+}
+
+/// A gate handlers wait at until the test opens it: it keeps requests in
+/// flight exactly as long as a test needs (no sleeping handler that may
+/// finish too early or too late), and tells the test when they arrived.
+/// Handlers take it as `State<Gate>`.
+#[derive(Clone)]
+pub struct Gate(Arc<(watch::Sender<bool>, watch::Sender<usize>)>);
+
+impl Default for Gate {
+    fn default() -> Self {
+        Gate(Arc::new((watch::Sender::new(false), watch::Sender::new(0))))
+    }
+}
+
+impl Gate {
+    /// Handler side: counts this arrival and waits until the gate is open.
+    pub async fn pass(&self) {
+        self.0 .1.send_modify(|n| *n += 1);
+        let mut open = self.0 .0.subscribe();
+        let _ = open.wait_for(|o| *o).await;
+    }
+
+    /// Lets every waiting and later handler through.
+    pub fn open(&self) {
+        self.0 .0.send_replace(true);
+    }
+
+    /// Waits until `n` handlers have arrived (failing after 10 s).
+    pub async fn arrivals(&self, n: usize) {
+        let mut arrived = self.0 .1.subscribe();
+        let reached = tokio::time::timeout(Duration::from_secs(10), arrived.wait_for(|a| *a >= n));
+        assert!(
+            matches!(reached.await, Ok(Ok(_))),
+            "{n} requests did not reach their handler"
+        );
+    }
+}
+
+/// Waits until no task of this runtime can make progress — the server's
+/// connection tasks and the handlers included — to see where a producer
+/// stops. It uses virtual time: tokio advances a paused clock only when
+/// no task is ready to run, so a short sleep on a paused clock ends at the
+/// first such moment, however long the work before it takes.
+///
+/// Readiness of sockets does not hold the clock back: call it when what
+/// the test waits for is the server's own work, not bytes still on their
+/// way to it. It needs the default current-thread test runtime, and never
+/// returns while some task stays ready (bound any producer it watches).
+pub async fn until_idle() {
+    tokio::time::pause();
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    tokio::time::resume();
 }
