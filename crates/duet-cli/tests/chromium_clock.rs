@@ -8,9 +8,13 @@
 //!
 //! The DevTools client is a minimal WebSocket client (RFC 6455) written
 //! here so the test needs nothing beyond the standard library and
-//! serde_json. Set `CHROMIUM` to use another browser binary.
+//! serde_json. Nothing is polled: the test waits for the log lines and
+//! DevTools events that announce what it needs, and the page itself
+//! reports when three events have arrived. Set `CHROMIUM` to use another
+//! browser binary.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::collections::VecDeque;
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -19,7 +23,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 mod support;
-use support::{free_port, wait_for, Reaped, TempDir};
+use support::{free_port, Duet, Lines, Reaped, TempDir};
 
 fn chromium_binary() -> String {
     if let Ok(c) = std::env::var("CHROMIUM") {
@@ -39,26 +43,15 @@ fn chromium_binary() -> String {
 }
 
 /// Starts the demo binary, as users run it (self-signed certificate for
-/// HTTPS), on free ports; returns it with its HTTP and HTTPS addresses.
-fn start_demo() -> (Reaped, SocketAddr, SocketAddr) {
+/// HTTPS), on free ports; returns it, once it listens, with its HTTP and
+/// HTTPS addresses.
+fn start_demo() -> (Duet, SocketAddr, SocketAddr) {
     let http_addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
     let https_addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
-    let duet = Reaped(
-        Command::new(env!("CARGO_BIN_EXE_duet"))
-            .arg("--http")
-            .arg(http_addr.to_string())
-            .arg("--https")
-            .arg(https_addr.to_string())
-            .arg("--quiet")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start the duet binary"),
-    );
-    for addr in [http_addr, https_addr] {
-        wait_for(Duration::from_secs(20), || TcpStream::connect(addr).ok())
-            .unwrap_or_else(|| panic!("duet listens on {addr}"));
-    }
+    let (http, https) = (http_addr.to_string(), https_addr.to_string());
+    let duet = Duet::start(&["--http", &http, "--https", &https]);
+    duet.wait_listening(&http);
+    duet.wait_listening(&https);
     (duet, http_addr, https_addr)
 }
 
@@ -68,6 +61,8 @@ fn start_demo() -> (Reaped, SocketAddr, SocketAddr) {
 struct WebSocket {
     stream: TcpStream,
     next_id: u64,
+    /// Events read while waiting for a call's result, not yet asked for.
+    events: VecDeque<Value>,
 }
 
 impl WebSocket {
@@ -76,8 +71,9 @@ impl WebSocket {
         let rest = url.strip_prefix("ws://").expect("a ws:// url");
         let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
         let mut stream = TcpStream::connect(authority).expect("connect to DevTools");
+        // Longer than any wait the page itself bounds (30 s).
         stream
-            .set_read_timeout(Some(Duration::from_secs(30)))
+            .set_read_timeout(Some(Duration::from_secs(60)))
             .expect("timeout");
         // The key is any 16 bytes, base64; a fixed one is fine for a client
         // that talks to one known server.
@@ -96,7 +92,11 @@ impl WebSocket {
         }
         let head = String::from_utf8_lossy(&head);
         assert!(head.starts_with("HTTP/1.1 101"), "DevTools refused: {head}");
-        WebSocket { stream, next_id: 1 }
+        WebSocket {
+            stream,
+            next_id: 1,
+            events: VecDeque::new(),
+        }
     }
 
     /// Sends one masked text frame (§5.2, §5.3: client frames are masked).
@@ -123,10 +123,16 @@ impl WebSocket {
     /// Reads one whole message (joining continuation frames), answering
     /// pings; panics on close.
     fn recv_text(&mut self) -> String {
+        self.try_recv_text()
+            .unwrap_or_else(|| panic!("DevTools closed the connection"))
+    }
+
+    /// Reads one whole message; `None` when the connection closes.
+    fn try_recv_text(&mut self) -> Option<String> {
         let mut message = Vec::new();
         loop {
             let mut h = [0u8; 2];
-            self.stream.read_exact(&mut h).expect("frame header");
+            self.stream.read_exact(&mut h).ok()?;
             let (fin, opcode) = (h[0] & 0x80 != 0, h[0] & 0x0f);
             let masked = h[1] & 0x80 != 0;
             let len = match h[1] & 0x7f {
@@ -154,7 +160,7 @@ impl WebSocket {
                 }
             }
             match opcode {
-                0x8 => panic!("DevTools closed the connection"),
+                0x8 => return None,
                 0x9 => {
                     // Ping → pong with the same payload (§5.5.2).
                     let mut pong = vec![0x8a, 0x80 | payload.len() as u8, 0, 0, 0, 0];
@@ -165,18 +171,24 @@ impl WebSocket {
                 _ => {
                     message.extend_from_slice(&payload);
                     if fin {
-                        return String::from_utf8(message).expect("text message");
+                        return Some(String::from_utf8(message).expect("text message"));
                     }
                 }
             }
         }
     }
 
-    /// Calls a DevTools method and returns its `result`, skipping events.
-    fn call(&mut self, method: &str, params: Value) -> Value {
+    /// Calls a DevTools method of the browser (`session` `None`) or of an
+    /// attached target and returns its `result`, keeping events for
+    /// [`WebSocket::event`].
+    fn call(&mut self, session: Option<&str>, method: &str, params: Value) -> Value {
         let id = self.next_id;
         self.next_id += 1;
-        self.send_text(&json!({"id": id, "method": method, "params": params}).to_string());
+        let mut msg = json!({"id": id, "method": method, "params": params});
+        if let Some(s) = session {
+            msg["sessionId"] = json!(s);
+        }
+        self.send_text(&msg.to_string());
         loop {
             let msg: Value = serde_json::from_str(&self.recv_text()).expect("JSON message");
             if msg["id"] == json!(id) {
@@ -185,34 +197,31 @@ impl WebSocket {
                 }
                 return msg["result"].clone();
             }
-        }
-    }
-}
-
-/// A plain HTTP/1.1 GET of the DevTools HTTP endpoint (which keeps the
-/// connection open, so the body is read by its Content-Length).
-fn http_get_json(addr: SocketAddr, path: &str) -> Option<Value> {
-    let mut s = TcpStream::connect(addr).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").ok()?;
-    let mut r = BufReader::new(s);
-    let mut len = 0usize;
-    loop {
-        let mut line = String::new();
-        r.read_line(&mut line).ok()?;
-        let line = line.trim_end();
-        if line.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = line.split_once(':') {
-            if k.eq_ignore_ascii_case("content-length") {
-                len = v.trim().parse().ok()?;
+            if msg.get("method").is_some() {
+                self.events.push_back(msg);
             }
         }
     }
-    let mut body = vec![0u8; len];
-    r.read_exact(&mut body).ok()?;
-    serde_json::from_slice(&body).ok()
+
+    /// Waits for the event `method` of target session `session`.
+    fn event(&mut self, session: &str, method: &str) -> Value {
+        let matches = |m: &Value| m["method"] == json!(method) && m["sessionId"] == json!(session);
+        if let Some(i) = self.events.iter().position(matches) {
+            return self.events.remove(i).unwrap_or_default();
+        }
+        loop {
+            let msg: Value = serde_json::from_str(&self.recv_text()).expect("JSON message");
+            if matches(&msg) {
+                return msg;
+            }
+        }
+    }
+
+    /// Waits until the browser closes the connection (or the read times
+    /// out).
+    fn until_closed(&mut self) {
+        while self.try_recv_text().is_some() {}
+    }
 }
 
 fn base64_decode(text: &str) -> Vec<u8> {
@@ -250,8 +259,8 @@ fn chromium_shows_live_clock_events() {
     // resolves it to the loopback address without asking DNS.
     let page_url = format!("https://localhost:{}/clock", https_addr.port());
 
-    // Headless Chromium with DevTools on a port it picks and reports in
-    // <profile>/DevToolsActivePort.
+    // Headless Chromium with DevTools on a port it picks and announces on
+    // stderr ("DevTools listening on ws://...").
     // Declared before the browser so it is removed after the browser died.
     let profile = TempDir::new("chromium-profile");
     let mut chromium = Reaped(
@@ -271,63 +280,71 @@ fn chromium_shows_live_clock_events() {
                 "--remote-debugging-address=127.0.0.1",
             ])
             .arg(format!("--user-data-dir={}", profile.0.display()))
-            .arg(&page_url)
+            .arg("about:blank")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("{browser} could not start: {e}")),
     );
-    // Keep Chromium's (noisy) stderr drained; print the lines that matter.
-    if let Some(err) = chromium.0.stderr.take() {
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                if !line.contains("dbus") && !line.contains("unexpected operator") {
-                    eprintln!("chromium: {line}");
-                }
-            }
-        });
-    }
-    let port_file = profile.0.join("DevToolsActivePort");
-    let devtools_port: u16 = wait_for(Duration::from_secs(30), || {
-        std::fs::read_to_string(&port_file)
-            .ok()?
-            .lines()
-            .next()?
-            .trim()
-            .parse()
-            .ok()
-    })
-    .expect("chromium reports its DevTools port");
-    let devtools = SocketAddr::from(([127, 0, 0, 1], devtools_port));
-    let ws_url = wait_for(Duration::from_secs(20), || {
-        let list = http_get_json(devtools, "/json/list")?;
-        list.as_array()?
-            .iter()
-            .find(|t| {
-                t["type"] == "page" && t["url"].as_str().is_some_and(|u| u.contains("/clock"))
-            })
-            .and_then(|t| t["webSocketDebuggerUrl"].as_str().map(str::to_string))
-    })
-    .expect("the /clock page target");
+    // Chromium's stderr is noisy: echo only the lines that may matter.
+    let stderr = chromium.0.stderr.take().expect("piped stderr");
+    let browser_log = Lines::read(stderr, |line| {
+        !line.contains("dbus") && !line.contains("unexpected operator")
+    });
+    const ANNOUNCE: &str = "DevTools listening on ";
+    let ws_url = browser_log
+        .wait_for(ANNOUNCE, Duration::from_secs(30))
+        .and_then(|line| Some(line.split_once(ANNOUNCE)?.1.trim().to_string()))
+        .unwrap_or_else(|| panic!("chromium announced no DevTools endpoint"));
     let mut cdp = WebSocket::connect(&ws_url);
 
-    // Wait (bounded) until the page has rendered three events.
-    let probe = r##"JSON.stringify({
-        protocol: document.getElementById("protocol").textContent,
-        count: Number(document.getElementById("count").textContent),
-        state: document.getElementById("state").textContent,
-        items: Array.from(document.querySelectorAll("#events li.event"), li => li.textContent),
+    // A tab of our own, attached to this connection; the page is loaded
+    // once its load event comes.
+    let target = cdp.call(None, "Target.createTarget", json!({"url": "about:blank"}));
+    let attached = cdp.call(
+        None,
+        "Target.attachToTarget",
+        json!({"targetId": target["targetId"], "flatten": true}),
+    );
+    let session = attached["sessionId"]
+        .as_str()
+        .expect("a session id")
+        .to_string();
+    let tab = Some(session.as_str());
+    cdp.call(tab, "Page.enable", json!({}));
+    cdp.call(tab, "Page.navigate", json!({"url": page_url}));
+    cdp.event(&session, "Page.loadEventFired");
+
+    // The page answers once it shows three events (it watches its own
+    // counter; it gives up after 30 s and says what it shows).
+    let probe = r##"new Promise((resolve, reject) => {
+        const count = document.getElementById("count");
+        const report = () => JSON.stringify({
+            protocol: document.getElementById("protocol").textContent,
+            count: Number(count.textContent),
+            state: document.getElementById("state").textContent,
+            items: Array.from(document.querySelectorAll("#events li.event"), li => li.textContent),
+        });
+        const done = () => Number(count.textContent) >= 3;
+        if (done()) return resolve(report());
+        const watch = new MutationObserver(() => {
+            if (done()) { watch.disconnect(); resolve(report()); }
+        });
+        watch.observe(count, { childList: true, characterData: true, subtree: true });
+        setTimeout(() => reject(new Error("the page did not show three events: " + report())), 30000);
     })"##;
-    let mut last = Value::Null;
-    let seen = wait_for(Duration::from_secs(30), || {
-        let r = cdp.call(
-            "Runtime.evaluate",
-            json!({"expression": probe, "returnByValue": true}),
-        );
-        last = serde_json::from_str(r["result"]["value"].as_str()?).ok()?;
-        (last["count"].as_u64()? >= 3).then(|| last.clone())
-    })
-    .unwrap_or_else(|| panic!("the page did not show three events: {last}"));
+    let r = cdp.call(
+        tab,
+        "Runtime.evaluate",
+        json!({"expression": probe, "awaitPromise": true, "returnByValue": true}),
+    );
+    if let Some(e) = r.get("exceptionDetails") {
+        panic!("{e}");
+    }
+    let seen: Value = r["result"]["value"]
+        .as_str()
+        .and_then(|v| serde_json::from_str(v).ok())
+        .unwrap_or_else(|| panic!("no report from the page: {r}"));
 
     // Loaded over HTTP/2, chosen by ALPN.
     assert_eq!(seen["protocol"], "h2", "{seen}");
@@ -359,7 +376,7 @@ fn chromium_shows_live_clock_events() {
     );
 
     // The screenshot, as a test artifact.
-    let shot = cdp.call("Page.captureScreenshot", json!({"format": "png"}));
+    let shot = cdp.call(tab, "Page.captureScreenshot", json!({"format": "png"}));
     let png = base64_decode(shot["data"].as_str().expect("screenshot data"));
     assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
     let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR"))
@@ -371,13 +388,11 @@ fn chromium_shows_live_clock_events() {
     std::fs::write(&path, &png).expect("write screenshot");
     eprintln!("screenshot: {}", path.display());
 
-    // Close the browser politely, then clean up its profile.
-    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        cdp.send_text(&json!({"id": 0, "method": "Browser.close"}).to_string());
-    }));
-    let _ = wait_for(Duration::from_secs(10), || {
-        chromium.0.try_wait().ok().flatten()
-    });
+    // Close the browser politely (it closes DevTools as it exits), then
+    // clean up its profile.
+    cdp.send_text(&json!({"id": 0, "method": "Browser.close"}).to_string());
+    cdp.until_closed();
+    drop(chromium);
 }
 
 /// `GET /sse` of the demo with `curl -N`: clock events numbered after the

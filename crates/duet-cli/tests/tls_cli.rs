@@ -3,12 +3,15 @@
 //! errors naming a bad file. Certificates are made with the `openssl`
 //! command and checked with `curl` (both installed by `scripts/test.sh`).
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
+use std::time::Duration;
 
 mod support;
-use support::{free_port, wait_until, Reaped, TempDir};
+use support::{free_port, Duet, TempDir};
+
+/// How long a test waits for the log line it expects.
+const WAIT: Duration = Duration::from_secs(20);
 
 /// A self-signed EC certificate for `localhost` as `<stem>.pem`/`<stem>.key`.
 fn openssl_cert(dir: &Path, stem: &str) -> (PathBuf, PathBuf) {
@@ -46,26 +49,9 @@ fn curl(args: &[&str]) -> (bool, String) {
     )
 }
 
-fn log_of(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_default()
-}
-
-fn spawn(dir: &Path, args: &[&str]) -> (Reaped, PathBuf) {
-    let log = dir.join("duet.log");
-    let err = File::create(&log).expect("log file");
-    let child = Command::new(env!("CARGO_BIN_EXE_duet"))
-        .args(args)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(err))
-        .spawn()
-        .expect("start duet");
-    (Reaped(child), log)
-}
-
-fn sighup(child: &Reaped) {
+fn sighup(duet: &Duet) {
     let ok = Command::new("kill")
-        .args(["-HUP", &child.0.id().to_string()])
+        .args(["-HUP", &duet.pid().to_string()])
         .status()
         .map(|s| s.success())
         .unwrap_or(false);
@@ -74,22 +60,18 @@ fn sighup(child: &Reaped) {
 
 #[test]
 fn self_signed_localhost_serves_h2_and_http11() {
-    let dir = TempDir::new("duet-selfsigned");
     let http = format!("127.0.0.1:{}", free_port());
     let https_port = free_port();
     let https = format!("127.0.0.1:{https_port}");
-    let (_server, log) = spawn(&dir.0, &["--http", &http, "--https", &https]);
+    let server = Duet::start(&["--http", &http, "--https", &https]);
+    server.wait_listening(&https);
     let url = format!("https://localhost:{https_port}/");
+    let log = server.log.text();
     assert!(
-        wait_until(|| curl(&["-k", &url]).0),
-        "server did not come up: {}",
-        log_of(&log)
+        log.contains("generated a self-signed certificate for localhost"),
+        "{log}"
     );
-    assert!(
-        log_of(&log).contains("generated a self-signed certificate for localhost"),
-        "{}",
-        log_of(&log)
-    );
+    assert!(!log.contains('\x1b'), "ANSI codes in a piped log: {log:?}");
     let (ok, out) = curl(&["-k", "--http2", "-w", " %{http_version}", &url]);
     assert!(ok);
     assert_eq!(out, "hello 2");
@@ -116,34 +98,24 @@ fn sighup_reloads_certificate_files() {
     let https = format!("127.0.0.1:{https_port}");
     let cert_s = cert.to_str().expect("utf-8 path");
     let key_s = key.to_str().expect("utf-8 path");
-    let (server, log) = spawn(
-        &dir.0,
-        &[
-            "--http", &http, "--https", &https, "--cert", cert_s, "--key", key_s,
-        ],
-    );
+    let server = Duet::start(&[
+        "--http", &http, "--https", &https, "--cert", cert_s, "--key", key_s,
+    ]);
+    server.wait_listening(&https);
     let url = format!("https://localhost:{https_port}/");
     let trusting = |ca: &Path| {
         let ca = ca.to_str().expect("utf-8 path").to_string();
         curl(&["--cacert", &ca, "-w", " %{http_version}", &url])
     };
-    assert!(
-        wait_until(|| trusting(&first).0),
-        "server did not come up with the first certificate: {}",
-        log_of(&log)
-    );
-    assert_eq!(trusting(&first).1, "hello 2");
+    assert_eq!(trusting(&first), (true, "hello 2".to_string()));
 
     // New files on disk, then SIGHUP.
     let (cert2, key2) = openssl_cert(&dir.0, "second");
     std::fs::copy(&cert2, &cert).expect("copy");
     std::fs::copy(&key2, &key).expect("copy");
     sighup(&server);
-    assert!(
-        wait_until(|| log_of(&log).contains("reloaded 1 certificate")),
-        "no reload: {}",
-        log_of(&log)
-    );
+    let reloaded = server.log.wait_for("reloaded 1 certificate", WAIT);
+    assert!(reloaded.is_some(), "no reload: {}", server.log.text());
     assert_eq!(trusting(&cert2), (true, "hello 2".to_string()));
     assert!(!trusting(&first).0, "the old certificate is still served");
 
@@ -152,12 +124,9 @@ fn sighup_reloads_certificate_files() {
     let (_cert3, key3) = openssl_cert(&dir.0, "third");
     std::fs::copy(&key3, &key).expect("copy");
     sighup(&server);
-    assert!(
-        wait_until(|| log_of(&log).contains("reload failed")),
-        "no failure logged: {}",
-        log_of(&log)
-    );
-    assert!(log_of(&log).contains("live.key"), "{}", log_of(&log));
+    let failed = server.log.wait_for("reload failed", WAIT);
+    let failed = failed.unwrap_or_else(|| panic!("no failure logged: {}", server.log.text()));
+    assert!(failed.contains("live.key"), "{failed}");
     assert_eq!(trusting(&cert2), (true, "hello 2".to_string()));
 }
 
