@@ -52,6 +52,17 @@ pub struct Limits {
     /// between requests, on HTTP/2 while no stream is open (then a
     /// graceful GOAWAY). Default 60 s.
     pub keep_alive_timeout: Duration,
+    /// Time allowed between two reads of a request body the server is
+    /// waiting for (not counting time the application takes to read what
+    /// arrived); when it passes, the request fails (HTTP/1.1: 408 if no
+    /// response has started, and the connection closes). Default 60 s.
+    pub body_read_timeout: Duration,
+    /// How long a connection closed with request bytes possibly unread (an
+    /// error answer, a body the application did not read) keeps reading
+    /// and dropping them after its last response was written, so that the
+    /// peer reads that response instead of a reset (a lingering close,
+    /// RFC 9112 §9.6). Default 500 ms.
+    pub linger_timeout: Duration,
     /// Time allowed for a TLS handshake. Default 10 s.
     pub tls_handshake_timeout: Duration,
     /// HTTP/1.1 requests pipelined but not yet answered that one connection
@@ -125,6 +136,8 @@ impl Default for Limits {
             max_body_bytes: 16 * 1024 * 1024,
             header_read_timeout: Duration::from_secs(10),
             keep_alive_timeout: Duration::from_secs(60),
+            body_read_timeout: Duration::from_secs(60),
+            linger_timeout: Duration::from_millis(500),
             tls_handshake_timeout: Duration::from_secs(10),
             max_pipelined: 32,
             h2_max_concurrent_streams: 256,
