@@ -109,6 +109,16 @@ impl BodyDecoder {
         matches!(self.state, State::Done)
     }
 
+    /// Body bytes still to come when the length is known (`Content-Length`);
+    /// `None` for a chunked body (or a failed one).
+    pub fn remaining(&self) -> Option<u64> {
+        match self.state {
+            State::Length { remaining } => Some(remaining),
+            State::Done => Some(0),
+            State::Chunked(_) | State::Failed(_) => None,
+        }
+    }
+
     /// Takes the next piece of body from the front of `buf`.
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Decoded, ParseError> {
         match self.state {

@@ -42,6 +42,10 @@ pub enum ResponseFraming {
 /// are the only ones the peer may see (RFC 9112 §6.1, §6.2). A 1xx or 204
 /// response never gets a framing field, whatever `framing` says
 /// (RFC 9110 §8.6, RFC 9112 §6.1); the driver writes no body for them.
+///
+/// Returns whether the connection persists after this response: a
+/// handler's `connection: close` closes it too (RFC 9112 §9.6), and the
+/// head then says so.
 pub fn encode_response_head(
     dst: &mut BytesMut,
     version: Version,
@@ -50,8 +54,8 @@ pub fn encode_response_head(
     framing: ResponseFraming,
     keep_alive: bool,
     date: &[u8],
-) {
-    let keep_alive = keep_alive && framing != ResponseFraming::CloseDelimited;
+) -> bool {
+    let mut keep_alive = keep_alive && framing != ResponseFraming::CloseDelimited;
     // RFC 9110 §8.6: never a framing field in a 1xx or 204.
     let framing = if status.is_informational() || status == StatusCode::NO_CONTENT {
         ResponseFraming::NoBody(None)
@@ -64,10 +68,12 @@ pub fn encode_response_head(
     write_status_line(dst, status);
     let (mut has_date, mut has_server) = (false, false);
     for (name, value) in headers {
-        if name == header::CONTENT_LENGTH
-            || name == header::TRANSFER_ENCODING
-            || name == header::CONNECTION
-        {
+        if name == header::CONNECTION {
+            // RFC 9112 §9.6: the application may close the connection.
+            keep_alive &= !has_close(value.as_bytes());
+            continue;
+        }
+        if name == header::CONTENT_LENGTH || name == header::TRANSFER_ENCODING {
             continue;
         }
         has_date |= name == header::DATE;
@@ -94,12 +100,56 @@ pub fn encode_response_head(
         ResponseFraming::Chunked => dst.put_slice(b"transfer-encoding: chunked\r\n"),
         ResponseFraming::NoBody(None) | ResponseFraming::CloseDelimited => {}
     }
+    end_head(dst, version, keep_alive);
+    keep_alive
+}
+
+/// The persistence field and the empty line that ends a head
+/// (RFC 9112 §9.3): HTTP/1.1 persists unless told `close`; an HTTP/1.0
+/// peer must be told `keep-alive`.
+fn end_head(dst: &mut BytesMut, version: Version, keep_alive: bool) {
     if !keep_alive {
         dst.put_slice(b"connection: close\r\n");
     } else if version == Version::HTTP_10 {
         dst.put_slice(b"connection: keep-alive\r\n");
     }
     dst.put_slice(b"\r\n");
+}
+
+/// Whether a `Connection` field value lists the `close` option
+/// (RFC 9110 §7.6.1: a comma-separated list, case-insensitive).
+fn has_close(value: &[u8]) -> bool {
+    value
+        .split(|&b| b == b',')
+        .any(|item| item.trim_ascii().eq_ignore_ascii_case(b"close"))
+}
+
+/// Writes the head of one of the server's own answers (an
+/// [`Answer`](crate::proto::http::Answer)): status line, `date`, `server`,
+/// and for an answer with a body its `content-type` and `content-length`
+/// (also when answering HEAD, which gets no body: RFC 9110 §9.3.2), then
+/// the persistence field. The caller writes the body.
+pub(crate) fn encode_answer_head(
+    dst: &mut BytesMut,
+    version: Version,
+    status: StatusCode,
+    body_len: Option<usize>,
+    keep_alive: bool,
+    date: &[u8],
+) {
+    dst.reserve(192);
+    write_status_line(dst, status);
+    dst.put_slice(b"date: ");
+    dst.put_slice(date);
+    dst.put_slice(b"\r\nserver: duet\r\n");
+    if let Some(len) = body_len {
+        dst.put_slice(b"content-type: ");
+        dst.put_slice(ERROR_CONTENT_TYPE.as_bytes());
+        dst.put_slice(b"\r\ncontent-length: ");
+        write_decimal(dst, len as u64);
+        dst.put_slice(b"\r\n");
+    }
+    end_head(dst, version, keep_alive);
 }
 
 /// `status-line = HTTP-version SP status-code SP [ reason-phrase ]`

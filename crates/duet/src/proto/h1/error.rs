@@ -57,3 +57,43 @@ impl fmt::Display for ParseError {
 }
 
 impl std::error::Error for ParseError {}
+
+/// A response body that did not keep to the length its head declared
+/// (`Content-Length`, RFC 9110 §8.6): the response cannot be completed, so
+/// the connection closes without it (RFC 9112 §6.3 leaves the peer no other
+/// way to tell).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LengthError {
+    declared: u64,
+    produced: u64,
+}
+
+impl LengthError {
+    /// The declared length.
+    pub fn declared(&self) -> u64 {
+        self.declared
+    }
+
+    /// What the body produced (at least).
+    pub fn produced(&self) -> u64 {
+        self.produced
+    }
+}
+
+impl LengthError {
+    pub(crate) fn new(declared: u64, produced: u64) -> Self {
+        LengthError { declared, produced }
+    }
+}
+
+impl fmt::Display for LengthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "response body of {} bytes for a declared length of {}",
+            self.produced, self.declared
+        )
+    }
+}
+
+impl std::error::Error for LengthError {}

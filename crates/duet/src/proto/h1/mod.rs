@@ -27,17 +27,19 @@
 //!    (RFC 9112 §9.3).
 
 mod body;
+mod conn;
 mod encode;
 mod error;
 mod parse;
 
 pub use body::{BodyDecoder, Decoded};
+pub use conn::{BodyFailure, Config, Connection, Event, DRAIN_MAX, LINGER_MAX, RELEASE_AFTER};
 pub(crate) use encode::error_response;
 pub use encode::{
     encode_chunk, encode_chunk_head, encode_continue, encode_last_chunk, encode_response_head,
     encode_switching_protocols_h2c, ResponseFraming, CHUNK_END,
 };
-pub use error::ParseError;
+pub use error::{LengthError, ParseError};
 pub use parse::parse_request;
 
 /// How the body of a request is delimited (RFC 9112 §6.3).
