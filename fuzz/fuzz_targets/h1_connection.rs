@@ -41,7 +41,7 @@ fuzz_target!(|data: &[u8]| {
         }
     };
     let mut config = Config::new(Arc::new(limits));
-    config.h2c_upgrade = knobs & 2 != 0;
+    let h2c = knobs & 2 != 0;
     config.report_written = true;
     let streamed = knobs & 4 != 0;
     let expect = knobs & 8 != 0;
@@ -67,7 +67,9 @@ fuzz_target!(|data: &[u8]| {
         while let Some(event) = conn.poll_event(now) {
             match event {
                 Event::Request { head, .. } => {
-                    if head.body == BodyKind::None {
+                    if h2c && head.upgrade_h2c.is_some() {
+                        conn.accept_upgrade(64);
+                    } else if head.body == BodyKind::None {
                         respond(&mut conn, now, &mut responses);
                     } else if expect {
                         conn.expect_continue();

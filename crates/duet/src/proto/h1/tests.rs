@@ -199,8 +199,7 @@ fn serve_connection(
 ) -> (Vec<u16>, bool) {
     use std::time::{Duration, Instant};
     const DATE: &[u8] = b"Sun, 06 Nov 1994 08:49:37 GMT";
-    let mut config = Config::new(std::sync::Arc::new(limits.clone()));
-    config.h2c_upgrade = true;
+    let config = Config::new(std::sync::Arc::new(limits.clone()));
     let mut now = Instant::now();
     let mut conn = Connection::new(config, now);
     let mut out = Vec::new();
@@ -210,7 +209,9 @@ fn serve_connection(
         while let Some(event) = conn.poll_event(now) {
             match event {
                 Event::Request { head, .. } => {
-                    if head.body == BodyKind::None {
+                    if head.upgrade_h2c.is_some() {
+                        conn.accept_upgrade(limits.max_body_bytes);
+                    } else if head.body == BodyKind::None {
                         conn.send_response(
                             http::StatusCode::OK,
                             &http::HeaderMap::new(),

@@ -49,27 +49,24 @@ pub const RELEASE_AFTER: Duration = Duration::from_secs(1);
 pub struct Config {
     /// Sizes and timeouts.
     pub limits: Arc<Limits>,
-    /// Whether `Upgrade: h2c` is accepted (cleartext connections whose
-    /// server serves HTTP/2); otherwise such a request is served as
-    /// HTTP/1.1.
-    pub h2c_upgrade: bool,
     /// Whether [`Event::Written`] is reported (for access records).
     pub report_written: bool,
 }
 
 impl Config {
-    /// A configuration with these limits, no h2c upgrade and no
-    /// [`Event::Written`].
+    /// A configuration with these limits and no [`Event::Written`].
     pub fn new(limits: Arc<Limits>) -> Config {
         Config {
             limits,
-            h2c_upgrade: false,
             report_written: false,
         }
     }
 }
 
 /// What the connection tells its driver.
+// `Request` is the common event and is moved out at once: boxing its head
+// would cost an allocation per request.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Event {
     /// A request head arrived; its body, if it has one, follows as `Data`
@@ -105,17 +102,14 @@ pub enum Event {
         /// The answer to send, when no response has started.
         answer: Option<ParseError>,
     },
-    /// The request upgrades the connection to h2c (RFC 7540 §3.2): its body
-    /// was read whole and `101 Switching Protocols` is queued. The driver
-    /// writes the output, takes [`Connection::take_read_buf`] (the first
-    /// HTTP/2 bytes) and serves HTTP/2, the request as stream 1.
+    /// The request the driver upgraded ([`Connection::accept_upgrade`])
+    /// switches the connection to h2c (RFC 7540 §3.2): its body was read
+    /// whole and `101 Switching Protocols` is queued. The driver writes the
+    /// output, takes [`Connection::take_read_buf`] (the first HTTP/2
+    /// bytes) and serves HTTP/2, the request as stream 1.
     Upgrade {
-        /// The request head.
-        head: RequestHead,
-        /// Its whole body.
+        /// The request's whole body.
         body: Bytes,
-        /// The decoded `HTTP2-Settings` payload.
-        settings: Bytes,
     },
     /// The last byte of the oldest response not yet reported was handed to
     /// the driver's socket (reported when [`Config::report_written`]).
@@ -189,10 +183,10 @@ enum Reading {
 
 #[derive(Debug)]
 struct Upgrading {
-    head: RequestHead,
-    settings: Bytes,
     decoder: BodyDecoder,
     body: BytesMut,
+    /// The body limit.
+    limit: u64,
     started: Instant,
     waiting: Option<Instant>,
 }
@@ -313,9 +307,12 @@ pub struct Connection {
     writing: Writing,
     keep_alive: KeepAlive,
     /// The current request's version (the response's persistence field
-    /// depends on it) and whether it is a HEAD request.
+    /// depends on it), when its head began and whether it is a HEAD
+    /// request or asks for h2c.
     version: Version,
+    started: Instant,
     head_request: bool,
+    upgrade_asked: bool,
     /// The last `poll_event` stopped for want of input bytes.
     need_input: bool,
     /// Input may be left unread when the connection closes: linger.
@@ -344,7 +341,9 @@ impl Connection {
             writing: Writing::Init,
             keep_alive: KeepAlive::Idle,
             version: Version::HTTP_11,
+            started: now,
             head_request: false,
+            upgrade_asked: false,
             need_input: true,
             linger: false,
             eof: false,
@@ -524,7 +523,7 @@ impl Connection {
         match parse_request(&self.rbuf, &self.config.limits) {
             Ok(Some((head, used))) => {
                 self.rbuf.advance(used);
-                self.on_head(head, started, now)
+                self.on_head(head, started)
             }
             Ok(None) => {
                 self.reading = Reading::Head {
@@ -544,10 +543,12 @@ impl Connection {
     }
 
     /// A request head arrived: the exchange begins.
-    fn on_head(&mut self, head: RequestHead, started: Instant, now: Instant) -> Option<Event> {
+    fn on_head(&mut self, head: RequestHead, started: Instant) -> Option<Event> {
         self.need_input = false;
         self.version = head.version;
+        self.started = started;
         self.head_request = head.method == Method::HEAD;
+        self.upgrade_asked = head.upgrade_h2c.is_some();
         // RFC 9112 §9.3: the request says whether the connection persists.
         self.keep_alive = if head.keep_alive && self.keep_alive != KeepAlive::Disabled {
             KeepAlive::Busy
@@ -555,22 +556,6 @@ impl Connection {
             KeepAlive::Disabled
         };
         self.writing = Writing::Init;
-        if self.config.h2c_upgrade {
-            if let Some(settings) = head.upgrade_h2c.clone() {
-                // RFC 7540 §3.2: the request is read whole under HTTP/1.1
-                // framing before the switch.
-                let decoder = BodyDecoder::with_limits(&head.body, &self.config.limits);
-                self.reading = Reading::Upgrade(Box::new(Upgrading {
-                    head,
-                    settings,
-                    decoder,
-                    body: BytesMut::new(),
-                    started,
-                    waiting: None,
-                }));
-                return self.read_upgrade(now);
-            }
-        }
         self.reading = match head.body {
             BodyKind::None => Reading::KeepAlive,
             kind => Reading::Body {
@@ -703,7 +688,7 @@ impl Connection {
                 Ok(Decoded::Data(data)) => {
                     up.waiting = None;
                     let total = (up.body.len() as u64).saturating_add(data.len() as u64);
-                    if total > self.config.limits.max_body_bytes {
+                    if total > up.limit {
                         let started = up.started;
                         self.reject_head(
                             ParseError::new(
@@ -737,20 +722,55 @@ impl Connection {
         // RFC 7540 §3.2: 101, then the server's HTTP/2 preface (the HTTP/2
         // core's) and the response to the request on stream 1.
         encode_switching_protocols_h2c(self.out.buf());
-        let Upgrading {
-            head,
-            settings,
-            body,
-            ..
-        } = *up;
         Some(Event::Upgrade {
-            head,
-            body: body.freeze(),
-            settings,
+            body: up.body.freeze(),
         })
     }
 
+    /// The driver takes the h2c upgrade the current request asks for
+    /// (RFC 7540 §3.2: its virtual server serves HTTP/2 and the connection
+    /// is cleartext): its body, at most `limit` bytes (more → 413), is read
+    /// whole, then [`Event::Upgrade`]. Call right after its
+    /// [`Event::Request`]; without one it does nothing.
+    pub fn accept_upgrade(&mut self, limit: u64) {
+        if !self.upgrade_asked {
+            return;
+        }
+        let decoder = match std::mem::replace(&mut self.reading, Reading::Closed) {
+            Reading::Body { decoder, .. } => decoder,
+            Reading::KeepAlive => BodyDecoder::new(&BodyKind::None),
+            other => {
+                self.reading = other;
+                return;
+            }
+        };
+        self.reading = Reading::Upgrade(Box::new(Upgrading {
+            decoder,
+            body: BytesMut::new(),
+            limit,
+            started: self.started,
+            waiting: None,
+        }));
+    }
+
     // ----- The request body, as the application reads it -----
+
+    /// The rest of the current request's body in one piece, when all of it
+    /// has already arrived (a `Content-Length` body read with its head):
+    /// the driver hands it to the application whole, without a channel.
+    pub fn take_full_body(&mut self, now: Instant) -> Option<Bytes> {
+        let Reading::Body { decoder, .. } = &self.reading else {
+            return None;
+        };
+        let n = usize::try_from(decoder.remaining()?).ok()?;
+        if n == 0 || n > self.rbuf.len() {
+            return None;
+        }
+        let body = self.rbuf.split_to(n).freeze();
+        self.reading = Reading::KeepAlive;
+        self.try_end_exchange(now);
+        Some(body)
+    }
 
     /// The current request expects `100 Continue` (admission said so):
     /// its body is not read until [`send_continue`](Self::send_continue).
@@ -807,6 +827,16 @@ impl Connection {
         }
     }
 
+    /// The rest of the request body is refused (it crossed its limit,
+    /// RFC 9110 §15.5.14): it is not read, and the connection closes after
+    /// the response (lingering).
+    pub fn refuse_body(&mut self) {
+        if let Reading::Continue(_) | Reading::Body { .. } | Reading::Drain { .. } = self.reading {
+            self.keep_alive = KeepAlive::Disabled;
+            self.stop_reading(true);
+        }
+    }
+
     // ----- Responses -----
 
     /// Whether the connection can persist after a response that starts
@@ -853,10 +883,9 @@ impl Connection {
         }
         let framing = frame_response(status, headers, self.head_request, body_len);
         let (wire, kind) = match framing {
-            Framing::NoBody { content_length } => (
-                ResponseFraming::NoBody(content_length),
-                Encoding::Omitted,
-            ),
+            Framing::NoBody { content_length } => {
+                (ResponseFraming::NoBody(content_length), Encoding::Omitted)
+            }
             Framing::Length(n) => (ResponseFraming::Length(n), Encoding::Length),
             Framing::Unknown if self.version == Version::HTTP_11 => {
                 (ResponseFraming::Chunked, Encoding::Chunked)
@@ -945,12 +974,16 @@ impl Connection {
 
     /// Answers the current request with one of the server's own answers
     /// (admission's, a rejection): `text/plain` in the exchange layer's
-    /// one format, its length announced.
+    /// one format, its length announced. When the request's body has not
+    /// been read, the connection closes after it.
     pub(crate) fn send_answer(&mut self, answer: &Answer, date: &[u8], now: Instant) {
         if !matches!(self.writing, Writing::Init) || matches!(self.reading, Reading::Upgraded) {
             return;
         }
-        let persist = self.may_persist();
+        // An answer made before the body was read closes: the client may
+        // be sending a body nobody wants, or waiting for a 100 that won't
+        // come (RFC 9110 §10.1.1, §15.5.14).
+        let persist = self.may_persist() && matches!(self.reading, Reading::KeepAlive);
         let body = answer.has_body().then(|| answer.body_len());
         encode_answer_head(
             self.out.buf(),

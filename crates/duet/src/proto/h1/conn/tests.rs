@@ -330,24 +330,25 @@ fn h2c_request(extra: &str) -> String {
     )
 }
 
-fn h2c() -> Peer {
-    Peer::with(Limits::default(), |c| c.h2c_upgrade = true)
+/// The driver admitted the request and takes its upgrade.
+fn upgrade(p: &mut Peer, limit: u64) {
+    match p.event() {
+        Some(Event::Request { head, .. }) => {
+            assert_eq!(head.uri, "/up");
+            assert_eq!(head.upgrade_h2c.as_ref().map(Bytes::len), Some(18));
+        }
+        other => panic!("{other:?}"),
+    }
+    p.conn.accept_upgrade(limit);
 }
 
 #[test]
 fn h2c_upgrade_hands_back_the_request_and_the_bytes_after_it() {
-    let mut p = h2c();
+    let mut p = Peer::new();
     p.send(format!("{}PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", h2c_request("")).as_bytes());
+    upgrade(&mut p, 100);
     match p.event() {
-        Some(Event::Upgrade {
-            head,
-            body,
-            settings,
-        }) => {
-            assert_eq!(head.uri, "/up");
-            assert!(body.is_empty());
-            assert_eq!(settings.len(), 18);
-        }
+        Some(Event::Upgrade { body }) => assert!(body.is_empty()),
         other => panic!("{other:?}"),
     }
     assert_eq!(p.read(), SWITCHING);
@@ -360,8 +361,9 @@ fn h2c_upgrade_hands_back_the_request_and_the_bytes_after_it() {
 
 #[test]
 fn h2c_upgrade_reads_the_body_whole_first() {
-    let mut p = h2c();
+    let mut p = Peer::new();
     p.send(h2c_request("Content-Length: 6\r\n").as_bytes());
+    upgrade(&mut p, 100);
     p.send(b"abc");
     assert!(p.event().is_none() && p.conn.wants_read());
     assert!(p.conn.output_len() == 0, "no 101 before the body is in");
@@ -376,12 +378,10 @@ fn h2c_upgrade_reads_the_body_whole_first() {
 
 #[test]
 fn h2c_upgrade_body_over_the_limit_is_413() {
-    let limits = Limits {
-        max_body_bytes: 4,
-        ..Limits::default()
-    };
-    let mut p = Peer::with(limits, |c| c.h2c_upgrade = true);
+    // The limit is the request's virtual server's (from admission).
+    let mut p = Peer::new();
     p.send(format!("{}abcde", h2c_request("Content-Length: 5\r\n")).as_bytes());
+    upgrade(&mut p, 4);
     match p.event() {
         Some(Event::Reject { error, .. }) => assert_eq!(error.status(), 413),
         other => panic!("{other:?}"),
@@ -389,10 +389,17 @@ fn h2c_upgrade_body_over_the_limit_is_413() {
 }
 
 #[test]
-fn h2c_upgrade_not_offered_is_plain_http11() {
+fn h2c_upgrade_not_taken_is_plain_http11() {
     let mut p = Peer::new();
     p.send(h2c_request("").as_bytes());
     assert_eq!(p.request().1, "/up");
+    p.ok("x");
+    assert_eq!(p.read(), ok_head(1, "") + "x");
+    // And an upgrade nobody asked for is not taken.
+    p.send(get("/plain").as_bytes());
+    p.request();
+    p.conn.accept_upgrade(100);
+    assert!(p.event().is_none());
     p.ok("x");
     assert_eq!(p.read(), ok_head(1, "") + "x");
 }
@@ -876,8 +883,7 @@ fn timeouts_are_their_own_limits() {
     p.request();
     p.body();
     assert_eq!(p.conn.poll_timeout(), Some(p.now + Duration::from_secs(3)));
-    p.conn
-        .send_answer(&Answer::new(StatusCode::BAD_REQUEST, "no"), DATE, p.now);
+    p.respond(400, &[], b"no");
     p.read();
     // Body unread (2 bytes): drained, not lingered; the drain waits up to
     // the body timeout.
@@ -1121,4 +1127,58 @@ fn shutdown_in_the_middle_of_a_head_serves_it_then_closes() {
     p.ok("k");
     assert_eq!(p.read(), ok_head(1, "connection: close\r\n") + "k");
     assert!(p.conn.is_closed());
+}
+
+#[test]
+fn a_body_that_arrived_with_its_head_is_taken_whole() {
+    let mut p = Peer::new();
+    p.send(
+        format!(
+            "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello{}",
+            get("/2")
+        )
+        .as_bytes(),
+    );
+    p.request();
+    assert_eq!(p.conn.take_full_body(p.now).as_deref(), Some(&b"hello"[..]));
+    assert!(p.event().is_none());
+    p.ok("k");
+    assert_eq!(p.request().1, "/2");
+    // Not all there yet: read as it comes.
+    p.ok("k");
+    p.send(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhel");
+    p.request();
+    assert_eq!(p.conn.take_full_body(p.now), None);
+    assert_eq!(p.body(), (b"hel".to_vec(), false));
+}
+
+#[test]
+fn a_body_over_its_limit_is_refused_and_the_connection_closes() {
+    let mut p = Peer::new();
+    p.send(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n12345678\r\n");
+    p.request();
+    assert_eq!(p.body(), (b"12345678".to_vec(), false));
+    // The driver's body budget (the virtual server's limit) is crossed.
+    p.conn.refuse_body();
+    assert!(!p.conn.wants_read());
+    p.respond(413, &[], b"too large");
+    assert!(p.read().contains("\r\nconnection: close\r\n"));
+    assert!(p.conn.is_write_closed() && p.conn.wants_read(), "lingers");
+}
+
+#[test]
+fn an_answer_before_the_body_is_read_closes() {
+    // A small body a handler ignores is drained; one that admission
+    // refused is not: the client may be waiting for a 100, or sending
+    // a body nobody wants.
+    let mut p = Peer::new();
+    p.send(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n");
+    p.request();
+    p.conn.send_answer(
+        &Answer::new(StatusCode::PAYLOAD_TOO_LARGE, "limit 4"),
+        DATE,
+        p.now,
+    );
+    assert!(p.read().contains("\r\nconnection: close\r\n"));
+    assert!(p.conn.is_write_closed());
 }
