@@ -439,6 +439,7 @@ pub(crate) struct BodySender {
 impl BodySender {
     /// Sends a chunk, waiting while the application has `depth` chunks
     /// unread. Returns false when the application dropped the body.
+    #[cfg(test)]
     pub(crate) async fn send(&self, chunk: Bytes) -> bool {
         self.tx.send(Ok(chunk)).await.is_ok()
     }

@@ -1,48 +1,64 @@
-//! The tokio driver for HTTP/1.1 connections: reads request heads and
-//! bodies into the `proto::h1` core, hands requests to the site, and writes
-//! responses strictly in order (pipelining), with keep-alive, timeouts,
-//! `Expect: 100-continue`, `Upgrade: h2c` and graceful shutdown.
+//! The tokio driver for HTTP/1.1 connections: read → core → write.
+//!
+//! Every rule of HTTP lives elsewhere: in the sans-I/O connection core
+//! (`proto::h1::Connection`: persistence, pipelining, framing on the wire,
+//! `100 Continue`, the h2c switch, every timeout, the lingering close) and
+//! in the exchange layer (`proto::http`: admission, response framing, the
+//! answer format, access records, what shutdown does to a body). This
+//! driver holds what they cannot: the socket, the one timer, the handler
+//! future, the request-body channel to the application (bounded:
+//! backpressure) and a streamed response body (polled only while the
+//! output has room, and written out whenever it has nothing ready, so that
+//! events reach the client at once).
+//!
+//! It is one poll function, [`Driver::poll_run`], run by the connection's
+//! task. Its wake-up rule: a pass polls every source that can make
+//! progress in the current state (the handler, the response body, the
+//! 100-continue demand, room in the body channel, the socket for writing
+//! while output waits, for reading while the core wants input, the timer,
+//! the shutdown signal while watched), starts over after any of them was
+//! ready, and returns `Pending` only when each of them returned `Pending`
+//! — so each registered the task's waker. A source not polled in a pass
+//! becomes pollable only through a state change, which another source's
+//! readiness caused in the same pass.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::io::{self, IoSlice};
-use std::time::Duration;
-
-use bytes::{Buf, Bytes, BytesMut};
-use futures_util::FutureExt;
-use http::{Method, StatusCode, Version};
 use std::pin::Pin;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::time::{timeout_at, Instant, Sleep};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::{Bytes, BytesMut};
+use futures_util::task::AtomicWaker;
+use futures_util::FutureExt;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::sync::oneshot;
+use tokio::time::{Instant, Sleep};
 
 use super::accept::{take_h2c_upgrade, H2cUpgrade};
 use super::date::with_date;
-use super::site::Admission;
+use super::site::{Admission, Dispatch};
 use super::ConnParams;
 use crate::app::body::{Body, BodyError, BodySender, Incoming};
-use crate::app::response::Response;
-use crate::proto::h1::{self, BodyDecoder, BodyKind, Decoded, ResponseFraming};
+use crate::proto::h1::{BodyFailure, BodyKind, Config, Connection, Event, ParseError, RequestHead};
 use crate::proto::http::{
-    frame_response, shutdown_action, AccessRecord, Answer, BodyBudget, Expect, Framing, Outcome,
-    Protocol, RequestFacts, SentBody, ShutdownAction,
+    shutdown_action, AccessRecord, BodyBudget, Expect, Outcome, Protocol, RequestFacts,
+    ShutdownAction,
 };
 
-/// Bodies up to this size are copied into the write buffer with the head
-/// (one write); larger ones are written from their own buffer.
-const COPY_BODY_MAX: usize = 16 * 1024;
-/// Flush the write buffer once it holds this much, even mid-pipeline.
-const FLUSH_AT: usize = 64 * 1024;
-/// Write queued body segments once they add up to this much.
-const QUEUE_FLUSH_AT: usize = 512 * 1024;
 /// Request body chunks that may wait unread by the handler.
 const BODY_CHANNEL_DEPTH: usize = 4;
 /// Read granularity.
 const READ_CHUNK: usize = 16 * 1024;
-/// The stack read size while nothing is buffered (see `read_into`).
+/// The stack read size while nothing is buffered (see `poll_read_into`).
 const BUFFERLESS_READ: usize = 4096;
 /// Below this much free room, the read buffer grows by `READ_CHUNK`.
 const MIN_READ_ROOM: usize = 1024;
-/// An idle keep-alive connection releases its buffers after this long.
-const IDLE_SHRINK_AFTER: Duration = Duration::from_secs(1);
+/// Output segments written per vectored write.
+const MAX_IOVECS: usize = 64;
+
+type StdInstant = std::time::Instant;
 
 /// Serves one HTTP/1.1 connection; `buf` holds bytes already read. When a
 /// request upgrades the connection to h2c, it is handed back (after the
@@ -55,283 +71,376 @@ pub(crate) async fn serve<IO>(
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let mut conn = Conn {
+    let now = Instant::now().into_std();
+    let log = AccessRecord::enabled();
+    let mut config = Config::new(p.limits.clone());
+    config.report_written = log;
+    let mut conn = Connection::new(config, now);
+    *conn.read_buf() = buf;
+    conn.recv(now);
+    let mut d = Driver {
         io,
-        rbuf: buf,
-        wbuf: BytesMut::new(),
-        log: AccessRecord::enabled(),
+        conn,
         p,
-        queue: VecDeque::new(),
-        queued: 0,
+        ex: None,
+        records: VecDeque::new(),
+        log,
         timer: None,
-        linger: false,
+        shutdown: None,
+        upgrade: None,
+        upgrade_ready: false,
+        unflushed: false,
+        write_shut: false,
     };
-    let res = conn.run().await;
-    if let Ok(Next::Upgrade(up)) = res {
-        let Conn { io, rbuf, p, .. } = conn;
-        let Upgrade {
-            settings,
-            request,
-            admission,
-        } = *up;
-        return Ok(Some(H2cUpgrade {
-            io,
-            read: rbuf,
-            settings,
-            request,
-            admission,
-            params: p,
-        }));
+    let res = std::future::poll_fn(|cx| d.poll_run(cx)).await;
+    // Responses that never reached the socket, and an exchange cut short.
+    let now = Instant::now().into_std();
+    for r in d.records.drain(..) {
+        r.finish(now, Outcome::Aborted);
     }
-    // Best effort: send what is buffered (an error response, say).
-    if !conn.wbuf.is_empty() {
-        let _ = conn.io.write_all(&conn.wbuf).await;
+    if let Some(r) = d.ex.take().and_then(|ex| ex.record) {
+        r.finish(now, Outcome::Aborted);
     }
-    let _ = conn.io.shutdown().await;
-    if !conn.linger {
-        return res.map(|_| None);
-    }
-    // Lingering close: read (and drop) what the peer still sends for a
-    // moment, so that closing with unread input does not reset the
-    // connection before the peer has read our last response.
-    let linger = async {
-        // Reuse the read buffer: an array here would sit in every
-        // connection's future, lingering or not.
-        let mut total = 0usize;
-        while total < LINGER_MAX {
-            conn.rbuf.clear();
-            conn.rbuf.reserve(8192);
-            match conn.io.read_buf(&mut conn.rbuf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => total += n,
-            }
+    match res {
+        Ok(Some(up)) => {
+            let Upgrade {
+                settings,
+                request,
+                admission,
+                ..
+            } = *up;
+            Ok(Some(H2cUpgrade {
+                read: d.conn.take_read_buf(),
+                io: d.io,
+                settings,
+                request,
+                admission,
+                params: d.p,
+            }))
         }
-    };
-    let _ = tokio::time::timeout(LINGER_TIME, linger).await;
-    res.map(|_| None)
+        Ok(None) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
-/// Lingering close bounds.
-const LINGER_TIME: Duration = Duration::from_millis(500);
-const LINGER_MAX: usize = 256 * 1024;
-
-enum Next {
-    KeepAlive,
-    Close,
-    Upgrade(Box<Upgrade>),
-}
-
-/// A request that switches the connection to h2c.
+/// A request that switches the connection to h2c, once its body is in and
+/// the `101` written.
 struct Upgrade {
     settings: Bytes,
     request: http::Request<Body>,
     admission: Admission,
+    record: Option<AccessRecord>,
 }
 
-struct Conn<IO> {
+/// The request being answered: what the driver holds for it until its
+/// response is complete.
+struct Exchange {
+    /// The handler, until it answers.
+    handler: Option<Dispatch>,
+    /// The request body on its way to the handler.
+    body: Option<RequestBody>,
+    /// Fires when the handler first reads a body held for 100-continue.
+    demand: Option<oneshot::Receiver<()>>,
+    /// The response body, while it streams.
+    stream: Option<Body>,
+    /// What shutdown does to `stream`.
+    on_shutdown: ShutdownAction,
+    record: Option<AccessRecord>,
+}
+
+/// The driver's end of a request body.
+struct RequestBody {
+    tx: BodySender,
+    /// A chunk the channel had no room for; events wait until it is in.
+    pending: Option<Bytes>,
+    /// Woken when the handler takes a chunk (room in the channel).
+    room: Arc<AtomicWaker>,
+    /// The virtual server's body limit.
+    budget: BodyBudget,
+}
+
+struct Driver<IO> {
     io: IO,
-    rbuf: BytesMut,
-    wbuf: BytesMut,
+    conn: Connection,
+    p: ConnParams,
+    ex: Option<Exchange>,
+    /// Access records of complete responses not yet written, oldest first
+    /// (each finished by the core's `Event::Written`).
+    records: VecDeque<AccessRecord>,
     /// Access records are wanted (`AccessRecord::enabled`).
     log: bool,
-    p: ConnParams,
-    /// Body segments to write (in order) before `wbuf`, and their length.
-    queue: VecDeque<Bytes>,
-    queued: usize,
-    /// The connection's one timer (idle, header read), see `read_by`.
+    /// The connection's one timer, armed from the core's `poll_timeout`:
+    /// moved earlier at once, never later while it is pending (a timer
+    /// that fires early is re-armed), so that a request costs no timer
+    /// registration.
     timer: Option<Pin<Box<Sleep>>>,
-    /// Set when we close with input possibly unread (an error response, a
-    /// body the handler did not read): close lingering, not abruptly.
-    linger: bool,
+    /// Completes when graceful shutdown begins; polled only while an idle
+    /// connection holds no buffers, or a body that ends at shutdown
+    /// streams.
+    shutdown: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+    upgrade: Option<Box<Upgrade>>,
+    /// The upgrading request's body is in: switch once `101` is written.
+    upgrade_ready: bool,
+    /// Bytes were written since the last flush.
+    unflushed: bool,
+    /// The socket's write side is shut down.
+    write_shut: bool,
 }
 
-impl<IO> Conn<IO>
+impl<IO> Driver<IO>
 where
-    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    IO: AsyncRead + AsyncWrite + Unpin,
 {
-    async fn run(&mut self) -> io::Result<Next> {
+    /// Runs the connection until it closes (`None`) or switches to h2c.
+    /// See the module docs for the wake-up rule.
+    fn poll_run(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Option<Box<Upgrade>>>> {
+        // The clock is read once per wake-up (and when the timer fires).
+        let mut now = Instant::now().into_std();
         loop {
-            match self.one_request().await? {
-                Next::KeepAlive => continue,
-                other => {
-                    self.flush().await?;
-                    return Ok(other);
+            self.work(cx, now);
+            // Output: written before anything is waited for.
+            if self.conn.output_len() > 0 {
+                match self.poll_write(cx) {
+                    Poll::Ready(Ok(n)) => {
+                        self.conn.advance_output(n, now);
+                        self.unflushed = true;
+                        continue;
+                    }
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => {}
+                }
+            } else if self.unflushed {
+                match Pin::new(&mut self.io).poll_flush(cx) {
+                    Poll::Ready(Ok(())) => {
+                        self.unflushed = false;
+                        continue;
+                    }
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => {}
+                }
+            } else if self.upgrade_ready {
+                return Poll::Ready(Ok(self.upgrade.take()));
+            } else if self.conn.is_write_closed()
+                && !self.write_shut
+                && Pin::new(&mut self.io).poll_shutdown(cx).is_ready()
+            {
+                // All written: shut the write side (TLS: close_notify).
+                self.write_shut = true;
+                continue;
+            }
+            if self.conn.is_closed() {
+                return Poll::Ready(Ok(None));
+            }
+            // Input.
+            if self.conn.wants_read() {
+                match poll_read_into(cx, &mut self.io, self.conn.read_buf()) {
+                    Poll::Ready(Ok(true)) => {
+                        self.conn.recv(now);
+                        continue;
+                    }
+                    Poll::Ready(Ok(false)) => {
+                        self.conn.recv_eof(now);
+                        continue;
+                    }
+                    // A failed read while closing ends the close.
+                    Poll::Ready(Err(_)) if self.conn.is_write_closed() => {
+                        return Poll::Ready(Ok(None))
+                    }
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => {}
                 }
             }
-        }
-    }
-
-    async fn flush(&mut self) -> io::Result<()> {
-        if !self.queue.is_empty() {
-            self.write_queue().await?;
-        } else if !self.wbuf.is_empty() {
-            self.io.write_all(&self.wbuf).await?;
-            self.wbuf.clear();
-        }
-        self.io.flush().await
-    }
-
-    /// Reads more bytes into `rbuf`; Ok(false) at EOF.
-    async fn read_more(&mut self) -> io::Result<bool> {
-        read_into(&mut self.io, &mut self.rbuf).await
-    }
-
-    /// Reads more bytes into `rbuf` unless `deadline` passes first:
-    /// `Some(true)` read, `Some(false)` EOF, `None` deadline.
-    ///
-    /// The connection keeps one timer and re-arms it only when it fires
-    /// before the deadline asked for, so waiting between keep-alive
-    /// requests does not register a new timer per request.
-    async fn read_by(&mut self, deadline: Instant) -> io::Result<Option<bool>> {
-        let timer = match &mut self.timer {
-            Some(t) => t,
-            None => self
-                .timer
-                .insert(Box::pin(tokio::time::sleep_until(deadline))),
-        };
-        if timer.deadline() > deadline {
-            timer.as_mut().reset(deadline);
-        }
-        loop {
-            tokio::select! {
-                biased;
-                r = read_into(&mut self.io, &mut self.rbuf) => return r.map(Some),
-                () = timer.as_mut() => {
-                    if Instant::now() >= deadline {
-                        return Ok(None);
-                    }
+            // Time.
+            if let Some(deadline) = self.conn.poll_timeout() {
+                let deadline = Instant::from_std(deadline);
+                let timer = self
+                    .timer
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+                if timer.is_elapsed() || timer.deadline() > deadline {
                     timer.as_mut().reset(deadline);
                 }
+                if timer.as_mut().poll(cx).is_ready() {
+                    now = Instant::now().max(deadline).into_std();
+                    self.conn.handle_timeout(now);
+                    continue;
+                }
+            }
+            // Shutdown: checked when the connection goes idle, watched once
+            // it has released its buffers (the short wait between requests
+            // then costs no waiter) and while an endless body streams.
+            if self.conn.is_idle() && !self.conn.is_released() && self.p.shutdown.is_set() {
+                self.conn.start_shutdown(now);
+                continue;
+            }
+            let streaming_endless = self
+                .ex
+                .as_ref()
+                .is_some_and(|ex| ex.stream.is_some() && ex.on_shutdown == ShutdownAction::EndNow);
+            if self.conn.is_released() || streaming_endless {
+                let p = &self.p;
+                let waiter = self.shutdown.get_or_insert_with(|| {
+                    let mut s = p.shutdown.clone();
+                    Box::pin(async move { s.wait().await })
+                });
+                if waiter.as_mut().poll(cx).is_ready() {
+                    self.shutdown = None;
+                    self.on_shutdown(now);
+                    continue;
+                }
+            }
+            return Poll::Pending;
+        }
+    }
+
+    /// Everything that needs no I/O: the core's events, the handler, the
+    /// response body, the request body's channel; until none progresses.
+    fn work(&mut self, cx: &mut Context<'_>, now: StdInstant) {
+        loop {
+            let mut progress = false;
+            // Events, unless a body chunk waits for room (backpressure:
+            // the core then reads no more).
+            while self.deliver_pending(cx) {
+                let Some(event) = self.conn.poll_event(now) else {
+                    break;
+                };
+                progress = true;
+                self.on_event(event, now);
+                if self.upgrade_ready {
+                    return;
+                }
+            }
+            // Nothing more of this exchange can be sent (the peer went
+            // away, or the response was abandoned): drop it.
+            if self.ex.is_some() && self.conn.is_write_closed() {
+                if let Some(r) = self.ex.take().and_then(|ex| ex.record) {
+                    r.finish(now, Outcome::Aborted);
+                }
+            }
+            let Some(ex) = &mut self.ex else {
+                return;
+            };
+            if let Some(handler) = &mut ex.handler {
+                if let Poll::Ready(resp) = handler.poll_unpin(cx) {
+                    ex.handler = None;
+                    self.on_response(resp, now);
+                    continue;
+                }
+            }
+            if let Some(demand) = &mut ex.demand {
+                if let Poll::Ready(asked) = demand.poll_unpin(cx) {
+                    ex.demand = None;
+                    match asked {
+                        // The one 100-continue policy (`proto::http::admit`):
+                        // 100 when the application first reads the body.
+                        Ok(()) => self.conn.send_continue(),
+                        // Dropped unread.
+                        Err(_) => self.conn.drop_body(),
+                    }
+                    progress = true;
+                }
+            }
+            if let Some(body) = ex.stream.as_mut().filter(|_| !self.conn.output_is_full()) {
+                if let Poll::Ready(chunk) = body.poll_chunk(cx) {
+                    self.on_chunk(chunk, now);
+                    continue;
+                }
+            }
+            if !progress {
+                return;
             }
         }
     }
 
-    /// Reads, parses and answers one request.
-    async fn one_request(&mut self) -> io::Result<Next> {
-        let limits = self.p.limits.clone();
-        // RFC 9112 §9.3: wait for the next request, idle up to the
-        // keep-alive timeout, then for the rest of the head up to the
-        // header-read timeout (slowloris guard).
-        let mut deadline = None;
-        let mut idle_until = None;
-        let mut long_idle = false;
-        // Length of `rbuf` at the last parse: a head that arrives in small
-        // pieces is parsed again only when a line ends or a size limit is
-        // crossed, never once per byte.
-        let mut parsed_at: Option<usize> = None;
-        // When the head began to arrive (for the access record).
-        let mut started: Option<Instant> = None;
-        let head = loop {
-            let len = self.rbuf.len();
-            let worth_parsing = match parsed_at {
-                None => true,
-                Some(at) => {
-                    let crossed = |t: usize| at <= t && len > t;
-                    self.rbuf.get(at..).is_some_and(|new| new.contains(&b'\n'))
-                        || crossed(limits.max_uri_bytes + 64)
-                        || crossed(limits.max_header_bytes)
-                }
-            };
-            parsed_at = Some(len);
-            let parsed = if worth_parsing {
-                h1::parse_request(&self.rbuf, &limits)
-            } else {
-                Ok(None)
-            };
-            match parsed {
-                Ok(Some((head, used))) => {
-                    let _ = self.rbuf.split_to(used);
-                    break head;
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    self.flush().await?;
-                    let record = self.record(started, Version::HTTP_11);
-                    self.answer_and_close(&e.answer(), record);
-                    return Ok(Next::Close);
-                }
-            }
-            let idle = self.rbuf.is_empty();
-            if !idle && self.log {
-                started.get_or_insert_with(Instant::now);
-            }
-            if idle {
-                // Responses of a pipelined batch go out before we wait.
-                self.flush().await?;
-                if self.p.shutdown.is_set() {
-                    return Ok(Next::Close);
-                }
-            }
-            let mut until = if idle {
-                *idle_until.get_or_insert_with(|| Instant::now() + limits.keep_alive_timeout)
-            } else {
-                *deadline.get_or_insert_with(|| Instant::now() + limits.header_read_timeout)
-            };
-            // An idle connection holds no read buffer (see `read_into`) and
-            // gives its write buffer back after a moment.
-            let shrink = idle && !long_idle;
-            if shrink {
-                until = until.min(Instant::now() + IDLE_SHRINK_AFTER);
-            }
-            // Shutdown is watched only once the connection is really idle
-            // (buffers released): the common short wait between requests
-            // then costs no waiter registration, and an idle connection
-            // still closes within IDLE_SHRINK_AFTER of shutdown.
-            let read = if idle && !shrink {
-                let mut shutdown = self.p.shutdown.clone();
-                tokio::select! {
-                    r = self.read_by(until) => r?,
-                    _ = shutdown.wait() => return Ok(Next::Close),
-                }
-            } else {
-                self.read_by(until).await?
-            };
-            match read {
-                Some(true) => {}
-                Some(false) => return Ok(Next::Close),
-                None if shrink => {
-                    long_idle = true;
-                    self.wbuf = BytesMut::new();
-                }
-                None if idle => return Ok(Next::Close),
-                None => {
-                    let record = self.record(started, Version::HTTP_11);
-                    self.answer_and_close(
-                        &Answer::new(
-                            StatusCode::REQUEST_TIMEOUT,
-                            "request head not received in time",
-                        ),
-                        record,
-                    );
-                    return Ok(Next::Close);
-                }
-            }
+    /// Puts a chunk that waited for room into the body channel; false while
+    /// it still waits (the handler's next read wakes the task).
+    fn deliver_pending(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(body) = self.ex.as_mut().and_then(|ex| ex.body.as_mut()) else {
+            return true;
         };
-        let record = self.record(started, head.version);
-        self.answer(head, record).await
-    }
-
-    /// A new access record, when records are wanted.
-    fn record(&self, started: Option<Instant>, version: Version) -> Option<AccessRecord> {
-        if !self.log {
-            return None;
+        let Some(mut chunk) = body.pending.take() else {
+            return true;
+        };
+        for attempt in 0..2 {
+            match body.tx.try_send(chunk) {
+                Ok(true) => return true,
+                Ok(false) => {
+                    // The handler dropped the body.
+                    if let Some(ex) = &mut self.ex {
+                        ex.body = None;
+                    }
+                    self.conn.drop_body();
+                    return true;
+                }
+                Err(back) => chunk = back,
+            }
+            if attempt == 0 {
+                // Registered before trying again: a read in between is seen.
+                body.room.register(cx.waker());
+            }
         }
-        let started = started.unwrap_or_else(Instant::now).into_std();
-        Some(AccessRecord::new(
-            self.p.conn.peer_addr(),
-            Protocol::of(version, self.p.conn.is_tls()),
-            started,
-        ))
+        body.pending = Some(chunk);
+        false
     }
 
-    async fn answer(
-        &mut self,
-        head: h1::RequestHead,
-        mut record: Option<AccessRecord>,
-    ) -> io::Result<Next> {
-        let version = head.version;
-        let is_head = head.method == Method::HEAD;
-        let mut keep_alive = head.keep_alive;
+    fn on_event(&mut self, event: Event, now: StdInstant) {
+        match event {
+            Event::Request { head, started } => self.on_request(head, started, now),
+            Event::Data(data) => self.on_data(data),
+            Event::End => {
+                if let Some(body) = self.ex.as_mut().and_then(|ex| ex.body.take()) {
+                    body.tx.finish();
+                }
+            }
+            Event::Reject {
+                error,
+                version,
+                started,
+            } => {
+                let record = match self.upgrade.take() {
+                    Some(up) => up.record,
+                    None => self.record(started, version),
+                };
+                self.reject(&error, record, now);
+            }
+            Event::BodyFailed { failure, answer } => {
+                let Some(ex) = &mut self.ex else {
+                    return;
+                };
+                if let Some(body) = ex.body.take() {
+                    match failure {
+                        BodyFailure::Malformed(e) => body.tx.fail(BodyError::Malformed(e.reason())),
+                        // Dropped unfinished: the handler reads `Aborted`.
+                        BodyFailure::TimedOut | BodyFailure::Closed => {}
+                    }
+                }
+                if let Some(error) = answer {
+                    // No response has started: the core answers instead of
+                    // the handler.
+                    let record = self.ex.take().and_then(|ex| ex.record);
+                    self.reject(&error, record, now);
+                }
+            }
+            Event::Upgrade { body } => {
+                if let Some(up) = &mut self.upgrade {
+                    *up.request.body_mut() = Body::full(body);
+                    // The h2 driver records stream 1.
+                    up.record = None;
+                    self.upgrade_ready = true;
+                }
+            }
+            Event::Written { body_bytes } => {
+                if let Some(mut r) = self.records.pop_front() {
+                    r.sent(body_bytes);
+                    r.finish(now, Outcome::Complete);
+                }
+            }
+        }
+    }
+
+    /// A request head: admission by its virtual server, then its handler
+    /// (or the h2c switch).
+    fn on_request(&mut self, head: RequestHead, started: StdInstant, now: StdInstant) {
+        let mut record = self.record(started, head.version);
         if let Some(r) = &mut record {
             r.request(&head.method, &head.uri);
         }
@@ -342,7 +451,7 @@ where
         let facts = RequestFacts {
             method: &head.method,
             uri: &head.uri,
-            version,
+            version: head.version,
             headers: &head.headers,
             declared_len,
             has_body: head.body != BodyKind::None,
@@ -350,571 +459,252 @@ where
         let admission = match self.p.site.admit(&facts, &self.p.conn) {
             Ok(a) => a,
             Err(answer) => {
-                // An unread body leaves the framing of what follows unknown:
-                // close (lingering) unless there was none.
-                if head.body != BodyKind::None {
-                    keep_alive = false;
-                    self.linger = true;
+                if let Some(r) = &mut record {
+                    r.status(answer.status());
                 }
-                let resp = Response::from_answer(&answer).into_inner();
-                self.write_response(resp, version, is_head, keep_alive, record)
-                    .await?;
-                return Ok(if keep_alive {
-                    Next::KeepAlive
-                } else {
-                    Next::Close
-                });
+                with_date(|d| self.conn.send_answer(&answer, d, now));
+                self.written_later(record);
+                return;
             }
         };
         let budget = admission.admitted.budget;
-
         let mut req = http::Request::new(Body::empty());
         *req.method_mut() = head.method;
         *req.uri_mut() = head.uri;
-        *req.version_mut() = version;
+        *req.version_mut() = head.version;
         *req.headers_mut() = head.headers;
 
-        // RFC 7540 §3.2: Upgrade to h2c. The request (with its whole body)
-        // becomes stream 1 of the new HTTP/2 connection.
-        if let Some(settings) = head.upgrade_h2c.clone() {
+        if let Some(settings) = head.upgrade_h2c {
             if take_h2c_upgrade(true, &admission, &self.p.conn) {
-                let body = match self.read_whole_body(&head.body, budget).await? {
-                    Ok(b) => b,
-                    Err(answer) => {
-                        self.answer_and_close(&answer, record);
-                        return Ok(Next::Close);
-                    }
-                };
-                *req.body_mut() = Body::full(body);
-                h1::encode_switching_protocols_h2c(&mut self.wbuf);
-                self.flush().await?;
-                return Ok(Next::Upgrade(Box::new(Upgrade {
+                self.conn.accept_upgrade(budget.limit());
+                self.upgrade = Some(Box::new(Upgrade {
                     settings,
                     request: req,
                     admission,
-                })));
+                    record,
+                }));
+                return;
             }
         }
 
-        // The body: already buffered (fast path), or streamed to the handler.
-        let mut pump = None;
-        match head.body {
-            BodyKind::None => {}
-            BodyKind::Length(n) if (n as usize) <= self.rbuf.len() => {
-                *req.body_mut() = Body::full(self.rbuf.split_to(n as usize).freeze());
-            }
-            ref kind => {
+        let mut ex = Exchange {
+            handler: None,
+            body: None,
+            demand: None,
+            stream: None,
+            on_shutdown: ShutdownAction::Finish,
+            record,
+        };
+        if head.body != BodyKind::None {
+            // Already here whole (the common small body): no channel.
+            if let Some(whole) = self.conn.take_full_body(now) {
+                *req.body_mut() = Body::full(whole);
+            } else {
                 let (tx, mut incoming) = Incoming::channel(declared_len, BODY_CHANNEL_DEPTH);
-                let demand = (admission.admitted.expect == Expect::ContinueOnRead)
-                    .then(|| incoming.on_demand());
+                if admission.admitted.expect == Expect::ContinueOnRead {
+                    self.conn.expect_continue();
+                    ex.demand = Some(incoming.on_demand());
+                }
+                let room = Arc::new(AtomicWaker::new());
+                let waker = room.clone();
+                incoming.on_release(Arc::new(move |_| waker.wake()));
                 *req.body_mut() = Body::incoming(incoming);
-                pump = Some(Pump {
-                    decoder: BodyDecoder::with_limits(kind, &self.p.limits),
-                    tx: Some(tx),
-                    demand,
+                ex.body = Some(RequestBody {
+                    tx,
+                    pending: None,
+                    room,
                     budget,
-                    done: false,
-                    failed: false,
                 });
             }
         }
+        ex.handler = Some(self.p.site.dispatch(&admission, req, &self.p.conn));
+        self.ex = Some(ex);
+    }
 
-        let mut dispatch = self.p.site.dispatch(&admission, req, &self.p.conn);
-        let body_timeout = self.p.limits.keep_alive_timeout;
-        let resp = match pump.as_mut() {
-            None => dispatch.await,
-            Some(pump) => {
-                let res = tokio::select! {
-                    r = &mut dispatch => Ok(r),
-                    e = Box::pin(pump.run(&mut self.io, &mut self.rbuf, &mut self.wbuf, body_timeout)) => Err(e),
-                };
-                match res {
-                    Ok(r) => r,
-                    // The pump only returns on a read error, EOF or bad
-                    // framing; the handler still answers (it sees an error
-                    // body) unless the peer is gone.
-                    Err(PumpEnd::Io(e)) => {
-                        if let Some(r) = record {
-                            r.finish(Instant::now().into_std(), Outcome::Aborted);
-                        }
-                        return Err(e);
-                    }
-                    Err(PumpEnd::Eof) => {
-                        if let Some(r) = record {
-                            r.finish(Instant::now().into_std(), Outcome::Aborted);
-                        }
-                        return Ok(Next::Close);
-                    }
-                    Err(PumpEnd::Malformed(e)) => {
-                        drop(dispatch);
-                        self.answer_and_close(&e.answer(), record);
-                        return Ok(Next::Close);
-                    }
-                }
-            }
+    fn on_data(&mut self, data: Bytes) {
+        let Some(ex) = &mut self.ex else {
+            self.conn.drop_body();
+            return;
         };
-        if let Some(pump) = &pump {
-            if !pump.done || pump.failed {
-                // The handler answered without reading the whole body; the
-                // framing of the rest can't be skipped cheaply: close.
-                keep_alive = false;
-                self.linger = true;
+        let Some(body) = &mut ex.body else {
+            self.conn.drop_body();
+            return;
+        };
+        // The virtual server's limit, for a body of undeclared length.
+        if body.budget.take(data.len() as u64).is_err() {
+            if let Some(body) = ex.body.take() {
+                body.tx.fail(BodyError::TooLarge);
             }
+            self.conn.refuse_body();
+            return;
+        }
+        match body.tx.try_send(data) {
+            Ok(true) => {}
+            Ok(false) => {
+                ex.body = None;
+                self.conn.drop_body();
+            }
+            Err(data) => body.pending = Some(data),
+        }
+    }
+
+    /// The handler answered.
+    fn on_response(&mut self, resp: http::Response<Body>, now: StdInstant) {
+        let Some(ex) = &mut self.ex else {
+            return;
+        };
+        let (parts, body) = resp.into_parts();
+        if let Some(r) = &mut ex.record {
+            r.status(parts.status);
         }
         if self.p.shutdown.is_set() {
-            keep_alive = false;
+            self.conn.start_shutdown(now);
         }
-        self.write_response(resp, version, is_head, keep_alive, record)
-            .await?;
-        Ok(if keep_alive {
-            Next::KeepAlive
-        } else {
-            Next::Close
+        let has_body = with_date(|d| {
+            self.conn
+                .send_response(parts.status, &parts.headers, body.exact_len(), d)
+        });
+        if has_body {
+            if let Some(full) = body.as_full() {
+                let full = full.clone();
+                if let Err(e) = self.conn.send_data(full) {
+                    return self.response_failed(&e, now);
+                }
+            } else {
+                ex.on_shutdown = shutdown_action(body.ends_at_shutdown());
+                ex.stream = Some(body);
+                return;
+            }
+        }
+        self.end_response(now);
+    }
+
+    /// The next chunk of a streamed response body.
+    fn on_chunk(&mut self, chunk: Option<Result<Bytes, BodyError>>, now: StdInstant) {
+        match chunk {
+            Some(Ok(data)) => {
+                if let Err(e) = self.conn.send_data(data) {
+                    self.response_failed(&e, now);
+                }
+            }
+            Some(Err(e)) => {
+                // The producer failed mid-body: the only honest signal left
+                // is to cut the connection without a last chunk.
+                self.conn.abort_response();
+                self.response_failed(&e, now);
+            }
+            None => self.end_response(now),
+        }
+    }
+
+    /// The response is complete: its record waits for its last byte to be
+    /// written.
+    fn end_response(&mut self, now: StdInstant) {
+        match self.conn.send_end(now) {
+            Ok(()) => {
+                let record = self.ex.take().and_then(|ex| ex.record);
+                self.written_later(record);
+            }
+            Err(e) => self.response_failed(&e, now),
+        }
+    }
+
+    /// The response could not be completed; the core closes the connection.
+    fn response_failed(&mut self, e: &dyn std::fmt::Display, now: StdInstant) {
+        tracing::warn!(target: "duet", "response body failed: {e}; closing the connection");
+        if let Some(r) = self.ex.take().and_then(|ex| ex.record) {
+            r.finish(now, Outcome::Failed);
+        }
+    }
+
+    /// Graceful shutdown began while watched.
+    fn on_shutdown(&mut self, now: StdInstant) {
+        self.conn.start_shutdown(now);
+        // An endless body is ended cleanly, so the client reconnects
+        // elsewhere.
+        if self
+            .ex
+            .as_ref()
+            .is_some_and(|ex| ex.stream.is_some() && ex.on_shutdown == ShutdownAction::EndNow)
+        {
+            self.end_response(now);
+        }
+    }
+
+    /// Answers a request the core rejected.
+    fn reject(&mut self, error: &ParseError, mut record: Option<AccessRecord>, now: StdInstant) {
+        if let Some(r) = &mut record {
+            r.status(error.status());
+        }
+        with_date(|d| self.conn.reject(error, d, now));
+        self.written_later(record);
+    }
+
+    /// A new access record, when records are wanted.
+    fn record(&self, started: StdInstant, version: http::Version) -> Option<AccessRecord> {
+        self.log.then(|| {
+            AccessRecord::new(
+                self.p.conn.peer_addr(),
+                Protocol::of(version, self.p.conn.is_tls()),
+                started,
+            )
         })
     }
 
-    /// Reads a whole request body (for the h2c upgrade); the error is the
-    /// answer when it is too large or malformed.
-    async fn read_whole_body(
-        &mut self,
-        kind: &BodyKind,
-        mut budget: BodyBudget,
-    ) -> io::Result<Result<Bytes, Answer>> {
-        let mut dec = BodyDecoder::with_limits(kind, &self.p.limits);
-        let mut out = BytesMut::new();
-        loop {
-            match dec.decode(&mut self.rbuf) {
-                Ok(Decoded::Data(b)) => {
-                    if let Err(answer) = budget.take(b.len() as u64) {
-                        return Ok(Err(answer));
-                    }
-                    out.extend_from_slice(&b);
-                }
-                Ok(Decoded::End) => return Ok(Ok(out.freeze())),
-                Ok(Decoded::NeedMore) => {
-                    let until = Instant::now() + self.p.limits.header_read_timeout;
-                    match timeout_at(until, self.read_more()).await {
-                        Ok(Ok(true)) => {}
-                        Ok(Ok(false)) | Err(_) => {
-                            return Ok(Err(Answer::new(
-                                StatusCode::BAD_REQUEST,
-                                "request body was not completed",
-                            )))
-                        }
-                        Ok(Err(e)) => return Err(e),
-                    }
-                }
-                Err(e) => return Ok(Err(e.answer())),
-            }
+    /// A record whose response is complete, finished by `Event::Written`.
+    fn written_later(&mut self, record: Option<AccessRecord>) {
+        if let Some(r) = record {
+            self.records.push_back(r);
         }
     }
 
-    /// Writes `answer` with `connection: close`, and closes lingering.
-    fn answer_and_close(&mut self, answer: &Answer, record: Option<AccessRecord>) {
-        self.linger = true;
-        with_date(|d| h1::error_response(&mut self.wbuf, answer, d));
-        if let Some(mut r) = record {
-            r.status(answer.status());
-            r.sent(answer.body_len() as u64);
-            r.finish(Instant::now().into_std(), Outcome::Complete);
-        }
-    }
-
-    async fn write_response(
-        &mut self,
-        resp: http::Response<Body>,
-        version: Version,
-        is_head: bool,
-        mut keep_alive: bool,
-        mut record: Option<AccessRecord>,
-    ) -> io::Result<()> {
-        let (parts, body) = resp.into_parts();
-        let status = parts.status;
-        if let Some(r) = &mut record {
-            r.status(status);
-        }
-        let framing = frame_response(status, &parts.headers, is_head, body.exact_len());
-        // RFC 9112 §9.6: a handler asking to close is obeyed.
-        if parts
-            .headers
-            .get(http::header::CONNECTION)
-            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"))
-        {
-            keep_alive = false;
-        }
-        let wire = match framing {
-            Framing::NoBody { content_length } => ResponseFraming::NoBody(content_length),
-            Framing::Length(n) => ResponseFraming::Length(n),
-            Framing::Unknown if version == Version::HTTP_11 => ResponseFraming::Chunked,
-            Framing::Unknown => {
-                // RFC 9112 §6.3 item 8: an HTTP/1.0 client reads to the close.
-                keep_alive = false;
-                ResponseFraming::CloseDelimited
+    /// Writes output: as one slice when it is one, else several large body
+    /// chunks per vectored write, straight from their buffers.
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        let io = Pin::new(&mut self.io);
+        let n = match self.conn.output_contiguous() {
+            Some(buf) => std::task::ready!(io.poll_write(cx, buf))?,
+            None => {
+                let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+                let count = self.conn.output_slices(&mut slices);
+                std::task::ready!(
+                    io.poll_write_vectored(cx, slices.get(..count).unwrap_or_default())
+                )?
             }
         };
-        let chunked = matches!(wire, ResponseFraming::Chunked);
-        with_date(|d| {
-            h1::encode_response_head(
-                &mut self.wbuf,
-                version,
-                status,
-                &parts.headers,
-                wire,
-                keep_alive,
-                d,
-            )
-        });
-        if !framing.has_body() {
-            let res = self.maybe_flush().await;
-            if let Some(r) = record {
-                r.finish(Instant::now().into_std(), Outcome::Complete);
-            }
-            return res;
+        if n == 0 {
+            return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
         }
-        if let Some(full) = body.as_full() {
-            if let Some(r) = &mut record {
-                r.sent(full.len() as u64);
-            }
-            if full.len() <= COPY_BODY_MAX {
-                self.wbuf.extend_from_slice(full);
-            } else {
-                let full = full.clone();
-                self.enqueue(full);
-            }
-            let res = self.maybe_flush().await;
-            if let Some(r) = record {
-                r.finish(Instant::now().into_std(), Outcome::Complete);
-            }
-            return res;
-        }
-        let on_shutdown = shutdown_action(body.ends_at_shutdown());
-        // Boxed: streaming state is only paid for by streaming responses.
-        let sent = SentBody::new(framing);
-        let res = Box::pin(self.write_stream(body, chunked, on_shutdown, sent)).await;
-        if let Some(mut r) = record {
-            let outcome = match &res {
-                Ok(n) => {
-                    r.sent(*n);
-                    Outcome::Complete
-                }
-                Err(StreamEnd::Failed(n)) => {
-                    r.sent(*n);
-                    Outcome::Failed
-                }
-                Err(StreamEnd::Io(..)) => Outcome::Aborted,
-            };
-            r.finish(Instant::now().into_std(), outcome);
-        }
-        match res {
-            Ok(_) => Ok(()),
-            Err(StreamEnd::Failed(_)) => Err(io::Error::other("response body failed")),
-            Err(StreamEnd::Io(e)) => Err(e),
-        }
-    }
-
-    /// Writes a streamed body: chunks as they come, flushing whenever the
-    /// producer has nothing ready, so events reach the client at once.
-    /// Returns the body bytes sent.
-    async fn write_stream(
-        &mut self,
-        mut body: Body,
-        chunked: bool,
-        on_shutdown: ShutdownAction,
-        mut sent: SentBody,
-    ) -> Result<u64, StreamEnd> {
-        let mut shutdown = self.p.shutdown.clone();
-        // One shutdown waiter for the whole stream, not one per chunk.
-        let shutdown_wait = shutdown.wait();
-        tokio::pin!(shutdown_wait);
-        let ends_at_shutdown = on_shutdown == ShutdownAction::EndNow;
-        loop {
-            let next = match body.chunk().now_or_never() {
-                Some(n) => n,
-                None => {
-                    self.flush().await.map_err(StreamEnd::Io)?;
-                    let n = loop {
-                        let watch_peer = self.rbuf.len() < self.p.limits.max_header_bytes;
-                        tokio::select! {
-                            n = body.chunk() => break n,
-                            r = self.read_more(), if watch_peer => match r {
-                                // The peer closed: drop the producer now.
-                                Ok(false) => return Err(StreamEnd::Io(io::ErrorKind::ConnectionAborted.into())),
-                                Ok(true) => {}
-                                Err(e) => return Err(StreamEnd::Io(e)),
-                            },
-                            // An endless body is ended cleanly, so the
-                            // client reconnects elsewhere.
-                            _ = &mut shutdown_wait, if ends_at_shutdown => break None,
-                        }
-                    };
-                    n
-                }
-            };
-            let chunk = match next {
-                Some(Ok(chunk)) => chunk,
-                Some(Err(e)) => {
-                    // The producer failed mid-body: the only honest signal
-                    // left is to cut the connection without a last chunk.
-                    tracing::warn!(target: "duet", "response body failed: {e}");
-                    let _ = self.flush().await;
-                    return Err(StreamEnd::Failed(sent.sent()));
-                }
-                None => {
-                    if let Err(e) = sent.end() {
-                        tracing::warn!(target: "duet", "{e}; closing the connection");
-                        let _ = self.flush().await;
-                        return Err(StreamEnd::Failed(sent.sent()));
-                    }
-                    if chunked {
-                        h1::encode_last_chunk(&mut self.wbuf);
-                    }
-                    self.maybe_flush().await.map_err(StreamEnd::Io)?;
-                    return Ok(sent.sent());
-                }
-            };
-            if let Err(e) = sent.chunk(chunk.len()) {
-                // A body longer than it said: what was sent is all the
-                // client gets; cut the connection before the overrun.
-                tracing::warn!(target: "duet", "{e}; closing the connection");
-                let _ = self.flush().await;
-                return Err(StreamEnd::Failed(sent.sent()));
-            }
-            if chunk.len() > COPY_BODY_MAX {
-                // Large chunks go to the socket from their own buffers,
-                // several per vectored write.
-                if chunked {
-                    h1::encode_chunk_head(&mut self.wbuf, chunk.len());
-                    self.enqueue(chunk);
-                    self.wbuf.extend_from_slice(h1::CHUNK_END);
-                } else {
-                    self.enqueue(chunk);
-                }
-                if self.queued >= QUEUE_FLUSH_AT {
-                    self.flush().await.map_err(StreamEnd::Io)?;
-                }
-            } else {
-                if chunked {
-                    h1::encode_chunk(&mut self.wbuf, &chunk);
-                } else {
-                    self.wbuf.extend_from_slice(&chunk);
-                }
-                if self.wbuf.len() >= FLUSH_AT {
-                    self.flush().await.map_err(StreamEnd::Io)?;
-                }
-            }
-        }
-    }
-
-    /// Queues `data` to be written after what is already buffered,
-    /// without copying it; the queue goes out in vectored writes.
-    fn enqueue(&mut self, data: Bytes) {
-        if !self.wbuf.is_empty() {
-            let head = self.wbuf.split().freeze();
-            self.queued += head.len();
-            self.queue.push_back(head);
-        }
-        self.queued += data.len();
-        self.queue.push_back(data);
-    }
-
-    /// Writes the queued segments and then the write buffer, up to
-    /// `MAX_IOVECS` slices per system call.
-    async fn write_queue(&mut self) -> io::Result<()> {
-        const MAX_IOVECS: usize = 64;
-        while !self.queue.is_empty() || !self.wbuf.is_empty() {
-            // The slice array lives inside one poll, not across an await,
-            // so it does not grow every connection's future.
-            let (queue, wbuf, io) = (&self.queue, &self.wbuf, &mut self.io);
-            let mut n = std::future::poll_fn(|cx| {
-                let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
-                let mut count = 0;
-                for seg in queue.iter().take(MAX_IOVECS - 1) {
-                    slices[count] = IoSlice::new(seg);
-                    count += 1;
-                }
-                if queue.len() == count {
-                    slices[count] = IoSlice::new(wbuf);
-                    count += 1;
-                }
-                Pin::new(&mut *io).poll_write_vectored(cx, &slices[..count])
-            })
-            .await?;
-            if n == 0 {
-                return Err(io::ErrorKind::WriteZero.into());
-            }
-            while n > 0 {
-                match self.queue.front_mut() {
-                    Some(seg) if n >= seg.len() => {
-                        n -= seg.len();
-                        self.queued -= seg.len();
-                        self.queue.pop_front();
-                    }
-                    Some(seg) => {
-                        seg.advance(n);
-                        self.queued -= n;
-                        n = 0;
-                    }
-                    None => {
-                        let _ = self.wbuf.split_to(n.min(self.wbuf.len()));
-                        n = 0;
-                    }
-                }
-            }
-        }
-        self.wbuf.clear();
-        Ok(())
-    }
-
-    /// Flushes unless another pipelined request is already buffered (its
-    /// response then goes out in the same write).
-    async fn maybe_flush(&mut self) -> io::Result<()> {
-        if self.rbuf.is_empty() || self.wbuf.len() >= FLUSH_AT || self.queued >= QUEUE_FLUSH_AT {
-            self.flush().await?;
-        }
-        Ok(())
+        Poll::Ready(Ok(n))
     }
 }
 
-/// Reads more bytes into `rbuf`; Ok(false) at EOF.
+/// Reads more bytes into `rbuf`; `Ok(false)` at EOF.
 ///
 /// With nothing buffered, the wait holds no buffer at all: the read goes
-/// through a stack array inside one poll and only the bytes that arrived are
-/// allocated. A buffer freed later would not lower the process's resident
-/// memory (the allocator keeps it), so it is never kept while idle.
-async fn read_into<IO: AsyncRead + Unpin>(io: &mut IO, rbuf: &mut BytesMut) -> io::Result<bool> {
+/// through a stack array and only the bytes that arrived are allocated. A
+/// buffer freed later would not lower the process's resident memory (the
+/// allocator keeps it), so it is never kept while idle.
+fn poll_read_into<IO: AsyncRead + Unpin>(
+    cx: &mut Context<'_>,
+    io: &mut IO,
+    rbuf: &mut BytesMut,
+) -> Poll<io::Result<bool>> {
     if rbuf.is_empty() {
         if rbuf.capacity() > 0 {
             *rbuf = BytesMut::new();
         }
-        return std::future::poll_fn(|cx| {
-            let mut room = [std::mem::MaybeUninit::<u8>::uninit(); BUFFERLESS_READ];
-            let mut rb = tokio::io::ReadBuf::uninit(&mut room);
-            match Pin::new(&mut *io).poll_read(cx, &mut rb) {
-                std::task::Poll::Ready(Ok(())) => {
-                    rbuf.extend_from_slice(rb.filled());
-                    std::task::Poll::Ready(Ok(!rb.filled().is_empty()))
-                }
-                std::task::Poll::Ready(Err(e)) => std::task::Poll::Ready(Err(e)),
-                std::task::Poll::Pending => std::task::Poll::Pending,
-            }
-        })
-        .await;
+        let mut room = [std::mem::MaybeUninit::<u8>::uninit(); BUFFERLESS_READ];
+        let mut rb = tokio::io::ReadBuf::uninit(&mut room);
+        std::task::ready!(Pin::new(&mut *io).poll_read(cx, &mut rb))?;
+        rbuf.extend_from_slice(rb.filled());
+        return Poll::Ready(Ok(!rb.filled().is_empty()));
     }
-    // After an idle period the buffer was released: a read into an empty
-    // buffer takes a few bytes (BytesMut reserves 64), and the full-size
-    // buffer comes back once a request is arriving.
-    // Otherwise grow only when little room is left: a keep-alive wait
-    // reads into the room the last request left.
-    let spare = rbuf.capacity() - rbuf.len();
-    if (rbuf.capacity() > 0 || !rbuf.is_empty()) && spare < MIN_READ_ROOM {
+    // Grow only when little room is left: a keep-alive wait reads into the
+    // room the last request left.
+    if rbuf.capacity() - rbuf.len() < MIN_READ_ROOM {
         rbuf.reserve(READ_CHUNK);
     }
-    Ok(io.read_buf(rbuf).await? > 0)
-}
-
-/// Why a streamed response body did not complete.
-enum StreamEnd {
-    /// The socket failed or the peer went away.
-    Io(io::Error),
-    /// The body failed or broke its declared length (bytes sent so far).
-    Failed(u64),
-}
-
-enum PumpEnd {
-    Io(io::Error),
-    Eof,
-    Malformed(h1::ParseError),
-}
-
-/// Moves a request body from the socket to the handler, as the handler
-/// reads it (bounded channel → backpressure).
-struct Pump {
-    decoder: BodyDecoder,
-    tx: Option<BodySender>,
-    demand: Option<tokio::sync::oneshot::Receiver<()>>,
-    /// The virtual server's body limit.
-    budget: BodyBudget,
-    done: bool,
-    failed: bool,
-}
-
-impl Pump {
-    /// Runs until the body is complete (then pends forever) or the peer
-    /// fails; the caller races it against the handler.
-    async fn run<IO: AsyncRead + AsyncWrite + Unpin>(
-        &mut self,
-        io: &mut IO,
-        rbuf: &mut BytesMut,
-        wbuf: &mut BytesMut,
-        idle: Duration,
-    ) -> PumpEnd {
-        // The one 100-continue policy (`proto::http::admit`): 100 Continue
-        // goes out once the handler asks for the body; if it answers
-        // first, the body is never sent.
-        if let Some(d) = self.demand.take() {
-            if d.await.is_err() {
-                return std::future::pending().await;
-            }
-            h1::encode_continue(wbuf);
-            if let Err(e) = io.write_all(wbuf).await {
-                return PumpEnd::Io(e);
-            }
-            wbuf.clear();
-        }
-        loop {
-            if self.done || self.failed {
-                return std::future::pending().await;
-            }
-            match self.decoder.decode(rbuf) {
-                Ok(Decoded::Data(chunk)) => {
-                    if self.budget.take(chunk.len() as u64).is_err() {
-                        self.failed = true;
-                        if let Some(tx) = self.tx.take() {
-                            tx.fail(BodyError::TooLarge);
-                        }
-                        continue;
-                    }
-                    let Some(tx) = &self.tx else { continue };
-                    if !tx.send(chunk).await {
-                        // The handler dropped the body: stop reading it.
-                        self.failed = true;
-                    }
-                }
-                Ok(Decoded::End) => {
-                    self.done = true;
-                    if let Some(tx) = self.tx.take() {
-                        tx.finish();
-                    }
-                }
-                Ok(Decoded::NeedMore) => {
-                    rbuf.reserve(READ_CHUNK);
-                    match tokio::time::timeout(idle, io.read_buf(rbuf)).await {
-                        Ok(Ok(0)) => {
-                            self.failed = true;
-                            self.tx = None; // reads as Aborted
-                            return PumpEnd::Eof;
-                        }
-                        Ok(Ok(_)) => {}
-                        Ok(Err(e)) => {
-                            self.failed = true;
-                            self.tx = None;
-                            return PumpEnd::Io(e);
-                        }
-                        Err(_) => {
-                            self.failed = true;
-                            self.tx = None;
-                            return PumpEnd::Eof;
-                        }
-                    }
-                }
-                Err(e) => {
-                    self.failed = true;
-                    if let Some(tx) = self.tx.take() {
-                        tx.fail(BodyError::Malformed(e.reason()));
-                    }
-                    return PumpEnd::Malformed(e);
-                }
-            }
-        }
-    }
+    let n = std::task::ready!(std::pin::pin!(io.read_buf(rbuf)).poll(cx))?;
+    Poll::Ready(Ok(n > 0))
 }

@@ -6,7 +6,7 @@
 use bytes::{BufMut, BytesMut};
 use http::{header, HeaderMap, StatusCode, Version};
 
-use crate::proto::http::{Answer, ERROR_CONTENT_TYPE};
+use crate::proto::http::ERROR_CONTENT_TYPE;
 
 /// How a response body is delimited on the wire (RFC 9112 §6.3), from the
 /// exchange layer's `proto::http::Framing`.
@@ -203,29 +203,6 @@ pub fn encode_switching_protocols_h2c(dst: &mut BytesMut) {
     dst.put_slice(
         b"HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: h2c\r\n\r\n",
     );
-}
-
-/// Writes a complete response for a request that cannot be served (a
-/// [`ParseError`](super::ParseError), a timeout, or a limit the driver
-/// enforces) in the one answer format of the exchange layer, with
-/// `connection: close`: after a framing error the rest of the connection
-/// cannot be trusted (RFC 9112 §9.6).
-pub(crate) fn error_response(dst: &mut BytesMut, answer: &Answer, date: &[u8]) {
-    let len = answer.body_len();
-    dst.reserve(160 + date.len() + len);
-    write_status_line(dst, answer.status());
-    dst.put_slice(b"date: ");
-    dst.put_slice(date);
-    dst.put_slice(b"\r\nserver: duet\r\n");
-    if answer.has_body() {
-        dst.put_slice(b"content-type: ");
-        dst.put_slice(ERROR_CONTENT_TYPE.as_bytes());
-        dst.put_slice(b"\r\n");
-    }
-    dst.put_slice(b"content-length: ");
-    write_decimal(dst, len as u64);
-    dst.put_slice(b"\r\nconnection: close\r\n\r\n");
-    answer.write_body(dst);
 }
 
 /// `n` in decimal, without allocating.
@@ -537,13 +514,19 @@ mod tests {
     }
 
     #[test]
-    fn error_responses() {
+    fn answer_heads() {
+        use crate::proto::http::Answer;
+        let a = Answer::new(StatusCode::BAD_REQUEST, "missing Host field");
         let mut dst = BytesMut::new();
-        error_response(
+        encode_answer_head(
             &mut dst,
-            &Answer::new(StatusCode::BAD_REQUEST, "missing Host field"),
+            Version::HTTP_11,
+            a.status(),
+            Some(a.body_len()),
+            false,
             DATE,
         );
+        a.write_body(&mut dst);
         assert_eq!(
             std::str::from_utf8(&dst).unwrap(),
             "HTTP/1.1 400 Bad Request\r\n\
@@ -555,5 +538,54 @@ mod tests {
              \r\n\
              400 Bad Request: missing Host field\n"
         );
+        // No body (204): no content type, no length (RFC 9110 §8.6).
+        let mut dst = BytesMut::new();
+        encode_answer_head(
+            &mut dst,
+            Version::HTTP_10,
+            StatusCode::NO_CONTENT,
+            None,
+            true,
+            DATE,
+        );
+        assert_eq!(
+            std::str::from_utf8(&dst).unwrap(),
+            "HTTP/1.1 204 No Content\r\n\
+             date: Sun, 06 Nov 1994 08:49:37 GMT\r\n\
+             server: duet\r\n\
+             connection: keep-alive\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn a_handler_close_is_obeyed() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("Upgrade, Close"),
+        );
+        let mut dst = BytesMut::new();
+        let persists = encode_response_head(
+            &mut dst,
+            Version::HTTP_11,
+            StatusCode::OK,
+            &h,
+            ResponseFraming::Length(0),
+            true,
+            DATE,
+        );
+        assert!(!persists);
+        assert!(dst.ends_with(b"content-length: 0\r\nconnection: close\r\n\r\n"));
+        h.insert(header::CONNECTION, HeaderValue::from_static("closed"));
+        let mut dst = BytesMut::new();
+        assert!(encode_response_head(
+            &mut dst,
+            Version::HTTP_11,
+            StatusCode::OK,
+            &h,
+            ResponseFraming::Length(0),
+            true,
+            DATE,
+        ));
     }
 }

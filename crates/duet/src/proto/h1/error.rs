@@ -6,10 +6,11 @@ use std::fmt;
 
 /// A request head or body that violates HTTP/1.1 (RFC 9112) or a limit.
 ///
-/// Each error maps to exactly one status code (400, 413, 414, 431, 501 or
-/// 505). The driver answers it with `error_response`
-/// and closes the connection, since the framing of whatever follows on the
-/// connection can no longer be trusted (RFC 9112 §9.6).
+/// Each error maps to exactly one status code (400, 408, 413, 414, 431, 501
+/// or 505). The connection answers it
+/// ([`Connection::reject`](super::Connection::reject)) and closes, since the
+/// framing of whatever follows on the connection can no longer be trusted
+/// (RFC 9112 §9.6).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ParseError {
     status: StatusCode,
@@ -28,10 +29,7 @@ impl ParseError {
         Self::new(StatusCode::BAD_REQUEST, reason)
     }
 
-    /// The status code the server answers this error with (the server
-    /// answers through the exchange layer; the tests and the fuzz targets
-    /// check it).
-    #[cfg(any(test, feature = "unstable-fuzz"))]
+    /// The status code the server answers this error with.
     pub fn status(&self) -> StatusCode {
         self.status
     }

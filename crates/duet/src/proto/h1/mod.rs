@@ -1,30 +1,10 @@
-//! HTTP/1.1 (RFC 9112), sans-I/O: request-head parsing, request-body framing
-//! and response encoding. Bytes in, heads and body data out; bytes of
-//! responses out. No sockets, tasks or timers.
-//!
-//! # The driver's contract
-//!
-//! For each request on a connection, the driver:
-//!
-//! 1. calls [`parse_request`] on the bytes read so far until it returns
-//!    `Ok(Some((head, consumed)))`, then drops `consumed` bytes from its
-//!    buffer. `Ok(None)` means "read more"; an `Err` is answered with
-//!    `error_response` and the connection is closed.
-//! 2. if [`RequestHead::upgrade_h2c`] is set and it wants HTTP/2, writes
-//!    [`encode_switching_protocols_h2c`] and hands the connection to the
-//!    HTTP/2 core (RFC 7540 §3.2).
-//! 3. if the exchange layer's admission (`proto::http`, one `Expect`
-//!    policy for every version) asks for it, writes [`encode_continue`]
-//!    before reading the body (RFC 9110 §10.1.1).
-//! 4. reads the body with [`BodyDecoder::with_limits`] on
-//!    [`RequestHead::body`] until [`Decoded::End`], counting the bytes
-//!    against its own body limit (413); bytes left in the buffer after
-//!    that are the next (pipelined) request.
-//! 5. writes the response with [`encode_response_head`] and, for chunked
-//!    framing, [`encode_chunk`] / [`encode_last_chunk`].
-//! 6. keeps the connection open for another request only if
-//!    [`RequestHead::keep_alive`] and the response framing allow it
-//!    (RFC 9112 §9.3).
+//! HTTP/1.1 (RFC 9112), sans-I/O: the connection core ([`Connection`]:
+//! reading, writing and keep-alive states, pipelining, `100 Continue`, the
+//! h2c switch, timeouts, the lingering close), and the pieces it is made
+//! of — request-head parsing ([`parse_request`]), request-body framing
+//! ([`BodyDecoder`]) and response encoding. Bytes and time in, events and
+//! bytes out; no sockets, tasks or clocks. The driver's contract is on
+//! [`Connection`].
 
 mod body;
 mod conn;
@@ -34,7 +14,6 @@ mod parse;
 
 pub use body::{BodyDecoder, Decoded};
 pub use conn::{BodyFailure, Config, Connection, Event, DRAIN_MAX, LINGER_MAX, RELEASE_AFTER};
-pub(crate) use encode::error_response;
 pub use encode::{
     encode_chunk, encode_chunk_head, encode_continue, encode_last_chunk, encode_response_head,
     encode_switching_protocols_h2c, ResponseFraming, CHUNK_END,
