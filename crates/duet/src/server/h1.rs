@@ -82,7 +82,7 @@ where
         io,
         conn,
         p,
-        ex: None,
+        ex: Exchange::default(),
         records: VecDeque::new(),
         log,
         timer: None,
@@ -98,7 +98,7 @@ where
     for r in d.records.drain(..) {
         r.finish(now, Outcome::Aborted);
     }
-    if let Some(r) = d.ex.take().and_then(|ex| ex.record) {
+    if let Some(r) = d.ex.end() {
         r.finish(now, Outcome::Aborted);
     }
     match res {
@@ -133,7 +133,8 @@ struct Upgrade {
 }
 
 /// The request being answered: what the driver holds for it until its
-/// response is complete.
+/// response is complete. Kept in place (fields set and dropped one by
+/// one) rather than moved: it is large, and a request is short.
 struct Exchange {
     /// The handler, until it answers.
     handler: Option<Dispatch>,
@@ -146,6 +147,43 @@ struct Exchange {
     /// What shutdown does to `stream`.
     on_shutdown: ShutdownAction,
     record: Option<AccessRecord>,
+}
+
+impl Default for Exchange {
+    fn default() -> Self {
+        Exchange {
+            handler: None,
+            body: None,
+            demand: None,
+            stream: None,
+            on_shutdown: ShutdownAction::Finish,
+            record: None,
+        }
+    }
+}
+
+impl Exchange {
+    /// A handler runs or a response body streams.
+    fn is_active(&self) -> bool {
+        self.handler.is_some() || self.stream.is_some()
+    }
+
+    /// The exchange is over: what is left of it is dropped (the handler,
+    /// the body channel — an unfinished body reads as aborted); its record
+    /// is returned.
+    fn end(&mut self) -> Option<AccessRecord> {
+        self.handler = None;
+        self.stream = None;
+        self.body = None;
+        self.demand = None;
+        self.on_shutdown = ShutdownAction::Finish;
+        self.record.take()
+    }
+
+    /// A streamed body that ends at shutdown is going out.
+    fn streams_endless(&self) -> bool {
+        self.stream.is_some() && self.on_shutdown == ShutdownAction::EndNow
+    }
 }
 
 /// The driver's end of a request body.
@@ -163,7 +201,7 @@ struct Driver<IO> {
     io: IO,
     conn: Connection,
     p: ConnParams,
-    ex: Option<Exchange>,
+    ex: Exchange,
     /// Access records of complete responses not yet written, oldest first
     /// (each finished by the core's `Event::Written`).
     records: VecDeque<AccessRecord>,
@@ -272,11 +310,7 @@ where
                 self.conn.start_shutdown(now);
                 continue;
             }
-            let streaming_endless = self
-                .ex
-                .as_ref()
-                .is_some_and(|ex| ex.stream.is_some() && ex.on_shutdown == ShutdownAction::EndNow);
-            if self.conn.is_released() || streaming_endless {
+            if self.conn.is_released() || self.ex.streams_endless() {
                 let p = &self.p;
                 let waiter = self.shutdown.get_or_insert_with(|| {
                     let mut s = p.shutdown.clone();
@@ -311,14 +345,12 @@ where
             }
             // Nothing more of this exchange can be sent (the peer went
             // away, or the response was abandoned): drop it.
-            if self.ex.is_some() && self.conn.is_write_closed() {
-                if let Some(r) = self.ex.take().and_then(|ex| ex.record) {
+            if self.ex.is_active() && self.conn.is_write_closed() {
+                if let Some(r) = self.ex.end() {
                     r.finish(now, Outcome::Aborted);
                 }
             }
-            let Some(ex) = &mut self.ex else {
-                return;
-            };
+            let ex = &mut self.ex;
             if let Some(handler) = &mut ex.handler {
                 if let Poll::Ready(resp) = handler.poll_unpin(cx) {
                     ex.handler = None;
@@ -354,7 +386,7 @@ where
     /// Puts a chunk that waited for room into the body channel; false while
     /// it still waits (the handler's next read wakes the task).
     fn deliver_pending(&mut self, cx: &mut Context<'_>) -> bool {
-        let Some(body) = self.ex.as_mut().and_then(|ex| ex.body.as_mut()) else {
+        let Some(body) = &mut self.ex.body else {
             return true;
         };
         let Some(mut chunk) = body.pending.take() else {
@@ -365,9 +397,7 @@ where
                 Ok(true) => return true,
                 Ok(false) => {
                     // The handler dropped the body.
-                    if let Some(ex) = &mut self.ex {
-                        ex.body = None;
-                    }
+                    self.ex.body = None;
                     self.conn.drop_body();
                     return true;
                 }
@@ -387,7 +417,7 @@ where
             Event::Request { head, started } => self.on_request(head, started, now),
             Event::Data(data) => self.on_data(data),
             Event::End => {
-                if let Some(body) = self.ex.as_mut().and_then(|ex| ex.body.take()) {
+                if let Some(body) = self.ex.body.take() {
                     body.tx.finish();
                 }
             }
@@ -403,10 +433,7 @@ where
                 self.reject(&error, record, now);
             }
             Event::BodyFailed { failure, answer } => {
-                let Some(ex) = &mut self.ex else {
-                    return;
-                };
-                if let Some(body) = ex.body.take() {
+                if let Some(body) = self.ex.body.take() {
                     match failure {
                         BodyFailure::Malformed(e) => body.tx.fail(BodyError::Malformed(e.reason())),
                         // Dropped unfinished: the handler reads `Aborted`.
@@ -416,7 +443,7 @@ where
                 if let Some(error) = answer {
                     // No response has started: the core answers instead of
                     // the handler.
-                    let record = self.ex.take().and_then(|ex| ex.record);
+                    let record = self.ex.end();
                     self.reject(&error, record, now);
                 }
             }
@@ -487,14 +514,8 @@ where
             }
         }
 
-        let mut ex = Exchange {
-            handler: None,
-            body: None,
-            demand: None,
-            stream: None,
-            on_shutdown: ShutdownAction::Finish,
-            record,
-        };
+        let ex = &mut self.ex;
+        ex.record = record;
         if head.body != BodyKind::None {
             // Already here whole (the common small body): no channel.
             if let Some(whole) = self.conn.take_full_body(now) {
@@ -518,14 +539,10 @@ where
             }
         }
         ex.handler = Some(self.p.site.dispatch(&admission, req, &self.p.conn));
-        self.ex = Some(ex);
     }
 
     fn on_data(&mut self, data: Bytes) {
-        let Some(ex) = &mut self.ex else {
-            self.conn.drop_body();
-            return;
-        };
+        let ex = &mut self.ex;
         let Some(body) = &mut ex.body else {
             self.conn.drop_body();
             return;
@@ -550,9 +567,7 @@ where
 
     /// The handler answered.
     fn on_response(&mut self, resp: http::Response<Body>, now: StdInstant) {
-        let Some(ex) = &mut self.ex else {
-            return;
-        };
+        let ex = &mut self.ex;
         let (parts, body) = resp.into_parts();
         if let Some(r) = &mut ex.record {
             r.status(parts.status);
@@ -602,7 +617,7 @@ where
     fn end_response(&mut self, now: StdInstant) {
         match self.conn.send_end(now) {
             Ok(()) => {
-                let record = self.ex.take().and_then(|ex| ex.record);
+                let record = self.ex.end();
                 self.written_later(record);
             }
             Err(e) => self.response_failed(&e, now),
@@ -612,7 +627,7 @@ where
     /// The response could not be completed; the core closes the connection.
     fn response_failed(&mut self, e: &dyn std::fmt::Display, now: StdInstant) {
         tracing::warn!(target: "duet", "response body failed: {e}; closing the connection");
-        if let Some(r) = self.ex.take().and_then(|ex| ex.record) {
+        if let Some(r) = self.ex.end() {
             r.finish(now, Outcome::Failed);
         }
     }
@@ -622,11 +637,7 @@ where
         self.conn.start_shutdown(now);
         // An endless body is ended cleanly, so the client reconnects
         // elsewhere.
-        if self
-            .ex
-            .as_ref()
-            .is_some_and(|ex| ex.stream.is_some() && ex.on_shutdown == ShutdownAction::EndNow)
-        {
+        if self.ex.streams_endless() {
             self.end_response(now);
         }
     }

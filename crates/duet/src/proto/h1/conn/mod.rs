@@ -450,7 +450,28 @@ impl Connection {
     // ----- Events -----
 
     /// The next event, if any (see [`Event`]).
+    #[inline]
     pub fn poll_event(&mut self, now: Instant) -> Option<Event> {
+        // The common "nothing new" answers, without the parser's frame.
+        if self.pending.is_none() && self.marks.is_empty() {
+            match self.reading {
+                Reading::Idle { .. } if self.rbuf.is_empty() => {
+                    self.need_input = true;
+                    return None;
+                }
+                Reading::Continue(_)
+                | Reading::KeepAlive
+                | Reading::Linger { .. }
+                | Reading::Closed
+                | Reading::Upgraded => return None,
+                _ => {}
+            }
+        }
+        self.next_event(now)
+    }
+
+    #[inline(never)]
+    fn next_event(&mut self, now: Instant) -> Option<Event> {
         if self.pending.is_some() {
             return self.take_pending();
         }
@@ -842,6 +863,7 @@ impl Connection {
     /// Whether the connection can persist after a response that starts
     /// now: the request allowed it (RFC 9112 §9.3) and its body was read,
     /// or what is left of it is short enough to drop.
+    #[inline]
     fn may_persist(&self) -> bool {
         if self.keep_alive == KeepAlive::Disabled {
             return false;
@@ -915,6 +937,7 @@ impl Connection {
     /// Queues a chunk of the response body: copied when small, queued as
     /// it is when large. A chunk past the declared length is not sent: the
     /// response is abandoned and the connection closes.
+    #[inline]
     pub fn send_data(&mut self, data: Bytes) -> Result<(), LengthError> {
         let Writing::Body(enc) = &mut self.writing else {
             return Ok(());
@@ -938,6 +961,7 @@ impl Connection {
     /// §7.1), the connection's close for a close-delimited one. A body
     /// short of its declared length abandons the response and closes the
     /// connection.
+    #[inline]
     pub fn send_end(&mut self, now: Instant) -> Result<(), LengthError> {
         let Writing::Body(enc) = &self.writing else {
             return Ok(());
@@ -1021,6 +1045,7 @@ impl Connection {
     }
 
     /// A response is complete (its last byte queued).
+    #[inline]
     fn response_done(&mut self, body_bytes: u64, now: Instant) {
         if self.config.report_written {
             self.marks.push_back((self.out.end_position(), body_bytes));
@@ -1066,6 +1091,7 @@ impl Connection {
 
     /// Ends the exchange once both its request and its response are
     /// complete: the next request, or the close.
+    #[inline]
     fn try_end_exchange(&mut self, now: Instant) {
         let writing_done = matches!(self.writing, Writing::KeepAlive | Writing::Closed);
         if !writing_done {
