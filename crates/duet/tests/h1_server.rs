@@ -14,7 +14,7 @@ use duet::{
 };
 use serde::{Deserialize, Serialize};
 use support::*;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 async fn hello() -> &'static str {
@@ -647,5 +647,81 @@ async fn large_streamed_request_body_reaches_handler() {
         .await
         .unwrap();
     assert_eq!(r.text().await.unwrap(), (8 << 20).to_string());
+    running.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_small_body_the_handler_ignores_is_drained_and_the_connection_kept() {
+    let running = start([app()]).await;
+    let mut s = TcpStream::connect(running.addr()).await.unwrap();
+    // `/multi` answers without reading its body; the body arrives after
+    // the answer went out.
+    s.write_all(b"PUT /multi HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n01234")
+        .await
+        .unwrap();
+    let first = read_until(&mut s, "hello", 1).await;
+    assert!(first.starts_with("HTTP/1.1 200"), "{first}");
+    assert!(!first.contains("connection: close"), "{first}");
+    s.write_all(b"56789GET /hello/again HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let second = read_to_close(&mut s).await;
+    assert!(second.ends_with("hello again"), "{second}");
+    running.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stalled_body_is_answered_408_after_the_body_read_timeout() {
+    let limits = Limits {
+        body_read_timeout: Duration::from_secs(5),
+        ..Limits::default()
+    };
+    let mut s = support::local().limits(limits);
+    s.post("/echo", echo);
+    let running = start([s]).await;
+    let mut c = TcpStream::connect(running.addr()).await.unwrap();
+    c.write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
+        .await
+        .unwrap();
+    let t0 = tokio::time::Instant::now();
+    let r = read_to_close(&mut c).await;
+    assert_eq!(status_of(&r), 408, "{r}");
+    assert!(
+        r.ends_with("408 Request Timeout: request body not received in time\n"),
+        "{r}"
+    );
+    let waited = t0.elapsed();
+    assert!(
+        waited >= Duration::from_secs(5) && waited < Duration::from_secs(7),
+        "{waited:?}"
+    );
+    running.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_idle_connection_closes_after_the_keep_alive_timeout() {
+    let limits = Limits {
+        keep_alive_timeout: Duration::from_secs(30),
+        ..Limits::default()
+    };
+    let mut s = support::local().limits(limits);
+    s.get("/", hello);
+    let running = start([s]).await;
+    let mut c = TcpStream::connect(running.addr()).await.unwrap();
+    c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let r = read_until(&mut c, "hello", 1).await;
+    assert_eq!(status_of(&r), 200, "{r}");
+    let t0 = tokio::time::Instant::now();
+    // Nothing more is sent: the server closes without a word.
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(60), c.read_to_end(&mut rest)).await;
+    assert!(matches!(closed, Ok(Ok(0))), "{closed:?}");
+    let waited = t0.elapsed();
+    assert!(
+        waited >= Duration::from_secs(30) && waited < Duration::from_secs(31),
+        "{waited:?}"
+    );
     running.shutdown().await;
 }

@@ -57,11 +57,11 @@ pub struct Limits {
     /// arrived); when it passes, the request fails (HTTP/1.1: 408 if no
     /// response has started, and the connection closes). Default 60 s.
     pub body_read_timeout: Duration,
-    /// How long a connection closed with request bytes possibly unread (an
-    /// error answer, a body the application did not read) keeps reading
-    /// and dropping them after its last response was written, so that the
-    /// peer reads that response instead of a reset (a lingering close,
-    /// RFC 9112 §9.6). Default 500 ms.
+    /// How long an HTTP/1.1 connection closed with request bytes possibly
+    /// unread (an error answer, a body too long to drain) keeps reading and
+    /// dropping them after its last response was written, so that the peer
+    /// reads that response instead of a reset (a lingering close, RFC 9112
+    /// §9.6). Default 500 ms.
     pub linger_timeout: Duration,
     /// Time allowed for a TLS handshake. Default 10 s.
     pub tls_handshake_timeout: Duration,

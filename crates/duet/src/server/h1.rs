@@ -298,7 +298,9 @@ where
                     timer.as_mut().reset(deadline);
                 }
                 if timer.as_mut().poll(cx).is_ready() {
-                    now = Instant::now().max(deadline).into_std();
+                    // The timer's own deadline has passed (it may be an
+                    // earlier one than the core's, when it fired early).
+                    now = Instant::now().max(timer.deadline()).into_std();
                     self.conn.handle_timeout(now);
                     continue;
                 }
