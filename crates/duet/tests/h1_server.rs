@@ -725,3 +725,36 @@ async fn an_idle_connection_closes_after_the_keep_alive_timeout() {
     );
     running.shutdown().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_head_after_an_idle_moment_gets_its_whole_header_read_timeout() {
+    // The connection's one timer is armed for the idle buffer release
+    // (1 s) when the next head begins: its early firing must not cut the
+    // head's 10 s short.
+    let limits = Limits {
+        header_read_timeout: Duration::from_secs(10),
+        ..Limits::default()
+    };
+    let mut s = support::local().limits(limits);
+    s.get("/", hello);
+    let running = start([s]).await;
+    let mut c = TcpStream::connect(running.addr()).await.unwrap();
+    c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let r = read_until(&mut c, "hello", 1).await;
+    assert_eq!(status_of(&r), 200, "{r}");
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    c.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
+    let t0 = tokio::time::Instant::now();
+    let mut r = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(60), c.read_to_end(&mut r)).await;
+    let r = String::from_utf8_lossy(&r);
+    assert_eq!(status_of(&r), 408, "{r}");
+    let waited = t0.elapsed();
+    assert!(
+        waited >= Duration::from_secs(10) && waited < Duration::from_secs(11),
+        "{waited:?}"
+    );
+    running.shutdown().await;
+}
