@@ -29,17 +29,13 @@ fuzz_target!(|data: &[u8]| {
     let Some((&knobs, input)) = data.split_first() else {
         return;
     };
-    let limits = if knobs & 1 == 0 {
-        Limits::default()
-    } else {
-        Limits {
-            max_uri_bytes: 32,
-            max_header_bytes: 256,
-            max_headers: 4,
-            max_body_bytes: 64,
-            ..Limits::default()
-        }
-    };
+    let mut limits = Limits::default();
+    if knobs & 1 != 0 {
+        limits.max_uri_bytes = 32;
+        limits.max_header_bytes = 256;
+        limits.max_headers = 4;
+        limits.max_body_bytes = 64;
+    }
     let mut config = Config::new(Arc::new(limits));
     let h2c = knobs & 2 != 0;
     config.report_written = true;

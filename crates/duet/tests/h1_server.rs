@@ -672,10 +672,7 @@ async fn a_small_body_the_handler_ignores_is_drained_and_the_connection_kept() {
 
 #[tokio::test(start_paused = true)]
 async fn a_stalled_body_is_answered_408_after_the_body_read_timeout() {
-    let limits = Limits {
-        body_read_timeout: Duration::from_secs(5),
-        ..Limits::default()
-    };
+    let limits = limits(|l| l.body_read_timeout = Duration::from_secs(5));
     let mut s = support::local().limits(limits);
     s.post("/echo", echo);
     let running = start([s]).await;
@@ -700,10 +697,7 @@ async fn a_stalled_body_is_answered_408_after_the_body_read_timeout() {
 
 #[tokio::test(start_paused = true)]
 async fn an_idle_connection_closes_after_the_keep_alive_timeout() {
-    let limits = Limits {
-        keep_alive_timeout: Duration::from_secs(30),
-        ..Limits::default()
-    };
+    let limits = limits(|l| l.keep_alive_timeout = Duration::from_secs(30));
     let mut s = support::local().limits(limits);
     s.get("/", hello);
     let running = start([s]).await;
@@ -731,10 +725,7 @@ async fn a_head_after_an_idle_moment_gets_its_whole_header_read_timeout() {
     // The connection's one timer is armed for the idle buffer release
     // (1 s) when the next head begins: its early firing must not cut the
     // head's 10 s short.
-    let limits = Limits {
-        header_read_timeout: Duration::from_secs(10),
-        ..Limits::default()
-    };
+    let limits = limits(|l| l.header_read_timeout = Duration::from_secs(10));
     let mut s = support::local().limits(limits);
     s.get("/", hello);
     let running = start([s]).await;

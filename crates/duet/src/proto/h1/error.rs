@@ -68,11 +68,13 @@ pub struct LengthError {
 
 impl LengthError {
     /// The declared length.
+    #[cfg(any(test, feature = "unstable-fuzz"))]
     pub fn declared(&self) -> u64 {
         self.declared
     }
 
     /// What the body produced (at least).
+    #[cfg(any(test, feature = "unstable-fuzz"))]
     pub fn produced(&self) -> u64 {
         self.produced
     }

@@ -13,11 +13,7 @@ mod error;
 mod parse;
 
 pub use body::{BodyDecoder, Decoded};
-pub use conn::{BodyFailure, Config, Connection, Event, DRAIN_MAX, LINGER_MAX, RELEASE_AFTER};
-pub use encode::{
-    encode_chunk, encode_chunk_head, encode_continue, encode_last_chunk, encode_response_head,
-    encode_switching_protocols_h2c, ResponseFraming, CHUNK_END,
-};
+pub use conn::{BodyFailure, Config, Connection, Event};
 pub use error::{LengthError, ParseError};
 pub use parse::parse_request;
 

@@ -264,7 +264,7 @@ enum Pending {
 ///      of its virtual host) and start its handler. If admission says
 ///      `100-continue`, call [`expect_continue`](Self::expect_continue)
 ///      before polling again; if admission answers instead, send that
-///      answer ([`send_answer`](Self::send_answer)) and no handler runs.
+///      answer (`send_answer`) and no handler runs.
 ///    - `Data` / `End`: hand to the request body given to the handler.
 ///      While that body's channel is full, stop calling `poll_event` (the
 ///      core then reads no more: backpressure).
@@ -320,6 +320,11 @@ pub struct Connection {
     /// The peer closed its side.
     eof: bool,
     pending: Option<Pending>,
+    /// Requests taken so far (`Limits::max_requests_per_connection`).
+    requests: u64,
+    /// When the connection stops taking new requests
+    /// (`Limits::max_connection_age`); `None` once that took effect.
+    retire_at: Option<Instant>,
     /// Output positions that end responses, and their body bytes
     /// (`Config::report_written`).
     marks: VecDeque<(u64, u64)>,
@@ -330,6 +335,7 @@ impl Connection {
     /// socket go into [`read_buf`](Self::read_buf), followed by
     /// [`recv`](Self::recv).
     pub fn new(config: Config, now: Instant) -> Connection {
+        let retire_at = now.checked_add(config.limits.max_connection_age);
         Connection {
             config,
             rbuf: BytesMut::new(),
@@ -348,6 +354,8 @@ impl Connection {
             linger: false,
             eof: false,
             pending: None,
+            requests: 0,
+            retire_at,
             marks: VecDeque::new(),
         }
     }
@@ -570,8 +578,11 @@ impl Connection {
         self.started = started;
         self.head_request = head.method == Method::HEAD;
         self.upgrade_asked = head.upgrade_h2c.is_some();
-        // RFC 9112 §9.3: the request says whether the connection persists.
-        self.keep_alive = if head.keep_alive && self.keep_alive != KeepAlive::Disabled {
+        // RFC 9112 §9.3: the request says whether the connection persists;
+        // the last one a connection may carry closes it.
+        self.requests = self.requests.saturating_add(1);
+        let last = self.requests >= self.config.limits.max_requests_per_connection;
+        self.keep_alive = if head.keep_alive && !last && self.keep_alive != KeepAlive::Disabled {
             KeepAlive::Busy
         } else {
             KeepAlive::Disabled
@@ -759,7 +770,7 @@ impl Connection {
         }
         let decoder = match std::mem::replace(&mut self.reading, Reading::Closed) {
             Reading::Body { decoder, .. } => decoder,
-            Reading::KeepAlive => BodyDecoder::new(&BodyKind::None),
+            Reading::KeepAlive => BodyDecoder::with_limits(&BodyKind::None, &self.config.limits),
             other => {
                 self.reading = other;
                 return;
@@ -1221,6 +1232,14 @@ impl Connection {
     /// When the core next needs [`handle_timeout`](Self::handle_timeout),
     /// if ever.
     pub fn poll_timeout(&self) -> Option<Instant> {
+        match (self.state_timeout(), self.retire_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The deadline of the reading state's timer, if it has one.
+    fn state_timeout(&self) -> Option<Instant> {
         let limits = &self.config.limits;
         match &self.reading {
             Reading::Idle {
@@ -1255,6 +1274,12 @@ impl Connection {
 
     /// The time is `now`: whatever timer has expired takes effect.
     pub fn handle_timeout(&mut self, now: Instant) {
+        // Old enough: no new request is taken, the current one ends the
+        // connection (as a graceful shutdown does).
+        if self.retire_at.is_some_and(|t| now >= t) {
+            self.retire_at = None;
+            self.start_shutdown(now);
+        }
         enum Due {
             Nothing,
             IdleClose,

@@ -1182,3 +1182,57 @@ fn an_answer_before_the_body_is_read_closes() {
     assert!(p.read().contains("\r\nconnection: close\r\n"));
     assert!(p.conn.is_write_closed());
 }
+
+#[test]
+fn the_last_request_a_connection_may_carry_closes_it() {
+    let limits = Limits {
+        max_requests_per_connection: 2,
+        ..Limits::default()
+    };
+    let mut p = Peer::with(limits, |_| {});
+    p.send(format!("{}{}{}", get("/1"), get("/2"), get("/3")).as_bytes());
+    p.request();
+    p.ok("k");
+    p.request();
+    p.ok("k");
+    assert_eq!(
+        p.read(),
+        format!(
+            "{}k{}k",
+            ok_head(1, ""),
+            ok_head(1, "connection: close\r\n")
+        )
+    );
+    // The third is never taken.
+    assert!(p.event().is_none());
+    assert!(p.conn.is_write_closed());
+}
+
+#[test]
+fn an_old_connection_takes_no_new_request() {
+    let limits = Limits {
+        max_connection_age: Duration::from_secs(30),
+        ..Limits::default()
+    };
+    // Busy when it comes of age: the response in flight closes it.
+    let mut p = Peer::with(limits.clone(), |_| {});
+    p.wait(Duration::from_secs(20));
+    p.send(get("/").as_bytes());
+    p.request();
+    assert_eq!(p.conn.poll_timeout(), Some(p.t0 + Duration::from_secs(30)));
+    p.wait(Duration::from_secs(10));
+    assert!(!p.conn.is_write_closed());
+    p.ok("k");
+    assert_eq!(p.read(), ok_head(1, "connection: close\r\n") + "k");
+    assert!(p.conn.is_closed());
+    // Idle when it comes of age: closed at once.
+    let mut p = Peer::with(limits, |_| {});
+    p.send(get("/").as_bytes());
+    p.request();
+    p.ok("k");
+    p.read();
+    p.wait(Duration::from_secs(29));
+    assert!(p.conn.is_idle());
+    p.wait(Duration::from_secs(1));
+    assert!(p.conn.is_closed());
+}
