@@ -397,7 +397,7 @@ mod size_tests {
             let h2 = size(&crate::server::h2::serve(s, bytes::BytesMut::new(), p()));
             let s = TcpStream::connect(a).await.expect("connect");
             let detect = size(&super::serve_cleartext(s, p()));
-            assert!(h1 <= 3 * 1024, "HTTP/1.1 connection future is {h1} bytes");
+            assert!(h1 <= 2048, "HTTP/1.1 connection future is {h1} bytes");
             assert!(h2 <= 2560, "HTTP/2 connection future is {h2} bytes");
             assert!(
                 detect <= 1024,
