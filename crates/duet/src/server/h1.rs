@@ -266,7 +266,9 @@ where
                 self.write_shut = true;
                 continue;
             }
-            if self.conn.is_closed() {
+            // Done once everything is written, flushed and the write side
+            // shut (TLS: close_notify sent).
+            if self.conn.is_closed() && !self.unflushed && self.write_shut {
                 return Poll::Ready(Ok(None));
             }
             // Input.
