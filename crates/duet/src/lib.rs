@@ -37,10 +37,14 @@ pub(crate) mod server;
 
 pub use app::body::{Body, BodyError, BoxError};
 pub use app::context::{ConnContext, PathParams, RequestContext, TlsInfo};
-pub use app::extract::{FromRequest, FromRequestParts, Json, Path, Query, RequestHead, State};
+pub use app::extract::{
+    Extension, Form, FromRequest, FromRequestParts, Json, Path, Query, RequestHead, State,
+};
 pub use app::handler::Handler;
 pub use app::response::{HttpError, IntoResponse, Response};
+pub use app::router::Router;
 pub use app::server::Server;
+pub use app::service::{Route, ServerService};
 pub use app::sse::{Event, IntoEvent, KeepAlive, Sse};
 pub use config::{Limits, TlsConfig, TlsError, TlsErrorKind};
 pub use error::Error;

@@ -27,14 +27,22 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use futures_util::Stream;
+use http::HeaderMap;
+use http_body::{Frame, SizeHint};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::BodyExt;
 use tokio::sync::{mpsc, oneshot};
 
 /// A boxed error, as carried by streamed bodies.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 type BoxStream = Pin<Box<dyn Stream<Item = Result<Bytes, BoxError>> + Send + 'static>>;
+
+/// What a request body channel carries: body frames (data, then trailers)
+/// or the error that ended the body.
+type Item = Result<Frame<Bytes>, BodyError>;
 
 /// Why a body could not be read. More reasons may be added: a `match`
 /// needs a `_` arm.
@@ -65,12 +73,17 @@ impl fmt::Display for BodyError {
 
 impl std::error::Error for BodyError {}
 
-/// An HTTP message body.
+/// An HTTP message body: empty, whole in memory, streamed by the
+/// application, arriving from the peer, or any other
+/// [`http_body::Body`] ([`Body::new`]). It is itself an
+/// [`http_body::Body`], with trailers.
 pub struct Body {
     kind: Kind,
     /// The body never ends by itself (an event stream): graceful shutdown
     /// ends it instead of waiting for it.
     ends_at_shutdown: bool,
+    /// Trailers seen by [`Body::chunk`], which yields data only.
+    trailers: Option<HeaderMap>,
 }
 
 enum Kind {
@@ -78,6 +91,7 @@ enum Kind {
     Full(Bytes),
     Stream { stream: BoxStream, len: Option<u64> },
     Incoming(Incoming),
+    Http(UnsyncBoxBody<Bytes, BoxError>),
 }
 
 impl Default for Body {
@@ -93,6 +107,7 @@ impl fmt::Debug for Body {
             Kind::Full(b) => write!(f, "Body::Full({} bytes)", b.len()),
             Kind::Stream { len, .. } => write!(f, "Body::Stream(len={len:?})"),
             Kind::Incoming(i) => write!(f, "Body::Incoming(len={:?})", i.len),
+            Kind::Http(b) => write!(f, "Body::Http({:?})", http_body::Body::size_hint(b)),
         }
     }
 }
@@ -107,7 +122,30 @@ impl Body {
         Body {
             kind,
             ends_at_shutdown: false,
+            trailers: None,
         }
+    }
+
+    /// Any [`http_body::Body`] as a duet body: a response body from
+    /// another library (axum, tonic, tower-http), with its trailers. A
+    /// duet `Body` given here is returned as it is.
+    pub fn new<B>(body: B) -> Self
+    where
+        B: http_body::Body + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let mut slot = Some(body);
+        if let Some(own) = (&mut slot as &mut dyn std::any::Any).downcast_mut::<Option<Body>>() {
+            return own.take().unwrap_or_default();
+        }
+        let Some(body) = slot else {
+            return Body::empty();
+        };
+        let boxed = body
+            .map_frame(|f| f.map_data(|mut d| d.copy_to_bytes(d.remaining())))
+            .map_err(Into::into)
+            .boxed_unsync();
+        Body::of(Kind::Http(boxed))
     }
 
     /// A body held whole in memory.
@@ -186,6 +224,7 @@ impl Body {
             Kind::Full(b) => Some(b.len() as u64),
             Kind::Stream { len, .. } => *len,
             Kind::Incoming(i) => i.len,
+            Kind::Http(b) => http_body::Body::size_hint(b).exact(),
         }
     }
 
@@ -202,28 +241,57 @@ impl Body {
         }
     }
 
-    /// Takes the next chunk of the body; `None` at the end.
+    /// Takes the next chunk of the body; `None` at the end. Trailers are
+    /// kept for [`Body::trailers`].
     pub async fn chunk(&mut self) -> Option<Result<Bytes, BodyError>> {
         std::future::poll_fn(|cx| self.poll_chunk(cx)).await
     }
 
     /// Polls for the next chunk of the body; `Ready(None)` at the end.
+    /// Trailers are kept for [`Body::trailers`].
     pub fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, BodyError>>> {
+        loop {
+            match self.poll_next_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                    Ok(data) => return Poll::Ready(Some(Ok(data))),
+                    Err(frame) => {
+                        if let Ok(t) = frame.into_trailers() {
+                            self.trailers = Some(t);
+                        }
+                    }
+                },
+                other => return other.map(|o| o.map(|r| r.map(|_| Bytes::new()))),
+            }
+        }
+    }
+
+    /// Takes the next frame of the body (data, or trailers after the last
+    /// data); `None` at the end.
+    pub async fn frame(&mut self) -> Option<Result<Frame<Bytes>, BodyError>> {
+        std::future::poll_fn(|cx| self.poll_next_frame(cx)).await
+    }
+
+    /// The trailers that ended the body, once [`Body::chunk`] has read it
+    /// to its end.
+    pub fn trailers(&self) -> Option<&HeaderMap> {
+        self.trailers.as_ref()
+    }
+
+    /// The next frame; empty data frames are skipped (drivers never write a
+    /// zero-length chunk, which would end HTTP/1.1 chunked framing early).
+    fn poll_next_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         match &mut self.kind {
             Kind::Empty => Poll::Ready(None),
             Kind::Full(_) => {
                 let Kind::Full(b) = std::mem::replace(&mut self.kind, Kind::Empty) else {
                     return Poll::Ready(None);
                 };
-                Poll::Ready(Some(Ok(b)))
+                Poll::Ready(Some(Ok(Frame::data(b))))
             }
             Kind::Stream { stream, .. } => loop {
                 match stream.as_mut().poll_next(cx) {
-                    // Empty chunks carry nothing; skip them so drivers never
-                    // write a zero-length chunk (which would end HTTP/1.1
-                    // chunked framing early).
                     Poll::Ready(Some(Ok(b))) if b.is_empty() => continue,
-                    Poll::Ready(Some(Ok(b))) => return Poll::Ready(Some(Ok(b))),
+                    Poll::Ready(Some(Ok(b))) => return Poll::Ready(Some(Ok(Frame::data(b)))),
                     Poll::Ready(Some(Err(e))) => {
                         return Poll::Ready(Some(Err(BodyError::Other(e))))
                     }
@@ -231,7 +299,20 @@ impl Body {
                     Poll::Pending => return Poll::Pending,
                 }
             },
-            Kind::Incoming(i) => i.poll_chunk(cx),
+            Kind::Incoming(i) => i.poll_frame(cx),
+            Kind::Http(b) => loop {
+                match http_body::Body::poll_frame(Pin::new(&mut *b), cx) {
+                    Poll::Ready(Some(Ok(f))) if f.data_ref().is_some_and(|d| d.is_empty()) => {
+                        continue
+                    }
+                    Poll::Ready(Some(Ok(f))) => return Poll::Ready(Some(Ok(f))),
+                    Poll::Ready(Some(Err(e))) => {
+                        return Poll::Ready(Some(Err(BodyError::Other(e))))
+                    }
+                    Poll::Ready(None) => return Poll::Ready(None),
+                    Poll::Pending => return Poll::Pending,
+                }
+            },
         }
     }
 
@@ -287,6 +368,45 @@ impl Stream for Body {
     }
 }
 
+impl http_body::Body for Body {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        self.get_mut().poll_next_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.kind {
+            Kind::Empty => true,
+            Kind::Full(b) => b.is_empty(),
+            Kind::Stream { .. } => false,
+            Kind::Incoming(i) => i.ended,
+            Kind::Http(b) => b.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.kind {
+            Kind::Http(b) => b.size_hint(),
+            Kind::Incoming(i) if !i.ended => {
+                let mut h = SizeHint::new();
+                if let Some(n) = i.len {
+                    h.set_exact(n.saturating_sub(i.consumed));
+                }
+                h
+            }
+            _ => match self.exact_len() {
+                Some(n) => SizeHint::with_exact(n),
+                None => SizeHint::new(),
+            },
+        }
+    }
+}
+
 impl From<Bytes> for Body {
     fn from(b: Bytes) -> Self {
         Body::full(b)
@@ -330,7 +450,7 @@ enum Demand {
 
 /// A request body arriving from the peer through the connection's driver.
 pub(crate) struct Incoming {
-    rx: mpsc::Receiver<Result<Bytes, BodyError>>,
+    rx: mpsc::Receiver<Item>,
     len: Option<u64>,
     /// Fired the first time the application asks for body bytes (drives
     /// `Expect: 100-continue`).
@@ -389,7 +509,7 @@ impl Incoming {
         self.release = Some(f);
     }
 
-    fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, BodyError>>> {
+    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Item>> {
         match self.demand.take() {
             Some(Demand::Notify(tx)) => {
                 let _ = tx.send(());
@@ -401,17 +521,23 @@ impl Incoming {
             return Poll::Ready(None);
         }
         match self.rx.poll_recv(cx) {
-            Poll::Ready(Some(Ok(b))) => {
+            Poll::Ready(Some(Ok(frame))) => {
+                let Some(b) = frame.data_ref() else {
+                    // Trailers come last.
+                    self.ended = true;
+                    return Poll::Ready(Some(Ok(frame)));
+                };
+                let n = b.len();
                 if let Some(r) = &self.release {
-                    r(b.len());
+                    r(n);
                 }
-                self.consumed = self.consumed.saturating_add(b.len() as u64);
+                self.consumed = self.consumed.saturating_add(n as u64);
                 if self.consumed > self.limit {
                     self.ended = true;
                     self.rx.close();
                     return Poll::Ready(Some(Err(BodyError::TooLarge)));
                 }
-                Poll::Ready(Some(Ok(b)))
+                Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(e))) => {
                 self.ended = true;
@@ -432,7 +558,7 @@ impl Incoming {
 
 /// The driver's end of a request body channel.
 pub(crate) struct BodySender {
-    tx: mpsc::Sender<Result<Bytes, BodyError>>,
+    tx: mpsc::Sender<Item>,
     complete: Arc<AtomicBool>,
 }
 
@@ -441,17 +567,42 @@ impl BodySender {
     /// unread. Returns false when the application dropped the body.
     #[cfg(test)]
     pub(crate) async fn send(&self, chunk: Bytes) -> bool {
-        self.tx.send(Ok(chunk)).await.is_ok()
+        self.tx.send(Ok(Frame::data(chunk))).await.is_ok()
     }
 
     /// Sends a chunk without waiting; gives it back when the channel is full.
     /// Returns `Ok(false)` when the application dropped the body.
     pub(crate) fn try_send(&self, chunk: Bytes) -> Result<bool, Bytes> {
-        match self.tx.try_send(Ok(chunk)) {
+        match self.tx.try_send(Ok(Frame::data(chunk))) {
             Ok(()) => Ok(true),
             Err(mpsc::error::TrySendError::Closed(_)) => Ok(false),
-            Err(mpsc::error::TrySendError::Full(Ok(b))) => Err(b),
+            Err(mpsc::error::TrySendError::Full(Ok(f))) => Err(f.into_data().unwrap_or_default()),
             Err(mpsc::error::TrySendError::Full(Err(_))) => Ok(true),
+        }
+    }
+
+    /// Ends the body with trailers (sent after the data; waits while the
+    /// application has the channel full), then marks it complete.
+    pub(crate) async fn finish_with_trailers(self, trailers: HeaderMap) {
+        if self.tx.send(Ok(Frame::trailers(trailers))).await.is_ok() {
+            self.finish();
+        }
+    }
+
+    /// Like [`BodySender::finish_with_trailers`] without waiting: gives the
+    /// trailers back when the channel is full.
+    pub(crate) fn try_finish_with_trailers(self, trailers: HeaderMap) -> Result<(), (Self, HeaderMap)> {
+        match self.tx.try_send(Ok(Frame::trailers(trailers))) {
+            Ok(()) => {
+                self.finish();
+                Ok(())
+            }
+            Err(mpsc::error::TrySendError::Full(Ok(f))) => {
+                let t = f.into_trailers().unwrap_or_default();
+                Err((self, t))
+            }
+            // The application dropped the body: nothing to deliver.
+            Err(_) => Ok(()),
         }
     }
 

@@ -72,7 +72,34 @@ impl std::fmt::Debug for ConnContext {
 }
 
 impl ConnContext {
-    pub(crate) fn new(
+    /// A connection context for calling handlers and services directly
+    /// (tests, in-process dispatch): a cleartext HTTP/1.1 connection from
+    /// `peer` to `local`, with id 0. See [`ConnContext::with_tls`] and
+    /// [`ConnContext::with_version`].
+    pub fn new(peer: SocketAddr, local: SocketAddr) -> Self {
+        ConnContext::accepted(0, peer, local, Version::HTTP_11, None)
+    }
+
+    /// This context, over TLS with these facts.
+    pub fn with_tls(self, tls: TlsInfo) -> Self {
+        let version = self.version();
+        ConnContext::accepted(self.inner.id, self.inner.peer, self.inner.local, version, Some(tls))
+    }
+
+    /// This context, speaking `version`.
+    pub fn with_version(self, version: Version) -> Self {
+        self.set_version(version);
+        self
+    }
+
+    /// The context of a request dispatched in-process without one: a
+    /// loopback connection.
+    pub(crate) fn in_process() -> Self {
+        let lo = SocketAddr::from(([127, 0, 0, 1], 0));
+        ConnContext::new(lo, lo)
+    }
+
+    pub(crate) fn accepted(
         id: u64,
         peer: SocketAddr,
         local: SocketAddr,
@@ -197,6 +224,13 @@ pub struct RequestContext {
 }
 
 impl RequestContext {
+    /// A request context for a request head (tests): no path parameters.
+    pub fn new(parts: http::request::Parts) -> Self {
+        RequestContext {
+            parts,
+            params: PathParams::default(),
+        }
+    }
     /// The request method.
     pub fn method(&self) -> &Method {
         &self.parts.method

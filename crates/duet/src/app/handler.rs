@@ -14,6 +14,12 @@ pub type ResponseFuture = Pin<Box<dyn Future<Output = Response> + Send + 'static
 
 /// An async function usable as a route handler. `T` lists its extractor
 /// types; users never name it.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a duet handler",
+    label = "not a handler",
+    note = "a handler is an `async fn` (or a closure returning a `Send` future) that is `Clone + Send + Sync + 'static`, takes at most 16 arguments — any number implementing `FromRequestParts` (`Path<T>`, `Query<T>`, `State<T>`, `Extension<T>`, `RequestContext`, `ConnContext`, `HeaderMap`, …), then at most one implementing `FromRequest` (`Json<T>`, `Form<T>`, `Bytes`, `String`, `Body`), last — and returns something implementing `IntoResponse`",
+    note = "a future that is not `Send` (an `Rc` or a `MutexGuard` held across an `.await`) also gives this error"
+)]
 pub trait Handler<T>: Clone + Send + Sync + 'static {
     /// Answers one request.
     fn call(&self, head: RequestHead, body: Body) -> ResponseFuture;
@@ -46,7 +52,7 @@ macro_rules! impl_handler {
                 let f = self.clone();
                 Box::pin(async move {
                     $(
-                        let $ty = match $ty::from_request_parts(&head) {
+                        let $ty = match $ty::from_request_parts(&head).await {
                             Ok(v) => v,
                             Err(e) => return e.into_response(),
                         };
@@ -70,6 +76,14 @@ impl_handler!([T1, T2, T3, T4], T5);
 impl_handler!([T1, T2, T3, T4, T5], T6);
 impl_handler!([T1, T2, T3, T4, T5, T6], T7);
 impl_handler!([T1, T2, T3, T4, T5, T6, T7], T8);
+impl_handler!([T1, T2, T3, T4, T5, T6, T7, T8], T9);
+impl_handler!([T1, T2, T3, T4, T5, T6, T7, T8, T9], T10);
+impl_handler!([T1, T2, T3, T4, T5, T6, T7, T8, T9, T10], T11);
+impl_handler!([T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11], T12);
+impl_handler!([T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12], T13);
+impl_handler!([T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13], T14);
+impl_handler!([T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14], T15);
+impl_handler!([T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14, T15], T16);
 
 /// A handler with its extractor types erased, shareable across servers.
 pub(crate) type BoxedHandler = Arc<dyn ErasedHandler>;

@@ -8,6 +8,7 @@ pub mod extract;
 pub mod handler;
 mod params;
 pub mod response;
-pub(crate) mod router;
+pub mod router;
 pub mod server;
+pub mod service;
 pub mod sse;

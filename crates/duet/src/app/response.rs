@@ -192,6 +192,11 @@ impl From<http::Response<Body>> for Response {
 }
 
 /// Anything a handler may return.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a response",
+    label = "not a response",
+    note = "a handler returns something implementing `IntoResponse`: `&'static str`, `String`, `Bytes`, `Vec<u8>`, `()`, `StatusCode`, `Json<T>`, `Form<T>`, `Body`, `Response`, `http::Response<B>`, `Sse<S>`, `(StatusCode, T)`, `(StatusCode, HeaderMap, T)`, `Result<T, E>` of two of them, or a type of yours implementing it"
+)]
 pub trait IntoResponse {
     /// Converts into a response.
     fn into_response(self) -> Response;
@@ -202,9 +207,23 @@ impl IntoResponse for Response {
         self
     }
 }
-impl IntoResponse for http::Response<Body> {
+/// A response with any [`http_body::Body`] (from axum, tonic, tower-http).
+impl<B> IntoResponse for http::Response<B>
+where
+    B: http_body::Body + Send + 'static,
+    B::Error: Into<super::body::BoxError>,
+{
     fn into_response(self) -> Response {
-        Response { inner: self }
+        Response {
+            inner: self.map(Body::new),
+        }
+    }
+}
+
+/// No value: what an extractor that cannot fail rejects with.
+impl IntoResponse for std::convert::Infallible {
+    fn into_response(self) -> Response {
+        match self {}
     }
 }
 impl IntoResponse for &'static str {

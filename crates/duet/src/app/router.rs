@@ -1,117 +1,569 @@
-//! Routing by path pattern and method.
+//! Routing by path pattern and method: [`Router`], a tower `Service`.
 //!
 //! Patterns are matched with a radix tree (matchit): `/hello/{name}` binds
-//! one segment, `/static/{*path}` binds the rest of the path. No path match
-//! answers 404; a path match without the method answers 405 with `Allow`;
-//! HEAD falls back to the GET handler.
+//! one segment, `/static/{*path}` binds the rest of the path (and matches
+//! `/static/` and `/static` themselves, with an empty `path`). No path
+//! match runs the fallback (a handler or a service) or answers 404; a path
+//! match without the method answers 405 with `Allow`; HEAD falls back to
+//! the GET handler (RFC 9110 §9.3.2).
 
 use std::collections::HashMap;
+use std::convert::Infallible;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
-use http::Method;
+use futures_util::FutureExt;
+use http::{Method, StatusCode};
+use tower_service::Service;
 
-use super::context::PathParams;
-use super::handler::BoxedHandler;
+use super::body::{Body, BoxError};
+use super::context::{ConnContext, PathParams, RequestContext};
+use super::extract::RequestHead;
+use super::handler::{boxed, BoxedHandler, Handler};
+use super::response::Response;
+use super::service::{BodyLimit, Preempted, Route, RouteFuture};
+use crate::error::Error;
 
-/// The routes of one virtual server.
-#[derive(Clone, Default)]
-pub(crate) struct Router {
-    matcher: matchit::Router<usize>,
-    routes: Vec<Route>,
-    by_pattern: HashMap<String, usize>,
+/// What a route runs.
+#[derive(Clone)]
+pub(crate) enum Endpoint {
+    /// A handler: extractors in, response out.
+    Handler(BoxedHandler),
+    /// A tower service, given the request as it is.
+    Service(Route),
+    /// A tower service nested under a prefix: it sees the path without the
+    /// prefix (`prefix` is its length).
+    Nested(Route, usize),
+}
+
+/// Which methods a route entry answers.
+#[derive(Clone)]
+enum Methods {
+    One(Method),
+    Any,
 }
 
 #[derive(Clone)]
-struct Route {
+struct Entry {
     /// Parameter names in pattern order, shared by every match.
     names: Vec<Arc<str>>,
-    methods: Vec<(Method, BoxedHandler)>,
+    methods: Vec<(Methods, Endpoint)>,
     /// The `Allow` header value for 405 answers.
     allow: String,
 }
 
+/// A catch-all route (`/p/{*rest}`) also answers for its prefix itself.
+#[derive(Clone)]
+struct CatchAll {
+    /// `/p/`.
+    prefix: String,
+    entry: usize,
+    name: Arc<str>,
+}
+
+#[derive(Clone, Default)]
+struct Table {
+    matcher: matchit::Router<usize>,
+    entries: Vec<Entry>,
+    /// Pattern → entry, in the order added.
+    patterns: Vec<(String, usize)>,
+    by_pattern: HashMap<String, usize>,
+    catch_alls: Vec<CatchAll>,
+}
+
+#[derive(Clone, Default)]
+struct Inner {
+    table: Table,
+    fallback: Option<Endpoint>,
+    state: Arc<http::Extensions>,
+    /// Patterns that could not be added, and why.
+    errors: Vec<(String, String)>,
+}
+
+/// The routes of a server: path patterns and methods to handlers and
+/// services, with nesting, merging and a fallback.
+///
+/// A `Router` is a `tower::Service<http::Request<B>>` for any
+/// [`http_body::Body`] `B`, so a test can call it in-process:
+///
+/// ```
+/// # async fn demo() {
+/// use duet::{Body, Path, Router};
+/// use tower::ServiceExt; // oneshot
+///
+/// async fn hello(Path(name): Path<String>) -> String {
+///     format!("hello, {name}")
+/// }
+///
+/// let mut app = Router::new();
+/// app.get("/hello/{name}", hello);
+/// let req = http::Request::get("/hello/world").body(Body::empty()).unwrap();
+/// let res = app.oneshot(req).await.unwrap();
+/// assert_eq!(res.status(), 200);
+/// # }
+/// ```
+#[derive(Clone, Default)]
+pub struct Router {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Router {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Router")
+            .field(
+                "routes",
+                &self
+                    .inner
+                    .table
+                    .patterns
+                    .iter()
+                    .map(|(p, _)| p)
+                    .collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+impl Router {
+    /// A router with no routes (everything is 404).
+    pub fn new() -> Self {
+        Router::default()
+    }
+
+    fn inner_mut(&mut self) -> &mut Inner {
+        Arc::make_mut(&mut self.inner)
+    }
+
+    /// Routes `methods` on `path` to `handler`. Patterns: `/hello/{name}`
+    /// binds one segment, `/static/{*path}` the rest of the path. A pattern
+    /// that conflicts with an earlier one is reported when the server
+    /// starts.
+    pub fn route<H, T>(
+        &mut self,
+        path: &str,
+        methods: impl IntoIterator<Item = Method>,
+        handler: H,
+    ) -> &mut Self
+    where
+        H: Handler<T>,
+        T: 'static,
+    {
+        let endpoint = Endpoint::Handler(boxed(handler));
+        let methods: Vec<Methods> = methods.into_iter().map(Methods::One).collect();
+        self.add(path, methods, endpoint);
+        self
+    }
+
+    /// Routes GET (and so HEAD) on `path`.
+    pub fn get<H: Handler<T>, T: 'static>(&mut self, path: &str, handler: H) -> &mut Self {
+        self.route(path, [Method::GET], handler)
+    }
+    /// Routes POST on `path`.
+    pub fn post<H: Handler<T>, T: 'static>(&mut self, path: &str, handler: H) -> &mut Self {
+        self.route(path, [Method::POST], handler)
+    }
+    /// Routes PUT on `path`.
+    pub fn put<H: Handler<T>, T: 'static>(&mut self, path: &str, handler: H) -> &mut Self {
+        self.route(path, [Method::PUT], handler)
+    }
+    /// Routes DELETE on `path`.
+    pub fn delete<H: Handler<T>, T: 'static>(&mut self, path: &str, handler: H) -> &mut Self {
+        self.route(path, [Method::DELETE], handler)
+    }
+    /// Routes PATCH on `path`.
+    pub fn patch<H: Handler<T>, T: 'static>(&mut self, path: &str, handler: H) -> &mut Self {
+        self.route(path, [Method::PATCH], handler)
+    }
+
+    /// Routes every method on `path` to a tower service, which gets the
+    /// request as it is.
+    pub fn route_service<S, B>(&mut self, path: &str, service: S) -> &mut Self
+    where
+        S: Service<http::Request<Body>, Response = http::Response<B>> + Clone + Send + Sync + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<BoxError>,
+        B: http_body::Body + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        self.add(path, vec![Methods::Any], Endpoint::Service(Route::new(service)));
+        self
+    }
+
+    /// Mounts `router`'s routes under `prefix` (`/api` + `/users` =
+    /// `/api/users`; its `/` becomes `/api`). Its fallback answers for
+    /// everything else under `prefix/`; its state joins this router's.
+    pub fn nest(&mut self, prefix: &str, router: Router) -> &mut Self {
+        let prefix = prefix.trim_end_matches('/');
+        let nested = Arc::unwrap_or_clone(router.inner);
+        let inner = self.inner_mut();
+        inner.errors.extend(nested.errors);
+        Arc::make_mut(&mut inner.state).extend((*nested.state).clone());
+        for (pattern, idx) in &nested.table.patterns {
+            let Some(entry) = nested.table.entries.get(*idx) else {
+                continue;
+            };
+            let path = if pattern == "/" {
+                if prefix.is_empty() {
+                    "/".to_string()
+                } else {
+                    prefix.to_string()
+                }
+            } else {
+                format!("{prefix}{pattern}")
+            };
+            for (m, e) in &entry.methods {
+                self.add(&path, vec![m.clone()], e.clone());
+            }
+        }
+        if let Some(fallback) = nested.fallback {
+            self.add(&format!("{prefix}/{{*__fallback}}"), vec![Methods::Any], fallback);
+        }
+        self
+    }
+
+    /// Mounts a tower service under `prefix`: every request for `prefix`
+    /// or below goes to it, with `prefix` taken off the path (a
+    /// `ServeDir` nested at `/static` sees `/style.css`).
+    pub fn nest_service<S, B>(&mut self, prefix: &str, service: S) -> &mut Self
+    where
+        S: Service<http::Request<Body>, Response = http::Response<B>> + Clone + Send + Sync + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<BoxError>,
+        B: http_body::Body + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let prefix = prefix.trim_end_matches('/');
+        let endpoint = Endpoint::Nested(Route::new(service), prefix.len());
+        self.add(&format!("{prefix}/{{*__nested}}"), vec![Methods::Any], endpoint);
+        self
+    }
+
+    /// Adds every route of `other` (and its fallback, when this router has
+    /// none; its state joins this router's).
+    pub fn merge(&mut self, other: Router) -> &mut Self {
+        let other = Arc::unwrap_or_clone(other.inner);
+        let inner = self.inner_mut();
+        inner.errors.extend(other.errors);
+        Arc::make_mut(&mut inner.state).extend((*other.state).clone());
+        if inner.fallback.is_none() {
+            inner.fallback = other.fallback;
+        }
+        for (pattern, idx) in &other.table.patterns {
+            let Some(entry) = other.table.entries.get(*idx) else {
+                continue;
+            };
+            for (m, e) in &entry.methods {
+                self.add(pattern, vec![m.clone()], e.clone());
+            }
+        }
+        self
+    }
+
+    /// What answers requests no route matches (instead of 404).
+    pub fn fallback<H: Handler<T>, T: 'static>(&mut self, handler: H) -> &mut Self {
+        self.inner_mut().fallback = Some(Endpoint::Handler(boxed(handler)));
+        self
+    }
+
+    /// A tower service that answers requests no route matches (instead of
+    /// 404): an existing axum `Router`, a tonic server, a `ServeDir`.
+    pub fn fallback_service<S, B>(&mut self, service: S) -> &mut Self
+    where
+        S: Service<http::Request<Body>, Response = http::Response<B>> + Clone + Send + Sync + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<BoxError>,
+        B: http_body::Body + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        self.inner_mut().fallback = Some(Endpoint::Service(Route::new(service)));
+        self
+    }
+
+    /// Registers shared state, extracted by handlers as `State<T>`.
+    pub fn state<T: Clone + Send + Sync + 'static>(&mut self, value: T) -> &mut Self {
+        Arc::make_mut(&mut self.inner_mut().state).insert(value);
+        self
+    }
+
+    /// The configuration errors collected so far (conflicting patterns).
+    pub(crate) fn take_errors(&mut self) -> Vec<Error> {
+        std::mem::take(&mut self.inner_mut().errors)
+            .into_iter()
+            .map(|(pattern, reason)| Error::Route { pattern, reason })
+            .collect()
+    }
+
+    fn add(&mut self, pattern: &str, methods: Vec<Methods>, endpoint: Endpoint) {
+        if let Err(reason) = self.inner_mut().table.add(pattern, methods, endpoint) {
+            self.inner_mut().errors.push((pattern.to_string(), reason));
+        }
+    }
+
+    /// Answers a request: routes it and runs what matched. Never panics: a
+    /// handler panic becomes 500.
+    pub(crate) fn dispatch(
+        &self,
+        parts: http::request::Parts,
+        body: Body,
+        conn: ConnContext,
+        body_limit: u64,
+    ) -> Dispatch {
+        let endpoint = match self.inner.table.find(&parts.method, parts.uri.path()) {
+            Match::Found(e, params) => Some((e, params)),
+            Match::MethodNotAllowed(allow) => {
+                return Dispatch::ready(Response::method_not_allowed(allow))
+            }
+            Match::NotFound => self.inner.fallback.as_ref().map(|e| (e, PathParams::default())),
+        };
+        let Some((endpoint, params)) = endpoint else {
+            return Dispatch::ready(Response::not_found());
+        };
+        match endpoint {
+            Endpoint::Handler(handler) => {
+                let head = RequestHead {
+                    ctx: RequestContext { parts, params },
+                    conn,
+                    state: self.inner.state.clone(),
+                    body_limit,
+                };
+                // The handler's synchronous part (extractor set-up) is
+                // guarded too.
+                match std::panic::catch_unwind(AssertUnwindSafe(|| handler.call(head, body))) {
+                    Ok(fut) => Dispatch::Running(AssertUnwindSafe(fut).catch_unwind()),
+                    Err(_) => Dispatch::ready(Response::error(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "the handler failed",
+                    )),
+                }
+            }
+            Endpoint::Service(route) => {
+                let mut parts = parts;
+                parts.extensions.insert(conn);
+                parts.extensions.insert(params);
+                Dispatch::Service(route.oneshot(http::Request::from_parts(parts, body)))
+            }
+            Endpoint::Nested(route, prefix) => {
+                let mut parts = parts;
+                let stripped = strip_prefix(&parts.uri, *prefix);
+                if let Some(uri) = stripped {
+                    parts.uri = uri;
+                }
+                parts.extensions.insert(conn);
+                Dispatch::Service(route.oneshot(http::Request::from_parts(parts, body)))
+            }
+        }
+    }
+
+    /// Answers a request that came through the tower seam: the connection
+    /// and body limit from its extensions (an in-process call has neither:
+    /// a loopback connection and the default limit).
+    pub(crate) fn handle(&self, req: http::Request<Body>) -> Dispatch {
+        let (mut parts, body) = req.into_parts();
+        if let Some(Preempted(answer)) = parts.extensions.remove::<Preempted>() {
+            return Dispatch::ready(Response::from_answer(&answer));
+        }
+        let conn = parts
+            .extensions
+            .get::<ConnContext>()
+            .cloned()
+            .unwrap_or_else(ConnContext::in_process);
+        let limit = parts
+            .extensions
+            .get::<BodyLimit>()
+            .map_or(crate::config::Limits::default().max_body_bytes, |l| l.0);
+        self.dispatch(parts, body, conn, limit)
+    }
+}
+
+/// `uri` with its path's first `prefix` bytes taken off (what a nested
+/// service sees); the path becomes `/` when nothing is left.
+fn strip_prefix(uri: &http::Uri, prefix: usize) -> Option<http::Uri> {
+    let pq = uri.path_and_query()?.as_str();
+    let rest = pq.get(prefix..)?;
+    let rest = if rest.is_empty() || rest.starts_with('?') {
+        format!("/{rest}")
+    } else {
+        rest.to_string()
+    };
+    let mut parts = uri.clone().into_parts();
+    parts.path_and_query = Some(rest.parse().ok()?);
+    http::Uri::from_parts(parts).ok()
+}
+
+impl<B> Service<http::Request<B>> for Router
+where
+    B: http_body::Body + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Response = http::Response<Body>;
+    type Error = Infallible;
+    type Future = Dispatch;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Dispatch {
+        self.handle(req.map(Body::new))
+    }
+}
+
+impl super::service::Erased for Router {
+    fn call(&self, req: http::Request<Body>) -> RouteFuture {
+        Box::pin(self.handle(req))
+    }
+}
+
+impl Router {
+    /// The router as a [`Route`] (no boxing of every call's service).
+    pub(crate) fn into_route(self) -> Route {
+        Route::from_erased(Arc::new(self))
+    }
+}
+
+// ----- the table -----
+
 /// The outcome of looking a request up.
-pub(crate) enum Match<'a> {
-    Found(&'a BoxedHandler, PathParams),
+enum Match<'a> {
+    Found(&'a Endpoint, PathParams),
     MethodNotAllowed(&'a str),
     NotFound,
 }
 
-impl Router {
-    /// Adds `handler` for `methods` on `pattern`. Adding a method a pattern
-    /// already has replaces its handler.
-    pub(crate) fn add(
-        &mut self,
-        pattern: &str,
-        methods: &[Method],
-        handler: BoxedHandler,
-    ) -> Result<(), String> {
+impl Table {
+    /// Adds `endpoint` for `methods` on `pattern`. Adding a method a
+    /// pattern already has replaces its endpoint.
+    fn add(&mut self, pattern: &str, methods: Vec<Methods>, endpoint: Endpoint) -> Result<(), String> {
         let idx = match self.by_pattern.get(pattern) {
             Some(&i) => i,
             None => {
-                let i = self.routes.len();
+                let i = self.entries.len();
                 self.matcher.insert(pattern, i).map_err(|e| e.to_string())?;
-                self.routes.push(Route {
+                self.entries.push(Entry {
                     names: param_names(pattern),
                     methods: Vec::new(),
                     allow: String::new(),
                 });
                 self.by_pattern.insert(pattern.to_string(), i);
+                self.patterns.push((pattern.to_string(), i));
+                if let Some((prefix, name)) = catch_all(pattern) {
+                    self.catch_alls.push(CatchAll {
+                        prefix,
+                        entry: i,
+                        name,
+                    });
+                }
                 i
             }
         };
-        let Some(route) = self.routes.get_mut(idx) else {
+        let Some(entry) = self.entries.get_mut(idx) else {
             return Err("internal index error".to_string());
         };
         for m in methods {
-            route.methods.retain(|(have, _)| have != m);
-            route.methods.push((m.clone(), handler.clone()));
+            match &m {
+                Methods::Any => entry.methods.clear(),
+                Methods::One(one) => entry
+                    .methods
+                    .retain(|(have, _)| !matches!(have, Methods::One(h) if h == one)),
+            }
+            entry.methods.push((m, endpoint.clone()));
         }
-        let mut names: Vec<&str> = route.methods.iter().map(|(m, _)| m.as_str()).collect();
+        let mut names: Vec<&str> = Vec::new();
+        for (m, _) in &entry.methods {
+            match m {
+                Methods::One(m) => names.push(m.as_str()),
+                Methods::Any => {}
+            }
+        }
         if names.contains(&"GET") && !names.contains(&"HEAD") {
             names.push("HEAD");
         }
         names.sort_unstable();
-        route.allow = names.join(", ");
+        names.dedup();
+        entry.allow = names.join(", ");
         Ok(())
     }
 
-    /// Looks up the handler for `method` on `path`.
-    pub(crate) fn find(&self, method: &Method, path: &str) -> Match<'_> {
-        let Ok(m) = self.matcher.at(path) else {
+    /// Looks up what answers `method` on `path`.
+    fn find(&self, method: &Method, path: &str) -> Match<'_> {
+        let (idx, params) = match self.matcher.at(path) {
+            Ok(m) => (*m.value, Some(m.params)),
+            Err(_) => match self.catch_all_for(path) {
+                Some(c) => (c, None),
+                None => return Match::NotFound,
+            },
+        };
+        let Some(entry) = self.entries.get(idx) else {
             return Match::NotFound;
         };
-        let Some(route) = self.routes.get(*m.value) else {
-            return Match::NotFound;
-        };
-        let handler = route
+        let found = entry
             .methods
             .iter()
-            .find(|(have, _)| have == method)
+            .find(|(have, _)| match have {
+                Methods::One(m) => m == method,
+                Methods::Any => true,
+            })
             .or_else(|| {
                 // RFC 9110 §9.3.2: HEAD is GET without the body.
                 (method == Method::HEAD)
-                    .then(|| route.methods.iter().find(|(have, _)| have == Method::GET))
+                    .then(|| {
+                        entry
+                            .methods
+                            .iter()
+                            .find(|(have, _)| matches!(have, Methods::One(m) if m == Method::GET))
+                    })
                     .flatten()
             });
-        match handler {
-            Some((_, h)) => {
-                let params = m
-                    .params
-                    .iter()
+        let Some((_, endpoint)) = found else {
+            return Match::MethodNotAllowed(&entry.allow);
+        };
+        let params = match params {
+            Some(p) => PathParams(
+                p.iter()
                     .map(|(k, v)| {
-                        let name = match route.names.iter().find(|n| &***n == k) {
+                        let name = match entry.names.iter().find(|n| &***n == k) {
                             Some(n) => n.clone(),
                             None => Arc::from(k),
                         };
                         (name, percent_decode(v))
                     })
-                    .collect();
-                Match::Found(h, PathParams(params))
-            }
-            None => Match::MethodNotAllowed(&route.allow),
-        }
+                    .collect(),
+            ),
+            // The catch-all's prefix itself: the rest is empty.
+            None => PathParams(
+                entry
+                    .names
+                    .iter()
+                    .map(|n| (n.clone(), String::new()))
+                    .collect(),
+            ),
+        };
+        Match::Found(endpoint, params)
     }
+
+    /// The catch-all route whose prefix is `path` itself (`/p/` or `/p`).
+    fn catch_all_for(&self, path: &str) -> Option<usize> {
+        self.catch_alls
+            .iter()
+            .find(|c| {
+                c.prefix == path
+                    || c.prefix
+                        .strip_suffix('/')
+                        .is_some_and(|p| p == path && !p.is_empty())
+            })
+            .filter(|c| !c.name.is_empty())
+            .map(|c| c.entry)
+    }
+}
+
+/// `/p/{*rest}` → (`/p/`, `rest`).
+fn catch_all(pattern: &str) -> Option<(String, Arc<str>)> {
+    let start = pattern.rfind("/{*")?;
+    let name = pattern.get(start + 3..)?.strip_suffix('}')?;
+    Some((pattern[..=start].to_string(), Arc::from(name)))
 }
 
 /// The `{name}` / `{*name}` parameters of a pattern, in order.
@@ -130,30 +582,15 @@ pub(crate) fn percent_decode(s: &str) -> String {
     if !s.contains('%') {
         return s.to_string();
     }
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            let hex = |c: u8| (c as char).to_digit(16);
-            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8(out).unwrap_or_else(|_| s.to_string())
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8()
+        .map(|c| c.into_owned())
+        .unwrap_or_else(|_| s.to_string())
 }
 
 /// The host a request names: `:authority`/absolute-form authority or the
 /// `Host` header, without the port. Case is left as sent.
-pub(crate) fn request_host<'a>(
-    uri: &'a http::Uri,
-    headers: &'a http::HeaderMap,
-) -> Option<&'a str> {
+pub(crate) fn request_host<'a>(uri: &'a http::Uri, headers: &'a http::HeaderMap) -> Option<&'a str> {
     let raw = match uri.authority() {
         Some(a) => a.as_str(),
         None => headers.get(http::header::HOST)?.to_str().ok()?,
@@ -161,49 +598,139 @@ pub(crate) fn request_host<'a>(
     Some(crate::proto::http::host::authority_host(raw))
 }
 
+// ----- the future answering one request -----
+
+type Guarded = futures_util::future::CatchUnwind<AssertUnwindSafe<super::handler::ResponseFuture>>;
+
+/// The future answering one request: an answer at hand, a handler
+/// (guarded: a panic answers 500), or a service.
+pub enum Dispatch {
+    /// Answered without running anything.
+    #[doc(hidden)]
+    Ready(Option<Response>),
+    /// A handler.
+    #[doc(hidden)]
+    Running(Guarded),
+    /// A service.
+    #[doc(hidden)]
+    Service(RouteFuture),
+}
+
+impl Dispatch {
+    pub(crate) fn ready(r: Response) -> Self {
+        Dispatch::Ready(Some(r))
+    }
+}
+
+impl Future for Dispatch {
+    type Output = Result<http::Response<Body>, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.get_mut() {
+            Dispatch::Ready(r) => Poll::Ready(Ok(r.take().unwrap_or_default().into_inner())),
+            Dispatch::Running(fut) => {
+                let res = match fut.poll_unpin(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Ok(r)) => r,
+                    Poll::Ready(Err(panic)) => {
+                        let what = panic
+                            .downcast_ref::<&str>()
+                            .map(|s| s.to_string())
+                            .or_else(|| panic.downcast_ref::<String>().cloned())
+                            .unwrap_or_default();
+                        tracing::error!(target: "duet", "handler panicked: {what}");
+                        Response::error(StatusCode::INTERNAL_SERVER_ERROR, "the handler failed")
+                    }
+                };
+                Poll::Ready(Ok(res.into_inner()))
+            }
+            Dispatch::Service(fut) => fut.as_mut().poll(cx),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::app::handler::boxed;
 
     async fn h() -> &'static str {
         "x"
     }
 
+    fn table() -> Table {
+        let mut t = Table::default();
+        let e = || Endpoint::Handler(boxed(h));
+        t.add("/hello/{name}", vec![Methods::One(Method::GET)], e()).unwrap();
+        t.add("/static/{*path}", vec![Methods::One(Method::GET)], e()).unwrap();
+        t.add(
+            "/echo",
+            vec![Methods::One(Method::POST), Methods::One(Method::PUT)],
+            e(),
+        )
+        .unwrap();
+        t.add("/any", vec![Methods::Any], e()).unwrap();
+        t
+    }
+
+    fn param<'a>(m: &'a Match<'_>, name: &str) -> Option<&'a str> {
+        match m {
+            Match::Found(_, p) => p.get(name),
+            _ => None,
+        }
+    }
+
     #[test]
     fn matches_params_methods_and_head() {
-        let mut r = Router::default();
-        r.add("/hello/{name}", &[Method::GET], boxed(h)).unwrap();
-        r.add("/static/{*path}", &[Method::GET], boxed(h)).unwrap();
-        r.add("/echo", &[Method::POST, Method::PUT], boxed(h))
-            .unwrap();
-        match r.find(&Method::GET, "/hello/w%20x") {
-            Match::Found(_, p) => assert_eq!(p.get("name"), Some("w x")),
-            _ => panic!("no match"),
-        }
-        match r.find(&Method::GET, "/static/a/b/c.txt") {
-            Match::Found(_, p) => assert_eq!(p.get("path"), Some("a/b/c.txt")),
-            _ => panic!("no match"),
-        }
-        assert!(matches!(
-            r.find(&Method::HEAD, "/hello/x"),
-            Match::Found(..)
-        ));
-        match r.find(&Method::GET, "/echo") {
+        let t = table();
+        assert_eq!(param(&t.find(&Method::GET, "/hello/w%20x"), "name"), Some("w x"));
+        assert_eq!(
+            param(&t.find(&Method::GET, "/static/a/b/c.txt"), "path"),
+            Some("a/b/c.txt")
+        );
+        assert!(matches!(t.find(&Method::HEAD, "/hello/x"), Match::Found(..)));
+        match t.find(&Method::GET, "/echo") {
             Match::MethodNotAllowed(a) => assert_eq!(a, "POST, PUT"),
             _ => panic!("expected 405"),
         }
-        match r.find(&Method::DELETE, "/hello/x") {
+        match t.find(&Method::DELETE, "/hello/x") {
             Match::MethodNotAllowed(a) => assert_eq!(a, "GET, HEAD"),
             _ => panic!("expected 405"),
         }
-        assert!(matches!(r.find(&Method::GET, "/nope"), Match::NotFound));
-        assert!(r.add("/hello/{other}", &[Method::GET], boxed(h)).is_err());
+        assert!(matches!(t.find(&Method::GET, "/nope"), Match::NotFound));
+        assert!(matches!(t.find(&Method::DELETE, "/any"), Match::Found(..)));
+        let mut t = t;
+        assert!(t
+            .add("/hello/{other}", vec![Methods::One(Method::GET)], Endpoint::Handler(boxed(h)))
+            .is_err());
+    }
+
+    #[test]
+    fn a_catch_all_matches_its_prefix_itself() {
+        let t = table();
+        assert_eq!(param(&t.find(&Method::GET, "/static/"), "path"), Some(""));
+        assert_eq!(param(&t.find(&Method::GET, "/static"), "path"), Some(""));
+        assert!(matches!(t.find(&Method::GET, "/stat"), Match::NotFound));
+        let mut root = Table::default();
+        root.add("/{*rest}", vec![Methods::One(Method::GET)], Endpoint::Handler(boxed(h)))
+            .unwrap();
+        assert_eq!(param(&root.find(&Method::GET, "/"), "rest"), Some(""));
+        assert_eq!(param(&root.find(&Method::GET, "/a/b"), "rest"), Some("a/b"));
+    }
+
+    #[test]
+    fn prefixes_come_off_for_nested_services() {
+        let u: http::Uri = "/static/css/a.css?v=1".parse().unwrap();
+        assert_eq!(strip_prefix(&u, 7).unwrap(), "/css/a.css?v=1");
+        let u: http::Uri = "/static".parse().unwrap();
+        assert_eq!(strip_prefix(&u, 7).unwrap(), "/");
+        let u: http::Uri = "/static?x".parse().unwrap();
+        assert_eq!(strip_prefix(&u, 7).unwrap(), "/?x");
     }
 
     #[test]
     fn percent_decoding() {
         assert_eq!(percent_decode("%zz%4"), "%zz%4");
         assert_eq!(percent_decode("%41%42"), "AB");
+        assert_eq!(percent_decode("%ff"), "%ff");
     }
 }

@@ -2,12 +2,14 @@
 //! state and limits.
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::Arc;
 
 use http::Method;
+use tower_service::Service;
 
-use super::handler::{boxed, Handler};
+use super::body::{Body, BoxError};
+use super::handler::Handler;
 use super::router::Router;
+use super::service::{box_layer, BoxLayer, Route};
 use crate::config::{Limits, TlsConfig};
 use crate::error::Error;
 use crate::proto::http::host;
@@ -20,9 +22,9 @@ pub struct Server {
     pub(crate) hostnames: Vec<String>,
     pub(crate) is_default: bool,
     pub(crate) router: Router,
+    pub(crate) layers: Vec<BoxLayer>,
     pub(crate) limits: Limits,
     pub(crate) h2c_upgrade: bool,
-    pub(crate) state: http::Extensions,
     pub(crate) errors: Vec<Error>,
     pub(crate) tls: Option<TlsConfig>,
 }
@@ -41,9 +43,9 @@ impl Server {
             hostnames: Vec::new(),
             is_default: false,
             router: Router::default(),
+            layers: Vec::new(),
             limits: Limits::default(),
             h2c_upgrade: true,
-            state: http::Extensions::new(),
             errors: Vec::new(),
             tls: None,
         }
@@ -102,8 +104,78 @@ impl Server {
 
     /// Registers shared state, extracted by handlers as `State<T>`.
     pub fn state<T: Clone + Send + Sync + 'static>(mut self, value: T) -> Self {
-        self.state.insert(value);
+        self.router.state(value);
         self
+    }
+
+    /// Serves `service` — an axum `Router`, a tonic server, a tower-http
+    /// `ServeDir`, any `tower::Service<http::Request<duet::Body>>` — for
+    /// every request this server's own routes do not match, with
+    /// everything the server adds around it (virtual host, TLS, h2c,
+    /// limits, layers, graceful shutdown, the access record). The
+    /// request's extensions carry its [`ConnContext`](crate::ConnContext).
+    pub fn service<S, B>(mut self, service: S) -> Self
+    where
+        S: Service<http::Request<Body>, Response = http::Response<B>> + Clone + Send + Sync + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<BoxError>,
+        B: http_body::Body + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        self.router.fallback_service(service);
+        self
+    }
+
+    /// Wraps the whole server in a tower `Layer` (CORS, compression,
+    /// timeouts, tracing, request ids, auth…): it sees every request for
+    /// this server and every response, duet's own 404, 405 and 413 answers
+    /// included. The first layer added is the innermost.
+    pub fn layer<L, B>(mut self, layer: L) -> Self
+    where
+        L: tower_layer::Layer<Route> + Send + Sync + 'static,
+        L::Service: Service<http::Request<Body>, Response = http::Response<B>> + Clone + Send + Sync + 'static,
+        <L::Service as Service<http::Request<Body>>>::Future: Send + 'static,
+        <L::Service as Service<http::Request<Body>>>::Error: Into<BoxError>,
+        B: http_body::Body + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        self.layers.push(box_layer(layer));
+        self
+    }
+
+    /// This server's routes, to add to (nest, merge, fallback).
+    pub fn router(&mut self) -> &mut Router {
+        &mut self.router
+    }
+
+    /// Mounts `router`'s routes under `prefix` (see [`Router::nest`]).
+    pub fn nest(&mut self, prefix: &str, router: Router) -> &mut Self {
+        self.router.nest(prefix, router);
+        self
+    }
+
+    /// Adds every route of `router` (see [`Router::merge`]).
+    pub fn merge(&mut self, router: Router) -> &mut Self {
+        self.router.merge(router);
+        self
+    }
+
+    /// What answers requests no route matches (instead of 404).
+    pub fn fallback<H: Handler<T>, T: 'static>(&mut self, handler: H) -> &mut Self {
+        self.router.fallback(handler);
+        self
+    }
+
+    /// This server as one tower service, for calling it in-process (tests):
+    /// its routes, fallback and layers, with the exchange layer's admission
+    /// (body limit, 413/414/417/501) in front — what a connection to it
+    /// would get, without a socket or virtual-host choice.
+    pub fn into_service(self) -> Result<super::service::ServerService, Error> {
+        let (_, mut parts) = self.into_vhost();
+        if !parts.errors.is_empty() {
+            return Err(parts.errors.remove(0));
+        }
+        Ok(super::service::ServerService::new(parts))
     }
 
     /// The address this server was configured with.
@@ -125,13 +197,7 @@ impl Server {
         H: Handler<T>,
         T: 'static,
     {
-        let methods: Vec<Method> = methods.into_iter().collect();
-        if let Err(reason) = self.router.add(path, &methods, boxed(handler)) {
-            self.errors.push(Error::Route {
-                pattern: path.to_string(),
-                reason,
-            });
-        }
+        self.router.route(path, methods, handler);
         self
     }
 
@@ -156,18 +222,20 @@ impl Server {
         self.route(path, [Method::PATCH], handler)
     }
 
-    pub(crate) fn into_vhost(self) -> (SocketAddr, VHostParts) {
+    pub(crate) fn into_vhost(mut self) -> (SocketAddr, VHostParts) {
+        let mut errors = self.errors;
+        errors.extend(self.router.take_errors());
         (
             self.addr,
             VHostParts {
                 hostnames: self.hostnames,
                 is_default: self.is_default,
                 router: self.router,
+                layers: self.layers,
                 limits: self.limits,
                 h2c_upgrade: self.h2c_upgrade,
-                state: Arc::new(self.state),
                 tls: self.tls,
-                errors: self.errors,
+                errors,
             },
         )
     }
@@ -178,9 +246,24 @@ pub(crate) struct VHostParts {
     pub(crate) hostnames: Vec<String>,
     pub(crate) is_default: bool,
     pub(crate) router: Router,
+    pub(crate) layers: Vec<BoxLayer>,
     pub(crate) limits: Limits,
     pub(crate) h2c_upgrade: bool,
-    pub(crate) state: Arc<http::Extensions>,
     pub(crate) tls: Option<TlsConfig>,
     pub(crate) errors: Vec<Error>,
+}
+
+impl VHostParts {
+    /// The server's layers around its router: `None` without layers (the
+    /// router is then called directly).
+    pub(crate) fn stack(&mut self) -> Option<Route> {
+        if self.layers.is_empty() {
+            return None;
+        }
+        let mut route = self.router.clone().into_route();
+        for layer in std::mem::take(&mut self.layers) {
+            route = layer(route);
+        }
+        Some(route)
+    }
 }

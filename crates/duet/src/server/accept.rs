@@ -206,7 +206,7 @@ async fn serve_connection(stream: TcpStream, peer: SocketAddr, port: &Port) {
     }
     let params = ConnParams {
         site: port.site.clone(),
-        conn: ConnContext::new(id, peer, local, Version::HTTP_11, None),
+        conn: ConnContext::accepted(id, peer, local, Version::HTTP_11, None),
         limits: port.limits.clone(),
         shutdown: port.shutdown.clone(),
     };
@@ -254,7 +254,7 @@ async fn serve_tls(
     };
     let params = ConnParams {
         site: port.site.clone(),
-        conn: ConnContext::new(id, peer, local, version, Some(info)),
+        conn: ConnContext::accepted(id, peer, local, version, Some(info)),
         limits: port.limits.clone(),
         shutdown: port.shutdown.clone(),
     };
@@ -387,7 +387,7 @@ mod size_tests {
             let table = std::sync::Arc::new(VhostTable::new(a, &[]).expect("table"));
             let p = || super::ConnParams {
                 site: std::sync::Arc::new(Site::new(Vec::new(), table.clone(), false)),
-                conn: crate::app::context::ConnContext::new(0, a, a, http::Version::HTTP_11, None),
+                conn: crate::app::context::ConnContext::new(a, a),
                 limits: Default::default(),
                 shutdown: crate::server::shutdown::channel().1,
             };

@@ -39,7 +39,8 @@ use super::ConnParams;
 use crate::app::body::{Body, BodyError, BodySender, Incoming};
 use crate::proto::h2::{id_map, Config, Connection, Event, IdMap, Reason, StreamId};
 use crate::proto::http::{
-    frame_response, shutdown_action, AccessRecord, Answer, BodyBudget, Expect, Outcome, Protocol,
+    frame_response, shutdown_action, AccessRecord, Answer, BodyBudget, Expect, Framing, Outcome,
+    Protocol,
     RequestFacts, SentBody, ShutdownAction, ERROR_CONTENT_TYPE,
 };
 
@@ -161,6 +162,8 @@ struct StreamTask {
     sent: Option<SentBody>,
     /// The access record, when records are wanted.
     record: Option<AccessRecord>,
+    /// The request's trailers, delivered after its body.
+    trailers: Option<HeaderMap>,
 }
 
 impl StreamTask {
@@ -214,7 +217,10 @@ impl std::future::Future for HandlerFuture {
     }
 }
 /// The next chunk of a response body; `None` when the poll was cancelled.
-type ChunkFuture = BoxFuture<'static, Option<(StreamId, Body, Option<Result<Bytes, BodyError>>)>>;
+type ChunkFuture = BoxFuture<'static, Option<(StreamId, Body, Option<BodyFrame>)>>;
+
+/// A frame of a body, or why it failed.
+type BodyFrame = Result<http_body::Frame<Bytes>, BodyError>;
 
 struct Driver {
     io: Option<Box<dyn Io>>,
@@ -458,7 +464,13 @@ impl Driver {
                     data,
                     end_stream,
                 } => self.on_data(id, data, end_stream),
-                Event::Trailers { id, .. } => self.on_data(id, Bytes::new(), true),
+                Event::Trailers { id, trailers } => {
+                    // The request's trailers end its body (RFC 9113 §8.1).
+                    if let Some(s) = self.streams.get_mut(&id) {
+                        s.trailers = Some(trailers);
+                    }
+                    self.on_data(id, Bytes::new(), true);
+                }
                 Event::Reset { id, .. } => {
                     // Dropping the task cancels the handler, the body poll
                     // and the request body channel.
@@ -617,7 +629,16 @@ impl Driver {
         }
         if s.ended {
             if let Some(tx) = s.body_tx.take() {
-                tx.finish();
+                match s.trailers.take() {
+                    None => tx.finish(),
+                    Some(t) => {
+                        if let Err((tx, t)) = tx.try_finish_with_trailers(t) {
+                            // The handler has the channel full: later.
+                            s.body_tx = Some(tx);
+                            s.trailers = Some(t);
+                        }
+                    }
+                }
             }
         }
     }
@@ -656,7 +677,13 @@ impl Driver {
         if let Some(r) = self.streams.get_mut(&id).and_then(|s| s.record.as_mut()) {
             r.status(parts.status);
         }
-        if !framing.has_body() {
+        // No body bytes, and nothing after them either (a body of length 0
+        // may still end with trailers).
+        let nothing_follows = match framing {
+            Framing::NoBody { .. } => true,
+            _ => !framing.has_body() && http_body::Body::is_end_stream(&body),
+        };
+        if nothing_follows {
             with_date(|d| {
                 self.conn.send_response(
                     id,
@@ -756,7 +783,7 @@ impl Driver {
             let next = Abortable::new(
                 async move {
                     let mut body = body;
-                    let chunk = body.chunk().await;
+                    let chunk = body.frame().await;
                     (id, body, chunk)
                 },
                 reg,
@@ -802,7 +829,7 @@ impl Driver {
         }
     }
 
-    fn on_chunk(&mut self, id: StreamId, body: Body, chunk: Option<Result<Bytes, BodyError>>) {
+    fn on_chunk(&mut self, id: StreamId, body: Body, chunk: Option<BodyFrame>) {
         if !self.conn.is_sending(id) {
             self.streams.remove(&id);
             return;
@@ -811,8 +838,11 @@ impl Driver {
             &chunk,
             self.streams.get_mut(&id).and_then(|s| s.sent.as_mut()),
         ) {
+            (Some(Ok(f)), Some(sent)) => match f.data_ref() {
+                Some(b) => sent.chunk(b.len()),
+                None => sent.end(),
+            },
             (None, Some(sent)) => sent.end(),
-            (Some(Ok(b)), Some(sent)) => sent.chunk(b.len()),
             _ => Ok(()),
         };
         if let Err(e) = counted {
@@ -829,10 +859,18 @@ impl Driver {
                 self.conn.send_data(id, Bytes::new(), true);
                 self.finish_stream(id);
             }
-            Some(Ok(b)) => {
-                self.conn.send_data(id, b, false);
-                self.poll_body(id, body);
-            }
+            Some(Ok(frame)) => match frame.into_data() {
+                Ok(b) => {
+                    self.conn.send_data(id, b, false);
+                    self.poll_body(id, body);
+                }
+                Err(frame) => {
+                    // Trailers end the response (RFC 9113 §8.1).
+                    let trailers = frame.into_trailers().unwrap_or_default();
+                    self.conn.send_trailers(id, trailers);
+                    self.finish_stream(id);
+                }
+            },
             Some(Err(e)) => {
                 tracing::debug!(stream = id, "response body failed: {e}");
                 self.conn.reset_stream(id, Reason::INTERNAL_ERROR);

@@ -6,20 +6,18 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use futures_util::FutureExt;
 use http::{HeaderMap, StatusCode, Uri};
 
 use crate::app::body::Body;
-use crate::app::context::{ConnContext, RequestContext};
-use crate::app::extract::RequestHead;
+use crate::app::context::ConnContext;
 use crate::app::response::Response;
-use crate::app::router::{request_host, Match, Router};
+use crate::app::router::{self, request_host, Router};
 use crate::app::server::VHostParts;
+use crate::app::service::{BodyLimit, Route};
 use crate::config::Limits;
 use crate::error::Error;
 use crate::proto::http::host::{normalize_into, MAX_HOST};
@@ -92,7 +90,8 @@ impl VhostTable {
 /// One virtual server.
 pub(crate) struct VHost {
     router: Router,
-    state: Arc<http::Extensions>,
+    /// The server's layers around its router, if it has layers.
+    stack: Option<Route>,
     limits: Limits,
     h2c_upgrade: bool,
 }
@@ -122,9 +121,9 @@ impl Site {
         Site {
             vhosts: servers
                 .into_iter()
-                .map(|p| VHost {
+                .map(|mut p| VHost {
+                    stack: p.stack(),
                     router: p.router,
-                    state: p.state,
                     limits: p.limits,
                     h2c_upgrade: p.h2c_upgrade && !tls,
                 })
@@ -175,92 +174,49 @@ impl Site {
         Ok(vi)
     }
 
-    /// Answers an admitted request: routes it and runs its handler. Never
-    /// panics: a handler panic becomes 500.
+    /// Answers an admitted request: through the server's layers, if it has
+    /// any, to its routes. Never panics: a handler panic becomes 500.
     pub(crate) fn dispatch(
         &self,
         admission: &Admission,
         req: http::Request<Body>,
         conn: &ConnContext,
     ) -> Dispatch {
-        let (parts, body) = req.into_parts();
         let Some(vhost) = self.vhosts.get(admission.vhost) else {
-            return Dispatch::ready(Response::not_found());
+            return Dispatch(router::Dispatch::ready(Response::not_found()));
         };
-        let (handler, params) = match vhost.router.find(&parts.method, parts.uri.path()) {
-            Match::Found(h, p) => (h, p),
-            Match::MethodNotAllowed(allow) => {
-                return Dispatch::ready(Response::method_not_allowed(allow))
+        let limit = admission.admitted.budget.limit();
+        Dispatch(match &vhost.stack {
+            // No layers: the router directly (the hot path, no extensions).
+            None => {
+                let (parts, body) = req.into_parts();
+                vhost.router.dispatch(parts, body, conn.clone(), limit)
             }
-            Match::NotFound => return Dispatch::ready(Response::not_found()),
-        };
-        let head = RequestHead {
-            ctx: RequestContext { parts, params },
-            conn: conn.clone(),
-            state: vhost.state.clone(),
-            body_limit: admission.admitted.budget.limit(),
-        };
-        // The handler's synchronous part (extractor set-up) is guarded too.
-        match std::panic::catch_unwind(AssertUnwindSafe(|| handler.call(head, body))) {
-            Ok(fut) => Dispatch {
-                state: State::Running(AssertUnwindSafe(fut).catch_unwind()),
-            },
-            Err(_) => Dispatch::ready(Response::error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the handler failed",
-            )),
+            Some(stack) => {
+                let mut req = req;
+                req.extensions_mut().insert(conn.clone());
+                req.extensions_mut().insert(BodyLimit(limit));
+                router::Dispatch::Service(stack.oneshot(req))
+            }
+        })
+    }
+}
+
+/// The future answering one request.
+pub(crate) struct Dispatch(router::Dispatch);
+
+impl Future for Dispatch {
+    type Output = http::Response<Body>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match Pin::new(&mut self.0).poll(cx) {
+            Poll::Ready(Ok(r)) => Poll::Ready(r),
+            Poll::Ready(Err(never)) => match never {},
+            Poll::Pending => Poll::Pending,
         }
     }
 }
 
 fn misdirected(why: &'static str) -> Answer {
     Answer::new(StatusCode::MISDIRECTED_REQUEST, why)
-}
-
-/// The future answering one request.
-pub(crate) struct Dispatch {
-    state: State,
-}
-
-type Guarded =
-    futures_util::future::CatchUnwind<AssertUnwindSafe<crate::app::handler::ResponseFuture>>;
-
-enum State {
-    Ready(Option<Response>),
-    Running(Guarded),
-}
-
-impl Dispatch {
-    fn ready(r: Response) -> Self {
-        Dispatch {
-            state: State::Ready(Some(r)),
-        }
-    }
-}
-
-impl Future for Dispatch {
-    type Output = http::Response<Body>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
-        match &mut this.state {
-            State::Ready(r) => Poll::Ready(r.take().unwrap_or_default().into_inner()),
-            State::Running(fut) => {
-                let res = match fut.poll_unpin(cx) {
-                    Poll::Pending => return Poll::Pending,
-                    Poll::Ready(Ok(r)) => r,
-                    Poll::Ready(Err(panic)) => {
-                        let what = panic
-                            .downcast_ref::<&str>()
-                            .map(|s| s.to_string())
-                            .or_else(|| panic.downcast_ref::<String>().cloned())
-                            .unwrap_or_default();
-                        tracing::error!(target: "duet", "handler panicked: {what}");
-                        Response::error(StatusCode::INTERNAL_SERVER_ERROR, "the handler failed")
-                    }
-                };
-                Poll::Ready(res.into_inner())
-            }
-        }
-    }
 }

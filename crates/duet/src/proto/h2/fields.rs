@@ -367,6 +367,24 @@ pub(crate) fn encode_response(
     );
 }
 
+/// Encodes a trailer section (RFC 9113 §8.1: a HEADERS frame ending the
+/// stream after the DATA) into an HPACK block: the application's fields
+/// minus pseudo-headers and connection-specific ones (§8.2.2), which have
+/// no place in trailers.
+pub(crate) fn encode_trailers(encoder: &mut Encoder, trailers: &HeaderMap, dst: &mut BytesMut) {
+    let fields = trailers
+        .iter()
+        .filter(|(name, _)| !strip_from_response(name) && !name.as_str().starts_with(':'))
+        .map(|(name, value)| {
+            (
+                name.as_str().as_bytes(),
+                value.as_bytes(),
+                value.is_sensitive(),
+            )
+        });
+    encoder.encode(fields, dst);
+}
+
 /// Formats `n` in decimal into a stack buffer; returns it and where the
 /// digits start.
 fn itoa_buf(mut n: u64) -> ([u8; 20], usize) {

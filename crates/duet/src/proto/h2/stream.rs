@@ -208,6 +208,8 @@ pub(crate) struct Stream {
     pub(crate) received: u64,
     /// Body octets handed to the application and not yet consumed.
     pub(crate) unreleased: u64,
+    /// Trailers that end the response once its queue drains (§8.1).
+    pub(crate) trailers: Option<Box<http::HeaderMap>>,
 }
 
 impl Stream {
@@ -221,6 +223,7 @@ impl Stream {
             content_length: None,
             received: 0,
             unreleased: 0,
+            trailers: None,
         }
     }
 }

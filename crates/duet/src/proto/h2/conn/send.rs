@@ -7,7 +7,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 
-use super::super::fields::encode_response;
+use super::super::fields::{encode_response, encode_trailers};
 use super::super::frame::{self, GoAway, Ping, RstStream};
 use super::super::stream::{Cause, Sending, State};
 use super::super::{Reason, StreamId, MAX_WINDOW};
@@ -159,6 +159,20 @@ impl Connection {
         self.flush_queued();
     }
 
+    /// Ends the response of stream `id` with `trailers` (RFC 9113 §8.1: a
+    /// HEADERS frame with END_STREAM after the queued DATA). Ignored if the
+    /// stream is gone.
+    pub fn send_trailers(&mut self, id: StreamId, trailers: HeaderMap) {
+        let Some(s) = self.streams.get_mut(&id) else {
+            return;
+        };
+        if !matches!(s.state.sending(), Some(Sending::Body | Sending::Parked)) {
+            return;
+        }
+        s.trailers = Some(Box::new(trailers));
+        self.send_data(id, Bytes::new(), true);
+    }
+
     /// True when stream `id` can take more body bytes now (its send buffer
     /// is below `Limits::h2_stream_send_buffer`). When false, the stream is
     /// listed by [`Connection::take_writable`] once it has room again.
@@ -268,13 +282,32 @@ impl Connection {
                     continue;
                 }
                 progressed = true;
-                self.out.data(id, chunk.unwrap_or_default(), ending);
+                let trailers = if ending { s.trailers.take() } else { None };
+                match &trailers {
+                    // The last DATA (if any) without END_STREAM; the
+                    // trailers end the stream below.
+                    Some(_) => {
+                        if let Some(c) = chunk.filter(|c| !c.is_empty()) {
+                            self.out.data(id, c, false);
+                        }
+                    }
+                    None => self.out.data(id, chunk.unwrap_or_default(), ending),
+                }
                 // A parked producer is told once the buffer has room.
                 if !ending && s.queued < self.cfg.stream_send_buffer && s.state.unpark() {
                     self.writable.push(id);
                 }
                 if ending {
                     s.state.send_close();
+                    if let Some(t) = trailers {
+                        // HPACK blocks are encoded in the order they are
+                        // sent, so the trailers are encoded only now.
+                        let mut block = std::mem::take(&mut self.scratch);
+                        block.clear();
+                        encode_trailers(&mut self.encoder, &t, &mut block);
+                        frame::encode_block(id, &block, true, max_frame, &mut self.out.buf);
+                        self.scratch = block;
+                    }
                     self.response_complete(id);
                 } else if !s.queue.is_empty() {
                     self.sendable.push_back(id);
