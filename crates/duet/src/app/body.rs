@@ -82,8 +82,9 @@ pub struct Body {
     /// The body never ends by itself (an event stream): graceful shutdown
     /// ends it instead of waiting for it.
     ends_at_shutdown: bool,
-    /// Trailers seen by [`Body::chunk`], which yields data only.
-    trailers: Option<HeaderMap>,
+    /// Trailers seen by [`Body::chunk`], which yields data only (boxed:
+    /// rare, and every body carries the field).
+    trailers: Option<Box<HeaderMap>>,
 }
 
 enum Kind {
@@ -256,7 +257,7 @@ impl Body {
                     Ok(data) => return Poll::Ready(Some(Ok(data))),
                     Err(frame) => {
                         if let Ok(t) = frame.into_trailers() {
-                            self.trailers = Some(t);
+                            self.trailers = Some(Box::new(t));
                         }
                     }
                 },
@@ -274,12 +275,15 @@ impl Body {
     /// The trailers that ended the body, once [`Body::chunk`] has read it
     /// to its end.
     pub fn trailers(&self) -> Option<&HeaderMap> {
-        self.trailers.as_ref()
+        self.trailers.as_deref()
     }
 
     /// The next frame; empty data frames are skipped (drivers never write a
     /// zero-length chunk, which would end HTTP/1.1 chunked framing early).
-    fn poll_next_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+    fn poll_next_frame(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         match &mut self.kind {
             Kind::Empty => Poll::Ready(None),
             Kind::Full(_) => {
@@ -591,7 +595,10 @@ impl BodySender {
 
     /// Like [`BodySender::finish_with_trailers`] without waiting: gives the
     /// trailers back when the channel is full.
-    pub(crate) fn try_finish_with_trailers(self, trailers: HeaderMap) -> Result<(), (Self, HeaderMap)> {
+    pub(crate) fn try_finish_with_trailers(
+        self,
+        trailers: HeaderMap,
+    ) -> Result<(), (Self, HeaderMap)> {
         match self.tx.try_send(Ok(Frame::trailers(trailers))) {
             Ok(()) => {
                 self.finish();

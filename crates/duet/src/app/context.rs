@@ -83,7 +83,13 @@ impl ConnContext {
     /// This context, over TLS with these facts.
     pub fn with_tls(self, tls: TlsInfo) -> Self {
         let version = self.version();
-        ConnContext::accepted(self.inner.id, self.inner.peer, self.inner.local, version, Some(tls))
+        ConnContext::accepted(
+            self.inner.id,
+            self.inner.peer,
+            self.inner.local,
+            version,
+            Some(tls),
+        )
     }
 
     /// This context, speaking `version`.

@@ -391,8 +391,12 @@ impl<T: DeserializeOwned + Send + 'static> FromRequest for Form<T> {
     type Rejection = HttpError;
 
     async fn from_request(head: RequestHead, body: Body) -> Result<Self, HttpError> {
-        let invalid =
-            |e: serde_urlencoded::de::Error| HttpError::new(StatusCode::UNPROCESSABLE_ENTITY, format!("invalid form: {e}"));
+        let invalid = |e: serde_urlencoded::de::Error| {
+            HttpError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("invalid form: {e}"),
+            )
+        };
         let method = &head.ctx.parts.method;
         if method == Method::GET || method == Method::HEAD {
             let q = head.ctx.parts.uri.query().unwrap_or("");
@@ -405,14 +409,16 @@ impl<T: DeserializeOwned + Send + 'static> FromRequest for Form<T> {
             ));
         }
         let bytes = body.to_bytes(head.body_limit).await.map_err(body_error)?;
-        serde_urlencoded::from_bytes(&bytes).map(Form).map_err(invalid)
+        serde_urlencoded::from_bytes(&bytes)
+            .map(Form)
+            .map_err(invalid)
     }
 }
 
 impl<T: serde::Serialize> IntoResponse for Form<T> {
     fn into_response(self) -> Response {
         match serde_urlencoded::to_string(&self.0) {
-            Ok(s) => Response::new(StatusCode::OK, s).with_header(
+            Ok(s) => Response::new(StatusCode::OK, s).insert_header(
                 CONTENT_TYPE,
                 http::HeaderValue::from_static("application/x-www-form-urlencoded"),
             ),

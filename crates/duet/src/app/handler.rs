@@ -81,9 +81,18 @@ impl_handler!([T1, T2, T3, T4, T5, T6, T7, T8, T9], T10);
 impl_handler!([T1, T2, T3, T4, T5, T6, T7, T8, T9, T10], T11);
 impl_handler!([T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11], T12);
 impl_handler!([T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12], T13);
-impl_handler!([T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13], T14);
-impl_handler!([T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14], T15);
-impl_handler!([T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14, T15], T16);
+impl_handler!(
+    [T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13],
+    T14
+);
+impl_handler!(
+    [T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14],
+    T15
+);
+impl_handler!(
+    [T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14, T15],
+    T16
+);
 
 /// A handler with its extractor types erased, shareable across servers.
 pub(crate) type BoxedHandler = Arc<dyn ErasedHandler>;

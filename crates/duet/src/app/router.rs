@@ -78,6 +78,9 @@ struct Table {
 struct Inner {
     table: Table,
     fallback: Option<Endpoint>,
+    /// Fallbacks of nested routers, by prefix: for unmatched paths under
+    /// the prefix (the longest prefix wins).
+    nested_fallbacks: Vec<(String, Endpoint)>,
     state: Arc<http::Extensions>,
     /// Patterns that could not be added, and why.
     errors: Vec<(String, String)>,
@@ -182,13 +185,21 @@ impl Router {
     /// request as it is.
     pub fn route_service<S, B>(&mut self, path: &str, service: S) -> &mut Self
     where
-        S: Service<http::Request<Body>, Response = http::Response<B>> + Clone + Send + Sync + 'static,
+        S: Service<http::Request<Body>, Response = http::Response<B>>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
         S::Future: Send + 'static,
         S::Error: Into<BoxError>,
         B: http_body::Body + Send + 'static,
         B::Error: Into<BoxError>,
     {
-        self.add(path, vec![Methods::Any], Endpoint::Service(Route::new(service)));
+        self.add(
+            path,
+            vec![Methods::Any],
+            Endpoint::Service(Route::new(service)),
+        );
         self
     }
 
@@ -218,8 +229,12 @@ impl Router {
                 self.add(&path, vec![m.clone()], e.clone());
             }
         }
+        let inner = self.inner_mut();
+        for (p, e) in nested.nested_fallbacks {
+            inner.nested_fallbacks.push((format!("{prefix}{p}"), e));
+        }
         if let Some(fallback) = nested.fallback {
-            self.add(&format!("{prefix}/{{*__fallback}}"), vec![Methods::Any], fallback);
+            inner.nested_fallbacks.push((prefix.to_string(), fallback));
         }
         self
     }
@@ -229,7 +244,11 @@ impl Router {
     /// `ServeDir` nested at `/static` sees `/style.css`).
     pub fn nest_service<S, B>(&mut self, prefix: &str, service: S) -> &mut Self
     where
-        S: Service<http::Request<Body>, Response = http::Response<B>> + Clone + Send + Sync + 'static,
+        S: Service<http::Request<Body>, Response = http::Response<B>>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
         S::Future: Send + 'static,
         S::Error: Into<BoxError>,
         B: http_body::Body + Send + 'static,
@@ -237,7 +256,11 @@ impl Router {
     {
         let prefix = prefix.trim_end_matches('/');
         let endpoint = Endpoint::Nested(Route::new(service), prefix.len());
-        self.add(&format!("{prefix}/{{*__nested}}"), vec![Methods::Any], endpoint);
+        self.add(
+            &format!("{prefix}/{{*__nested}}"),
+            vec![Methods::Any],
+            endpoint,
+        );
         self
     }
 
@@ -251,6 +274,7 @@ impl Router {
         if inner.fallback.is_none() {
             inner.fallback = other.fallback;
         }
+        inner.nested_fallbacks.extend(other.nested_fallbacks);
         for (pattern, idx) in &other.table.patterns {
             let Some(entry) = other.table.entries.get(*idx) else {
                 continue;
@@ -272,7 +296,11 @@ impl Router {
     /// 404): an existing axum `Router`, a tonic server, a `ServeDir`.
     pub fn fallback_service<S, B>(&mut self, service: S) -> &mut Self
     where
-        S: Service<http::Request<Body>, Response = http::Response<B>> + Clone + Send + Sync + 'static,
+        S: Service<http::Request<Body>, Response = http::Response<B>>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
         S::Future: Send + 'static,
         S::Error: Into<BoxError>,
         B: http_body::Body + Send + 'static,
@@ -316,7 +344,9 @@ impl Router {
             Match::MethodNotAllowed(allow) => {
                 return Dispatch::ready(Response::method_not_allowed(allow))
             }
-            Match::NotFound => self.inner.fallback.as_ref().map(|e| (e, PathParams::default())),
+            Match::NotFound => self
+                .fallback_for(parts.uri.path())
+                .map(|e| (e, PathParams::default())),
         };
         let Some((endpoint, params)) = endpoint else {
             return Dispatch::ready(Response::not_found());
@@ -355,6 +385,21 @@ impl Router {
                 Dispatch::Service(route.oneshot(http::Request::from_parts(parts, body)))
             }
         }
+    }
+
+    /// The fallback for an unmatched `path`: the nested router's whose
+    /// prefix it is under (the longest), else this router's.
+    fn fallback_for(&self, path: &str) -> Option<&Endpoint> {
+        self.inner
+            .nested_fallbacks
+            .iter()
+            .filter(|(p, _)| {
+                path.strip_prefix(p.as_str())
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+            })
+            .max_by_key(|(p, _)| p.len())
+            .map(|(_, e)| e)
+            .or(self.inner.fallback.as_ref())
     }
 
     /// Answers a request that came through the tower seam: the connection
@@ -436,7 +481,12 @@ enum Match<'a> {
 impl Table {
     /// Adds `endpoint` for `methods` on `pattern`. Adding a method a
     /// pattern already has replaces its endpoint.
-    fn add(&mut self, pattern: &str, methods: Vec<Methods>, endpoint: Endpoint) -> Result<(), String> {
+    fn add(
+        &mut self,
+        pattern: &str,
+        methods: Vec<Methods>,
+        endpoint: Endpoint,
+    ) -> Result<(), String> {
         let idx = match self.by_pattern.get(pattern) {
             Some(&i) => i,
             None => {
@@ -590,7 +640,10 @@ pub(crate) fn percent_decode(s: &str) -> String {
 
 /// The host a request names: `:authority`/absolute-form authority or the
 /// `Host` header, without the port. Case is left as sent.
-pub(crate) fn request_host<'a>(uri: &'a http::Uri, headers: &'a http::HeaderMap) -> Option<&'a str> {
+pub(crate) fn request_host<'a>(
+    uri: &'a http::Uri,
+    headers: &'a http::HeaderMap,
+) -> Option<&'a str> {
     let raw = match uri.authority() {
         Some(a) => a.as_str(),
         None => headers.get(http::header::HOST)?.to_str().ok()?,
@@ -660,8 +713,10 @@ mod tests {
     fn table() -> Table {
         let mut t = Table::default();
         let e = || Endpoint::Handler(boxed(h));
-        t.add("/hello/{name}", vec![Methods::One(Method::GET)], e()).unwrap();
-        t.add("/static/{*path}", vec![Methods::One(Method::GET)], e()).unwrap();
+        t.add("/hello/{name}", vec![Methods::One(Method::GET)], e())
+            .unwrap();
+        t.add("/static/{*path}", vec![Methods::One(Method::GET)], e())
+            .unwrap();
         t.add(
             "/echo",
             vec![Methods::One(Method::POST), Methods::One(Method::PUT)],
@@ -682,12 +737,18 @@ mod tests {
     #[test]
     fn matches_params_methods_and_head() {
         let t = table();
-        assert_eq!(param(&t.find(&Method::GET, "/hello/w%20x"), "name"), Some("w x"));
+        assert_eq!(
+            param(&t.find(&Method::GET, "/hello/w%20x"), "name"),
+            Some("w x")
+        );
         assert_eq!(
             param(&t.find(&Method::GET, "/static/a/b/c.txt"), "path"),
             Some("a/b/c.txt")
         );
-        assert!(matches!(t.find(&Method::HEAD, "/hello/x"), Match::Found(..)));
+        assert!(matches!(
+            t.find(&Method::HEAD, "/hello/x"),
+            Match::Found(..)
+        ));
         match t.find(&Method::GET, "/echo") {
             Match::MethodNotAllowed(a) => assert_eq!(a, "POST, PUT"),
             _ => panic!("expected 405"),
@@ -700,7 +761,11 @@ mod tests {
         assert!(matches!(t.find(&Method::DELETE, "/any"), Match::Found(..)));
         let mut t = t;
         assert!(t
-            .add("/hello/{other}", vec![Methods::One(Method::GET)], Endpoint::Handler(boxed(h)))
+            .add(
+                "/hello/{other}",
+                vec![Methods::One(Method::GET)],
+                Endpoint::Handler(boxed(h))
+            )
             .is_err());
     }
 
@@ -711,8 +776,12 @@ mod tests {
         assert_eq!(param(&t.find(&Method::GET, "/static"), "path"), Some(""));
         assert!(matches!(t.find(&Method::GET, "/stat"), Match::NotFound));
         let mut root = Table::default();
-        root.add("/{*rest}", vec![Methods::One(Method::GET)], Endpoint::Handler(boxed(h)))
-            .unwrap();
+        root.add(
+            "/{*rest}",
+            vec![Methods::One(Method::GET)],
+            Endpoint::Handler(boxed(h)),
+        )
+        .unwrap();
         assert_eq!(param(&root.find(&Method::GET, "/"), "rest"), Some(""));
         assert_eq!(param(&root.find(&Method::GET, "/a/b"), "rest"), Some("a/b"));
     }

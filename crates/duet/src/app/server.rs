@@ -116,7 +116,11 @@ impl Server {
     /// request's extensions carry its [`ConnContext`](crate::ConnContext).
     pub fn service<S, B>(mut self, service: S) -> Self
     where
-        S: Service<http::Request<Body>, Response = http::Response<B>> + Clone + Send + Sync + 'static,
+        S: Service<http::Request<Body>, Response = http::Response<B>>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
         S::Future: Send + 'static,
         S::Error: Into<BoxError>,
         B: http_body::Body + Send + 'static,
@@ -133,7 +137,11 @@ impl Server {
     pub fn layer<L, B>(mut self, layer: L) -> Self
     where
         L: tower_layer::Layer<Route> + Send + Sync + 'static,
-        L::Service: Service<http::Request<Body>, Response = http::Response<B>> + Clone + Send + Sync + 'static,
+        L::Service: Service<http::Request<Body>, Response = http::Response<B>>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
         <L::Service as Service<http::Request<Body>>>::Future: Send + 'static,
         <L::Service as Service<http::Request<Body>>>::Error: Into<BoxError>,
         B: http_body::Body + Send + 'static,

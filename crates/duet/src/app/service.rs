@@ -22,7 +22,8 @@ use super::body::{Body, BoxError};
 use super::response::Response;
 
 /// A boxed future of a response.
-pub type RouteFuture = Pin<Box<dyn Future<Output = Result<http::Response<Body>, Infallible>> + Send>>;
+pub type RouteFuture =
+    Pin<Box<dyn Future<Output = Result<http::Response<Body>, Infallible>> + Send>>;
 
 /// A type-erased service: what a server's routes, fallback service and
 /// layers become. Cheap to clone (shared). It is itself a
@@ -45,7 +46,11 @@ impl Route {
     /// Erases a tower service. Its errors are answered 500.
     pub fn new<S, B>(service: S) -> Route
     where
-        S: Service<http::Request<Body>, Response = http::Response<B>> + Clone + Send + Sync + 'static,
+        S: Service<http::Request<Body>, Response = http::Response<B>>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
         S::Future: Send + 'static,
         S::Error: Into<BoxError>,
         B: http_body::Body + Send + 'static,
@@ -144,7 +149,8 @@ pub(crate) type BoxLayer = Box<dyn FnOnce(Route) -> Route + Send + Sync>;
 pub(crate) fn box_layer<L, B>(layer: L) -> BoxLayer
 where
     L: tower_layer::Layer<Route> + Send + Sync + 'static,
-    L::Service: Service<http::Request<Body>, Response = http::Response<B>> + Clone + Send + Sync + 'static,
+    L::Service:
+        Service<http::Request<Body>, Response = http::Response<B>> + Clone + Send + Sync + 'static,
     <L::Service as Service<http::Request<Body>>>::Future: Send + 'static,
     <L::Service as Service<http::Request<Body>>>::Error: Into<BoxError>,
     B: http_body::Body + Send + 'static,

@@ -489,7 +489,8 @@ where
         };
         let admission = match self.p.site.admit(&facts, &self.p.conn) {
             Ok(a) => a,
-            Err(answer) => {
+            Err(rejected) => {
+                let answer = rejected.answer;
                 if let Some(r) = &mut record {
                     r.status(answer.status());
                 }

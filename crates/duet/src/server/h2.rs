@@ -40,8 +40,7 @@ use crate::app::body::{Body, BodyError, BodySender, Incoming};
 use crate::proto::h2::{id_map, Config, Connection, Event, IdMap, Reason, StreamId};
 use crate::proto::http::{
     frame_response, shutdown_action, AccessRecord, Answer, BodyBudget, Expect, Framing, Outcome,
-    Protocol,
-    RequestFacts, SentBody, ShutdownAction, ERROR_CONTENT_TYPE,
+    Protocol, RequestFacts, SentBody, ShutdownAction, ERROR_CONTENT_TYPE,
 };
 
 /// Request body chunks that may wait unread by a handler (the rest waits
@@ -524,9 +523,12 @@ impl Driver {
         };
         let admission = match self.p.site.admit(&facts, &self.p.conn) {
             Ok(a) => a,
-            Err(answer) => {
+            Err(rejected) => {
+                // Answered by admission (413, 414, 417, 421, 501), through
+                // the server's layers like any response.
                 self.streams.insert(id, task);
-                self.send_answer(id, &answer);
+                let fut = self.p.site.answer(rejected, head, &self.p.conn);
+                self.answer_with(id, fut);
                 return;
             }
         };
@@ -564,10 +566,15 @@ impl Driver {
     fn start_handler(&mut self, id: StreamId, req: http::Request<Body>, admission: &Admission) {
         let head = req.method() == Method::HEAD;
         let fut = self.p.site.dispatch(admission, req, &self.p.conn);
+        self.streams.entry(id).or_default().head |= head;
+        self.answer_with(id, fut);
+    }
+
+    /// Runs the future answering stream `id` (cancelled with the stream).
+    fn answer_with(&mut self, id: StreamId, fut: Dispatch) {
         let (abort, reg) = AbortHandle::new_pair();
         let fut = Abortable::new(fut, reg);
         let task = self.streams.entry(id).or_default();
-        task.head |= head;
         task.handler = Some(abort);
         self.handlers.push(HandlerFuture { id, fut });
     }

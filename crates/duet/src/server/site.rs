@@ -17,7 +17,7 @@ use crate::app::context::ConnContext;
 use crate::app::response::Response;
 use crate::app::router::{self, request_host, Router};
 use crate::app::server::VHostParts;
-use crate::app::service::{BodyLimit, Route};
+use crate::app::service::{BodyLimit, Preempted, Route};
 use crate::config::Limits;
 use crate::error::Error;
 use crate::proto::http::host::{normalize_into, MAX_HOST};
@@ -105,6 +105,15 @@ pub(crate) struct Site {
     tls: bool,
 }
 
+/// A request admission refused: the answer, and the virtual server it was
+/// for when that is known (its layers see the answer).
+#[derive(Debug)]
+pub(crate) struct Rejected {
+    vhost: Option<usize>,
+    /// The answer.
+    pub(crate) answer: Answer,
+}
+
 /// A request admitted by its virtual server.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Admission {
@@ -139,15 +148,52 @@ impl Site {
         &self,
         req: &RequestFacts<'_>,
         conn: &ConnContext,
-    ) -> Result<Admission, Answer> {
-        let vi = self.vhost_for(req.uri, req.headers, conn)?;
+    ) -> Result<Admission, Rejected> {
+        let vi = self
+            .vhost_for(req.uri, req.headers, conn)
+            .map_err(|answer| Rejected {
+                vhost: None,
+                answer,
+            })?;
         let Some(v) = self.vhosts.get(vi) else {
-            return Err(misdirected("no server for this host on this port"));
+            return Err(Rejected {
+                vhost: None,
+                answer: misdirected("no server for this host on this port"),
+            });
         };
+        let admitted = admit(req, &v.limits).map_err(|answer| Rejected {
+            vhost: Some(vi),
+            answer,
+        })?;
         Ok(Admission {
             vhost: vi,
-            admitted: admit(req, &v.limits)?,
+            admitted,
             h2c_upgrade: v.h2c_upgrade,
+        })
+    }
+
+    /// The response to a request admission refused: through its server's
+    /// layers when it has any (so CORS, compression, tracing see duet's
+    /// own 413s and 417s), else the answer as it is. The request's body is
+    /// not given to anyone.
+    pub(crate) fn answer(
+        &self,
+        rejected: Rejected,
+        parts: http::request::Parts,
+        conn: &ConnContext,
+    ) -> Dispatch {
+        let stack = rejected
+            .vhost
+            .and_then(|vi| self.vhosts.get(vi))
+            .and_then(|v| v.stack.as_ref());
+        Dispatch(match stack {
+            None => router::Dispatch::ready(Response::from_answer(&rejected.answer)),
+            Some(stack) => {
+                let mut req = http::Request::from_parts(parts, Body::empty());
+                req.extensions_mut().insert(conn.clone());
+                req.extensions_mut().insert(Preempted(rejected.answer));
+                router::Dispatch::Service(stack.oneshot(req))
+            }
         })
     }
 
