@@ -30,6 +30,19 @@ if ((${#need[@]})); then
   fi
 fi
 
+# Python's grpcio (and grpcio-tools, which brings protoc) for the gRPC
+# interop test of the examples, in a venv of the checkout.
+if ! .venv/bin/python -c "import grpc, grpc_tools" >/dev/null 2>&1; then
+  if ! python3 -m venv --help >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+    sudo=""
+    [ "$(id -u)" = 0 ] || sudo="sudo"
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
+  fi
+  python3 -m venv .venv
+  .venv/bin/pip install -q grpcio grpcio-tools
+fi
+export DUET_GRPC_PYTHON="$PWD/.venv/bin/python"
+
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 # The docs, with the protocol cores too (public only with unstable-fuzz).

@@ -142,11 +142,7 @@ impl Body {
         let Some(body) = slot else {
             return Body::empty();
         };
-        let boxed = body
-            .map_frame(|f| f.map_data(|mut d| d.copy_to_bytes(d.remaining())))
-            .map_err(Into::into)
-            .boxed_unsync();
-        Body::of(Kind::Http(boxed))
+        Body::of(Kind::Http(Foreign { body }.boxed_unsync()))
     }
 
     /// A body held whole in memory.
@@ -439,6 +435,48 @@ impl From<&'static [u8]> for Body {
 impl From<()> for Body {
     fn from(_: ()) -> Self {
         Body::empty()
+    }
+}
+
+/// Any body, its data as `Bytes` and its error boxed; hints and end of
+/// stream as the body says (a response with nothing to send is sent as
+/// such: HEADERS with END_STREAM on HTTP/2, which gRPC's trailers-only
+/// responses need).
+pin_project_lite::pin_project! {
+    struct Foreign<B> {
+        #[pin]
+        body: B,
+    }
+}
+
+impl<B> http_body::Body for Foreign<B>
+where
+    B: http_body::Body,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match self.project().body.poll_frame(cx) {
+            Poll::Ready(Some(Ok(f))) => {
+                Poll::Ready(Some(Ok(f.map_data(|mut d| d.copy_to_bytes(d.remaining())))))
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e.into()))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
     }
 }
 

@@ -688,7 +688,7 @@ impl Driver {
         // may still end with trailers).
         let nothing_follows = match framing {
             Framing::NoBody { .. } => true,
-            _ => !framing.has_body() && http_body::Body::is_end_stream(&body),
+            _ => http_body::Body::is_end_stream(&body),
         };
         if nothing_follows {
             with_date(|d| {
