@@ -21,7 +21,7 @@ Options:
   --quick              smaller downloads (256 MiB), 200 SSE clients, 2,000 idle
                        connections, 1 s warm-up (unless set by the variables)
   --no-build           use the binaries already built
-  --servers LIST       comma-separated: duet,hyper,axum,actix,nginx (and
+  --servers LIST       comma-separated: duet,hyper,axum,axum-duet,actix,nginx (and
                        duet-base: the binary DUET_BASE_BIN, an earlier build)
   --scenarios LIST     comma-separated ids or letters:
                        a = h1,h1pipe  b = h1close  c = h2c  d = h2tls
@@ -157,7 +157,7 @@ declare -A DEAD=()
 if [ "$BUILD" = 1 ]; then
     case " $SERVERS " in *" duet "*)
         log "building duet (cargo build --release; log in raw/build-duet.log)"
-        if ! (cd "$ROOT" && cargo build --release) >"$RAW/build-duet.log" 2>&1; then
+        if ! (cd "$ROOT" && cargo build --release -p duet-cli) >"$RAW/build-duet.log" 2>&1; then
             DEAD[duet]="cargo build --release failed (raw/$STAMP/build-duet.log)"
             log "duet: ${DEAD[duet]}"
         fi ;;
@@ -245,7 +245,7 @@ server_cmd() { # fills CMD for server $1
         # An earlier build of duet (DUET_BASE_BIN), to compare a change
         # against its base in the same run.
         duet-base) CMD=("${DUET_BASE_BIN:-}" --http "127.0.0.1:$PORT_HTTP" --threads 1 --quiet "${DUET_TLS[@]}") ;;
-        hyper | axum | actix) CMD=("$PEERS_BIN/peer-$1" --http "127.0.0.1:$PORT_HTTP"
+        hyper | axum | axum-duet | actix) CMD=("$PEERS_BIN/peer-$1" --http "127.0.0.1:$PORT_HTTP"
             --https "127.0.0.1:$PORT_HTTPS" --cert "$CERT" --key "$KEY") ;;
         nginx) CMD=("$NGINX" -p "$NGX" -c "$NGX/nginx.conf" -e "$NGX/error.log" -g "daemon off;") ;;
         *) return 1 ;;

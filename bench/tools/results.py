@@ -380,7 +380,7 @@ def report(a):
     for r in recs:
         if r["server"] not in servers:
             servers.append(r["server"])
-    order = {s: i for i, s in enumerate(["duet", "duet-base", "hyper", "axum", "actix", "nginx"])}
+    order = {s: i for i, s in enumerate(["duet", "duet-base", "hyper", "axum", "axum-duet", "actix", "nginx"])}
     servers.sort(key=lambda s: order.get(s, 99))
     scenarios = [s for s in SCENARIOS if any(r["scenario"] == s for r in recs)]
     agg = aggregate(recs)
