@@ -438,10 +438,10 @@ impl From<()> for Body {
     }
 }
 
-/// Any body, its data as `Bytes` and its error boxed; hints and end of
-/// stream as the body says (a response with nothing to send is sent as
-/// such: HEADERS with END_STREAM on HTTP/2, which gRPC's trailers-only
-/// responses need).
+// Any body, its data as `Bytes` and its error boxed; hints and end of
+// stream as the body says (a response with nothing to send is sent as
+// such: HEADERS with END_STREAM on HTTP/2, which gRPC's trailers-only
+// responses need).
 pin_project_lite::pin_project! {
     struct Foreign<B> {
         #[pin]
