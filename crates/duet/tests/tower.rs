@@ -560,8 +560,9 @@ async fn handlers_and_extractors_can_be_called_directly() {
 
 // ----- trailers, both directions -----
 
-#[tokio::test]
-async fn trailers_go_both_ways_on_http2() {
+/// A handler that reads the request to its end and answers its
+/// `x-checksum` trailer back in its own trailers.
+fn trailer_server() -> Server {
     let mut s = local();
     s.post("/trailers", |mut body: Body| async move {
         // Read the request to its end, then answer its trailer back in ours.
@@ -587,7 +588,61 @@ async fn trailers_go_both_ways_on_http2() {
             ))),
         )
     });
+    s
+}
+
+#[tokio::test]
+async fn trailers_go_both_ways_on_http1() {
+    let running = start([trailer_server()]).await;
+    // RFC 9112 §7.1.2: a chunked body's trailer section, both ways.
+    let r = support::raw(
+        running.addr(),
+        b"POST /trailers HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\nte: trailers\r\nconnection: close\r\n\r\n5\r\n12345\r\n0\r\nx-checksum: abc\r\n\r\n",
+    )
+    .await;
+    assert!(r.starts_with("HTTP/1.1 200"), "{r}");
+    assert!(r.contains("transfer-encoding: chunked"), "{r}");
+    assert!(
+        r.ends_with("4\r\nbody\r\n0\r\nx-echo: abc\r\nx-bytes: 5\r\n\r\n"),
+        "{r:?}"
+    );
+    running.shutdown().await;
+}
+
+#[tokio::test]
+async fn admission_answers_go_through_the_layers_over_the_network() {
+    let mut s = local()
+        .limits(support::limits(|l| l.max_body_bytes = 10))
+        .layer(tower_http::cors::CorsLayer::permissive());
+    s.post("/echo", |b: Bytes| async move { b });
     let running = start([s]).await;
+    let r = support::raw(
+        running.addr(),
+        b"POST /echo HTTP/1.1\r\nhost: x\r\norigin: https://a.test\r\ncontent-length: 100\r\nconnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(r.starts_with("HTTP/1.1 413"), "{r}");
+    assert!(r.contains("access-control-allow-origin: *"), "{r}");
+    let mut c = H2Conn::handshake(Peer {
+        addr: running.addr(),
+        transport: Transport::Cleartext,
+    })
+    .await;
+    let block = h2::request_block(
+        "POST",
+        "/echo",
+        &[("origin", "https://a.test"), ("content-length", "100")],
+    );
+    c.send(&h2::headers(1, END_HEADERS, &block)).await;
+    let r = c.response(1).await;
+    assert_eq!(r.status, 413);
+    assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+    running.shutdown().await;
+}
+
+#[tokio::test]
+async fn trailers_go_both_ways_on_http2() {
+    let running = start([trailer_server()]).await;
     let mut c = H2Conn::handshake(Peer {
         addr: running.addr(),
         transport: Transport::Cleartext,

@@ -623,31 +623,18 @@ impl BodySender {
         }
     }
 
-    /// Ends the body with trailers (sent after the data; waits while the
-    /// application has the channel full), then marks it complete.
-    pub(crate) async fn finish_with_trailers(self, trailers: HeaderMap) {
-        if self.tx.send(Ok(Frame::trailers(trailers))).await.is_ok() {
-            self.finish();
-        }
-    }
-
-    /// Like [`BodySender::finish_with_trailers`] without waiting: gives the
-    /// trailers back when the channel is full.
-    pub(crate) fn try_finish_with_trailers(
-        self,
-        trailers: HeaderMap,
-    ) -> Result<(), (Self, HeaderMap)> {
+    /// Sends the trailers that end the body (after its data) without
+    /// waiting: `Ok(false)` when the application dropped the body, the
+    /// trailers back when the channel is full. [`BodySender::finish`]
+    /// follows.
+    pub(crate) fn try_send_trailers(&self, trailers: HeaderMap) -> Result<bool, HeaderMap> {
         match self.tx.try_send(Ok(Frame::trailers(trailers))) {
-            Ok(()) => {
-                self.finish();
-                Ok(())
-            }
+            Ok(()) => Ok(true),
+            Err(mpsc::error::TrySendError::Closed(_)) => Ok(false),
             Err(mpsc::error::TrySendError::Full(Ok(f))) => {
-                let t = f.into_trailers().unwrap_or_default();
-                Err((self, t))
+                Err(f.into_trailers().unwrap_or_default())
             }
-            // The application dropped the body: nothing to deliver.
-            Err(_) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(Err(_))) => Ok(true),
         }
     }
 

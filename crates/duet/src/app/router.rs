@@ -362,7 +362,7 @@ impl Router {
                 // The handler's synchronous part (extractor set-up) is
                 // guarded too.
                 match std::panic::catch_unwind(AssertUnwindSafe(|| handler.call(head, body))) {
-                    Ok(fut) => Dispatch::Running(AssertUnwindSafe(fut).catch_unwind()),
+                    Ok(fut) => Dispatch(Kind::Running(AssertUnwindSafe(fut).catch_unwind())),
                     Err(_) => Dispatch::ready(Response::error(
                         StatusCode::INTERNAL_SERVER_ERROR,
                         "the handler failed",
@@ -373,7 +373,7 @@ impl Router {
                 let mut parts = parts;
                 parts.extensions.insert(conn);
                 parts.extensions.insert(params);
-                Dispatch::Service(route.oneshot(http::Request::from_parts(parts, body)))
+                Dispatch::service(route.oneshot(http::Request::from_parts(parts, body)))
             }
             Endpoint::Nested(route, prefix) => {
                 let mut parts = parts;
@@ -382,7 +382,7 @@ impl Router {
                     parts.uri = uri;
                 }
                 parts.extensions.insert(conn);
-                Dispatch::Service(route.oneshot(http::Request::from_parts(parts, body)))
+                Dispatch::service(route.oneshot(http::Request::from_parts(parts, body)))
             }
         }
     }
@@ -655,23 +655,25 @@ pub(crate) fn request_host<'a>(
 
 type Guarded = futures_util::future::CatchUnwind<AssertUnwindSafe<super::handler::ResponseFuture>>;
 
-/// The future answering one request: an answer at hand, a handler
-/// (guarded: a panic answers 500), or a service.
-pub enum Dispatch {
-    /// Answered without running anything.
-    #[doc(hidden)]
-    Ready(Option<Response>),
-    /// A handler.
-    #[doc(hidden)]
+/// The future answering one request (the router's `Service::Future`): an
+/// answer at hand, a handler (guarded: a panic answers 500), or a service.
+pub struct Dispatch(Kind);
+
+enum Kind {
+    /// Answered without running anything (boxed: 404s and 405s are rare,
+    /// and the future of every request in flight is kept small).
+    Ready(Option<Box<Response>>),
     Running(Guarded),
-    /// A service.
-    #[doc(hidden)]
     Service(RouteFuture),
 }
 
 impl Dispatch {
     pub(crate) fn ready(r: Response) -> Self {
-        Dispatch::Ready(Some(r))
+        Dispatch(Kind::Ready(Some(Box::new(r))))
+    }
+
+    pub(crate) fn service(fut: RouteFuture) -> Self {
+        Dispatch(Kind::Service(fut))
     }
 }
 
@@ -679,9 +681,13 @@ impl Future for Dispatch {
     type Output = Result<http::Response<Body>, Infallible>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.get_mut() {
-            Dispatch::Ready(r) => Poll::Ready(Ok(r.take().unwrap_or_default().into_inner())),
-            Dispatch::Running(fut) => {
+        match &mut self.get_mut().0 {
+            Kind::Ready(r) => Poll::Ready(Ok(r
+                .take()
+                .map(|r| *r)
+                .unwrap_or_default()
+                .into_inner())),
+            Kind::Running(fut) => {
                 let res = match fut.poll_unpin(cx) {
                     Poll::Pending => return Poll::Pending,
                     Poll::Ready(Ok(r)) => r,
@@ -697,7 +703,7 @@ impl Future for Dispatch {
                 };
                 Poll::Ready(Ok(res.into_inner()))
             }
-            Dispatch::Service(fut) => fut.as_mut().poll(cx),
+            Kind::Service(fut) => fut.as_mut().poll(cx),
         }
     }
 }

@@ -195,6 +195,8 @@ struct RequestBody {
     room: Arc<AtomicWaker>,
     /// The virtual server's body limit.
     budget: BodyBudget,
+    /// The trailers that ended the body, waiting for room in the channel.
+    trailers: Option<http::HeaderMap>,
 }
 
 struct Driver<IO> {
@@ -376,8 +378,8 @@ where
                 }
             }
             if let Some(body) = ex.stream.as_mut().filter(|_| !self.conn.output_is_full()) {
-                if let Poll::Ready(chunk) = body.poll_chunk(cx) {
-                    self.on_chunk(chunk, now);
+                if let Poll::Ready(frame) = http_body::Body::poll_frame(Pin::new(body), cx) {
+                    self.on_frame(frame, now);
                     continue;
                 }
             }
@@ -393,6 +395,24 @@ where
         let Some(body) = &mut self.ex.body else {
             return true;
         };
+        if let Some(mut trailers) = body.trailers.take() {
+            for attempt in 0..2 {
+                match body.tx.try_send_trailers(trailers) {
+                    Ok(_) => {
+                        if let Some(body) = self.ex.body.take() {
+                            body.tx.finish();
+                        }
+                        return true;
+                    }
+                    Err(back) => trailers = back,
+                }
+                if attempt == 0 {
+                    body.room.register(cx.waker());
+                }
+            }
+            body.trailers = Some(trailers);
+            return false;
+        }
         let Some(mut chunk) = body.pending.take() else {
             return true;
         };
@@ -421,8 +441,16 @@ where
             Event::Request { head, started } => self.on_request(head, started, now),
             Event::Data(data) => self.on_data(data),
             Event::End => {
-                if let Some(body) = self.ex.body.take() {
-                    body.tx.finish();
+                // RFC 9112 §7.1.2: a chunked body's trailers end it.
+                let trailers = self.conn.take_trailers();
+                if let Some(mut body) = self.ex.body.take() {
+                    match trailers {
+                        None => body.tx.finish(),
+                        Some(t) => {
+                            body.trailers = Some(t);
+                            self.ex.body = Some(body);
+                        }
+                    }
                 }
             }
             Event::Reject {
@@ -490,6 +518,20 @@ where
         let admission = match self.p.site.admit(&facts, &self.p.conn) {
             Ok(a) => a,
             Err(rejected) => {
+                // Through the server's layers when it has any (they see
+                // duet's own 413s); the body is then left to the core to
+                // drain or to close on, as for a handler that did not read
+                // it.
+                let mut parts = http::Request::new(()).into_parts().0;
+                parts.method = head.method;
+                parts.uri = head.uri;
+                parts.version = head.version;
+                parts.headers = head.headers;
+                if let Some(dispatch) = self.p.site.layered_answer(&rejected, parts, &self.p.conn) {
+                    self.ex.record = record;
+                    self.ex.handler = Some(dispatch);
+                    return;
+                }
                 let answer = rejected.answer;
                 if let Some(r) = &mut record {
                     r.status(answer.status());
@@ -540,6 +582,7 @@ where
                     pending: None,
                     room,
                     budget,
+                    trailers: None,
                 });
             }
         }
@@ -599,14 +642,31 @@ where
         self.end_response(now);
     }
 
-    /// The next chunk of a streamed response body.
-    fn on_chunk(&mut self, chunk: Option<Result<Bytes, BodyError>>, now: StdInstant) {
-        match chunk {
-            Some(Ok(data)) => {
-                if let Err(e) = self.conn.send_data(data) {
-                    self.response_failed(&e, now);
+    /// The next frame of a streamed response body: data, or the trailers
+    /// that end it.
+    fn on_frame(
+        &mut self,
+        frame: Option<Result<http_body::Frame<Bytes>, BodyError>>,
+        now: StdInstant,
+    ) {
+        match frame {
+            Some(Ok(frame)) => match frame.into_data() {
+                Ok(data) => {
+                    if let Err(e) = self.conn.send_data(data) {
+                        self.response_failed(&e, now);
+                    }
                 }
-            }
+                Err(frame) => {
+                    let trailers = frame.into_trailers().unwrap_or_default();
+                    match self.conn.send_trailers(&trailers, now) {
+                        Ok(()) => {
+                            let record = self.ex.end();
+                            self.written_later(record);
+                        }
+                        Err(e) => self.response_failed(&e, now),
+                    }
+                }
+            },
             Some(Err(e)) => {
                 // The producer failed mid-body: the only honest signal left
                 // is to cut the connection without a last chunk.

@@ -636,14 +636,12 @@ impl Driver {
         }
         if s.ended {
             if let Some(tx) = s.body_tx.take() {
-                match s.trailers.take() {
-                    None => tx.finish(),
-                    Some(t) => {
-                        if let Err((tx, t)) = tx.try_finish_with_trailers(t) {
-                            // The handler has the channel full: later.
-                            s.body_tx = Some(tx);
-                            s.trailers = Some(t);
-                        }
+                match s.trailers.take().map(|t| tx.try_send_trailers(t)) {
+                    None | Some(Ok(_)) => tx.finish(),
+                    Some(Err(t)) => {
+                        // The handler has the channel full: later.
+                        s.body_tx = Some(tx);
+                        s.trailers = Some(t);
                     }
                 }
             }

@@ -172,6 +172,25 @@ impl Site {
         })
     }
 
+    /// The response to a refused request through its server's layers, when
+    /// it has any; `None` when it has none (answer it as it is).
+    pub(crate) fn layered_answer(
+        &self,
+        rejected: &Rejected,
+        parts: http::request::Parts,
+        conn: &ConnContext,
+    ) -> Option<Dispatch> {
+        let stack = rejected
+            .vhost
+            .and_then(|vi| self.vhosts.get(vi))
+            .and_then(|v| v.stack.as_ref())?;
+        let mut req = http::Request::from_parts(parts, Body::empty());
+        req.extensions_mut().insert(conn.clone());
+        req.extensions_mut()
+            .insert(Preempted(rejected.answer.clone()));
+        Some(Dispatch(router::Dispatch::service(stack.oneshot(req))))
+    }
+
     /// The response to a request admission refused: through its server's
     /// layers when it has any (so CORS, compression, tracing see duet's
     /// own 413s and 417s), else the answer as it is. The request's body is
@@ -192,7 +211,7 @@ impl Site {
                 let mut req = http::Request::from_parts(parts, Body::empty());
                 req.extensions_mut().insert(conn.clone());
                 req.extensions_mut().insert(Preempted(rejected.answer));
-                router::Dispatch::Service(stack.oneshot(req))
+                router::Dispatch::service(stack.oneshot(req))
             }
         })
     }
@@ -242,7 +261,7 @@ impl Site {
                 let mut req = req;
                 req.extensions_mut().insert(conn.clone());
                 req.extensions_mut().insert(BodyLimit(limit));
-                router::Dispatch::Service(stack.oneshot(req))
+                router::Dispatch::service(stack.oneshot(req))
             }
         })
     }

@@ -5,7 +5,7 @@
 use super::{BodyKind, ParseError};
 use crate::config::Limits;
 use bytes::{Buf, Bytes, BytesMut};
-use http::StatusCode;
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
 /// One step of body decoding.
 #[derive(Debug, PartialEq, Eq)]
@@ -30,8 +30,12 @@ pub struct BodyDecoder {
     /// Chunk-extension bytes still allowed in this body (they are skipped,
     /// but a peer must not make us skip them forever).
     ext_budget: usize,
-    /// Trailer-section bytes still allowed (read and discarded).
+    /// Trailer-section bytes still allowed.
     trailer_budget: usize,
+    /// The trailer section as received (field lines, CRLF-ended).
+    trailer: Vec<u8>,
+    /// The trailer fields, once the body ended.
+    trailers: Option<HeaderMap>,
 }
 
 #[derive(Debug)]
@@ -100,7 +104,17 @@ impl BodyDecoder {
             state,
             ext_budget: limits.max_header_bytes,
             trailer_budget: limits.max_header_bytes,
+            trailer: Vec::new(),
+            trailers: None,
         }
+    }
+
+    /// The trailer fields of a chunked body that had any (RFC 9112
+    /// §7.1.2), once it ended. Fields a trailer must not carry (framing,
+    /// routing, authentication, content handling: RFC 9110 §6.5.1) are
+    /// left out.
+    pub fn take_trailers(&mut self) -> Option<HeaderMap> {
+        self.trailers.take()
     }
 
     /// Whether the whole body has been decoded.
@@ -255,11 +269,20 @@ impl BodyDecoder {
             },
             Chunked::TrailerLine => self.trailer_byte(byte)?,
             Chunked::TrailerLf => match byte {
-                b'\n' => Chunked::TrailerStart,
+                b'\n' => {
+                    self.trailer.push(b'\n');
+                    Chunked::TrailerStart
+                }
                 _ => return Err(ParseError::bad_request("missing LF in trailer section")),
             },
             Chunked::EndLf => match byte {
-                b'\n' => return Ok(None),
+                b'\n' => {
+                    if !self.trailer.is_empty() {
+                        self.trailers = Some(parse_trailers(&self.trailer)?);
+                        self.trailer = Vec::new();
+                    }
+                    return Ok(None);
+                }
                 _ => return Err(ParseError::bad_request("missing LF after trailer section")),
             },
         };
@@ -267,18 +290,71 @@ impl BodyDecoder {
     }
 
     /// A byte of a trailer field line (§7.1.2), counted against the budget
-    /// and discarded.
+    /// and kept.
     fn trailer_byte(&mut self, byte: u8) -> Result<Chunked, ParseError> {
         self.trailer_budget = self.trailer_budget.checked_sub(1).ok_or(ParseError::new(
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             "trailer section too large",
         ))?;
-        match byte {
-            b'\r' => Ok(Chunked::TrailerLf),
-            b'\t' | b' '..=b'~' | 0x80..=0xff => Ok(Chunked::TrailerLine),
-            _ => Err(ParseError::bad_request("invalid trailer field")),
-        }
+        let next = match byte {
+            b'\r' => Chunked::TrailerLf,
+            b'\t' | b' '..=b'~' | 0x80..=0xff => Chunked::TrailerLine,
+            _ => return Err(ParseError::bad_request("invalid trailer field")),
+        };
+        self.trailer.push(byte);
+        Ok(next)
     }
+}
+
+/// Fields that must not be taken from a trailer section (RFC 9110 §6.5.1:
+/// message framing, routing, request modifiers, authentication, response
+/// control and content handling).
+const NOT_IN_TRAILERS: &[&str] = &[
+    "content-length",
+    "transfer-encoding",
+    "host",
+    "connection",
+    "keep-alive",
+    "upgrade",
+    "te",
+    "trailer",
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "set-cookie",
+    "content-encoding",
+    "content-type",
+    "content-range",
+    "expect",
+    "range",
+    "if-match",
+    "if-none-match",
+    "if-modified-since",
+    "if-unmodified-since",
+    "if-range",
+    "cache-control",
+    "max-forwards",
+];
+
+/// The fields of a trailer section (CRLF-ended lines, §5 field syntax).
+fn parse_trailers(section: &[u8]) -> Result<HeaderMap, ParseError> {
+    let invalid = || ParseError::bad_request("invalid trailer field");
+    let mut map = HeaderMap::new();
+    for line in section.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            continue;
+        }
+        let colon = line.iter().position(|&b| b == b':').ok_or_else(invalid)?;
+        let name = HeaderName::from_bytes(&line[..colon]).map_err(|_| invalid())?;
+        let value =
+            HeaderValue::from_bytes(line[colon + 1..].trim_ascii()).map_err(|_| invalid())?;
+        if NOT_IN_TRAILERS.contains(&name.as_str()) {
+            continue;
+        }
+        map.append(name, value);
+    }
+    Ok(map)
 }
 
 /// How many of `available` bytes to take when `remaining` are wanted.

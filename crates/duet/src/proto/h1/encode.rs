@@ -192,6 +192,27 @@ pub fn encode_last_chunk(dst: &mut BytesMut) {
     dst.put_slice(b"0\r\n\r\n");
 }
 
+/// Writes the last chunk and a trailer section of `trailers` (RFC 9112
+/// §7.1.2), leaving out the fields a trailer must not carry (framing and
+/// connection control, RFC 9110 §6.5.1).
+pub fn encode_last_chunk_with_trailers(dst: &mut BytesMut, trailers: &HeaderMap) {
+    dst.put_slice(b"0\r\n");
+    for (name, value) in trailers {
+        if name == header::CONTENT_LENGTH
+            || name == header::TRANSFER_ENCODING
+            || name == header::CONNECTION
+            || name == header::TRAILER
+        {
+            continue;
+        }
+        dst.put_slice(name.as_str().as_bytes());
+        dst.put_slice(b": ");
+        dst.put_slice(value.as_bytes());
+        dst.put_slice(b"\r\n");
+    }
+    dst.put_slice(b"\r\n");
+}
+
 /// Writes the interim `100 Continue` response (RFC 9110 §15.2.1).
 pub fn encode_continue(dst: &mut BytesMut) {
     dst.put_slice(b"HTTP/1.1 100 Continue\r\n\r\n");

@@ -34,8 +34,8 @@ use http::{HeaderMap, Method, StatusCode, Version};
 
 use self::output::Output;
 use super::encode::{
-    encode_answer_head, encode_continue, encode_last_chunk, encode_response_head,
-    encode_switching_protocols_h2c, ResponseFraming,
+    encode_answer_head, encode_continue, encode_last_chunk, encode_last_chunk_with_trailers,
+    encode_response_head, encode_switching_protocols_h2c, ResponseFraming,
 };
 use super::{parse_request, BodyDecoder, BodyKind, Decoded, LengthError, ParseError, RequestHead};
 use crate::config::Limits;
@@ -328,6 +328,8 @@ pub struct Connection {
     /// The peer closed its side.
     eof: bool,
     pending: Option<Pending>,
+    /// The trailers of the request body that just ended (`Event::End`).
+    trailers: Option<Box<HeaderMap>>,
     /// Requests taken so far (`Limits::max_requests_per_connection`).
     requests: u64,
     /// When the connection stops taking new requests
@@ -342,6 +344,12 @@ impl Connection {
     /// A new connection, idle since `now`. Bytes already read from the
     /// socket go into [`read_buf`](Self::read_buf), followed by
     /// [`recv`](Self::recv).
+    /// The trailers of the request body that just ended (after
+    /// [`Event::End`]), if it had any.
+    pub fn take_trailers(&mut self) -> Option<HeaderMap> {
+        self.trailers.take().map(|t| *t)
+    }
+
     pub fn new(config: Config, now: Instant) -> Connection {
         let retire_at = now.checked_add(config.limits.max_connection_age);
         Connection {
@@ -362,6 +370,7 @@ impl Connection {
             linger: false,
             eof: false,
             pending: None,
+            trailers: None,
             requests: 0,
             retire_at,
             marks: VecDeque::new(),

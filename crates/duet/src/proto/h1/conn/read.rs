@@ -287,6 +287,8 @@ impl Connection {
             }
             Ok(Decoded::End) => {
                 self.need_input = false;
+                // RFC 9112 §7.1.2: the trailer section, for the driver.
+                self.trailers = decoder.take_trailers().map(Box::new);
                 self.reading = Reading::KeepAlive;
                 self.try_end_exchange(now);
                 Some(Event::End)

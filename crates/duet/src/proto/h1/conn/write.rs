@@ -108,6 +108,22 @@ impl Connection {
     /// connection.
     #[inline]
     pub fn send_end(&mut self, now: Instant) -> Result<(), LengthError> {
+        self.send_end_with(None, now)
+    }
+
+    /// Ends the response with `trailers`: in the trailer section of a
+    /// chunked body (RFC 9112 §7.1.2); a body framed otherwise has no
+    /// place for them, and they are dropped (RFC 9110 §6.5.1 lets a
+    /// recipient discard them).
+    pub fn send_trailers(&mut self, trailers: &HeaderMap, now: Instant) -> Result<(), LengthError> {
+        self.send_end_with(Some(trailers), now)
+    }
+
+    fn send_end_with(
+        &mut self,
+        trailers: Option<&HeaderMap>,
+        now: Instant,
+    ) -> Result<(), LengthError> {
         let Writing::Body(enc) = &self.writing else {
             return Ok(());
         };
@@ -121,10 +137,11 @@ impl Connection {
         } else {
             enc.sent.sent()
         };
-        match kind {
-            Encoding::Chunked => encode_last_chunk(self.out.buf()),
-            Encoding::CloseDelimited => self.keep_alive = KeepAlive::Disabled,
-            Encoding::Length | Encoding::Omitted => {}
+        match (kind, trailers) {
+            (Encoding::Chunked, Some(t)) => encode_last_chunk_with_trailers(self.out.buf(), t),
+            (Encoding::Chunked, None) => encode_last_chunk(self.out.buf()),
+            (Encoding::CloseDelimited, _) => self.keep_alive = KeepAlive::Disabled,
+            (Encoding::Length | Encoding::Omitted, _) => {}
         }
         self.writing = if kind == Encoding::CloseDelimited {
             Writing::Closed
