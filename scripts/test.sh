@@ -48,8 +48,7 @@ cargo clippy --workspace --all-targets -- -D warnings
 # The docs, with the protocol cores too (public only with unstable-fuzz).
 RUSTDOCFLAGS='-D warnings' cargo doc --no-deps --workspace
 RUSTDOCFLAGS='-D warnings' cargo doc --no-deps -p duet-http --features unstable-fuzz
-# The fuzz targets (their own workspace) still compile against the cores.
-cargo check --manifest-path fuzz/Cargo.toml --target-dir target
-# The browser test drives the release demo binary.
-cargo build --release -p duet-cli
 cargo test --workspace
+# Every fuzz target for a short while, from the seeds in fuzz/seeds/ (a
+# crash fails the run; scripts/fuzz.sh 600 for a longer local run).
+scripts/fuzz.sh 20

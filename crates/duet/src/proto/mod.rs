@@ -3,4 +3,4 @@
 
 pub mod h1;
 pub mod h2;
-pub(crate) mod http;
+pub mod http;

@@ -9,7 +9,9 @@
 pub(crate) const MAX_HOST: usize = 255;
 
 /// The host of an authority (`user@Host:port`), as sent: no userinfo, no
-/// port. IPv6 literals keep their brackets (`[::1]:80` → `[::1]`).
+/// port (RFC 3986 §3.2.3: `port = *DIGIT`; anything else after the last
+/// colon is not a port and stays). IPv6 literals keep their brackets
+/// (`[::1]:80` → `[::1]`).
 pub(crate) fn authority_host(authority: &str) -> &str {
     let host = authority.rsplit('@').next().unwrap_or(authority);
     if host.starts_with('[') {
@@ -18,9 +20,9 @@ pub(crate) fn authority_host(authority: &str) -> &str {
             None => host,
         };
     }
-    match host.rfind(':') {
-        Some(i) => &host[..i],
-        None => host,
+    match host.rsplit_once(':') {
+        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => host,
     }
 }
 
@@ -63,6 +65,9 @@ mod tests {
             assert_eq!(normalize_into(raw, &mut s), Some("example.com"), "{raw}");
         }
         assert_eq!(normalize("[::1]:80"), "[::1]");
+        // Not a port: kept (and so matches no configured name).
+        assert_eq!(normalize("a.test:http"), "a.test:http");
+        assert_eq!(normalize("a.test:"), "a.test");
         assert_eq!(normalize("[::1]"), "[::1]");
         let long = "a".repeat(300);
         let mut s = [0u8; MAX_HOST];

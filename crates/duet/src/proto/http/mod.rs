@@ -34,3 +34,93 @@ pub(crate) use access::{AccessRecord, Outcome, Protocol};
 pub(crate) use admit::{admit, Admitted, BodyBudget, Expect, RequestFacts};
 pub(crate) use answer::{Answer, ERROR_CONTENT_TYPE};
 pub(crate) use framing::{frame_response, shutdown_action, Framing, SentBody, ShutdownAction};
+
+/// Drives the exchange layer with arbitrary input, for the fuzz target
+/// `exchange` (`fuzz/`): a request head parsed from the bytes (when they
+/// hold one) is admitted under tight and default limits, and a response of
+/// the status, headers and length the bytes pick is framed; host names and
+/// answers are built from the same bytes. Besides "never panics" it checks
+/// the invariants the drivers rely on. Not API.
+#[cfg(feature = "unstable-fuzz")]
+#[doc(hidden)]
+pub fn fuzz_exchange(data: &[u8]) {
+    use crate::config::Limits;
+
+    let Some((&knobs, rest)) = data.split_first() else {
+        return;
+    };
+    let text = String::from_utf8_lossy(rest);
+
+    // One normal form: lowercase, no trailing dot, the same whether
+    // allocated or not.
+    let once = host::normalize(&text);
+    assert!(!once.bytes().any(|b| b.is_ascii_uppercase()), "lowercase");
+    assert!(!once.ends_with('.'), "no trailing dot");
+    let mut scratch = [0u8; host::MAX_HOST];
+    if let Some(n) = host::normalize_into(&text, &mut scratch) {
+        assert_eq!(n, once);
+    }
+
+    // Every answer's body is as long as it says.
+    let status = http::StatusCode::from_u16(100 + u16::from(knobs) * 2 % 500).unwrap_or_default();
+    let answer = Answer::new(status, text.clone().into_owned());
+    assert_eq!(answer.body().len(), answer.body_len());
+
+    // Admission of whatever request head the bytes hold.
+    let tight = Limits {
+        max_body_bytes: u64::from(knobs),
+        max_uri_bytes: usize::from(knobs) + 1,
+        ..Limits::default()
+    };
+    for limits in [Limits::default(), tight] {
+        if let Ok(Some((head, _))) = crate::proto::h1::parse_request(rest, &limits) {
+            let declared = match head.body {
+                crate::proto::h1::BodyKind::Length(n) => Some(n),
+                _ => None,
+            };
+            let facts = RequestFacts {
+                method: &head.method,
+                uri: &head.uri,
+                version: head.version,
+                headers: &head.headers,
+                declared_len: declared,
+                has_body: head.body != crate::proto::h1::BodyKind::None,
+            };
+            match admit(&facts, &limits) {
+                Ok(ok) => {
+                    if let Some(n) = declared {
+                        assert!(
+                            n <= ok.budget.limit(),
+                            "a declared body over the limit admitted"
+                        );
+                    }
+                }
+                Err(a) => assert!(a.status().as_u16() >= 204, "admission answers"),
+            }
+            // Frame a response with the request's headers as the handler's.
+            let head_request = head.method == http::Method::HEAD;
+            let body_len = (knobs & 1 == 0).then_some(u64::from(knobs));
+            let framing = frame_response(status, &head.headers, head_request, body_len);
+            if head_request
+                || status.is_informational()
+                || status.as_u16() == 204
+                || status.as_u16() == 304
+            {
+                assert!(!framing.has_body(), "no body for HEAD/1xx/204/304");
+            }
+            if status.is_informational() || status.as_u16() == 204 {
+                assert_eq!(
+                    framing.content_length(),
+                    None,
+                    "no Content-Length in 1xx/204"
+                );
+            }
+            if let (Framing::Length(n), Some(len)) = (framing, body_len) {
+                assert_eq!(n, len, "a known body is framed at its length");
+            }
+            let mut sent = SentBody::new(framing);
+            let _ = sent.chunk(usize::from(knobs));
+            let _ = sent.end();
+        }
+    }
+}
