@@ -19,6 +19,14 @@ use duet::{
 use futures_util::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 
+/// jemalloc instead of glibc's malloc, with its background thread on (see
+/// `main`): memory freed after a burst of large request bodies goes back
+/// to the system. glibc raises its mmap threshold with every large free and
+/// then keeps such buffers in its heaps: rounds of four slow 15 MiB uploads
+/// left 60–76 MB resident for good.
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// The duet demo server.
 #[derive(Parser, Debug)]
 #[command(
@@ -53,6 +61,11 @@ struct Args {
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
+    // Purges freed pages after jemalloc's decay time (10 s) even while the
+    // server is idle, so the resident size returns to its baseline.
+    if let Err(e) = tikv_jemalloc_ctl::background_thread::write(true) {
+        eprintln!("duet: jemalloc background thread unavailable: {e}");
+    }
     let (writer, log_guard) = tracing_appender::non_blocking(std::io::stderr());
     let filter = if args.quiet { "warn" } else { "info" };
     // Colours only for a person at a terminal: a file or a pipe gets plain
