@@ -10,7 +10,7 @@
 
 use std::time::Instant;
 
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 use super::super::fields::{FieldCollector, Reject};
 use super::super::frame::{
@@ -21,10 +21,30 @@ use super::super::stream::Cause;
 use super::super::{Error, Reason, StreamId, PREFACE};
 use super::{Connection, Event, Lifecycle, Lookup, DRAIN_PING};
 
-/// DATA frames with less data than this are small: while unread, each is
-/// charged the difference against `Config::small_data_budget` (the
-/// bookkeeping of a frame costs about as much whatever its length).
+/// Request body chunks with less data than this are small: while unread,
+/// each is charged the difference against `Config::small_data_budget` (the
+/// bookkeeping of a chunk costs about as much whatever its length), and a
+/// DATA frame this small is appended to its stream's chunk still waiting
+/// for the driver, if any.
 const SMALL_DATA_FRAME: u64 = 256;
+/// A waiting chunk takes appended small payloads until it is this long.
+const COALESCE_MAX: usize = 16 * 1024;
+/// How far back among the waiting events a stream's chunk is looked for
+/// (bounds the work per frame when many streams interleave).
+const COALESCE_LOOKBACK: usize = 8;
+
+/// The stream an event is about.
+fn event_stream(e: &Event) -> Option<StreamId> {
+    match e {
+        Event::Request { id, .. }
+        | Event::HeadersTooLarge { id }
+        | Event::Refused { id, .. }
+        | Event::Data { id, .. }
+        | Event::Trailers { id, .. }
+        | Event::Reset { id, .. } => Some(*id),
+        Event::GoAway { .. } => None,
+    }
+}
 
 /// What the next octets from the peer must be (RFC 9113 §3.4, §6.10),
 /// whatever the connection's [`Lifecycle`] (an upgraded connection may
@@ -290,19 +310,6 @@ impl Connection {
             }
             return Ok(());
         }
-        // RUSTSEC-2026-0258: a small frame held unread costs about as much
-        // bookkeeping as a large one; the charge returns as it is read.
-        // A frame that ends the stream is exempt (no flood ends a stream
-        // twice).
-        if len > 0 && len < SMALL_DATA_FRAME && !d.end_stream {
-            let charge = SMALL_DATA_FRAME - len;
-            s.charge += charge;
-            self.small_charge += charge;
-            if self.small_charge > self.cfg.small_data_budget {
-                tracing::debug!("h2 flood of small DATA frames held unread");
-                return Err(Error::Connection(Reason::ENHANCE_YOUR_CALM));
-            }
-        }
         if padding > 0 {
             if let Some(s) = self.streams.get_mut(&id) {
                 s.unreleased -= padding.min(s.unreleased);
@@ -315,13 +322,83 @@ impl Connection {
             self.release_connection(padding);
         }
         if len > 0 || d.end_stream {
-            self.events.push_back(Event::Data {
-                id,
-                data: d.data,
-                end_stream: d.end_stream,
-            });
+            self.deliver(id, d.data, d.end_stream)?;
         }
         self.remove_if_closed(id);
+        Ok(())
+    }
+
+    /// Hands request body bytes to the driver. A small payload is appended
+    /// (copied) to the same stream's chunk still waiting among the last
+    /// events, so that many tiny frames read in one go reach the
+    /// application as one chunk. What remains small is charged while
+    /// unread (RUSTSEC-2026-0258: a chunk held unread costs about as much
+    /// bookkeeping whatever its length); the charge returns as it is read,
+    /// and a chunk that ends the stream is exempt.
+    fn deliver(&mut self, id: StreamId, data: Bytes, end_stream: bool) -> Result<(), Error> {
+        let charge_of = |len: usize, end: bool| -> u64 {
+            let len = len as u64;
+            if end || len == 0 || len >= SMALL_DATA_FRAME {
+                0
+            } else {
+                SMALL_DATA_FRAME - len
+            }
+        };
+        let mut before = 0;
+        let mut after = None;
+        if (data.len() as u64) < SMALL_DATA_FRAME {
+            let waiting = self
+                .events
+                .iter_mut()
+                .rev()
+                .take(COALESCE_LOOKBACK)
+                .find(|e| event_stream(e) == Some(id));
+            if let Some(Event::Data {
+                data: chunk,
+                end_stream: ended @ false,
+                ..
+            }) = waiting
+            {
+                if chunk.len() < COALESCE_MAX {
+                    before = charge_of(chunk.len(), false);
+                    let mut buf = match std::mem::take(chunk).try_into_mut() {
+                        Ok(buf) => buf,
+                        Err(shared) => {
+                            let mut buf = BytesMut::with_capacity(shared.len() + data.len() + 64);
+                            buf.extend_from_slice(&shared);
+                            buf
+                        }
+                    };
+                    buf.extend_from_slice(&data);
+                    *chunk = buf.freeze();
+                    *ended = end_stream;
+                    after = Some(charge_of(chunk.len(), end_stream));
+                }
+            }
+        }
+        let after = match after {
+            Some(c) => c,
+            None => {
+                let c = charge_of(data.len(), end_stream);
+                self.events.push_back(Event::Data {
+                    id,
+                    data,
+                    end_stream,
+                });
+                c
+            }
+        };
+        if after == before {
+            return Ok(());
+        }
+        if let Some(s) = self.streams.get_mut(&id) {
+            s.charge = (s.charge + after).saturating_sub(before);
+        }
+        self.small_charge = (self.small_charge + after).saturating_sub(before);
+        if self.small_charge > self.cfg.small_data_budget {
+            tracing::debug!("h2 flood of small DATA frames held unread");
+            return Err(Error::Connection(Reason::ENHANCE_YOUR_CALM));
+        }
         Ok(())
     }
 

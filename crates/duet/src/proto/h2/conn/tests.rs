@@ -1546,9 +1546,11 @@ fn small_data_frames_held_unread_are_budgeted() {
     let mut t = T::with(cfg.clone());
     t.feed(&frame(HEADERS, END_HEADERS, 1, &block(&POST)))
         .unwrap();
-    // 100 one-octet frames charge 25,500: within the budget.
+    // One frame per read, each taken by the driver as its own chunk and
+    // never read: 100 one-octet chunks charge 25,500, within the budget.
     for _ in 0..100 {
         t.feed(&frame(DATA, 0, 1, b"x")).unwrap();
+        t.events();
     }
     let r = t.feed(&frame(DATA, 0, 1, b"x"));
     t.expect_goaway(r, Reason::ENHANCE_YOUR_CALM);
@@ -1559,15 +1561,18 @@ fn small_data_frames_held_unread_are_budgeted() {
         .unwrap();
     for _ in 0..100_000 {
         t.feed(&frame(DATA, 0, 1, b"x")).unwrap();
+        t.events();
         t.c.release(1, 1);
     }
     // Read in part: what was read comes back.
     for _ in 0..100 {
         t.feed(&frame(DATA, 0, 1, b"xx")).unwrap();
+        t.events();
     }
     t.c.release(1, 100);
     for _ in 0..49 {
         t.feed(&frame(DATA, 0, 1, b"xx")).unwrap();
+        t.events();
     }
     // Final frames and frames of 256 octets or more are free.
     t.feed(&frame(DATA, 0, 1, &[0; 256])).unwrap();
@@ -1579,8 +1584,49 @@ fn small_data_frames_held_unread_are_budgeted() {
         .unwrap();
     for _ in 0..100 {
         t.feed(&frame(DATA, 0, 3, b"x")).unwrap();
+        t.events();
     }
     assert!(t.goaways().is_empty());
+}
+
+#[test]
+fn small_data_frames_read_in_one_go_reach_the_driver_as_one_chunk() {
+    let mut t = T::with(Config {
+        small_data_budget: 25_600,
+        ..Config::default()
+    });
+    let mut b = Vec::new();
+    for id in [1, 3, 5] {
+        b.extend(frame(HEADERS, END_HEADERS, id, &block(&POST)));
+    }
+    // 30,000 one-octet frames, interleaved over three streams, in one
+    // read: three chunks of 10,000, nothing charged.
+    for i in 0..30_000u32 {
+        b.extend(frame(DATA, 0, [1, 3, 5][(i % 3) as usize], b"x"));
+    }
+    b.extend(frame(DATA, END_STREAM, 1, b"end"));
+    t.feed(&b).unwrap();
+    let chunks: Vec<(u32, usize, bool)> = t
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Data {
+                id,
+                data,
+                end_stream,
+            } => Some((id, data.len(), end_stream)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        chunks,
+        vec![(1, 10_003, true), (3, 10_000, false), (5, 10_000, false)]
+    );
+    assert!(t.goaways().is_empty());
+    // Large frames are passed on as they are (not copied).
+    t.feed(&frame(DATA, 0, 3, &[0; 300])).unwrap();
+    t.feed(&frame(DATA, 0, 3, &[0; 300])).unwrap();
+    assert_eq!(t.events().len(), 2);
 }
 
 #[test]
