@@ -1169,6 +1169,67 @@ async fn rfc9113_6_8_final_goaway_without_ping_answer(t: Transport) {
     assert_eq!(stopping.await.unwrap(), 0, "no connection had to be cut");
 }
 
+/// Reads until the connection closes: the GOAWAYs (last stream id, code)
+/// and the streams that ended, in order; no stream may be reset. Answers
+/// the PING of a graceful shutdown when `answer_ping`.
+async fn until_closed(c: &mut H2Conn, answer_ping: bool) -> (Vec<(u32, u32)>, Vec<u32>) {
+    let (mut goaways, mut ended) = (Vec::new(), Vec::new());
+    loop {
+        match c.read().await {
+            Outcome::Frame(f) if f.kind == GOAWAY => {
+                let last =
+                    u32::from_be_bytes([f.payload[0], f.payload[1], f.payload[2], f.payload[3]]);
+                goaways.push((last, f.error_code().unwrap_or(u32::MAX)));
+            }
+            Outcome::Frame(f) if f.kind == PING && !f.has(ACK) && answer_ping => {
+                c.send(&frame(PING, ACK, 0, &f.payload)).await;
+            }
+            Outcome::Frame(f) if f.has(END_STREAM) && (f.kind == DATA || f.kind == HEADERS) => {
+                ended.push(f.stream)
+            }
+            Outcome::Frame(f) => assert_ne!(f.kind, RST_STREAM, "stream {} reset", f.stream),
+            Outcome::Closed => return (goaways, ended),
+            Outcome::Timeout => panic!("connection not closed"),
+        }
+    }
+}
+
+/// `Limits::max_requests_per_connection`: the stream that reaches it is
+/// served, and the two-phase graceful GOAWAY (§6.8) begins; streams in
+/// flight finish, then the connection closes.
+async fn max_requests_per_connection_goes_away(t: Transport) {
+    let (_s, peer) = server_with(t, limits(|l| l.max_requests_per_connection = 3)).await;
+    let mut c = H2Conn::handshake(peer).await;
+    assert_eq!(c.get(1, "/").await.status, 200);
+    assert_eq!(c.get(3, "/").await.status, 200);
+    c.send(&headers(5, END_HEADERS | END_STREAM, &get_block("/")))
+        .await;
+    let (goaways, ended) = until_closed(&mut c, true).await;
+    assert_eq!(goaways, vec![(0x7fff_ffff, NO_ERROR), (5, NO_ERROR)]);
+    assert_eq!(ended, vec![5]);
+}
+
+/// Paused clock. `Limits::max_connection_age`: at that age the two-phase
+/// graceful GOAWAY begins (the final one after `h2_shutdown_ping_timeout`
+/// when its PING is not answered); a stream in flight finishes.
+async fn max_connection_age_goes_away(t: Transport) {
+    let age = Duration::from_secs(5);
+    let born = tokio::time::Instant::now();
+    let (_s, peer) = server_with(t, limits(|l| l.max_connection_age = age)).await;
+    let mut c = H2Conn::handshake(peer).await;
+    assert_eq!(c.get(1, "/").await.status, 200);
+    // Answered 300 ms later: after the first GOAWAY.
+    tokio::time::sleep_until(born + age - Duration::from_millis(100)).await;
+    c.send(&headers(3, END_HEADERS | END_STREAM, &get_block("/later")))
+        .await;
+    let (last, code, _) = next_goaway(&mut c).await;
+    assert_eq!((last, code), (0x7fff_ffff, Some(NO_ERROR)));
+    assert_fired_after(born.elapsed(), age);
+    let (goaways, ended) = until_closed(&mut c, false).await;
+    assert_eq!(goaways, vec![(3, NO_ERROR)]);
+    assert_eq!(ended, vec![3]);
+}
+
 // ---------------------------------------------------------------- §6.9 flow control
 
 async fn rfc9113_6_9_window_update_zero_on_connection(t: Transport) {
@@ -1860,6 +1921,7 @@ suite! {
         rfc9113_5_1_2_streams_held_open_by_flow_control_count,
         rfc9113_8_1_complete_response_before_request_ends,
         rfc9113_8_1_large_rest_of_request_reset_with_no_error,
+        max_requests_per_connection_goes_away,
         rfc9113_5_3_1_headers_self_dependency,
         rfc9113_5_4_1_goaway_names_last_stream,
         rfc9113_5_5_unknown_frame_inside_header_block,
@@ -1976,6 +2038,7 @@ suite! {
         rfc9113_6_8_final_goaway_without_ping_answer,
         stalled_flow_control_closes_after_send_stall_timeout,
         rfc9113_8_1_slow_rest_of_request_reset_after_discard_timeout,
+        max_connection_age_goes_away,
     ]
     cleartext_only: [
         rfc9113_3_2_h2c_upgrade_answers_on_stream_1,
