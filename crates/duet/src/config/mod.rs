@@ -150,9 +150,10 @@ pub struct Limits {
     /// may have waiting for the socket before it stops reading from the
     /// peer: a peer that sends PINGs, SETTINGS or invalid frames but does
     /// not read the answers stalls itself (TCP backpressure) instead of
-    /// growing a queue (CVE-2019-9512, -9514, -9515). The control frames
-    /// queued then stay under this plus the answers to one read of input
-    /// (a read is at most about 24 KiB). Default 1 MiB.
+    /// growing a queue (CVE-2019-9512, -9514, -9515). The memory held for
+    /// that output stays under about twice this (buffers grow by
+    /// doubling) plus the answers to one read of input (a read is at most
+    /// about 24 KiB). Default 1 MiB.
     pub h2_max_queued_output: usize,
     /// HTTP/2 streams reset per second, by the client (Rapid Reset,
     /// CVE-2023-44487) or by us after a stream error the client caused

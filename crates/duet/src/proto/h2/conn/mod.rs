@@ -330,7 +330,12 @@ enum Lookup {
 ///    with [`Connection::release`] (WINDOW_UPDATEs are sent in batches).
 ///    A handler may run only for a stream the core still tracks: drop it
 ///    on [`Event::Reset`] (the core counts a connection with no stream
-///    open as idle).
+///    open as idle). Once a response's END_STREAM is sent, the rest of its
+///    request is the core's: it is checked and dropped there, its credit
+///    returned, and no more [`Event::Data`] comes for it; a request refused
+///    before any handler saw it comes as [`Event::Refused`], for the
+///    record only. When the peer closes its side, call
+///    [`Connection::peer_closed`].
 /// 5. After any call, take the output with [`Connection::take_output`] (in
 ///    order; write all of it), then call [`Connection::refill`] to let more
 ///    queued DATA in, and take the output again.
