@@ -116,7 +116,8 @@ impl Config {
             // streaming; it grows with the window (as h2 0.4.19 does).
             small_data_budget: u64::from(l.h2_small_data_budget)
                 .max(u64::from(connection_window_size / 2)),
-            discard_body_bytes: l.h2_discard_body_bytes,
+            // What a stream counts in 32 bits.
+            discard_body_bytes: l.h2_discard_body_bytes.min(u64::from(u32::MAX)),
             discard_body_timeout: l.h2_discard_body_timeout,
             max_requests: l.max_requests_per_connection,
             max_age: l.max_connection_age,
@@ -537,7 +538,9 @@ impl Connection {
             self.active = self.active.saturating_sub(1);
             let unreleased = s.unreleased;
             self.release_connection(unreleased);
-            self.small_charge = self.small_charge.saturating_sub(s.charge);
+            if s.charge != 0 {
+                self.small_charge = self.small_charge.saturating_sub(u64::from(s.charge));
+            }
             if s.discard_left.is_some() {
                 self.timers.discards.retain(|(d, _)| *d != id);
             }

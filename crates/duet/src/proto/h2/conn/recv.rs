@@ -298,7 +298,7 @@ impl Connection {
                     WindowUpdate::new(id, inc).encode(&mut self.out.buf);
                 }
             }
-            s.discard_left = left.checked_sub(len);
+            s.discard_left = u32::try_from(len).ok().and_then(|l| left.checked_sub(l));
             let over = s.discard_left.is_none() && s.state.can_recv();
             self.release_connection(n);
             if over {
@@ -392,7 +392,8 @@ impl Connection {
             return Ok(());
         }
         if let Some(s) = self.streams.get_mut(&id) {
-            s.charge = (s.charge + after).saturating_sub(before);
+            let charge = (u64::from(s.charge) + after).saturating_sub(before);
+            s.charge = u32::try_from(charge).unwrap_or(u32::MAX);
         }
         self.small_charge = (self.small_charge + after).saturating_sub(before);
         if self.small_charge > self.cfg.small_data_budget {
@@ -577,18 +578,19 @@ impl Connection {
         }
         let mut s = self.new_stream();
         let _ = s.state.recv_open(end_stream);
-        match head {
+        let event = match head {
             Ok(head) => {
                 s.content_length = head.content_length;
-                self.events.push_back(Event::Request {
+                Event::Request {
                     id,
                     head: head.parts,
                     end_stream,
-                });
+                }
             }
             // Answered 431 by the driver.
-            Err(_) => self.events.push_back(Event::HeadersTooLarge { id }),
-        }
+            Err(_) => Event::HeadersTooLarge { id },
+        };
+        self.events.push_back(event);
         self.streams.insert(id, s);
         self.active += 1;
         self.useful_frame();
@@ -709,10 +711,11 @@ impl Connection {
             let refund = if n == s.unreleased {
                 s.charge
             } else {
-                (u128::from(s.charge) * u128::from(n) / u128::from(s.unreleased)) as u64
+                // At most `s.charge`: n < unreleased.
+                (u64::from(s.charge) * n / s.unreleased) as u32
             };
             s.charge -= refund;
-            self.small_charge = self.small_charge.saturating_sub(refund);
+            self.small_charge = self.small_charge.saturating_sub(u64::from(refund));
         }
         s.unreleased -= n;
         if n > 0 && s.state.can_recv() {

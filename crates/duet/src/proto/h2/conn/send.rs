@@ -118,14 +118,14 @@ impl Connection {
         // read it (the driver forgets a stream whose response is out).
         let held = std::mem::take(&mut s.unreleased);
         let charge = std::mem::take(&mut s.charge);
-        s.discard_left = Some(discard_max);
+        s.discard_left = Some(u32::try_from(discard_max).unwrap_or(u32::MAX));
         if let Some(inc) = s
             .recv_window
             .release(u32::try_from(held).unwrap_or(u32::MAX))
         {
             WindowUpdate::new(id, inc).encode(&mut self.out.buf);
         }
-        self.small_charge = self.small_charge.saturating_sub(charge);
+        self.small_charge = self.small_charge.saturating_sub(u64::from(charge));
         self.release_connection(held);
         self.timers.discards.push_back((id, None));
     }

@@ -199,11 +199,13 @@ impl Connection {
         let t = &mut self.timers;
         // Discards begun since the last call start now (they are at the
         // back, after the ones already dated).
-        for (_, since) in t.discards.iter_mut().rev() {
-            if since.is_some() {
-                break;
+        if !t.discards.is_empty() {
+            for (_, since) in t.discards.iter_mut().rev() {
+                if since.is_some() {
+                    break;
+                }
+                *since = Some(now);
             }
-            *since = Some(now);
         }
         if self.streams.is_empty() {
             t.idle_since.get_or_insert(now);
