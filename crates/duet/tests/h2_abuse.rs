@@ -118,15 +118,26 @@ const MIB: usize = 1024 * 1024;
 /// One test at a time: the heap is the process's.
 static SERIAL: Mutex<()> = Mutex::new(());
 
-/// Runs `test` alone, on a current-thread runtime (paused when `paused`).
-fn run<F: Future<Output = ()>>(paused: bool, test: F) {
+/// Runs `f` while no other test of this binary runs (all of `f`: a test
+/// allocating after its measurement would skew another's).
+fn alone<T>(f: impl FnOnce() -> T) -> T {
     let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    f()
+}
+
+/// Runs `test` on a current-thread runtime (paused when `paused`).
+fn block_on<F: Future<Output = ()>>(paused: bool, test: F) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .start_paused(paused)
         .build()
         .expect("runtime");
     rt.block_on(test);
+}
+
+/// Runs `test` alone (see [`alone`]) on its runtime.
+fn run<F: Future<Output = ()>>(paused: bool, test: F) {
+    alone(|| block_on(paused, test))
 }
 
 /// One `#[test]` per transport for each case: `cleartext::<name>`,
@@ -1173,11 +1184,17 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Collect {
 /// resets.
 #[test]
 fn refused_requests_get_access_records() {
+    // Alone from the start: a callsite first reached on another thread
+    // while the subscriber is being set may cache "never" for good.
+    alone(refused_requests_get_access_records_alone)
+}
+
+fn refused_requests_get_access_records_alone() {
     use tracing_subscriber::layer::SubscriberExt;
     let records: Records = Arc::default();
     let subscriber = tracing_subscriber::registry().with(Collect(records.clone()));
     let _guard = tracing::subscriber::set_default(subscriber);
-    run(false, async {
+    block_on(false, async {
         let (s, peer, probes) = serve(
             Transport::Cleartext,
             limits(|l| l.h2_max_concurrent_streams = 1),
