@@ -81,17 +81,87 @@ pub struct Limits {
     /// Default 16 384 (the protocol minimum).
     pub h2_max_frame_size: u32,
     /// HTTP/2 SETTINGS_MAX_HEADER_LIST_SIZE advertised and enforced
-    /// (RFC 9113 §6.5.2). Default 64 KiB.
+    /// (RFC 9113 §6.5.2): each decoded field counts its name, its value and
+    /// 32 octets (RFC 7541 §4.1), so many small fields cost as much as one
+    /// large one (HPACK bomb, the 2026 HTTP/2 Bomb); together with
+    /// `max_headers` (a count) it bounds what one request head can make
+    /// the server hold. A larger list is answered 431; the connection
+    /// lives. Default 64 KiB.
     pub h2_max_header_list_size: u32,
+    /// Largest HTTP/2 field block, still compressed (a HEADERS payload and
+    /// its CONTINUATION payloads, RFC 9113 §4.3, §6.10), the connection
+    /// holds while it is reassembled; more → GOAWAY(ENHANCE_YOUR_CALM)
+    /// (CONTINUATION flood). A block within it whose decoded list exceeds
+    /// `h2_max_header_list_size` is answered 431 instead. This is the most
+    /// a pending field block makes a connection hold. Default 128 KiB.
+    pub h2_max_field_block_bytes: usize,
+    /// CONTINUATION frames one HTTP/2 field block may span (RFC 9113
+    /// §6.10), empty ones counted: a flood of empty or one-byte fragments
+    /// never reaches a byte limit. More → GOAWAY(ENHANCE_YOUR_CALM).
+    /// Default 8 (with 16 KiB frames, 144 KiB of block).
+    pub h2_max_continuation_frames: u32,
+    /// Time from a HEADERS frame without END_HEADERS to the CONTINUATION
+    /// that ends its field block (no other frame may come meanwhile, RFC
+    /// 9113 §6.10); later → GOAWAY(ENHANCE_YOUR_CALM). Default 10 s.
+    pub h2_header_block_timeout: Duration,
+    /// Budget of HTTP/2 frames that carry nothing (CVE-2019-9518): DATA
+    /// frames without END_STREAM and without data (padded or not), and
+    /// HEADERS or CONTINUATION frames with an empty fragment that end
+    /// neither the stream nor the field block. Each takes one from the
+    /// budget and each frame that carries a request or request data gives
+    /// one back (up to this many); at zero → GOAWAY(ENHANCE_YOUR_CALM). A
+    /// peer thus sends at most this many in a row and never more empty
+    /// frames than useful ones beyond it. Default 100.
+    pub h2_max_empty_frames: u32,
+    /// Budget for the bookkeeping of small HTTP/2 request DATA frames held
+    /// unread (RUSTSEC-2026-0258): each DATA frame without END_STREAM whose
+    /// data is under 256 octets is charged 256 minus its length while the
+    /// application has not read it, and the charge is given back as it
+    /// reads. Charges above the budget → GOAWAY(ENHANCE_YOUR_CALM). The
+    /// budget in force is the larger of this and half of
+    /// `h2_connection_window_size`, so it grows with the window; frames
+    /// read promptly (gRPC streaming) never add up. Default 25,600 (with
+    /// the default window: 2 MiB, at most 8,224 one-octet frames unread).
+    pub h2_small_data_budget: u32,
+    /// After a complete HTTP/2 response, the rest of a request body nobody
+    /// reads is still received, checked (stream states, content-length,
+    /// trailers, flow control: RFC 9113 §5.1, §8.1) and discarded, its
+    /// flow-control credit returned, up to this many octets; a larger
+    /// remainder (declared by content-length, or arriving) ends the stream
+    /// with RST_STREAM(NO_ERROR) (§8.1). So the answer to a bad frame does
+    /// not depend on whether the response was out first. Discarded bytes
+    /// are never held. Default 64 KiB.
+    pub h2_discard_body_bytes: u64,
+    /// Time the remainder of such a request (see `h2_discard_body_bytes`)
+    /// may take to end after the response is complete; then
+    /// RST_STREAM(NO_ERROR). Default 10 s.
+    pub h2_discard_body_timeout: Duration,
     /// HTTP/2 SETTINGS_HEADER_TABLE_SIZE for our HPACK decoder
     /// (RFC 7541 §4.2). Default 4096.
     pub h2_header_table_size: u32,
     /// Response bytes one HTTP/2 stream may have queued for sending beyond
-    /// what flow control lets out; a producer waits past it. Default 64 KiB.
+    /// what flow control lets out; a producer waits past it (a chunk the
+    /// application already made is queued whole). A connection whose peer
+    /// keeps its windows shut or opens them a byte at a time (data
+    /// dribble) holds at most `h2_max_concurrent_streams` times this (16
+    /// MiB with the defaults) plus one chunk per stream. Default 64 KiB.
     pub h2_stream_send_buffer: usize,
-    /// Streams a client may reset (or have refused) per second, averaged,
-    /// before the connection is closed with ENHANCE_YOUR_CALM (rapid-reset
-    /// guard, CVE-2023-44487). Default 200.
+    /// HTTP/2 output (control frames, answers, response DATA) a connection
+    /// may have waiting for the socket before it stops reading from the
+    /// peer: a peer that sends PINGs, SETTINGS or invalid frames but does
+    /// not read the answers stalls itself (TCP backpressure) instead of
+    /// growing a queue (CVE-2019-9512, -9514, -9515). The memory held for
+    /// that output stays under about twice this (buffers grow by
+    /// doubling) plus the answers to one read of input (a read is at most
+    /// about 24 KiB). Default 1 MiB.
+    pub h2_max_queued_output: usize,
+    /// HTTP/2 streams reset per second, by the client (Rapid Reset,
+    /// CVE-2023-44487) or by us after a stream error the client caused
+    /// (MadeYouReset, CVE-2025-8671; refused streams, malformed requests),
+    /// counted over one-second windows; one more closes the connection
+    /// with GOAWAY(ENHANCE_YOUR_CALM). A reset stream's handler is dropped
+    /// at once, so handlers running never exceed
+    /// `h2_max_concurrent_streams`. Default 200.
     pub h2_max_resets_per_sec: u32,
     /// Time the peer has to acknowledge our HTTP/2 SETTINGS before the
     /// connection is closed with SETTINGS_TIMEOUT (RFC 9113 §6.5.3).
@@ -117,12 +187,15 @@ pub struct Limits {
     pub max_connections: usize,
     /// Requests one connection may carry; the one that reaches it is
     /// answered and the connection then ends gracefully (`Connection:
-    /// close` on HTTP/1.1, GOAWAY on HTTP/2). Default `u64::MAX` (no
-    /// limit).
+    /// close` on HTTP/1.1, GOAWAY on HTTP/2). On HTTP/2 the stream that
+    /// reaches it starts the two-phase GOAWAY of a graceful shutdown
+    /// (RFC 9113 §6.8): streams the client sent before it saw the first
+    /// GOAWAY are still served. Default `u64::MAX` (no limit).
     pub max_requests_per_connection: u64,
     /// Age at which a connection stops taking new requests and ends
     /// gracefully once the ones in flight are answered (spreads
-    /// long-lived connections over instances behind a load balancer).
+    /// long-lived connections over instances behind a load balancer; on
+    /// HTTP/2 the two-phase GOAWAY of a graceful shutdown).
     /// Default `Duration::MAX` (never).
     pub max_connection_age: Duration,
 }
@@ -145,8 +218,16 @@ impl Default for Limits {
             h2_connection_window_size: 4 * 1024 * 1024,
             h2_max_frame_size: 16_384,
             h2_max_header_list_size: 64 * 1024,
+            h2_max_field_block_bytes: 128 * 1024,
+            h2_max_continuation_frames: 8,
+            h2_header_block_timeout: Duration::from_secs(10),
+            h2_max_empty_frames: 100,
+            h2_small_data_budget: 25_600,
+            h2_discard_body_bytes: 64 * 1024,
+            h2_discard_body_timeout: Duration::from_secs(10),
             h2_header_table_size: 4096,
             h2_stream_send_buffer: 64 * 1024,
+            h2_max_queued_output: 1024 * 1024,
             h2_max_resets_per_sec: 200,
             h2_settings_timeout: Duration::from_secs(10),
             h2_send_stall_timeout: Duration::from_secs(60),

@@ -55,9 +55,6 @@ const READ_MIN_ROOM: usize = 1024;
 /// buffer is released whenever all input was consumed, and a read that
 /// finds data allocates only what arrived.
 const BUFFERLESS_READ: usize = 8 * 1024;
-/// Unwritten output above which we stop reading (a peer that sends PINGs
-/// but does not read our answers cannot make us buffer without bound).
-const OUTPUT_PAUSE_READ: usize = 1024 * 1024;
 /// Queued DATA is moved into the output while less than this waits.
 const OUTPUT_REFILL_BELOW: usize = 256 * 1024;
 /// Work items handled without blocking before the output is written.
@@ -343,7 +340,7 @@ impl Driver {
             }
             let can_read = read_open
                 && !self.conn.is_done()
-                && wq.len + self.conn.output_len() < OUTPUT_PAUSE_READ;
+                && wq.len + self.conn.output_len() < self.p.limits.h2_max_queued_output;
             if rbuf.is_empty() {
                 // Everything read was consumed: give the buffer back, so
                 // that an idle connection (or one whose streams all wait on
@@ -470,12 +467,26 @@ impl Driver {
                     }
                     self.on_data(id, Bytes::new(), true);
                 }
-                Event::Reset { id, .. } => {
+                Event::Reset { id, reason } => {
                     // Dropping the task cancels the handler, the body poll
                     // and the request body channel.
                     if let Some(mut s) = self.streams.remove(&id) {
+                        if let Some(r) = &mut s.record {
+                            r.reason(reason_name(reason));
+                        }
                         s.end_record(Outcome::Reset);
                     }
+                }
+                Event::Refused { id, reason, head } => {
+                    // Refused before any handler ran: still one record.
+                    if let Some(mut r) = self.record() {
+                        if let Some(h) = &head {
+                            r.request(&h.method, &h.uri);
+                        }
+                        r.reason(reason_name(reason));
+                        r.finish(tokio::time::Instant::now().into_std(), Outcome::Reset);
+                    }
+                    tracing::debug!(stream = id, ?reason, "h2 request refused");
                 }
                 Event::GoAway { .. } => {
                     // The peer opens no more streams: finish ours, then close.
@@ -814,6 +825,8 @@ impl Driver {
             self.streams.remove(&id);
             self.conn.reset_stream(id, Reason::CANCEL);
         }
+        // Requests answered early whose rest can no longer come.
+        self.conn.peer_closed();
     }
 
     /// Graceful shutdown: an event stream never ends by itself, so it is
@@ -970,6 +983,11 @@ async fn read_some(r: &mut ReadHalf<Box<dyn Io>>, rbuf: &mut BytesMut) -> io::Re
         }
     })
     .await
+}
+
+/// The name of an HTTP/2 error code, for the access record.
+fn reason_name(r: Reason) -> &'static str {
+    r.name().unwrap_or("unknown error code")
 }
 
 /// The time to hand the core: tokio's clock, so that a paused test clock

@@ -210,6 +210,12 @@ pub(crate) struct Stream {
     pub(crate) unreleased: u64,
     /// Trailers that end the response once its queue drains (§8.1).
     pub(crate) trailers: Option<Box<http::HeaderMap>>,
+    /// Charges of the small DATA chunks among `unreleased` (the
+    /// connection's small-data budget, which is below 2^32).
+    pub(crate) charge: u32,
+    /// Our response is complete and the rest of the request is being
+    /// discarded (half-closed (local)): the octets it may still bring.
+    pub(crate) discard_left: Option<u32>,
 }
 
 impl Stream {
@@ -224,6 +230,8 @@ impl Stream {
             received: 0,
             unreleased: 0,
             trailers: None,
+            charge: 0,
+            discard_left: None,
         }
     }
 }

@@ -7,7 +7,11 @@
 //! the fields `peer`, `protocol` (as spoken by this request: `http/1.0`,
 //! `http/1.1`, `h2c`, `h2`), `method`, `target`, `status`, `bytes` (body
 //! bytes sent), `duration_ms` (from the first byte of the request head to
-//! the end) and `outcome` (`complete`, `reset`, `aborted`, `failed`).
+//! the end) and `outcome` (`complete`, `reset`, `aborted`, `failed`), and
+//! for a reset HTTP/2 stream `reason`, its error code (`PROTOCOL_ERROR`,
+//! `REFUSED_STREAM`, `CANCEL`, …). A request refused before any handler
+//! saw it (a malformed HTTP/2 request head, a stream beyond the concurrency
+//! limit) has status 0 and outcome `reset`.
 //! Nothing is gathered for requests when that target is disabled.
 
 use std::net::SocketAddr;
@@ -91,6 +95,7 @@ struct Fields {
     target: Option<Uri>,
     status: Option<StatusCode>,
     bytes: u64,
+    reason: Option<&'static str>,
 }
 
 impl AccessRecord {
@@ -111,6 +116,7 @@ impl AccessRecord {
             target: None,
             status: None,
             bytes: 0,
+            reason: None,
         }))
     }
 
@@ -123,6 +129,11 @@ impl AccessRecord {
     /// The status of the final response.
     pub(crate) fn status(&mut self, status: StatusCode) {
         self.0.status = Some(status);
+    }
+
+    /// Why the exchange was cut short (an HTTP/2 error code name).
+    pub(crate) fn reason(&mut self, reason: &'static str) {
+        self.0.reason = Some(reason);
     }
 
     /// Counts `n` body bytes sent.
@@ -151,6 +162,7 @@ impl AccessRecord {
             bytes = f.bytes,
             duration_ms = d.as_secs_f64() * 1000.0,
             outcome = outcome.as_str(),
+            reason = f.reason,
         );
     }
 }

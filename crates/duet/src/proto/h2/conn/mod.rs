@@ -63,17 +63,38 @@ pub struct Config {
     /// Time the PING of a graceful shutdown's first GOAWAY may go
     /// unanswered before the final GOAWAY.
     pub shutdown_ping_timeout: Duration,
+    /// Largest compressed field block held while it is reassembled.
+    pub max_field_block_bytes: usize,
+    /// CONTINUATION frames one field block may span, empty ones counted.
+    pub max_continuation_frames: u32,
+    /// Time a field block split over CONTINUATION frames may take.
+    pub header_block_timeout: Duration,
+    /// Budget of frames that carry nothing (refilled by useful ones).
+    pub max_empty_frames: u32,
+    /// Budget for small DATA frames held unread (already scaled with the
+    /// connection window).
+    pub small_data_budget: u64,
+    /// Request body octets discarded after a complete response before the
+    /// stream is reset with NO_ERROR.
+    pub discard_body_bytes: u64,
+    /// Time the rest of such a request may take to end.
+    pub discard_body_timeout: Duration,
+    /// Streams taken before the connection begins a graceful shutdown.
+    pub max_requests: u64,
+    /// Age at which the connection begins a graceful shutdown.
+    pub max_age: Duration,
 }
 
 impl Config {
     /// The connection configuration for these limits.
     pub fn from_limits(l: &Limits) -> Config {
+        let connection_window_size = l
+            .h2_connection_window_size
+            .clamp(DEFAULT_WINDOW, MAX_WINDOW);
         Config {
             max_concurrent_streams: l.h2_max_concurrent_streams,
             initial_window_size: l.h2_initial_window_size.min(MAX_WINDOW),
-            connection_window_size: l
-                .h2_connection_window_size
-                .clamp(DEFAULT_WINDOW, MAX_WINDOW),
+            connection_window_size,
             max_frame_size: l.h2_max_frame_size.clamp(
                 frame::settings::MIN_MAX_FRAME_SIZE,
                 frame::settings::MAX_MAX_FRAME_SIZE,
@@ -87,6 +108,19 @@ impl Config {
             send_stall_timeout: l.h2_send_stall_timeout,
             idle_timeout: l.keep_alive_timeout,
             shutdown_ping_timeout: l.h2_shutdown_ping_timeout,
+            max_field_block_bytes: l.h2_max_field_block_bytes,
+            max_continuation_frames: l.h2_max_continuation_frames,
+            header_block_timeout: l.h2_header_block_timeout,
+            max_empty_frames: l.h2_max_empty_frames,
+            // RUSTSEC-2026-0258: a fixed budget fired on legitimate
+            // streaming; it grows with the window (as h2 0.4.19 does).
+            small_data_budget: u64::from(l.h2_small_data_budget)
+                .max(u64::from(connection_window_size / 2)),
+            // What a stream counts in 32 bits.
+            discard_body_bytes: l.h2_discard_body_bytes.min(u64::from(u32::MAX)),
+            discard_body_timeout: l.h2_discard_body_timeout,
+            max_requests: l.max_requests_per_connection,
+            max_age: l.max_connection_age,
         }
     }
 }
@@ -117,6 +151,19 @@ pub enum Event {
     HeadersTooLarge {
         /// The stream.
         id: StreamId,
+    },
+    /// A request was refused with RST_STREAM before any handler could see
+    /// it (RFC 9113 §5.4.2): a malformed request head (§8.1.1), a stream
+    /// beyond SETTINGS_MAX_CONCURRENT_STREAMS (§5.1.2, REFUSED_STREAM), a
+    /// self-dependency (§5.3.1). The driver only records it (one access
+    /// record per request); the core already sent the reset.
+    Refused {
+        /// The stream.
+        id: StreamId,
+        /// The error code sent.
+        reason: Reason,
+        /// The request head, when it was well-formed (a refused stream).
+        head: Option<Box<http::request::Parts>>,
     },
     /// Request body bytes. The driver must call [`Connection::release`]
     /// with `data.len()` once the application consumed them (or at once if
@@ -284,7 +331,12 @@ enum Lookup {
 ///    with [`Connection::release`] (WINDOW_UPDATEs are sent in batches).
 ///    A handler may run only for a stream the core still tracks: drop it
 ///    on [`Event::Reset`] (the core counts a connection with no stream
-///    open as idle).
+///    open as idle). Once a response's END_STREAM is sent, the rest of its
+///    request is the core's: it is checked and dropped there, its credit
+///    returned, and no more [`Event::Data`] comes for it; a request refused
+///    before any handler saw it comes as [`Event::Refused`], for the
+///    record only. When the peer closes its side, call
+///    [`Connection::peer_closed`].
 /// 5. After any call, take the output with [`Connection::take_output`] (in
 ///    order; write all of it), then call [`Connection::refill`] to let more
 ///    queued DATA in, and take the output again.
@@ -329,6 +381,13 @@ pub struct Connection {
     active: u32,
     /// DATA payload octets sent so far (progress of flow-blocked streams).
     data_sent: u64,
+    /// Streams taken so far (`max_requests`).
+    opened: u64,
+    /// Frames that carry nothing the peer may still send before one that
+    /// carries something (CVE-2019-9518).
+    empty_budget: u32,
+    /// Charges of small DATA frames held unread (RUSTSEC-2026-0258).
+    small_charge: u64,
     timers: Timers,
 }
 
@@ -364,7 +423,10 @@ impl Connection {
             writable: Vec::new(),
             active: 0,
             data_sent: 0,
-            timers: Timers::new(now),
+            opened: 0,
+            empty_budget: cfg.max_empty_frames,
+            small_charge: 0,
+            timers: Timers::new(now, cfg.max_age),
             cfg,
         };
         // §3.4: our preface is a SETTINGS frame, the first frame we send.
@@ -393,7 +455,11 @@ impl Connection {
         let _ = st.state.recv_open(true);
         c.streams.insert(1, st);
         c.active += 1;
+        c.opened = 1;
         c.last_peer_id = 1;
+        if c.opened >= c.cfg.max_requests {
+            c.start_shutdown(now);
+        }
         c.observe(now);
         Ok(c)
     }
@@ -437,6 +503,7 @@ impl Connection {
                 self.events.push_back(Event::Reset { id, reason });
             }
             self.sendable.clear();
+            self.timers.discards.clear();
             self.reading = Reading::Frames;
         }
         Error::Connection(reason)
@@ -471,6 +538,12 @@ impl Connection {
             self.active = self.active.saturating_sub(1);
             let unreleased = s.unreleased;
             self.release_connection(unreleased);
+            if s.charge != 0 {
+                self.small_charge = self.small_charge.saturating_sub(u64::from(s.charge));
+            }
+            if s.discard_left.is_some() {
+                self.timers.discards.retain(|(d, _)| *d != id);
+            }
             if self.streams.is_empty() {
                 self.lifecycle.last_stream_ended();
             }

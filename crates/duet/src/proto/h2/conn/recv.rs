@@ -2,11 +2,15 @@
 //! states and id rules (§5.1, §5.1.1, §5.1.2), CONTINUATION sequencing
 //! (§6.10), SETTINGS (§6.5), PING (§6.7), WINDOW_UPDATE (§6.9), the
 //! request side of flow control (§5.2) and request heads (§8, via
-//! `fields`).
+//! `fields`); the budgets that bound what a peer can make us do or hold
+//! with frames the RFC allows: CONTINUATION frames per field block and
+//! block bytes, frames that carry nothing (CVE-2019-9518), small DATA
+//! frames held unread (RUSTSEC-2026-0258); and the rest of a request
+//! answered early, checked and discarded (§8.1).
 
 use std::time::Instant;
 
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 use super::super::fields::{FieldCollector, Reject};
 use super::super::frame::{
@@ -16,6 +20,31 @@ use super::super::hpack::DecoderError;
 use super::super::stream::Cause;
 use super::super::{Error, Reason, StreamId, PREFACE};
 use super::{Connection, Event, Lifecycle, Lookup, DRAIN_PING};
+
+/// Request body chunks with less data than this are small: while unread,
+/// each is charged the difference against `Config::small_data_budget` (the
+/// bookkeeping of a chunk costs about as much whatever its length), and a
+/// DATA frame this small is appended to its stream's chunk still waiting
+/// for the driver, if any.
+const SMALL_DATA_FRAME: u64 = 256;
+/// A waiting chunk takes appended small payloads until it is this long.
+const COALESCE_MAX: usize = 16 * 1024;
+/// How far back among the waiting events a stream's chunk is looked for
+/// (bounds the work per frame when many streams interleave).
+const COALESCE_LOOKBACK: usize = 8;
+
+/// The stream an event is about.
+fn event_stream(e: &Event) -> Option<StreamId> {
+    match e {
+        Event::Request { id, .. }
+        | Event::HeadersTooLarge { id }
+        | Event::Refused { id, .. }
+        | Event::Data { id, .. }
+        | Event::Trailers { id, .. }
+        | Event::Reset { id, .. } => Some(*id),
+        Event::GoAway { .. } => None,
+    }
+}
 
 /// What the next octets from the peer must be (RFC 9113 §3.4, §6.10),
 /// whatever the connection's [`Lifecycle`] (an upgraded connection may
@@ -47,6 +76,17 @@ pub(super) struct PendingBlock {
     block: BytesMut,
     end_stream: bool,
     priority: Option<PrioritySpec>,
+    /// CONTINUATION frames so far, empty ones included.
+    continuations: u32,
+    /// When its HEADERS arrived (`Config::header_block_timeout`).
+    since: Instant,
+}
+
+impl PendingBlock {
+    /// When its HEADERS arrived.
+    pub(super) fn since(&self) -> Instant {
+        self.since
+    }
 }
 
 impl Connection {
@@ -127,8 +167,8 @@ impl Connection {
         }
         match frame {
             Frame::Data(d) => self.on_data(d),
-            Frame::Headers(h) => self.on_headers(h),
-            Frame::Continuation(c) => self.on_continuation(c),
+            Frame::Headers(h) => self.on_headers(h, now),
+            Frame::Continuation(c) => self.on_continuation(c, now),
             // PRIORITY is allowed in any state (§5.1); the scheme is
             // deprecated (§5.3.2) and its frame checks are in `load`.
             Frame::Priority(_) => Ok(()),
@@ -166,8 +206,35 @@ impl Connection {
         }
     }
 
+    /// A frame that carries nothing (CVE-2019-9518) takes one from the
+    /// budget; with none left it is a connection error ENHANCE_YOUR_CALM.
+    fn empty_frame(&mut self) -> Result<(), Error> {
+        match self.empty_budget.checked_sub(1) {
+            Some(left) => {
+                self.empty_budget = left;
+                Ok(())
+            }
+            None => {
+                tracing::debug!("h2 flood of empty frames");
+                Err(Error::Connection(Reason::ENHANCE_YOUR_CALM))
+            }
+        }
+    }
+
+    /// A frame that carries a request or request data gives one back.
+    fn useful_frame(&mut self) {
+        if self.empty_budget < self.cfg.max_empty_frames {
+            self.empty_budget += 1;
+        }
+    }
+
     pub(super) fn on_data(&mut self, d: Data) -> Result<(), Error> {
         let id = d.stream_id;
+        // A DATA frame with no data (padding or not) that does not end
+        // the stream does nothing.
+        if d.data.is_empty() && !d.end_stream {
+            self.empty_frame()?;
+        }
         // §6.9: every DATA frame counts against the connection window.
         self.recv_flow
             .receive(d.flow_len)
@@ -215,6 +282,34 @@ impl Connection {
         if d.end_stream {
             s.state.recv_close().map_err(|r| Error::Stream(id, r))?;
         }
+        if len > 0 {
+            self.useful_frame();
+        }
+        let Some(s) = self.streams.get_mut(&id) else {
+            return Ok(());
+        };
+        if let Some(left) = s.discard_left {
+            // Our response is complete: nobody reads the rest of this
+            // request. Checked above, it is dropped here and its credit
+            // returned at once (§8.1).
+            let n = std::mem::take(&mut s.unreleased);
+            if s.state.can_recv() {
+                if let Some(inc) = s.recv_window.release(n as u32) {
+                    WindowUpdate::new(id, inc).encode(&mut self.out.buf);
+                }
+            }
+            s.discard_left = u32::try_from(len).ok().and_then(|l| left.checked_sub(l));
+            let over = s.discard_left.is_none() && s.state.can_recv();
+            self.release_connection(n);
+            if over {
+                // More than we are willing to read and drop: §8.1 lets us
+                // ask the peer to stop without error.
+                self.reset_stream(id, Reason::NO_ERROR);
+            } else {
+                self.remove_if_closed(id);
+            }
+            return Ok(());
+        }
         if padding > 0 {
             if let Some(s) = self.streams.get_mut(&id) {
                 s.unreleased -= padding.min(s.unreleased);
@@ -227,30 +322,112 @@ impl Connection {
             self.release_connection(padding);
         }
         if len > 0 || d.end_stream {
-            self.events.push_back(Event::Data {
-                id,
-                data: d.data,
-                end_stream: d.end_stream,
-            });
+            self.deliver(id, d.data, d.end_stream)?;
         }
         self.remove_if_closed(id);
         Ok(())
     }
 
-    pub(super) fn on_headers(&mut self, h: Headers) -> Result<(), Error> {
+    /// Hands request body bytes to the driver. A small payload is appended
+    /// (copied) to the same stream's chunk still waiting among the last
+    /// events, so that many tiny frames read in one go reach the
+    /// application as one chunk. What remains small is charged while
+    /// unread (RUSTSEC-2026-0258: a chunk held unread costs about as much
+    /// bookkeeping whatever its length); the charge returns as it is read,
+    /// and a chunk that ends the stream is exempt.
+    fn deliver(&mut self, id: StreamId, data: Bytes, end_stream: bool) -> Result<(), Error> {
+        let charge_of = |len: usize, end: bool| -> u64 {
+            let len = len as u64;
+            if end || len == 0 || len >= SMALL_DATA_FRAME {
+                0
+            } else {
+                SMALL_DATA_FRAME - len
+            }
+        };
+        let mut before = 0;
+        let mut after = None;
+        if (data.len() as u64) < SMALL_DATA_FRAME {
+            let waiting = self
+                .events
+                .iter_mut()
+                .rev()
+                .take(COALESCE_LOOKBACK)
+                .find(|e| event_stream(e) == Some(id));
+            if let Some(Event::Data {
+                data: chunk,
+                end_stream: ended @ false,
+                ..
+            }) = waiting
+            {
+                if chunk.len() < COALESCE_MAX {
+                    before = charge_of(chunk.len(), false);
+                    let mut buf = match std::mem::take(chunk).try_into_mut() {
+                        Ok(buf) => buf,
+                        Err(shared) => {
+                            let mut buf = BytesMut::with_capacity(shared.len() + data.len() + 64);
+                            buf.extend_from_slice(&shared);
+                            buf
+                        }
+                    };
+                    buf.extend_from_slice(&data);
+                    *chunk = buf.freeze();
+                    *ended = end_stream;
+                    after = Some(charge_of(chunk.len(), end_stream));
+                }
+            }
+        }
+        let after = match after {
+            Some(c) => c,
+            None => {
+                let c = charge_of(data.len(), end_stream);
+                self.events.push_back(Event::Data {
+                    id,
+                    data,
+                    end_stream,
+                });
+                c
+            }
+        };
+        if after == before {
+            return Ok(());
+        }
+        if let Some(s) = self.streams.get_mut(&id) {
+            let charge = (u64::from(s.charge) + after).saturating_sub(before);
+            s.charge = u32::try_from(charge).unwrap_or(u32::MAX);
+        }
+        self.small_charge = (self.small_charge + after).saturating_sub(before);
+        if self.small_charge > self.cfg.small_data_budget {
+            tracing::debug!("h2 flood of small DATA frames held unread");
+            return Err(Error::Connection(Reason::ENHANCE_YOUR_CALM));
+        }
+        Ok(())
+    }
+
+    pub(super) fn on_headers(&mut self, h: Headers, now: Instant) -> Result<(), Error> {
+        // An empty fragment that ends neither the stream nor the block
+        // does nothing (CVE-2019-9518).
+        if h.fragment.is_empty() && !h.end_stream {
+            self.empty_frame()?;
+        }
+        if h.fragment.len() > self.cfg.max_field_block_bytes {
+            tracing::debug!("h2 field block over the limit");
+            return Err(Error::Connection(Reason::ENHANCE_YOUR_CALM));
+        }
         if !h.end_headers {
             self.reading = Reading::HeaderBlock(Box::new(PendingBlock {
                 stream_id: h.stream_id,
                 block: BytesMut::from(&h.fragment[..]),
                 end_stream: h.end_stream,
                 priority: h.priority,
+                continuations: 0,
+                since: now,
             }));
             return Ok(());
         }
-        self.on_field_block(h.stream_id, &h.fragment, h.end_stream, h.priority)
+        self.on_field_block(h.stream_id, &h.fragment, h.end_stream, h.priority, now)
     }
 
-    pub(super) fn on_continuation(&mut self, c: Continuation) -> Result<(), Error> {
+    pub(super) fn on_continuation(&mut self, c: Continuation, now: Instant) -> Result<(), Error> {
         // §6.10: a CONTINUATION not preceded by HEADERS/CONTINUATION
         // without END_HEADERS is a connection error PROTOCOL_ERROR.
         let mut p = match std::mem::replace(&mut self.reading, Reading::Frames) {
@@ -260,19 +437,28 @@ impl Connection {
                 return Err(Error::Connection(Reason::PROTOCOL_ERROR));
             }
         };
-        p.block.extend_from_slice(&c.fragment);
-        // A block far larger than any acceptable header list is an attack
-        // (CONTINUATION flood), not a request.
-        let cap = (self.cfg.max_header_list_size as usize).saturating_mul(2) + 64 * 1024;
-        if p.block.len() > cap {
+        // CONTINUATION flood (the 2024 family; Netty's 2026 byte limit was
+        // passed with empty frames): frames are counted as well as bytes,
+        // empty ones too.
+        p.continuations += 1;
+        if p.continuations > self.cfg.max_continuation_frames {
+            tracing::debug!("h2 field block over the CONTINUATION limit");
             return Err(Error::Connection(Reason::ENHANCE_YOUR_CALM));
         }
+        if c.fragment.is_empty() && !c.end_headers {
+            self.empty_frame()?;
+        }
+        if p.block.len() + c.fragment.len() > self.cfg.max_field_block_bytes {
+            tracing::debug!("h2 field block over the limit");
+            return Err(Error::Connection(Reason::ENHANCE_YOUR_CALM));
+        }
+        p.block.extend_from_slice(&c.fragment);
         if !c.end_headers {
             self.reading = Reading::HeaderBlock(p);
             return Ok(());
         }
         let block = p.block.freeze();
-        self.on_field_block(p.stream_id, &block, p.end_stream, p.priority)
+        self.on_field_block(p.stream_id, &block, p.end_stream, p.priority, now)
     }
 
     pub(super) fn on_field_block(
@@ -281,6 +467,7 @@ impl Connection {
         block: &[u8],
         end_stream: bool,
         priority: Option<PrioritySpec>,
+        now: Instant,
     ) -> Result<(), Error> {
         let lookup = self.lookup(id);
         // §4.3: every block is decoded, whatever becomes of the stream, so
@@ -307,7 +494,7 @@ impl Connection {
                 Err(Error::Connection(Reason::PROTOCOL_ERROR))
             }
             Lookup::Closed(cause) => closed_stream_error(id, cause),
-            Lookup::Idle => self.open_stream(id, fields, end_stream, priority),
+            Lookup::Idle => self.open_stream(id, fields, end_stream, priority, now),
         }
     }
 
@@ -336,7 +523,10 @@ impl Connection {
             return Err(Error::Stream(id, Reason::PROTOCOL_ERROR));
         }
         s.state.recv_close().map_err(|r| Error::Stream(id, r))?;
-        self.events.push_back(Event::Trailers { id, trailers });
+        // A request whose response is complete is read by no one.
+        if s.discard_left.is_none() {
+            self.events.push_back(Event::Trailers { id, trailers });
+        }
         self.remove_if_closed(id);
         Ok(())
     }
@@ -347,6 +537,7 @@ impl Connection {
         fields: FieldCollector,
         end_stream: bool,
         priority: Option<PrioritySpec>,
+        now: Instant,
     ) -> Result<(), Error> {
         // §5.1.1: clients open odd-numbered streams.
         if id & 1 == 0 {
@@ -358,45 +549,56 @@ impl Connection {
             self.remember_closed(id, Cause::ResetByUs);
             return Ok(());
         }
-        // §5.3.1: a stream cannot depend on itself.
-        if priority.is_some_and(|p| p.dependency == id) {
-            return Err(Error::Stream(id, Reason::PROTOCOL_ERROR));
-        }
-        // §5.1.2: beyond our SETTINGS_MAX_CONCURRENT_STREAMS: refuse.
-        if self.active >= self.local.max_concurrent_streams {
-            return Err(Error::Stream(id, Reason::REFUSED_STREAM));
-        }
-        let too_large = match fields.finish_request() {
-            Ok(head) => {
+        let head = fields.finish_request();
+        let refuse = if priority.is_some_and(|p| p.dependency == id) {
+            // §5.3.1: a stream cannot depend on itself.
+            Some(Reason::PROTOCOL_ERROR)
+        } else if self.active >= self.local.max_concurrent_streams {
+            // §5.1.2: beyond our SETTINGS_MAX_CONCURRENT_STREAMS: refuse.
+            Some(Reason::REFUSED_STREAM)
+        } else {
+            match &head {
+                Err(Reject::Malformed(why)) => {
+                    tracing::debug!(stream = id, why, "h2 malformed request");
+                    Some(Reason::PROTOCOL_ERROR)
+                }
                 // §8.1.1: END_STREAM with a nonzero content-length is
                 // malformed.
-                if end_stream && head.content_length.is_some_and(|n| n > 0) {
-                    return Err(Error::Stream(id, Reason::PROTOCOL_ERROR));
+                Ok(h) if end_stream && h.content_length.is_some_and(|n| n > 0) => {
+                    Some(Reason::PROTOCOL_ERROR)
                 }
-                let mut s = self.new_stream();
+                Ok(_) | Err(Reject::TooLarge) => None,
+            }
+        };
+        if let Some(reason) = refuse {
+            // The driver records it; the reset follows (§5.4.2).
+            let head = head.ok().map(|h| Box::new(h.parts));
+            self.events.push_back(Event::Refused { id, reason, head });
+            return Err(Error::Stream(id, reason));
+        }
+        let mut s = self.new_stream();
+        let _ = s.state.recv_open(end_stream);
+        let event = match head {
+            Ok(head) => {
                 s.content_length = head.content_length;
-                let _ = s.state.recv_open(end_stream);
-                self.streams.insert(id, s);
-                self.active += 1;
-                self.events.push_back(Event::Request {
+                Event::Request {
                     id,
                     head: head.parts,
                     end_stream,
-                });
-                false
+                }
             }
-            Err(Reject::Malformed(why)) => {
-                tracing::debug!(stream = id, why, "h2 malformed request");
-                return Err(Error::Stream(id, Reason::PROTOCOL_ERROR));
-            }
-            Err(Reject::TooLarge) => true,
+            // Answered 431 by the driver.
+            Err(_) => Event::HeadersTooLarge { id },
         };
-        if too_large {
-            let mut s = self.new_stream();
-            let _ = s.state.recv_open(end_stream);
-            self.streams.insert(id, s);
-            self.active += 1;
-            self.events.push_back(Event::HeadersTooLarge { id });
+        self.events.push_back(event);
+        self.streams.insert(id, s);
+        self.active += 1;
+        self.useful_frame();
+        // `Limits::max_requests_per_connection`: this one is served, then
+        // the connection ends gracefully (§6.8).
+        self.opened += 1;
+        if self.opened >= self.cfg.max_requests {
+            self.start_shutdown(now);
         }
         Ok(())
     }
@@ -409,7 +611,11 @@ impl Connection {
             // Late resets of closed streams are ignored (§5.1).
             Lookup::Closed(_) => Ok(()),
             Lookup::Active => {
+                // A stream whose response is complete cost what it cost:
+                // cancelling the rest of its upload is not a rapid reset.
+                let mut counts = true;
                 if let Some(s) = self.streams.get_mut(&id) {
+                    counts = s.discard_left.is_none();
                     s.state.recv_reset();
                 }
                 self.remove_stream(id, Cause::ResetByPeer);
@@ -418,7 +624,7 @@ impl Connection {
                     reason: r.reason,
                 });
                 // Rapid-reset guard (CVE-2023-44487).
-                if self.note_reset(now) {
+                if counts && self.note_reset(now) {
                     return Err(Error::Connection(Reason::ENHANCE_YOUR_CALM));
                 }
                 Ok(())
@@ -499,6 +705,18 @@ impl Connection {
             return;
         };
         let n = (n as u64).min(s.unreleased);
+        if n > 0 && s.charge > 0 {
+            // The small-frame charges return with the data they came with
+            // (all of them once everything is read).
+            let refund = if n == s.unreleased {
+                s.charge
+            } else {
+                // At most `s.charge`: n < unreleased.
+                (u64::from(s.charge) * n / s.unreleased) as u32
+            };
+            s.charge -= refund;
+            self.small_charge = self.small_charge.saturating_sub(u64::from(refund));
+        }
         s.unreleased -= n;
         if n > 0 && s.state.can_recv() {
             if let Some(inc) = s.recv_window.release(n as u32) {

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 
 use super::super::fields::{encode_response, encode_trailers};
-use super::super::frame::{self, GoAway, Ping, RstStream};
+use super::super::frame::{self, GoAway, Ping, RstStream, WindowUpdate};
 use super::super::stream::{Cause, Sending, State};
 use super::super::{Reason, StreamId, MAX_WINDOW};
 use super::{Connection, Event, Lifecycle, DRAIN_PING};
@@ -87,23 +87,57 @@ impl Connection {
         }
     }
 
-    /// Our END_STREAM went out. If the peer is still sending its request,
-    /// nothing will read the rest: §8.1 lets us ask it to stop without error
-    /// (RST_STREAM NO_ERROR after the complete response).
+    /// Our END_STREAM went out. If the peer is still sending its request
+    /// (half-closed (local)), nothing will read the rest. §8.1 lets us ask
+    /// it to stop without error (RST_STREAM NO_ERROR after the complete
+    /// response), but then frames it sent before seeing that would go
+    /// unchecked, and the answer to a bad one would depend on timing. So
+    /// the stream stays half-closed (local): what arrives is checked as
+    /// ever and discarded, its credit returned at once, and the stream is
+    /// reset only when the rest is large (`discard_body_bytes`, declared
+    /// or arriving) or slow (`discard_body_timeout`).
     pub(super) fn response_complete(&mut self, id: StreamId) {
-        if self
-            .streams
-            .get(&id)
-            .is_some_and(|s| s.state == State::HalfClosedLocal)
-        {
+        let discard_max = self.cfg.discard_body_bytes;
+        let Some(s) = self.streams.get_mut(&id) else {
+            return;
+        };
+        if s.state != State::HalfClosedLocal {
+            self.remove_if_closed(id);
+            return;
+        }
+        let large = s
+            .content_length
+            .is_some_and(|cl| cl.saturating_sub(s.received) > discard_max);
+        if large {
             RstStream::new(id, Reason::NO_ERROR).encode(&mut self.out.buf);
-            if let Some(s) = self.streams.get_mut(&id) {
-                s.state.send_reset();
-            }
+            s.state.send_reset();
             self.remove_stream(id, Cause::ResetByUs);
             return;
         }
-        self.remove_if_closed(id);
+        // What the application held unread goes back now: no one will
+        // read it (the driver forgets a stream whose response is out).
+        let held = std::mem::take(&mut s.unreleased);
+        let charge = std::mem::take(&mut s.charge);
+        s.discard_left = Some(u32::try_from(discard_max).unwrap_or(u32::MAX));
+        if let Some(inc) = s
+            .recv_window
+            .release(u32::try_from(held).unwrap_or(u32::MAX))
+        {
+            WindowUpdate::new(id, inc).encode(&mut self.out.buf);
+        }
+        self.small_charge = self.small_charge.saturating_sub(u64::from(charge));
+        self.release_connection(held);
+        self.timers.discards.push_back((id, None));
+    }
+
+    /// The peer closed its sending side: the requests whose rest was being
+    /// discarded will never end; they are reset (NO_ERROR) so that the
+    /// connection is not kept for them.
+    pub fn peer_closed(&mut self) {
+        let waiting: Vec<StreamId> = self.timers.discards.iter().map(|(id, _)| *id).collect();
+        for id in waiting {
+            self.reset_stream(id, Reason::NO_ERROR);
+        }
     }
 
     /// Sends an interim (1xx) response head on stream `id`, e.g. `100

@@ -653,7 +653,15 @@ fn rfc9113_8_1_1_malformed_request_is_stream_error() {
     f.push(("connection", "close"));
     let r = t.feed(&frame(HEADERS, END_HEADERS | END_STREAM, 1, &block(&f)));
     t.expect_rst(r, 1, Reason::PROTOCOL_ERROR);
-    assert!(t.events().is_empty());
+    // No request for a handler; the driver is told, for its record.
+    assert!(matches!(
+        t.events()[..],
+        [Event::Refused {
+            id: 1,
+            reason: Reason::PROTOCOL_ERROR,
+            head: None
+        }]
+    ));
     // The connection goes on.
     t.open(3, true);
 }
@@ -786,22 +794,210 @@ fn upgraded_connection_has_stream_one() {
     t.expect_goaway(r, Reason::STREAM_CLOSED);
 }
 
-#[test]
-fn rfc9113_8_1_complete_response_before_request_ends() {
-    let mut t = T::new();
-    t.feed(&frame(HEADERS, END_HEADERS, 1, &block(&POST)))
-        .unwrap();
+/// A POST on stream 1 answered (END_STREAM sent) before its body came.
+fn answered_early(cfg: Config, extra: &[(&str, &str)]) -> T {
+    let mut t = acked(cfg);
+    let mut f = POST.to_vec();
+    f.extend_from_slice(extra);
+    t.feed(&frame(HEADERS, END_HEADERS, 1, &block(&f))).unwrap();
+    t.events();
     t.c.send_response(1, StatusCode::OK, &HeaderMap::new(), Some(0), true, b"");
     let f = t.frames();
+    assert_eq!(f.len(), 1, "the response alone, no RST_STREAM: {f:?}");
     assert_eq!(f[0].0.kind, Kind::Headers);
+    t
+}
+
+#[test]
+fn rfc9113_8_1_complete_response_before_request_ends() {
+    let mut t = answered_early(Config::default(), &[]);
+    // Half-closed (local): the rest of the request is read and dropped.
+    assert_eq!(t.c.open_streams(), 1);
+    t.feed(&frame(DATA, 0, 1, &[b'x'; 16_000])).unwrap();
+    assert!(t.events().is_empty(), "nobody reads it");
+    t.feed(&frame(DATA, 0, 1, &[b'x'; 16_000])).unwrap();
+    t.feed(&frame(DATA, END_STREAM, 1, b"")).unwrap();
+    assert_eq!(t.c.open_streams(), 0);
+    assert!(t.frames().iter().all(|(h, _)| h.kind == Kind::WindowUpdate));
+    // Closed after END_STREAM both ways (§5.1).
+    let r = t.feed(&frame(DATA, END_STREAM, 1, b"late"));
+    t.expect_goaway(r, Reason::STREAM_CLOSED);
+}
+
+#[test]
+fn discarded_request_data_returns_its_credit() {
+    let mut t = answered_early(
+        Config {
+            connection_window_size: 65_535,
+            initial_window_size: 65_535,
+            discard_body_bytes: 1 << 20,
+            ..Config::default()
+        },
+        &[],
+    );
+    // Five times the windows go through: each frame's credit returns.
+    let mut sent = 0;
+    while sent < 5 * 65_535 {
+        t.feed(&frame(DATA, 0, 1, &[0; 16_384])).unwrap();
+        sent += 16_384;
+        let f = t.frames();
+        assert!(f.iter().all(|(h, _)| h.kind == Kind::WindowUpdate), "{f:?}");
+    }
+    assert!(t.events().is_empty());
+}
+
+/// RFC 9113 §5.1, §6.9, §8.1, §8.1.1: after an early response every frame
+/// on the stream is still checked, with the answer it gets while the
+/// response is pending.
+#[test]
+fn frames_after_an_early_response_are_still_checked() {
+    type Case = (&'static str, Vec<Vec<u8>>, Reason);
+    let cases: Vec<Case> = vec![
+        (
+            "trailers without END_STREAM",
+            vec![frame(HEADERS, END_HEADERS, 1, &block(&[("x", "y")]))],
+            Reason::PROTOCOL_ERROR,
+        ),
+        (
+            "pseudo-header in trailers",
+            vec![frame(
+                HEADERS,
+                END_HEADERS | END_STREAM,
+                1,
+                &block(&[(":path", "/")]),
+            )],
+            Reason::PROTOCOL_ERROR,
+        ),
+        (
+            "WINDOW_UPDATE of 0",
+            vec![frame(WINDOW, 0, 1, &[0, 0, 0, 0])],
+            Reason::PROTOCOL_ERROR,
+        ),
+        (
+            "WINDOW_UPDATE past 2^31-1",
+            vec![frame(WINDOW, 0, 1, &[0x7f, 0xff, 0xff, 0xff])],
+            Reason::FLOW_CONTROL_ERROR,
+        ),
+        (
+            "DATA after the peer's RST_STREAM",
+            vec![
+                frame(RST, 0, 1, &rst(Reason::CANCEL)),
+                frame(DATA, END_STREAM, 1, b"x"),
+            ],
+            Reason::STREAM_CLOSED,
+        ),
+        (
+            "PRIORITY of the wrong length",
+            vec![frame(PRIO, 0, 1, &[0, 0, 0, 3])],
+            Reason::FRAME_SIZE_ERROR,
+        ),
+    ];
+    for (what, frames, reason) in cases {
+        let mut t = answered_early(Config::default(), &[]);
+        let mut r = Ok(());
+        for f in frames {
+            r = t.feed(&f);
+        }
+        assert_eq!(r, Ok(()), "{what}");
+        let f = t.frames();
+        assert!(
+            f.iter().any(|(h, p)| h.kind == Kind::RstStream
+                && h.stream_id == 1
+                && p[..] == reason.0.to_be_bytes()),
+            "{what}: RST_STREAM({reason}) in {f:?}"
+        );
+    }
+    // content-length against the DATA that follows.
+    for (data, end) in [(&b"toolong"[..], false), (&b"abc"[..], true)] {
+        let mut t = answered_early(Config::default(), &[("content-length", "4")]);
+        let flags = if end { END_STREAM } else { 0 };
+        let r = t.feed(&frame(DATA, flags, 1, data));
+        t.expect_rst(r, 1, Reason::PROTOCOL_ERROR);
+    }
+    // A well-formed rest, trailers included, closes the stream quietly.
+    let mut t = answered_early(Config::default(), &[("content-length", "4")]);
+    t.feed(&frame(DATA, 0, 1, b"body")).unwrap();
+    t.feed(&frame(
+        HEADERS,
+        END_HEADERS | END_STREAM,
+        1,
+        &block(&[("x", "y")]),
+    ))
+    .unwrap();
+    assert!(t.frames().is_empty());
+    assert!(t.events().is_empty());
+    assert_eq!(t.c.open_streams(), 0);
+}
+
+#[test]
+fn a_large_rest_of_the_request_is_reset_with_no_error() {
+    let cfg = Config {
+        discard_body_bytes: 1000,
+        ..Config::default()
+    };
+    // Declared: reset with the response.
+    let mut t = acked(cfg.clone());
+    let mut f = POST.to_vec();
+    f.push(("content-length", "1001"));
+    t.feed(&frame(HEADERS, END_HEADERS, 1, &block(&f))).unwrap();
+    t.c.send_response(1, StatusCode::OK, &HeaderMap::new(), Some(0), true, b"");
+    let f = t.frames();
     assert_eq!(
         (f[1].0.kind, &f[1].1[..]),
-        (Kind::RstStream, &[0u8, 0, 0, 0][..])
+        (Kind::RstStream, &rst(Reason::NO_ERROR)[..])
     );
     assert_eq!(t.c.open_streams(), 0);
-    // Request DATA already in flight is ignored.
-    t.feed(&frame(DATA, END_STREAM, 1, b"late")).unwrap();
-    assert!(t.frames().iter().all(|(h, _)| h.kind == Kind::WindowUpdate));
+    // Frames in flight after our RST_STREAM are ignored (§5.1).
+    t.feed(&frame(DATA, 0, 1, b"late")).unwrap();
+    // Arriving: reset once more than the limit came.
+    let mut t = answered_early(cfg, &[]);
+    t.feed(&frame(DATA, 0, 1, &[0; 1000])).unwrap();
+    assert!(t.frames().is_empty());
+    t.feed(&frame(DATA, 0, 1, &[0; 1])).unwrap();
+    let f = t.frames();
+    assert!(f
+        .iter()
+        .any(|(h, p)| h.kind == Kind::RstStream && p[..] == rst(Reason::NO_ERROR)));
+    assert_eq!(t.c.open_streams(), 0);
+}
+
+#[test]
+fn a_slow_rest_of_the_request_is_reset_after_the_discard_timeout() {
+    let mut t = answered_early(Config::default(), &[]);
+    let answered = t.now;
+    // The discard began at the last call with a time (the response's
+    // output): its deadline is the nearest.
+    assert_eq!(t.c.poll_timeout(), Some(answered + 10 * SEC));
+    t.advance(10 * SEC - MS);
+    t.feed(&frame(DATA, 0, 1, b"slow")).unwrap();
+    t.c.handle_timeout(t.now);
+    assert!(t.frames().is_empty(), "not yet");
+    t.advance(MS);
+    t.c.handle_timeout(t.now);
+    let f = t.frames();
+    assert!(f.iter().any(|(h, p)| h.kind == Kind::RstStream
+        && h.stream_id == 1
+        && p[..] == rst(Reason::NO_ERROR)));
+    assert_eq!(t.c.open_streams(), 0);
+    // Idle from then on.
+    assert_eq!(t.c.poll_timeout(), Some(t.now + 60 * SEC));
+}
+
+#[test]
+fn a_peer_reset_of_a_discarded_request_is_not_a_rapid_reset() {
+    let cfg = Config {
+        max_resets_per_sec: 2,
+        ..Config::default()
+    };
+    let mut t = acked(cfg);
+    for i in 0..10u32 {
+        let id = 1 + 2 * i;
+        t.feed(&frame(HEADERS, END_HEADERS, id, &block(&POST)))
+            .unwrap();
+        t.c.send_response(id, StatusCode::OK, &HeaderMap::new(), Some(0), true, b"");
+        t.feed(&frame(RST, 0, id, &rst(Reason::CANCEL))).unwrap();
+    }
+    assert!(t.goaways().is_empty());
 }
 
 #[test]
@@ -1205,4 +1401,345 @@ fn a_limit_of_duration_max_means_never() {
     t.advance(1_000_000 * SEC);
     t.c.handle_timeout(t.now);
     assert!(t.frames().is_empty());
+}
+
+// ----- budgets: what a peer can make the core do or hold -----
+
+#[test]
+fn continuation_frames_are_counted_empty_ones_too() {
+    let cfg = Config {
+        max_continuation_frames: 8,
+        ..Config::default()
+    };
+    // A block split over 8 CONTINUATIONs is a request.
+    let mut t = T::with(cfg.clone());
+    let b = get_block();
+    t.feed(&frame(HEADERS, END_STREAM, 1, &b[..2])).unwrap();
+    for i in 0..7 {
+        t.feed(&frame(CONT, 0, 1, &b[2 + i..3 + i])).unwrap();
+    }
+    t.feed(&frame(CONT, END_HEADERS, 1, &b[9..])).unwrap();
+    assert!(matches!(t.events()[..], [Event::Request { id: 1, .. }]));
+    // The ninth is a flood, however small the frames.
+    for fragment in [&b""[..], &b"\x00"[..]] {
+        let mut t = T::with(cfg.clone());
+        t.feed(&frame(HEADERS, END_STREAM, 1, &b[..2])).unwrap();
+        for _ in 0..8 {
+            t.feed(&frame(CONT, 0, 1, fragment)).unwrap();
+        }
+        let r = t.feed(&frame(CONT, 0, 1, fragment));
+        t.expect_goaway(r, Reason::ENHANCE_YOUR_CALM);
+        assert!(t.events().is_empty(), "no request reached the driver");
+    }
+}
+
+#[test]
+fn field_block_bytes_are_capped() {
+    let cfg = Config {
+        max_field_block_bytes: 20_000,
+        ..Config::default()
+    };
+    let mut t = T::with(cfg.clone());
+    t.feed(&frame(HEADERS, END_STREAM, 1, &[0; 16_000]))
+        .unwrap();
+    let r = t.feed(&frame(CONT, 0, 1, &[0; 4_001]));
+    t.expect_goaway(r, Reason::ENHANCE_YOUR_CALM);
+    // A single HEADERS frame too.
+    let mut t = T::with(Config {
+        max_field_block_bytes: 100,
+        ..Config::default()
+    });
+    let r = t.feed(&frame(HEADERS, END_HEADERS, 1, &[0; 101]));
+    t.expect_goaway(r, Reason::ENHANCE_YOUR_CALM);
+}
+
+#[test]
+fn header_block_timeout() {
+    let mut t = acked(Config::default());
+    t.advance(5 * SEC);
+    let begun = t.now;
+    t.feed(&frame(HEADERS, END_STREAM, 1, &get_block()[..3]))
+        .unwrap();
+    assert_eq!(t.c.poll_timeout(), Some(begun + 10 * SEC));
+    t.advance(10 * SEC - MS);
+    t.c.handle_timeout(t.now);
+    assert!(t.goaways().is_empty(), "not yet");
+    t.advance(MS);
+    t.c.handle_timeout(t.now);
+    assert_eq!(t.goaways(), vec![(0, Reason::ENHANCE_YOUR_CALM)]);
+    assert!(t.c.is_done());
+    // A block completed in time stops the timer.
+    let mut t = acked(Config::default());
+    let b = get_block();
+    t.feed(&frame(HEADERS, END_STREAM, 1, &b[..3])).unwrap();
+    t.advance(9 * SEC);
+    t.feed(&frame(CONT, END_HEADERS, 1, &b[3..])).unwrap();
+    assert_eq!(t.c.poll_timeout(), None, "a stream is open");
+}
+
+#[test]
+fn empty_data_frames_flood() {
+    let cfg = Config {
+        max_empty_frames: 100,
+        ..Config::default()
+    };
+    // Plain and padded-empty DATA, without END_STREAM.
+    for payload in [&b""[..], &[3u8, 0, 0, 0][..]] {
+        let flags = if payload.is_empty() { 0 } else { PADDED };
+        let mut t = T::with(cfg.clone());
+        t.feed(&frame(HEADERS, END_HEADERS, 1, &block(&POST)))
+            .unwrap();
+        for _ in 0..100 {
+            t.feed(&frame(DATA, flags, 1, payload)).unwrap();
+        }
+        let r = t.feed(&frame(DATA, flags, 1, payload));
+        t.expect_goaway(r, Reason::ENHANCE_YOUR_CALM);
+    }
+    // Empty HEADERS fragments that end neither stream nor block.
+    let mut t = T::with(cfg.clone());
+    let mut r = Ok(());
+    for _ in 0..101 {
+        r = t.feed(&frame(HEADERS, 0, 1, b""));
+        if r.is_err() {
+            break;
+        }
+        // The CONTINUATION limit would fire first: start over.
+        t.c.reading = Reading::Frames;
+    }
+    t.expect_goaway(r, Reason::ENHANCE_YOUR_CALM);
+}
+
+#[test]
+fn empty_frames_that_end_a_stream_or_follow_data_are_fine() {
+    let cfg = Config {
+        max_empty_frames: 10,
+        ..Config::default()
+    };
+    let mut t = T::with(cfg);
+    // 200 requests whose bodies end with an empty END_STREAM DATA frame.
+    for i in 0..200u32 {
+        let id = 1 + 2 * i;
+        t.feed(&frame(HEADERS, END_HEADERS, id, &block(&POST)))
+            .unwrap();
+        t.feed(&frame(DATA, 0, id, b"x")).unwrap();
+        t.feed(&frame(DATA, END_STREAM, id, b"")).unwrap();
+        t.c.release(id, 1);
+        t.c.send_response(id, StatusCode::OK, &HeaderMap::new(), Some(0), true, b"");
+    }
+    // A streaming body with an empty frame after each chunk, for long.
+    t.feed(&frame(HEADERS, END_HEADERS, 1001, &block(&POST)))
+        .unwrap();
+    for _ in 0..1000 {
+        t.feed(&frame(DATA, 0, 1001, b"chunk")).unwrap();
+        t.feed(&frame(DATA, 0, 1001, b"")).unwrap();
+        t.c.release(1001, 5);
+    }
+    assert!(t.goaways().is_empty());
+}
+
+#[test]
+fn small_data_frames_held_unread_are_budgeted() {
+    let cfg = Config {
+        small_data_budget: 25_600,
+        ..Config::default()
+    };
+    let mut t = T::with(cfg.clone());
+    t.feed(&frame(HEADERS, END_HEADERS, 1, &block(&POST)))
+        .unwrap();
+    // One frame per read, each taken by the driver as its own chunk and
+    // never read: 100 one-octet chunks charge 25,500, within the budget.
+    for _ in 0..100 {
+        t.feed(&frame(DATA, 0, 1, b"x")).unwrap();
+        t.events();
+    }
+    let r = t.feed(&frame(DATA, 0, 1, b"x"));
+    t.expect_goaway(r, Reason::ENHANCE_YOUR_CALM);
+
+    // Read as they come (gRPC streaming): never.
+    let mut t = T::with(cfg.clone());
+    t.feed(&frame(HEADERS, END_HEADERS, 1, &block(&POST)))
+        .unwrap();
+    for _ in 0..100_000 {
+        t.feed(&frame(DATA, 0, 1, b"x")).unwrap();
+        t.events();
+        t.c.release(1, 1);
+    }
+    // Read in part: what was read comes back.
+    for _ in 0..100 {
+        t.feed(&frame(DATA, 0, 1, b"xx")).unwrap();
+        t.events();
+    }
+    t.c.release(1, 100);
+    for _ in 0..49 {
+        t.feed(&frame(DATA, 0, 1, b"xx")).unwrap();
+        t.events();
+    }
+    // Final frames and frames of 256 octets or more are free.
+    t.feed(&frame(DATA, 0, 1, &[0; 256])).unwrap();
+    t.feed(&frame(DATA, END_STREAM, 1, b"x")).unwrap();
+    assert!(t.goaways().is_empty());
+    // A stream that goes away gives its charges back.
+    t.c.reset_stream(1, Reason::CANCEL);
+    t.feed(&frame(HEADERS, END_HEADERS, 3, &block(&POST)))
+        .unwrap();
+    for _ in 0..100 {
+        t.feed(&frame(DATA, 0, 3, b"x")).unwrap();
+        t.events();
+    }
+    assert!(t.goaways().is_empty());
+}
+
+#[test]
+fn small_data_frames_read_in_one_go_reach_the_driver_as_one_chunk() {
+    let mut t = T::with(Config {
+        small_data_budget: 25_600,
+        ..Config::default()
+    });
+    let mut b = Vec::new();
+    for id in [1, 3, 5] {
+        b.extend(frame(HEADERS, END_HEADERS, id, &block(&POST)));
+    }
+    // 30,000 one-octet frames, interleaved over three streams, in one
+    // read: three chunks of 10,000, nothing charged.
+    for i in 0..30_000u32 {
+        b.extend(frame(DATA, 0, [1, 3, 5][(i % 3) as usize], b"x"));
+    }
+    b.extend(frame(DATA, END_STREAM, 1, b"end"));
+    t.feed(&b).unwrap();
+    let chunks: Vec<(u32, usize, bool)> = t
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Data {
+                id,
+                data,
+                end_stream,
+            } => Some((id, data.len(), end_stream)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        chunks,
+        vec![(1, 10_003, true), (3, 10_000, false), (5, 10_000, false)]
+    );
+    assert!(t.goaways().is_empty());
+    // Large frames are passed on as they are (not copied).
+    t.feed(&frame(DATA, 0, 3, &[0; 300])).unwrap();
+    t.feed(&frame(DATA, 0, 3, &[0; 300])).unwrap();
+    assert_eq!(t.events().len(), 2);
+}
+
+#[test]
+fn small_data_budget_grows_with_the_connection_window() {
+    let l = Limits::default();
+    assert_eq!(
+        Config::from_limits(&l).small_data_budget,
+        u64::from(l.h2_connection_window_size / 2)
+    );
+    // The smallest connection window (65,535) still gives 32,767.
+    let small = Limits {
+        h2_connection_window_size: 0,
+        ..Limits::default()
+    };
+    assert_eq!(Config::from_limits(&small).small_data_budget, 32_767);
+    let set = Limits {
+        h2_small_data_budget: 3 << 20,
+        ..Limits::default()
+    };
+    assert_eq!(Config::from_limits(&set).small_data_budget, 3 << 20);
+}
+
+#[test]
+fn refused_streams_are_told_to_the_driver() {
+    let mut t = T::with(Config {
+        max_concurrent_streams: 1,
+        ..Config::default()
+    });
+    t.open(1, false);
+    t.events();
+    let r = t.feed(&frame(HEADERS, END_HEADERS | END_STREAM, 3, &get_block()));
+    t.expect_rst(r, 3, Reason::REFUSED_STREAM);
+    let ev = t.events();
+    let [Event::Refused {
+        id: 3,
+        reason: Reason::REFUSED_STREAM,
+        head: Some(head),
+    }] = &ev[..]
+    else {
+        panic!("{ev:?}")
+    };
+    assert_eq!(head.uri, "http://example.com/");
+    // A self-dependency.
+    let mut p = vec![0, 0, 0, 5, 10];
+    p.extend(get_block());
+    t.c.reset_stream(1, Reason::CANCEL);
+    t.events();
+    let r = t.feed(&frame(HEADERS, END_HEADERS | END_STREAM | PRIORITY, 5, &p));
+    t.expect_rst(r, 5, Reason::PROTOCOL_ERROR);
+    assert!(matches!(
+        t.events()[..],
+        [Event::Refused {
+            id: 5,
+            reason: Reason::PROTOCOL_ERROR,
+            ..
+        }]
+    ));
+}
+
+#[test]
+fn max_requests_begins_a_graceful_shutdown() {
+    let mut t = acked(Config {
+        max_requests: 3,
+        ..Config::default()
+    });
+    t.open(1, true);
+    t.open(3, false);
+    assert!(t.goaways().is_empty());
+    t.open(5, true);
+    // The third is taken, then the two-phase GOAWAY begins.
+    assert!(matches!(
+        t.events()[..],
+        [
+            Event::Request { id: 1, .. },
+            Event::Request { id: 3, .. },
+            Event::Request { id: 5, .. }
+        ]
+    ));
+    assert_eq!(t.goaways(), vec![(MAX_WINDOW, Reason::NO_ERROR)]);
+    t.advance(SEC);
+    t.c.handle_timeout(t.now);
+    assert_eq!(t.goaways(), vec![(5, Reason::NO_ERROR)]);
+    // Streams in flight finish; then the connection is done.
+    for id in [1, 3, 5] {
+        assert!(!t.c.is_done());
+        t.c.send_response(id, StatusCode::OK, &HeaderMap::new(), Some(0), true, b"");
+        if id == 3 {
+            t.feed(&frame(DATA, END_STREAM, 3, b"")).unwrap();
+        }
+    }
+    assert!(t.c.is_done());
+}
+
+#[test]
+fn max_connection_age_begins_a_graceful_shutdown() {
+    let mut t = acked(Config {
+        max_age: 3600 * SEC,
+        ..Config::default()
+    });
+    let born = t.now;
+    t.open(1, true);
+    assert_eq!(t.c.poll_timeout(), Some(born + 3600 * SEC));
+    t.advance(3600 * SEC - MS);
+    t.c.handle_timeout(t.now);
+    assert!(t.goaways().is_empty(), "not yet");
+    t.advance(MS);
+    t.c.handle_timeout(t.now);
+    assert_eq!(t.goaways(), vec![(MAX_WINDOW, Reason::NO_ERROR)]);
+    // The age deadline is spent; the PING timeout is next.
+    assert_eq!(t.c.poll_timeout(), Some(t.now + SEC));
+    t.advance(SEC);
+    t.c.handle_timeout(t.now);
+    assert_eq!(t.goaways(), vec![(1, Reason::NO_ERROR)]);
+    t.c.send_response(1, StatusCode::OK, &HeaderMap::new(), Some(0), true, b"");
+    assert!(t.c.is_done());
 }

@@ -12,15 +12,23 @@
 //! - no stream open for `idle_timeout`: graceful GOAWAY NO_ERROR (§6.8);
 //! - graceful shutdown: the final GOAWAY `shutdown_ping_timeout` after the
 //!   first one when the PING sent with it is not answered sooner (§6.8);
+//! - a field block split over CONTINUATION frames not complete within
+//!   `header_block_timeout` of its HEADERS: GOAWAY ENHANCE_YOUR_CALM
+//!   (§6.10: nothing else may be read meanwhile);
+//! - the rest of a request still arriving `discard_body_timeout` after its
+//!   response was complete: RST_STREAM NO_ERROR (§8.1);
+//! - a connection `max_age` old begins a graceful shutdown (§6.8);
 //! - the rapid-reset guard counts resets per second of the times passed in.
 //!
 //! A timer starts at the first call with a `now` that finds its condition
 //! (a stream closed by `send_response` starts the idle timer at the next
 //! `take_output`), so a deadline is never earlier than the rule says.
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use super::super::Reason;
+use super::super::{Reason, StreamId};
+use super::recv::Reading;
 use super::{Connection, Lifecycle};
 
 /// The instants the deadlines are counted from.
@@ -35,16 +43,25 @@ pub(super) struct Timers {
     stalled: Option<(Instant, u64)>,
     /// The rapid-reset window: its start and the resets counted in it.
     resets: (Instant, u32),
+    /// Streams discarding the rest of their request after a complete
+    /// response, in the order they began (so by deadline), with the time
+    /// they began (`None` until the next call with a time). At most one
+    /// entry per active stream.
+    pub(super) discards: VecDeque<(StreamId, Option<Instant>)>,
+    /// When the connection reaches its `max_age` (`None`: never).
+    age_deadline: Option<Instant>,
 }
 
 impl Timers {
-    /// Timers of a connection created at `now`.
-    pub(super) fn new(now: Instant) -> Timers {
+    /// Timers of a connection created at `now` that may live `max_age`.
+    pub(super) fn new(now: Instant, max_age: Duration) -> Timers {
         Timers {
             settings_sent: now,
             idle_since: Some(now),
             stalled: None,
             resets: (now, 0),
+            discards: VecDeque::new(),
+            age_deadline: deadline(now, max_age),
         }
     }
 }
@@ -84,8 +101,14 @@ impl Connection {
         if let Some((since, _)) = t.stalled {
             due = earliest(due, deadline(since, cfg.send_stall_timeout));
         }
+        if let Reading::HeaderBlock(p) = &self.reading {
+            due = earliest(due, deadline(p.since(), cfg.header_block_timeout));
+        }
+        if let Some((_, Some(since))) = t.discards.front() {
+            due = earliest(due, deadline(*since, cfg.discard_body_timeout));
+        }
         match self.lifecycle {
-            Lifecycle::Open => {}
+            Lifecycle::Open => due = earliest(due, t.age_deadline),
             Lifecycle::Draining { since } => {
                 due = earliest(due, deadline(since, cfg.shutdown_ping_timeout));
             }
@@ -125,10 +148,38 @@ impl Connection {
             let _ = self.connection_error(Reason::ENHANCE_YOUR_CALM);
             return;
         }
+        // §6.10: while a field block is incomplete nothing else can be
+        // read; a peer that keeps it open holds the connection.
+        if let Reading::HeaderBlock(p) = &self.reading {
+            if passed(now, p.since(), self.cfg.header_block_timeout) {
+                tracing::debug!("h2 field block not completed in time; closing");
+                let _ = self.connection_error(Reason::ENHANCE_YOUR_CALM);
+                return;
+            }
+        }
+        // §8.1: the rest of a request answered early is too slow to come:
+        // ask the peer to stop sending it.
+        while let Some(&(id, Some(since))) = self.timers.discards.front() {
+            if !passed(now, since, self.cfg.discard_body_timeout) {
+                break;
+            }
+            self.timers.discards.pop_front();
+            if self
+                .streams
+                .get(&id)
+                .is_some_and(|s| s.discard_left.is_some())
+            {
+                self.reset_stream(id, Reason::NO_ERROR);
+            }
+        }
+        // Old enough: stop taking streams, gracefully (§6.8).
+        if self.lifecycle == Lifecycle::Open && self.timers.age_deadline.is_some_and(|d| now >= d) {
+            self.start_shutdown(now);
+        }
         // RFC 9113 §6.8: the PING sent with the first GOAWAY was not
         // answered in time: name the last stream taken anyway.
         if let Lifecycle::Draining { since } = self.lifecycle {
-            if passed(now, since, cfg.shutdown_ping_timeout) {
+            if passed(now, since, self.cfg.shutdown_ping_timeout) {
                 self.go_away(Reason::NO_ERROR);
             }
         }
@@ -146,6 +197,16 @@ impl Connection {
     /// since the last call with a time.
     pub(super) fn observe(&mut self, now: Instant) {
         let t = &mut self.timers;
+        // Discards begun since the last call start now (they are at the
+        // back, after the ones already dated).
+        if !t.discards.is_empty() {
+            for (_, since) in t.discards.iter_mut().rev() {
+                if since.is_some() {
+                    break;
+                }
+                *since = Some(now);
+            }
+        }
         if self.streams.is_empty() {
             t.idle_since.get_or_insert(now);
         } else {
