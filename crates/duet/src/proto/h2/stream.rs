@@ -210,6 +210,12 @@ pub(crate) struct Stream {
     pub(crate) unreleased: u64,
     /// Trailers that end the response once its queue drains (§8.1).
     pub(crate) trailers: Option<Box<http::HeaderMap>>,
+    /// The request is a CONNECT (RFC 9113 §8.5, RFC 8441 §4): its stream
+    /// carries DATA only, no trailers.
+    pub(crate) connect: bool,
+    /// A 2xx to the CONNECT made the stream a tunnel: each side ends its
+    /// half with END_STREAM, as TCP with FIN.
+    pub(crate) tunnel: bool,
 }
 
 impl Stream {
@@ -224,6 +230,8 @@ impl Stream {
             received: 0,
             unreleased: 0,
             trailers: None,
+            connect: false,
+            tunnel: false,
         }
     }
 }

@@ -324,8 +324,9 @@ impl Connection {
         if !s.state.can_recv() {
             return Err(Error::Stream(id, Reason::STREAM_CLOSED));
         }
-        // §8.1: a second field block is trailers and must end the stream.
-        if !end_stream {
+        // §8.1: a second field block is trailers and must end the stream;
+        // §8.5 (RFC 8441 §4): a CONNECT stream carries none.
+        if !end_stream || s.connect {
             return Err(Error::Stream(id, Reason::PROTOCOL_ERROR));
         }
         let trailers = fields
@@ -367,7 +368,7 @@ impl Connection {
             return Err(Error::Stream(id, Reason::REFUSED_STREAM));
         }
         let too_large = match fields.finish_request() {
-            Ok(head) => {
+            Ok(mut head) => {
                 // §8.1.1: END_STREAM with a nonzero content-length is
                 // malformed.
                 if end_stream && head.content_length.is_some_and(|n| n > 0) {
@@ -375,6 +376,10 @@ impl Connection {
                 }
                 let mut s = self.new_stream();
                 s.content_length = head.content_length;
+                if head.parts.method == http::Method::CONNECT {
+                    s.connect = true;
+                    extended_connect(&mut head);
+                }
                 let _ = s.state.recv_open(end_stream);
                 self.streams.insert(id, s);
                 self.active += 1;
@@ -506,6 +511,18 @@ impl Connection {
             }
         }
         self.release_connection(n);
+    }
+}
+
+/// RFC 8441 §4: the `:protocol` of an extended CONNECT goes to the
+/// exchange layer as a request extension (only on such requests).
+fn extended_connect(head: &mut super::super::fields::RequestHead) {
+    if let Some(p) = head.protocol.take() {
+        if let Ok(v) = http::HeaderValue::from_maybe_shared(p) {
+            head.parts
+                .extensions
+                .insert(crate::proto::http::upgrade::ConnectProtocol(v));
+        }
     }
 }
 

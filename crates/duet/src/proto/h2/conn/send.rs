@@ -87,10 +87,26 @@ impl Connection {
         }
     }
 
+    /// Stream `id` answered its CONNECT with a 2xx (the response head is
+    /// sent): it is a tunnel now (RFC 9113 §8.5, RFC 8441 §4), its DATA
+    /// both ways the tunnel's bytes, each half ended by END_STREAM.
+    /// Ignored for a stream that is not a CONNECT.
+    pub fn open_tunnel(&mut self, id: StreamId) {
+        if let Some(s) = self.streams.get_mut(&id).filter(|s| s.connect) {
+            s.tunnel = true;
+        }
+    }
+
     /// Our END_STREAM went out. If the peer is still sending its request,
     /// nothing will read the rest: §8.1 lets us ask it to stop without error
     /// (RST_STREAM NO_ERROR after the complete response).
     pub(super) fn response_complete(&mut self, id: StreamId) {
+        // A tunnel's END_STREAM ends our half only: the peer's half goes
+        // on until its own END_STREAM (RFC 9113 §8.5, RFC 8441 §4).
+        if self.streams.get(&id).is_some_and(|s| s.tunnel) {
+            self.remove_if_closed(id);
+            return;
+        }
         if self
             .streams
             .get(&id)
