@@ -207,6 +207,17 @@ pub struct Upgraded {
     version: Version,
     /// Dropped with the stream: tells the connection it is over.
     _done: Option<oneshot::Sender<()>>,
+    /// Called when the stream is dropped (HTTP/2: the tunnel's input is
+    /// no longer read).
+    on_drop: Option<Box<dyn FnOnce() + Send>>,
+}
+
+impl Drop for Upgraded {
+    fn drop(&mut self) {
+        if let Some(f) = self.on_drop.take() {
+            f();
+        }
+    }
 }
 
 enum Kind {
@@ -248,12 +259,18 @@ impl Upgraded {
             shutdown,
             version: Version::HTTP_11,
             _done: Some(done),
+            on_drop: None,
         }
     }
 
     /// One HTTP/2 stream: `read` is the request body (its DATA), and the
-    /// returned body is the response body the driver sends.
-    pub(crate) fn h2(read: Body, shutdown: ShutdownSignal) -> (Upgraded, Body) {
+    /// returned body is the response body the driver sends; `on_drop` is
+    /// called when the stream is dropped.
+    pub(crate) fn h2(
+        read: Body,
+        shutdown: ShutdownSignal,
+        on_drop: Option<Box<dyn FnOnce() + Send>>,
+    ) -> (Upgraded, Body) {
         let state = Arc::new(Mutex::new(Pipe::default()));
         let up = Upgraded {
             io: Kind::H2 {
@@ -264,6 +281,7 @@ impl Upgraded {
             shutdown,
             version: Version::HTTP_2,
             _done: None,
+            on_drop,
         };
         (up, Body::from_stream(PipeReader(state)))
     }
@@ -590,7 +608,8 @@ mod tests {
     #[tokio::test]
     async fn h2_stream_reads_data_and_writes_through_a_bounded_pipe() {
         let (tx, incoming) = super::super::body::Incoming::channel(None, 4);
-        let (mut up, mut out) = Upgraded::h2(Body::incoming(incoming), ShutdownSignal::never());
+        let (mut up, mut out) =
+            Upgraded::h2(Body::incoming(incoming), ShutdownSignal::never(), None);
         assert!(tx.try_send(Bytes::from_static(b"hello")).is_ok());
         tx.finish();
         let mut got = Vec::new();
@@ -615,7 +634,7 @@ mod tests {
     #[tokio::test]
     async fn dropping_an_h2_stream_unshut_is_an_error_for_the_connection() {
         let (_tx, incoming) = super::super::body::Incoming::channel(None, 4);
-        let (up, mut out) = Upgraded::h2(Body::incoming(incoming), ShutdownSignal::never());
+        let (up, mut out) = Upgraded::h2(Body::incoming(incoming), ShutdownSignal::never(), None);
         drop(up);
         assert!(matches!(out.chunk().await, Some(Err(_))));
     }
@@ -625,7 +644,7 @@ mod tests {
         let (p, on) = pending(Asked::Connect);
         assert!(p.is_taken());
         let (_tx, incoming) = super::super::body::Incoming::channel(None, 1);
-        let (up, _out) = Upgraded::h2(Body::incoming(incoming), ShutdownSignal::never());
+        let (up, _out) = Upgraded::h2(Body::incoming(incoming), ShutdownSignal::never(), None);
         assert!(p.fulfil(up));
         assert_eq!(on.clone().await.unwrap().version(), Version::HTTP_2);
         assert!(on.await.is_err());

@@ -260,6 +260,8 @@ enum Credit {
     Consumed(usize),
     /// It asked for the body for the first time: `100 Continue` is owed.
     Demand,
+    /// A tunnel's upgraded stream was dropped: its input is read no more.
+    TunnelDropped,
 }
 
 struct Release {
@@ -728,6 +730,18 @@ impl Driver {
             }
             // RFC 9110 §10.1.1, RFC 9113 §8.1: an interim HEADERS.
             Credit::Demand => self.conn.send_informational(id, http::StatusCode::CONTINUE),
+            Credit::TunnelDropped => {
+                self.conn.end_tunnel_input(id);
+                if let Some(s) = self.streams.get_mut(&id) {
+                    let rest: usize = s.pending.drain(..).map(|b| b.len()).sum();
+                    s.body_tx = None;
+                    let done = s.response_done;
+                    self.conn.release(id, rest);
+                    if done {
+                        self.streams.remove(&id);
+                    }
+                }
+            }
         }
     }
 
@@ -819,7 +833,13 @@ impl Driver {
     /// pipe polled, like any response body, only while the stream has
     /// room in its send buffer.
     fn open_tunnel(&mut self, id: StreamId, parts: &http::response::Parts, t: PendingTunnel) {
-        let (stream, output) = Upgraded::h2(t.input, self.p.shutdown.signal());
+        let dropped = self.release.as_ref().map(|r| {
+            let tx = r.tx.clone();
+            Box::new(move || {
+                let _ = tx.send((id, Credit::TunnelDropped));
+            }) as Box<dyn FnOnce() + Send>
+        });
+        let (stream, output) = Upgraded::h2(t.input, self.p.shutdown.signal(), dropped);
         if !t.pending.fulfil(stream) {
             self.conn.reset_stream(id, Reason::CANCEL);
             self.streams.remove(&id);

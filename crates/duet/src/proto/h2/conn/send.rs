@@ -97,6 +97,20 @@ impl Connection {
         }
     }
 
+    /// The application reads no more of tunnel `id`: once our END_STREAM
+    /// is out the peer is asked to stop sending (RST_STREAM NO_ERROR after
+    /// a complete response, §8.1), as a closed TCP socket would. Ignored
+    /// for a stream that is not a tunnel.
+    pub fn end_tunnel_input(&mut self, id: StreamId) {
+        let Some(s) = self.streams.get_mut(&id).filter(|s| s.tunnel) else {
+            return;
+        };
+        s.tunnel = false;
+        if s.state == State::HalfClosedLocal {
+            self.response_complete(id);
+        }
+    }
+
     /// Our END_STREAM went out. If the peer is still sending its request,
     /// nothing will read the rest: §8.1 lets us ask it to stop without error
     /// (RST_STREAM NO_ERROR after the complete response).
