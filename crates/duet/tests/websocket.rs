@@ -1025,3 +1025,67 @@ async fn a_raw_upgrade_on_http1_and_h2() {
     }
     assert_eq!(got, b"xyz");
 }
+
+// ---------------------------------------------------------------------------
+// Through the tower seam: axum's own WebSocketUpgrade needs hyper's
+// `OnUpgrade` request extension, which only hyper can make (its
+// constructor is private to hyper); served by duet it is absent and axum
+// rejects the handshake with 426. A tower service takes duet's own
+// `OnUpgrade` extension instead — the same upgrade on every version.
+
+#[tokio::test]
+async fn axum_websocket_routes_through_the_tower_seam() {
+    use axum::extract::ws::WebSocketUpgrade as AxumUpgrade;
+    use duet::upgrade::OnUpgrade;
+
+    let app = axum::Router::new()
+        .route(
+            "/axum-ws",
+            axum::routing::get(|ws: AxumUpgrade| async move { ws.on_upgrade(|_socket| async {}) }),
+        )
+        .route(
+            "/tower-ws",
+            axum::routing::get(|req: axum::extract::Request| async move {
+                // duet's upgrade, from a plain tower service.
+                let Some(on_upgrade) = req.extensions().get::<OnUpgrade>().cloned() else {
+                    return http::Response::builder()
+                        .status(426)
+                        .body(axum::body::Body::empty())
+                        .unwrap();
+                };
+                let key = req.headers()["sec-websocket-key"].as_bytes().to_vec();
+                tokio::spawn(async move {
+                    let Ok(io) = on_upgrade.await else { return };
+                    let mut ws = WebSocketStream::from_raw_socket(io, Role::Server, None).await;
+                    while let Some(Ok(m)) = ws.next().await {
+                        if m.is_text() && ws.send(m).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+                http::Response::builder()
+                    .status(101)
+                    .header("upgrade", "websocket")
+                    .header("connection", "upgrade")
+                    .header(
+                        "sec-websocket-accept",
+                        tokio_tungstenite::tungstenite::handshake::derive_accept_key(&key),
+                    )
+                    .body(axum::body::Body::empty())
+                    .unwrap()
+            }),
+        );
+    let running = start([local().service(app)]).await;
+    let addr = running.addr();
+    let got = answer_to(addr, &handshake(GOOD).replace("/ws", "/axum-ws")).await;
+    assert_eq!(support::status_of(&got), 426, "{got}");
+    let (mut ws, resp) = tokio_tungstenite::connect_async(format!("ws://{addr}/tower-ws"))
+        .await
+        .expect("handshake through the tower seam");
+    assert_eq!(resp.status(), 101);
+    ws.send(Message::text("via tower")).await.unwrap();
+    assert_eq!(
+        ws.next().await.unwrap().unwrap(),
+        Message::text("via tower")
+    );
+}
