@@ -12,6 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use clap::Parser;
+use duet::ws::{Message, WebSocket, WebSocketUpgrade};
 use duet::{
     ConnContext, Event, Executor, Json, KeepAlive, Path, Query, RequestContext, Server, Sse,
     TlsConfig,
@@ -179,7 +180,49 @@ fn demo_routes(s: &mut Server) {
         .get("/info", info)
         .get("/bytes/{n}", bytes)
         .get("/clock", clock_page)
-        .get("/sse", clock_events);
+        .get("/sse", clock_events)
+        .get("/chat", chat_page)
+        .get("/ws", websocket);
+}
+
+/// A page that talks to the `/ws` echo from the browser.
+async fn chat_page() -> duet::Response {
+    duet::Response::html(include_str!("chat.html")).insert_header("cache-control", "no-cache")
+}
+
+/// `GET /ws`: a WebSocket echo (text and binary), over HTTP/1.1 or, by
+/// extended CONNECT (RFC 8441), over h2c and h2. With `?hello` the server
+/// first sends `{"protocol": "h2", "connection": N}`: which protocol
+/// carried the socket.
+async fn websocket(ws: WebSocketUpgrade, req: RequestContext, conn: ConnContext) -> duet::Response {
+    let hello = req
+        .query()
+        .is_some_and(|q| q.split('&').any(|p| p == "hello"));
+    tracing::info!(
+        "WebSocket from {} over {} (connection {})",
+        conn.peer_addr(),
+        conn.protocol(),
+        conn.id()
+    );
+    ws.on_upgrade(move |socket| echo_socket(socket, hello.then_some(conn)))
+}
+
+async fn echo_socket(mut socket: WebSocket, hello: Option<ConnContext>) {
+    if let Some(conn) = hello {
+        let greeting = serde_json::json!({"protocol": conn.protocol(), "connection": conn.id()});
+        if socket
+            .send(Message::text(greeting.to_string()))
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+    while let Some(Ok(msg)) = socket.recv().await {
+        if matches!(msg, Message::Text(_) | Message::Binary(_)) && socket.send(msg).await.is_err() {
+            break;
+        }
+    }
 }
 
 /// A page that shows the `/sse` clock live and the protocol it was loaded

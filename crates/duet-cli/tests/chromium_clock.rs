@@ -3,8 +3,11 @@
 //! Chromium (Debian's `chromium`, installed by `scripts/test.sh`) loads it,
 //! and the test reads the live page through the DevTools protocol until the
 //! page shows at least three Server-Sent Events and that it came over h2,
-//! then saves a screenshot to `target/test-artifacts/clock.png`. A second
-//! test reads the demo's `/sse` with `curl -N` over HTTP/1.1 and h2.
+//! then saves a screenshot to `target/test-artifacts/clock.png`. Another
+//! loads `/chat`, whose WebSocket Chromium opens over h2 (RFC 8441), and
+//! exchanges text and binary messages with the `/ws` echo (screenshot
+//! `chat.png`). A third reads the demo's `/sse` with `curl -N` over
+//! HTTP/1.1 and h2.
 //!
 //! The DevTools client is a minimal WebSocket client (RFC 6455) written
 //! here so the test needs nothing beyond the standard library and
@@ -250,70 +253,134 @@ fn base64_decode(text: &str) -> Vec<u8> {
 
 // ---------------------------------------------------------------------------
 
+/// Headless Chromium with DevTools, one tab of our own attached; the
+/// profile is removed once the browser is gone.
+struct Browser {
+    cdp: WebSocket,
+    session: String,
+    // Declared before the profile so the browser dies first.
+    chromium: Reaped,
+    _profile: TempDir,
+}
+
+impl Browser {
+    /// Starts Chromium and loads `page_url` in a new tab, waiting for its
+    /// load event.
+    fn open(page_url: &str) -> Browser {
+        let browser = chromium_binary();
+        // Headless Chromium with DevTools on a port it picks and announces
+        // on stderr ("DevTools listening on ws://...").
+        let profile = TempDir::new("chromium-profile");
+        let mut chromium = Reaped(
+            Command::new(&browser)
+                .args([
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-quic",
+                    "--no-first-run",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    "--ignore-certificate-errors",
+                    "--window-size=900,700",
+                    "--remote-debugging-port=0",
+                    "--remote-debugging-address=127.0.0.1",
+                ])
+                .arg(format!("--user-data-dir={}", profile.0.display()))
+                .arg("about:blank")
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap_or_else(|e| panic!("{browser} could not start: {e}")),
+        );
+        // Chromium's stderr is noisy: echo only the lines that may matter.
+        let stderr = chromium.0.stderr.take().expect("piped stderr");
+        let browser_log = Lines::read(stderr, |line| {
+            !line.contains("dbus") && !line.contains("unexpected operator")
+        });
+        const ANNOUNCE: &str = "DevTools listening on ";
+        let ws_url = browser_log
+            .wait_for(ANNOUNCE, Duration::from_secs(30))
+            .and_then(|line| Some(line.split_once(ANNOUNCE)?.1.trim().to_string()))
+            .unwrap_or_else(|| panic!("chromium announced no DevTools endpoint"));
+        let mut cdp = WebSocket::connect(&ws_url);
+
+        // A tab of our own, attached to this connection; the page is loaded
+        // once its load event comes.
+        let target = cdp.call(None, "Target.createTarget", json!({"url": "about:blank"}));
+        let attached = cdp.call(
+            None,
+            "Target.attachToTarget",
+            json!({"targetId": target["targetId"], "flatten": true}),
+        );
+        let session = attached["sessionId"]
+            .as_str()
+            .expect("a session id")
+            .to_string();
+        let tab = Some(session.as_str());
+        cdp.call(tab, "Page.enable", json!({}));
+        cdp.call(tab, "Page.navigate", json!({"url": page_url}));
+        cdp.event(&session, "Page.loadEventFired");
+        Browser {
+            cdp,
+            session,
+            chromium,
+            _profile: profile,
+        }
+    }
+
+    /// Evaluates `promise` in the tab and returns the JSON text it resolves
+    /// to, parsed.
+    fn report(&mut self, promise: &str) -> Value {
+        let r = self.cdp.call(
+            Some(self.session.as_str()),
+            "Runtime.evaluate",
+            json!({"expression": promise, "awaitPromise": true, "returnByValue": true}),
+        );
+        if let Some(e) = r.get("exceptionDetails") {
+            panic!("{e}");
+        }
+        r["result"]["value"]
+            .as_str()
+            .and_then(|v| serde_json::from_str(v).ok())
+            .unwrap_or_else(|| panic!("no report from the page: {r}"))
+    }
+
+    /// Saves a screenshot of the tab as `target/test-artifacts/NAME`.
+    fn screenshot(&mut self, name: &str) {
+        let tab = Some(self.session.as_str());
+        let shot = self
+            .cdp
+            .call(tab, "Page.captureScreenshot", json!({"format": "png"}));
+        let png = base64_decode(shot["data"].as_str().expect("screenshot data"));
+        assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
+        let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join("test-artifacts");
+        std::fs::create_dir_all(&artifacts).expect("artifact dir");
+        let path = artifacts.join(name);
+        std::fs::write(&path, &png).expect("write screenshot");
+        eprintln!("screenshot: {}", path.display());
+    }
+
+    /// Closes the browser politely (it closes DevTools as it exits).
+    fn close(mut self) {
+        self.cdp
+            .send_text(&json!({"id": 0, "method": "Browser.close"}).to_string());
+        self.cdp.until_closed();
+        drop(self.chromium);
+    }
+}
+
 #[test]
 fn chromium_shows_live_clock_events() {
-    let browser = chromium_binary();
-
     let (_duet, _http_addr, https_addr) = start_demo();
     // `localhost` is a name the self-signed certificate carries; Chromium
     // resolves it to the loopback address without asking DNS.
     let page_url = format!("https://localhost:{}/clock", https_addr.port());
-
-    // Headless Chromium with DevTools on a port it picks and announces on
-    // stderr ("DevTools listening on ws://...").
-    // Declared before the browser so it is removed after the browser died.
-    let profile = TempDir::new("chromium-profile");
-    let mut chromium = Reaped(
-        Command::new(&browser)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--ignore-certificate-errors",
-                "--window-size=900,700",
-                "--remote-debugging-port=0",
-                "--remote-debugging-address=127.0.0.1",
-            ])
-            .arg(format!("--user-data-dir={}", profile.0.display()))
-            .arg("about:blank")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("{browser} could not start: {e}")),
-    );
-    // Chromium's stderr is noisy: echo only the lines that may matter.
-    let stderr = chromium.0.stderr.take().expect("piped stderr");
-    let browser_log = Lines::read(stderr, |line| {
-        !line.contains("dbus") && !line.contains("unexpected operator")
-    });
-    const ANNOUNCE: &str = "DevTools listening on ";
-    let ws_url = browser_log
-        .wait_for(ANNOUNCE, Duration::from_secs(30))
-        .and_then(|line| Some(line.split_once(ANNOUNCE)?.1.trim().to_string()))
-        .unwrap_or_else(|| panic!("chromium announced no DevTools endpoint"));
-    let mut cdp = WebSocket::connect(&ws_url);
-
-    // A tab of our own, attached to this connection; the page is loaded
-    // once its load event comes.
-    let target = cdp.call(None, "Target.createTarget", json!({"url": "about:blank"}));
-    let attached = cdp.call(
-        None,
-        "Target.attachToTarget",
-        json!({"targetId": target["targetId"], "flatten": true}),
-    );
-    let session = attached["sessionId"]
-        .as_str()
-        .expect("a session id")
-        .to_string();
-    let tab = Some(session.as_str());
-    cdp.call(tab, "Page.enable", json!({}));
-    cdp.call(tab, "Page.navigate", json!({"url": page_url}));
-    cdp.event(&session, "Page.loadEventFired");
+    let mut browser = Browser::open(&page_url);
 
     // The page answers once it shows three events (it watches its own
     // counter; it gives up after 30 s and says what it shows).
@@ -333,18 +400,7 @@ fn chromium_shows_live_clock_events() {
         watch.observe(count, { childList: true, characterData: true, subtree: true });
         setTimeout(() => reject(new Error("the page did not show three events: " + report())), 30000);
     })"##;
-    let r = cdp.call(
-        tab,
-        "Runtime.evaluate",
-        json!({"expression": probe, "awaitPromise": true, "returnByValue": true}),
-    );
-    if let Some(e) = r.get("exceptionDetails") {
-        panic!("{e}");
-    }
-    let seen: Value = r["result"]["value"]
-        .as_str()
-        .and_then(|v| serde_json::from_str(v).ok())
-        .unwrap_or_else(|| panic!("no report from the page: {r}"));
+    let seen = browser.report(probe);
 
     // Loaded over HTTP/2, chosen by ALPN.
     assert_eq!(seen["protocol"], "h2", "{seen}");
@@ -375,24 +431,69 @@ fn chromium_shows_live_clock_events() {
         "{seen}"
     );
 
-    // The screenshot, as a test artifact.
-    let shot = cdp.call(tab, "Page.captureScreenshot", json!({"format": "png"}));
-    let png = base64_decode(shot["data"].as_str().expect("screenshot data"));
-    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
-    let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .parent()
-        .unwrap_or(Path::new("."))
-        .join("test-artifacts");
-    std::fs::create_dir_all(&artifacts).expect("artifact dir");
-    let path = artifacts.join("clock.png");
-    std::fs::write(&path, &png).expect("write screenshot");
-    eprintln!("screenshot: {}", path.display());
+    browser.screenshot("clock.png");
+    browser.close();
+}
 
-    // Close the browser politely (it closes DevTools as it exits), then
-    // clean up its profile.
-    cdp.send_text(&json!({"id": 0, "method": "Browser.close"}).to_string());
-    cdp.until_closed();
-    drop(chromium);
+/// The demo's `/chat` page over https: Chromium opens its WebSocket on the
+/// h2 connection that loaded the page (RFC 8441 extended CONNECT, which it
+/// uses only because the server advertised SETTINGS_ENABLE_CONNECT_PROTOCOL
+/// on it), sends a text and a binary message, and shows both echoes; the
+/// server's context says h2, in the greeting and in its log.
+#[test]
+fn chromium_speaks_websocket_over_h2() {
+    let (duet, _http_addr, https_addr) = start_demo();
+    let page_url = format!("https://localhost:{}/chat", https_addr.port());
+    let mut browser = Browser::open(&page_url);
+    let probe = r##"new Promise((resolve, reject) => {
+        const $ = (id) => document.getElementById(id);
+        const report = () => JSON.stringify({
+            page: $("protocol").textContent,
+            socket: $("ws-protocol").textContent,
+            state: $("state").textContent,
+            count: Number($("count").textContent),
+            log: Array.from(document.querySelectorAll("#log li"), li => li.textContent),
+        });
+        let sent = false;
+        const check = () => {
+            if (!sent && $("state").textContent === "open" && $("ws-protocol").textContent !== "?") {
+                sent = true;
+                $("text").value = "hello from chromium";
+                $("form").requestSubmit();
+                $("binary").click();
+            }
+            if (Number($("count").textContent) >= 2) { watch.disconnect(); resolve(report()); }
+        };
+        const watch = new MutationObserver(check);
+        watch.observe(document.body, { childList: true, characterData: true, subtree: true });
+        check();
+        setTimeout(() => reject(new Error("no two echoes: " + report())), 30000);
+    })"##;
+    let seen = browser.report(probe);
+    assert_eq!(seen["page"], "h2", "{seen}");
+    assert_eq!(
+        seen["socket"], "h2",
+        "the WebSocket went over HTTP/2: {seen}"
+    );
+    assert_eq!(seen["state"], "open", "{seen}");
+    let log: Vec<&str> = seen["log"]
+        .as_array()
+        .expect("log")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(log.contains(&"← hello from chromium"), "{seen}");
+    assert!(log.contains(&"← binary [0, 1, 254, 255]"), "{seen}");
+    // The server's own record of it.
+    assert!(
+        duet.log
+            .wait_for("WebSocket from 127.0.0.1", Duration::from_secs(5))
+            .is_some_and(|l| l.contains("over h2 ")),
+        "{}",
+        duet.log.text()
+    );
+    browser.screenshot("chat.png");
+    browser.close();
 }
 
 /// `GET /sse` of the demo with `curl -N`: clock events numbered after the

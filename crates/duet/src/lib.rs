@@ -46,6 +46,7 @@ pub use app::router::Router;
 pub use app::server::Server;
 pub use app::service::{Route, ServerService};
 pub use app::sse::{Event, IntoEvent, KeepAlive, Sse};
+pub use app::{upgrade, ws};
 pub use config::{Limits, TlsConfig, TlsError, TlsErrorKind};
 pub use error::Error;
 pub use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, Version};

@@ -1,6 +1,6 @@
 //! What users write against: servers and routes, handlers and extractors,
-//! connection and request contexts, responses, bodies and Server-Sent
-//! Events.
+//! connection and request contexts, responses, bodies, Server-Sent
+//! Events, protocol upgrades and WebSocket.
 
 pub mod body;
 pub mod context;
@@ -12,3 +12,5 @@ pub mod router;
 pub mod server;
 pub mod service;
 pub mod sse;
+pub mod upgrade;
+pub mod ws;

@@ -82,6 +82,8 @@ struct Inner {
     /// the prefix (the longest prefix wins).
     nested_fallbacks: Vec<(String, Endpoint)>,
     state: Arc<http::Extensions>,
+    /// What answers CONNECT tunnels (RFC 9110 §9.3.6), if anything.
+    connect: Option<Endpoint>,
     /// Patterns that could not be added, and why.
     errors: Vec<(String, String)>,
 }
@@ -274,6 +276,9 @@ impl Router {
         if inner.fallback.is_none() {
             inner.fallback = other.fallback;
         }
+        if inner.connect.is_none() {
+            inner.connect = other.connect;
+        }
         inner.nested_fallbacks.extend(other.nested_fallbacks);
         for (pattern, idx) in &other.table.patterns {
             let Some(entry) = other.table.entries.get(*idx) else {
@@ -290,6 +295,23 @@ impl Router {
     pub fn fallback<H: Handler<T>, T: 'static>(&mut self, handler: H) -> &mut Self {
         self.inner_mut().fallback = Some(Endpoint::Handler(boxed(handler)));
         self
+    }
+
+    /// What answers `CONNECT host:port` tunnels (RFC 9110 §9.3.6; an
+    /// HTTP/2 CONNECT without `:protocol`, RFC 9113 §8.5): a handler that
+    /// takes [`Upgrade`](crate::upgrade::Upgrade) and the target's `Uri`,
+    /// and answers 2xx with [`Upgrade::on_upgrade`](crate::upgrade::Upgrade::on_upgrade)
+    /// to open the tunnel. Without one, CONNECT is answered 501. (An
+    /// extended CONNECT names a path and is routed like any request; see
+    /// [`Router::route`].)
+    pub fn connect<H: Handler<T>, T: 'static>(&mut self, handler: H) -> &mut Self {
+        self.inner_mut().connect = Some(Endpoint::Handler(boxed(handler)));
+        self
+    }
+
+    /// True when the router answers CONNECT tunnels.
+    pub(crate) fn has_connect(&self) -> bool {
+        self.inner.connect.is_some()
     }
 
     /// A tower service that answers requests no route matches (instead of
@@ -339,7 +361,16 @@ impl Router {
         conn: ConnContext,
         body_limit: u64,
     ) -> Dispatch {
-        let endpoint = match self.inner.table.find(&parts.method, parts.uri.path()) {
+        let found = if parts.method == Method::CONNECT {
+            // Rare: a tunnel, or an extended CONNECT routed by its path.
+            match self.find_connect(&parts) {
+                Some(found) => found,
+                None => return Dispatch::ready(tunnels_not_served()),
+            }
+        } else {
+            self.inner.table.find(&parts.method, parts.uri.path())
+        };
+        let endpoint = match found {
             Match::Found(e, params) => Some((e, params)),
             Match::MethodNotAllowed(allow) => {
                 return Dispatch::ready(Response::method_not_allowed(allow))
@@ -387,6 +418,26 @@ impl Router {
         }
     }
 
+    /// The route of a CONNECT: the tunnel handler for a plain CONNECT
+    /// (`None` without one); for an extended CONNECT (RFC 8441 §4: it has
+    /// a `:path`), the path's CONNECT route, else its GET route — RFC 8441
+    /// makes the extended CONNECT the HTTP/2 form of a GET that upgrades,
+    /// so one WebSocket route serves both.
+    fn find_connect(&self, parts: &http::request::Parts) -> Option<Match<'_>> {
+        if crate::proto::http::upgrade::is_tunnel(&parts.method, &parts.uri) {
+            return self
+                .inner
+                .connect
+                .as_ref()
+                .map(|e| Match::Found(e, PathParams::default()));
+        }
+        let path = parts.uri.path();
+        Some(match self.inner.table.find(&Method::CONNECT, path) {
+            Match::MethodNotAllowed(_) => self.inner.table.find(&Method::GET, path),
+            other => other,
+        })
+    }
+
     /// The fallback for an unmatched `path`: the nested router's whose
     /// prefix it is under (the longest), else this router's.
     fn fallback_for(&self, path: &str) -> Option<&Endpoint> {
@@ -421,6 +472,13 @@ impl Router {
             .map_or(crate::config::Limits::default().max_body_bytes, |l| l.0);
         self.dispatch(parts, body, conn, limit)
     }
+}
+
+fn tunnels_not_served() -> Response {
+    Response::error(
+        StatusCode::NOT_IMPLEMENTED,
+        "CONNECT is not supported by this server",
+    )
 }
 
 /// `uri` with its path's first `prefix` bytes taken off (what a nested

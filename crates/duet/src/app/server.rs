@@ -174,6 +174,13 @@ impl Server {
         self
     }
 
+    /// What answers `CONNECT host:port` tunnels (see [`Router::connect`]);
+    /// without one, CONNECT is answered 501.
+    pub fn connect<H: Handler<T>, T: 'static>(&mut self, handler: H) -> &mut Self {
+        self.router.connect(handler);
+        self
+    }
+
     /// This server as one tower service, for calling it in-process (tests):
     /// its routes, fallback and layers, with the exchange layer's admission
     /// (body limit, 413/414/417/501) in front — what a connection to it

@@ -218,6 +218,7 @@ where
 pub struct ServerService {
     stack: Route,
     limits: Arc<crate::config::Limits>,
+    tunnels: bool,
 }
 
 impl fmt::Debug for ServerService {
@@ -234,6 +235,7 @@ impl ServerService {
         ServerService {
             stack,
             limits: Arc::new(parts.limits),
+            tunnels: parts.router.has_connect(),
         }
     }
 }
@@ -267,7 +269,7 @@ where
             declared_len: declared,
             has_body: !http_body::Body::is_end_stream(&body),
         };
-        match crate::proto::http::admit(&facts, &self.limits) {
+        match crate::proto::http::admit(&facts, &self.limits, self.tunnels) {
             Ok(admitted) => {
                 parts.extensions.insert(BodyLimit(admitted.budget.limit()));
                 self.stack.oneshot(http::Request::from_parts(parts, body))

@@ -41,7 +41,9 @@ use super::date::with_date;
 use super::site::{Admission, Dispatch};
 use super::ConnParams;
 use crate::app::body::{Body, BodyError, BodySender, Incoming};
+use crate::app::upgrade::{self as app_upgrade, Upgraded};
 use crate::proto::h1::{BodyFailure, BodyKind, Config, Connection, Event, ParseError, RequestHead};
+use crate::proto::http::upgrade::{self, Granted};
 use crate::proto::http::{
     shutdown_action, AccessRecord, BodyBudget, Expect, Outcome, Protocol, RequestFacts,
     ShutdownAction,
@@ -88,6 +90,7 @@ where
         timer: None,
         shutdown: None,
         upgrade: None,
+        switched: None,
         upgrade_ready: false,
         unflushed: false,
         write_shut: false,
@@ -102,7 +105,22 @@ where
         r.finish(now, Outcome::Aborted);
     }
     match res {
-        Ok(Some(up)) => {
+        Ok(Some(Handover::Switched(pending, record))) => {
+            // The connection is the upgraded stream's now; it counts as
+            // open until that stream is dropped (graceful shutdown waits
+            // for it).
+            if let Some(r) = record {
+                r.finish(now, Outcome::Complete);
+            }
+            let early = d.conn.take_read_buf().freeze();
+            let (done, gone) = oneshot::channel();
+            let stream = Upgraded::h1(d.io, early, d.p.shutdown.signal(), done);
+            if pending.fulfil(stream) {
+                let _ = gone.await;
+            }
+            Ok(None)
+        }
+        Ok(Some(Handover::H2c(up))) => {
             let Upgrade {
                 settings,
                 request,
@@ -121,6 +139,16 @@ where
         Ok(None) => Ok(None),
         Err(e) => Err(e),
     }
+}
+
+/// What the connection becomes after HTTP/1.1, once the response that
+/// switched it is written.
+enum Handover {
+    /// HTTP/2 (h2c).
+    H2c(Box<Upgrade>),
+    /// The stream of whoever took the upgrade (a `101` or a 2xx to
+    /// CONNECT), with the access record of that response.
+    Switched(app_upgrade::Pending, Option<AccessRecord>),
 }
 
 /// A request that switches the connection to h2c, once its body is in and
@@ -147,6 +175,8 @@ struct Exchange {
     /// What shutdown does to `stream`.
     on_shutdown: ShutdownAction,
     record: Option<AccessRecord>,
+    /// The request may switch protocols: where its stream goes.
+    upgrade: Option<app_upgrade::Pending>,
 }
 
 impl Default for Exchange {
@@ -158,6 +188,7 @@ impl Default for Exchange {
             stream: None,
             on_shutdown: ShutdownAction::Finish,
             record: None,
+            upgrade: None,
         }
     }
 }
@@ -176,6 +207,7 @@ impl Exchange {
         self.stream = None;
         self.body = None;
         self.demand = None;
+        self.upgrade = None;
         self.on_shutdown = ShutdownAction::Finish;
         self.record.take()
     }
@@ -219,7 +251,10 @@ struct Driver<IO> {
     /// streams.
     shutdown: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
     upgrade: Option<Box<Upgrade>>,
-    /// The upgrading request's body is in: switch once `101` is written.
+    /// A response switched the connection: hand it over once written.
+    switched: Option<(app_upgrade::Pending, Option<AccessRecord>)>,
+    /// The upgrading request's body is in (h2c), or a response switched
+    /// the connection: hand it over once the output is written.
     upgrade_ready: bool,
     /// Bytes were written since the last flush.
     unflushed: bool,
@@ -233,7 +268,7 @@ where
 {
     /// Runs the connection until it closes (`None`) or switches to h2c.
     /// See the module docs for the wake-up rule.
-    fn poll_run(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Option<Box<Upgrade>>>> {
+    fn poll_run(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Option<Handover>>> {
         // The clock is read once per wake-up (and when the timer fires).
         let mut now = Instant::now().into_std();
         loop {
@@ -259,7 +294,10 @@ where
                     Poll::Pending => {}
                 }
             } else if self.upgrade_ready {
-                return Poll::Ready(Ok(self.upgrade.take()));
+                if let Some((pending, record)) = self.switched.take() {
+                    return Poll::Ready(Ok(Some(Handover::Switched(pending, record))));
+                }
+                return Poll::Ready(Ok(self.upgrade.take().map(Handover::H2c)));
             } else if self.conn.is_write_closed()
                 && !self.write_shut
                 && Pin::new(&mut self.io).poll_shutdown(cx).is_ready()
@@ -563,6 +601,13 @@ where
 
         let ex = &mut self.ex;
         ex.record = record;
+        // A request that may switch protocols carries the future of its
+        // stream (the others carry nothing).
+        if let Some(asked) = self.conn.switch_offered() {
+            let (pending, on_upgrade) = app_upgrade::pending(asked);
+            req.extensions_mut().insert(on_upgrade);
+            ex.upgrade = Some(pending);
+        }
         if head.body != BodyKind::None {
             // Already here whole (the common small body): no channel.
             if let Some(whole) = self.conn.take_full_body(now) {
@@ -623,6 +668,34 @@ where
         if self.p.shutdown.is_set() {
             self.conn.start_shutdown(now);
         }
+        if ex.upgrade.is_some() || parts.status == http::StatusCode::SWITCHING_PROTOCOLS {
+            let pending = ex.upgrade.take();
+            let asked = pending.as_ref().map(|p| p.asked());
+            let taken = pending.as_ref().is_some_and(|p| p.is_taken());
+            match upgrade::granted(asked, parts.status, &parts.headers, taken) {
+                Granted::Switch => {
+                    let switched =
+                        with_date(|d| self.conn.send_switch(parts.status, &parts.headers, d));
+                    if let (true, Some(pending)) = (switched, pending) {
+                        let record = self.ex.end();
+                        self.switched = Some((pending, record));
+                        self.upgrade_ready = true;
+                        return;
+                    }
+                }
+                Granted::Invalid(answer) => {
+                    let mut record = self.ex.end();
+                    if let Some(r) = &mut record {
+                        r.status(answer.status());
+                    }
+                    with_date(|d| self.conn.send_answer(&answer, d, now));
+                    self.written_later(record);
+                    return;
+                }
+                Granted::No => {}
+            }
+        }
+        let ex = &mut self.ex;
         let has_body = with_date(|d| {
             self.conn
                 .send_response(parts.status, &parts.headers, body.exact_len(), d)

@@ -37,7 +37,9 @@ use super::date::with_date;
 use super::site::{Admission, Dispatch};
 use super::ConnParams;
 use crate::app::body::{Body, BodyError, BodySender, Incoming};
+use crate::app::upgrade::{self as app_upgrade, Upgraded};
 use crate::proto::h2::{id_map, Config, Connection, Event, IdMap, Reason, StreamId};
+use crate::proto::http::upgrade::{self, Asked, Granted};
 use crate::proto::http::{
     frame_response, shutdown_action, AccessRecord, Answer, BodyBudget, Expect, Framing, Outcome,
     Protocol, RequestFacts, SentBody, ShutdownAction, ERROR_CONTENT_TYPE,
@@ -160,6 +162,22 @@ struct StreamTask {
     record: Option<AccessRecord>,
     /// The request's trailers, delivered after its body.
     trailers: Option<HeaderMap>,
+    /// A CONNECT waiting for its response: where its stream goes if the
+    /// response opens the tunnel.
+    tunnel: Option<Box<PendingTunnel>>,
+    /// The stream is an open tunnel (its response body is the upgraded
+    /// stream's output, its request DATA the stream's input).
+    tunnel_open: bool,
+    /// The response is complete; the stream is kept only to feed the rest
+    /// of a tunnel's input.
+    response_done: bool,
+}
+
+/// A CONNECT's stream before its response: the future of the upgraded
+/// stream, and its input (the request's DATA, kept from the handler).
+struct PendingTunnel {
+    pending: app_upgrade::Pending,
+    input: Body,
 }
 
 impl StreamTask {
@@ -239,6 +257,8 @@ enum Credit {
     Consumed(usize),
     /// It asked for the body for the first time: `100 Continue` is owed.
     Demand,
+    /// A tunnel's upgraded stream was dropped: its input is read no more.
+    TunnelDropped,
 }
 
 struct Release {
@@ -543,6 +563,9 @@ impl Driver {
                 return;
             }
         };
+        if head.method == Method::CONNECT {
+            return self.on_connect(id, head, end_stream, task, &admission);
+        }
         let body = if end_stream {
             Body::empty()
         } else {
@@ -572,6 +595,47 @@ impl Driver {
         };
         self.streams.insert(id, task);
         self.start_handler(id, http::Request::from_parts(head, body), &admission);
+    }
+
+    /// A CONNECT, plain or extended: its DATA are not content but the
+    /// input of the tunnel its response may open, kept by the driver for
+    /// the upgraded stream (no body limit applies); the handler gets the
+    /// future of that stream as the request's [`app_upgrade::OnUpgrade`].
+    fn on_connect(
+        &mut self,
+        id: StreamId,
+        mut head: http::request::Parts,
+        end_stream: bool,
+        mut task: StreamTask,
+        admission: &Admission,
+    ) {
+        let input = if end_stream {
+            Body::empty()
+        } else {
+            let (tx, mut incoming) = Incoming::channel(None, BODY_CHANNEL_DEPTH);
+            let release = self
+                .release
+                .get_or_insert_with(|| {
+                    let (tx, rx) = mpsc::unbounded_channel();
+                    Release { tx, rx }
+                })
+                .tx
+                .clone();
+            incoming.on_release(Arc::new(move |n| {
+                let _ = release.send((id, Credit::Consumed(n)));
+            }));
+            task.body_tx = Some(tx);
+            Body::incoming(incoming)
+        };
+        let (pending, on_upgrade) = app_upgrade::pending(Asked::Connect);
+        head.extensions.insert(on_upgrade);
+        task.tunnel = Some(Box::new(PendingTunnel { pending, input }));
+        self.streams.insert(id, task);
+        self.start_handler(
+            id,
+            http::Request::from_parts(head, Body::empty()),
+            admission,
+        );
     }
 
     fn start_handler(&mut self, id: StreamId, req: http::Request<Body>, admission: &Admission) {
@@ -636,7 +700,11 @@ impl Driver {
                     // The handler dropped the body.
                     let rest: usize = s.pending.drain(..).map(|b| b.len()).sum();
                     s.body_tx = None;
+                    let done = s.response_done;
                     self.conn.release(id, rest);
+                    if done {
+                        self.streams.remove(&id);
+                    }
                     return;
                 }
                 Err(chunk) => {
@@ -648,7 +716,13 @@ impl Driver {
         if s.ended {
             if let Some(tx) = s.body_tx.take() {
                 match s.trailers.take().map(|t| tx.try_send_trailers(t)) {
-                    None | Some(Ok(_)) => tx.finish(),
+                    None | Some(Ok(_)) => {
+                        tx.finish();
+                        // A tunnel whose output already ended is over.
+                        if s.response_done {
+                            self.streams.remove(&id);
+                        }
+                    }
                     Some(Err(t)) => {
                         // The handler has the channel full: later.
                         s.body_tx = Some(tx);
@@ -667,14 +741,26 @@ impl Driver {
             }
             // RFC 9110 §10.1.1, RFC 9113 §8.1: an interim HEADERS.
             Credit::Demand => self.conn.send_informational(id, http::StatusCode::CONTINUE),
+            Credit::TunnelDropped => {
+                self.conn.end_tunnel_input(id);
+                if let Some(s) = self.streams.get_mut(&id) {
+                    let rest: usize = s.pending.drain(..).map(|b| b.len()).sum();
+                    s.body_tx = None;
+                    let done = s.response_done;
+                    self.conn.release(id, rest);
+                    if done {
+                        self.streams.remove(&id);
+                    }
+                }
+            }
         }
     }
 
     fn on_response(&mut self, id: StreamId, resp: Option<http::Response<Body>>) {
-        let head_only = match self.streams.get_mut(&id) {
+        let (head_only, tunnel) = match self.streams.get_mut(&id) {
             Some(s) => {
                 s.handler = None;
-                s.head
+                (s.head, s.tunnel.take())
             }
             None => return,
         };
@@ -689,6 +775,23 @@ impl Driver {
             return;
         }
         let (parts, body) = resp.into_parts();
+        if tunnel.is_some() || parts.status == http::StatusCode::SWITCHING_PROTOCOLS {
+            let asked = tunnel.as_ref().map(|t| t.pending.asked());
+            let taken = tunnel.as_ref().is_some_and(|t| t.pending.is_taken());
+            match upgrade::granted(asked, parts.status, &parts.headers, taken) {
+                Granted::Switch => {
+                    if let Some(t) = tunnel {
+                        self.open_tunnel(id, &parts, *t);
+                        return;
+                    }
+                }
+                Granted::Invalid(answer) => {
+                    self.send_answer(id, &answer);
+                    return;
+                }
+                Granted::No => {}
+            }
+        }
         let framing = frame_response(parts.status, &parts.headers, head_only, body.exact_len());
         if let Some(r) = self.streams.get_mut(&id).and_then(|s| s.record.as_mut()) {
             r.status(parts.status);
@@ -735,6 +838,38 @@ impl Driver {
         self.poll_body(id, body);
     }
 
+    /// A 2xx to a CONNECT: the stream becomes the upgraded stream of
+    /// whoever took it (RFC 9113 §8.5, RFC 8441 §4). Its input is the
+    /// request's DATA (credit returns as it is read); its output a bounded
+    /// pipe polled, like any response body, only while the stream has
+    /// room in its send buffer.
+    fn open_tunnel(&mut self, id: StreamId, parts: &http::response::Parts, t: PendingTunnel) {
+        let dropped = self.release.as_ref().map(|r| {
+            let tx = r.tx.clone();
+            Box::new(move || {
+                let _ = tx.send((id, Credit::TunnelDropped));
+            }) as Box<dyn FnOnce() + Send>
+        });
+        let (stream, output) = Upgraded::h2(t.input, self.p.shutdown.signal(), dropped);
+        if !t.pending.fulfil(stream) {
+            self.conn.reset_stream(id, Reason::CANCEL);
+            self.streams.remove(&id);
+            return;
+        }
+        if let Some(s) = self.streams.get_mut(&id) {
+            s.tunnel_open = true;
+            if let Some(r) = &mut s.record {
+                r.status(parts.status);
+            }
+        }
+        with_date(|d| {
+            self.conn
+                .send_response(id, parts.status, &parts.headers, None, false, d)
+        });
+        self.conn.open_tunnel(id);
+        self.poll_body(id, output);
+    }
+
     /// Answers with an answer of the exchange layer (its one format).
     fn send_answer(&mut self, id: StreamId, answer: &Answer) {
         let mut h = HeaderMap::new();
@@ -778,8 +913,10 @@ impl Driver {
             return;
         };
         s.end_record(Outcome::Complete);
-        let keep = s.body_tx.is_some() && s.handler.is_some();
-        if !keep {
+        let keep = s.body_tx.is_some() && (s.handler.is_some() || s.tunnel_open);
+        if keep {
+            s.response_done = true;
+        } else {
             self.streams.remove(&id);
         }
     }
@@ -891,7 +1028,15 @@ impl Driver {
             },
             Some(Err(e)) => {
                 tracing::debug!(stream = id, "response body failed: {e}");
-                self.conn.reset_stream(id, Reason::INTERNAL_ERROR);
+                // A tunnel dropped without shutting down: cancelled, as a
+                // TCP connection closed with unread input is reset.
+                let tunnel = self.streams.get(&id).is_some_and(|s| s.tunnel_open);
+                let reason = if tunnel {
+                    Reason::CANCEL
+                } else {
+                    Reason::INTERNAL_ERROR
+                };
+                self.conn.reset_stream(id, reason);
                 if let Some(mut s) = self.streams.remove(&id) {
                     s.end_record(Outcome::Failed);
                 }

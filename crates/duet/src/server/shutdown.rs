@@ -39,6 +39,11 @@ impl Shutdown {
         *self.rx.borrow()
     }
 
+    /// The signal as the application sees it (an upgraded connection's).
+    pub(crate) fn signal(&self) -> crate::app::upgrade::ShutdownSignal {
+        crate::app::upgrade::ShutdownSignal::new(self.rx.clone())
+    }
+
     /// Completes when shutdown begins (at once if it already has).
     pub(crate) async fn wait(&mut self) {
         // An error means the trigger is gone: treat as shutdown.

@@ -94,6 +94,8 @@ pub(crate) struct VHost {
     stack: Option<Route>,
     limits: Limits,
     h2c_upgrade: bool,
+    /// The server answers CONNECT tunnels.
+    tunnels: bool,
 }
 
 /// The virtual servers sharing one listener.
@@ -131,6 +133,7 @@ impl Site {
             vhosts: servers
                 .into_iter()
                 .map(|mut p| VHost {
+                    tunnels: p.router.has_connect(),
                     stack: p.stack(),
                     router: p.router,
                     limits: p.limits,
@@ -161,7 +164,7 @@ impl Site {
                 answer: misdirected("no server for this host on this port"),
             });
         };
-        let admitted = admit(req, &v.limits).map_err(|answer| Rejected {
+        let admitted = admit(req, &v.limits, v.tunnels).map_err(|answer| Rejected {
             vhost: Some(vi),
             answer,
         })?;

@@ -218,6 +218,48 @@ pub fn encode_continue(dst: &mut BytesMut) {
     dst.put_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
 }
 
+/// Writes the head of a response that switches protocols: a `101`
+/// granting an upgrade (RFC 9110 §15.2.2) or a 2xx to CONNECT (§9.3.6):
+/// the status line, the handler's fields without framing fields (a 101 has
+/// no content; a 2xx to CONNECT MUST NOT carry `Content-Length` or
+/// `Transfer-Encoding`), `connection: upgrade` on a 101 whose handler set
+/// no `Connection` (§7.8: `Upgrade` is connection-specific), then `date`
+/// and `server` unless set. What follows is the new protocol's.
+pub(crate) fn encode_switch_head(
+    dst: &mut BytesMut,
+    status: StatusCode,
+    headers: &HeaderMap,
+    date: &[u8],
+) {
+    dst.reserve(256);
+    write_status_line(dst, status);
+    let (mut has_date, mut has_server, mut has_connection) = (false, false, false);
+    for (name, value) in headers {
+        if name == header::CONTENT_LENGTH || name == header::TRANSFER_ENCODING {
+            continue;
+        }
+        has_date |= name == header::DATE;
+        has_server |= name == header::SERVER;
+        has_connection |= name == header::CONNECTION;
+        dst.put_slice(name.as_str().as_bytes());
+        dst.put_slice(b": ");
+        dst.put_slice(value.as_bytes());
+        dst.put_slice(b"\r\n");
+    }
+    if status == StatusCode::SWITCHING_PROTOCOLS && !has_connection {
+        dst.put_slice(b"connection: upgrade\r\n");
+    }
+    if !has_date {
+        dst.put_slice(b"date: ");
+        dst.put_slice(date);
+        dst.put_slice(b"\r\n");
+    }
+    if !has_server {
+        dst.put_slice(b"server: duet\r\n");
+    }
+    dst.put_slice(b"\r\n");
+}
+
 /// Writes the `101 Switching Protocols` response accepting an h2c upgrade
 /// (RFC 7540 §3.2); the server's HTTP/2 connection preface follows it.
 pub fn encode_switching_protocols_h2c(dst: &mut BytesMut) {

@@ -55,6 +55,10 @@ pub struct RequestHead {
     /// `HTTP2-Settings`, and exactly one `HTTP2-Settings` field is present.
     /// `None` otherwise (the request is then served as plain HTTP/1.1).
     pub upgrade_h2c: Option<bytes::Bytes>,
+    /// The request asks to switch protocols (RFC 9110 §7.8): HTTP/1.1,
+    /// `Connection` lists `upgrade` and an `Upgrade` field is present
+    /// (whatever it names; an h2c upgrade also sets `upgrade_h2c`).
+    pub upgrade: bool,
 }
 
 #[cfg(test)]

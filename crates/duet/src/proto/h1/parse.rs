@@ -219,6 +219,7 @@ fn parse_head<'b>(
             body,
             keep_alive,
             upgrade_h2c,
+            upgrade: is_11 && facts.conn_upgrade && facts.upgrade_present,
         },
         len,
     )))
@@ -402,6 +403,7 @@ struct Facts {
     conn_keep_alive: bool,
     conn_upgrade: bool,
     conn_h2_settings: bool,
+    upgrade_present: bool,
     upgrade_h2c: bool,
     h2_settings_count: usize,
     h2_settings: Option<HeaderValue>,
@@ -432,6 +434,7 @@ impl Facts {
             }
         } else if name == header::UPGRADE {
             // RFC 9110 §7.8: a comma list of protocols; RFC 7540 §3.2: "h2c".
+            self.upgrade_present = true;
             if list_items(v).any(|p| p.eq_ignore_ascii_case(b"h2c")) {
                 self.upgrade_h2c = true;
             }

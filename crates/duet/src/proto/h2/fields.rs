@@ -58,6 +58,7 @@ pub(crate) struct FieldCollector {
     scheme: Option<Bytes>,
     authority: Option<Bytes>,
     path: Option<Bytes>,
+    protocol: Option<Bytes>,
     regular_seen: bool,
     headers: HeaderMap,
     cookies: Vec<Bytes>,
@@ -70,6 +71,8 @@ pub(crate) struct FieldCollector {
 pub(crate) struct RequestHead {
     pub(crate) parts: http::request::Parts,
     pub(crate) content_length: Option<u64>,
+    /// The `:protocol` of an extended CONNECT (RFC 8441 §4).
+    pub(crate) protocol: Option<Bytes>,
 }
 
 impl FieldCollector {
@@ -84,6 +87,7 @@ impl FieldCollector {
             scheme: None,
             authority: None,
             path: None,
+            protocol: None,
             regular_seen: false,
             headers: HeaderMap::new(),
             cookies: Vec::new(),
@@ -153,6 +157,8 @@ impl FieldCollector {
             b"scheme" => &mut self.scheme,
             b"authority" => &mut self.authority,
             b"path" => &mut self.path,
+            // RFC 8441 §4: the protocol of an extended CONNECT.
+            b"protocol" => &mut self.protocol,
             // §8.3: unknown or response pseudo-headers are malformed.
             _ => return self.fail("unknown pseudo-header"),
         };
@@ -260,7 +266,20 @@ impl FieldCollector {
                 .get(http::header::HOST)
                 .map(|h| Bytes::copy_from_slice(h.as_bytes())),
         };
-        let uri = if method == Method::CONNECT {
+        let protocol = self.protocol.take();
+        if protocol.is_some() {
+            // RFC 8441 §4: :protocol only on CONNECT, which then carries
+            // :scheme and :path (and :authority) like any request.
+            if method != Method::CONNECT {
+                return Err(Reject::Malformed(":protocol without CONNECT"));
+            }
+            if self.scheme.is_none() || self.path.is_none() || authority.is_none() {
+                return Err(Reject::Malformed(
+                    "extended CONNECT without :scheme, :path or :authority",
+                ));
+            }
+        }
+        let uri = if method == Method::CONNECT && protocol.is_none() {
             // §8.5: CONNECT carries :authority only.
             if self.scheme.is_some() || self.path.is_some() {
                 return Err(Reject::Malformed("CONNECT with :scheme or :path"));
@@ -305,6 +324,7 @@ impl FieldCollector {
         Ok(RequestHead {
             parts,
             content_length: self.content_length,
+            protocol,
         })
     }
 }
@@ -583,6 +603,32 @@ mod tests {
         assert_eq!(h.parts.uri.authority().unwrap(), "a.example:443");
         assert!(malformed(
             collect(&[(":method", "CONNECT"), (":path", "/")]).finish_request()
+        ));
+    }
+
+    #[test]
+    fn rfc8441_4_extended_connect() {
+        let h = collect(&[
+            (":method", "CONNECT"),
+            (":protocol", "websocket"),
+            (":scheme", "https"),
+            (":authority", "a.example"),
+            (":path", "/chat"),
+        ])
+        .finish_request()
+        .unwrap();
+        assert_eq!(h.protocol.as_deref(), Some(&b"websocket"[..]));
+        assert_eq!(h.parts.uri.path(), "/chat");
+        assert_eq!(h.parts.method, Method::CONNECT);
+        // Only on CONNECT, and with :scheme, :path and :authority.
+        assert!(malformed(with(&[(":protocol", "websocket")])));
+        assert!(malformed(
+            collect(&[
+                (":method", "CONNECT"),
+                (":protocol", "websocket"),
+                (":authority", "a.example"),
+            ])
+            .finish_request()
         ));
     }
 

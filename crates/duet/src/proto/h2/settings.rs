@@ -34,6 +34,8 @@ impl Local {
             initial_window_size: Some(self.initial_window_size),
             max_frame_size: Some(self.max_frame_size),
             max_header_list_size: Some(self.max_header_list_size),
+            // RFC 8441 §3: we take extended CONNECT (WebSocket over h2).
+            enable_connect_protocol: Some(1),
         }
     }
 

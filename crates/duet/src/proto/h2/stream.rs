@@ -216,6 +216,12 @@ pub(crate) struct Stream {
     /// Our response is complete and the rest of the request is being
     /// discarded (half-closed (local)): the octets it may still bring.
     pub(crate) discard_left: Option<u32>,
+    /// The request is a CONNECT (RFC 9113 §8.5, RFC 8441 §4): its stream
+    /// carries DATA only, no trailers.
+    pub(crate) connect: bool,
+    /// A 2xx to the CONNECT made the stream a tunnel: each side ends its
+    /// half with END_STREAM, as TCP with FIN.
+    pub(crate) tunnel: bool,
 }
 
 impl Stream {
@@ -232,6 +238,8 @@ impl Stream {
             trailers: None,
             charge: 0,
             discard_left: None,
+            connect: false,
+            tunnel: false,
         }
     }
 }

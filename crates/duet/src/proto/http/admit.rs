@@ -3,8 +3,10 @@
 //!
 //! In order:
 //!
-//! 1. `CONNECT` is answered 501: duet is an origin server and opens no
-//!    tunnels of its own (RFC 9110 §9.3.6, §15.6.2).
+//! 1. A `CONNECT` tunnel to an authority is answered 501 unless the
+//!    virtual server has a CONNECT handler: duet opens no tunnels of its
+//!    own (RFC 9110 §9.3.6, §15.6.2). An extended CONNECT (RFC 8441 §4)
+//!    names a resource by its `:path` and is admitted like any request.
 //! 2. A target longer than `Limits::max_uri_bytes` is answered 414
 //!    (RFC 9110 §15.5.15). (HTTP/1.1 also bounds the request line while it
 //!    arrives; this is the same limit, for every version.)
@@ -75,8 +77,13 @@ pub(crate) struct Admitted {
 /// Decides whether a request is served under `limits` (its virtual host's
 /// limits); the error is the answer to send instead. See the module docs
 /// for the rules and their order.
-pub(crate) fn admit(req: &RequestFacts<'_>, limits: &Limits) -> Result<Admitted, Answer> {
-    if req.method == Method::CONNECT {
+/// `tunnels`: the virtual server answers plain CONNECT requests.
+pub(crate) fn admit(
+    req: &RequestFacts<'_>,
+    limits: &Limits,
+    tunnels: bool,
+) -> Result<Admitted, Answer> {
+    if !tunnels && super::upgrade::is_tunnel(req.method, req.uri) {
         return Err(Answer::new(
             StatusCode::NOT_IMPLEMENTED,
             "CONNECT is not supported by this server",
@@ -208,6 +215,7 @@ mod tests {
                     has_body: self.has_body,
                 },
                 limits,
+                false,
             )
         }
     }

@@ -23,12 +23,15 @@
 //!   still being sent, from a property of the body, not its headers.
 //! - `host`: one normalisation of host names, for `Host`, `:authority`,
 //!   SNI and configured names alike.
+//! - [`upgrade`]: switching protocols — which requests ask (`Upgrade`,
+//!   CONNECT, extended CONNECT) and which responses grant it.
 
 mod access;
 mod admit;
 mod answer;
 mod framing;
 pub(crate) mod host;
+pub(crate) mod upgrade;
 
 pub(crate) use access::{AccessRecord, Outcome, Protocol};
 pub(crate) use admit::{admit, Admitted, BodyBudget, Expect, RequestFacts};

@@ -35,10 +35,11 @@ use http::{HeaderMap, Method, StatusCode, Version};
 use self::output::Output;
 use super::encode::{
     encode_answer_head, encode_continue, encode_last_chunk, encode_last_chunk_with_trailers,
-    encode_response_head, encode_switching_protocols_h2c, ResponseFraming,
+    encode_response_head, encode_switch_head, encode_switching_protocols_h2c, ResponseFraming,
 };
 use super::{parse_request, BodyDecoder, BodyKind, Decoded, LengthError, ParseError, RequestHead};
 use crate::config::Limits;
+use crate::proto::http::upgrade::{self, Asked};
 use crate::proto::http::{frame_response, Answer, Framing, SentBody};
 
 /// Request body bytes the application did not read that are read and
@@ -185,7 +186,8 @@ enum Reading {
     },
     /// Nothing more is read.
     Closed,
-    /// The connection speaks HTTP/2 now.
+    /// The connection speaks another protocol now (HTTP/2 after h2c, or
+    /// whatever a `101` or a 2xx to CONNECT switched to).
     Upgraded,
 }
 
@@ -280,6 +282,14 @@ enum Pending {
 ///      [`reject`](Self::reject) (dropping the handler, if any).
 ///    - `Upgrade`: write the output, then take
 ///      [`take_read_buf`](Self::take_read_buf) and serve HTTP/2.
+///
+///    A request that may switch protocols ([`Connection::switch_offered`]:
+///    an `Upgrade` or a CONNECT without content) is answered, when the
+///    exchange layer says its response grants the switch, with
+///    [`send_switch`](Self::send_switch) instead of `send_response`; the
+///    driver then writes the output and hands the socket, with
+///    [`take_read_buf`](Self::take_read_buf) before it, to the new
+///    protocol.
 ///    - `Written`: finish the access record of the oldest response.
 /// 2. **Responses**, strictly one per request and in order: when the
 ///    handler answers, [`send_response`](Self::send_response), then
@@ -321,6 +331,9 @@ pub struct Connection {
     started: Instant,
     head_request: bool,
     upgrade_asked: bool,
+    /// The switch the current request may be granted (RFC 9110 §7.8,
+    /// §9.3.6), if any.
+    switch: Option<Asked>,
     /// The last `poll_event` stopped for want of input bytes.
     need_input: bool,
     /// Input may be left unread when the connection closes: linger.
@@ -366,6 +379,7 @@ impl Connection {
             started: now,
             head_request: false,
             upgrade_asked: false,
+            switch: None,
             need_input: true,
             linger: false,
             eof: false,

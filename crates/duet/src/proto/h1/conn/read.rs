@@ -223,6 +223,16 @@ impl Connection {
         self.started = started;
         self.head_request = head.method == Method::HEAD;
         self.upgrade_asked = head.upgrade_h2c.is_some();
+        self.switch = if head.upgrade || head.method == Method::CONNECT {
+            upgrade::asked(
+                &head.method,
+                head.version,
+                head.upgrade,
+                head.body != BodyKind::None,
+            )
+        } else {
+            None
+        };
         // RFC 9112 §9.3: the request says whether the connection persists;
         // the last one a connection may carry closes it.
         self.requests = self.requests.saturating_add(1);

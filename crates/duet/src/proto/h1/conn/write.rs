@@ -152,6 +152,38 @@ impl Connection {
         Ok(())
     }
 
+    /// The switch the current request may be granted (an HTTP/1.1
+    /// `Upgrade`, or a CONNECT), if any: the request has no content and has
+    /// been read.
+    pub fn switch_offered(&self) -> Option<Asked> {
+        self.switch.filter(|_| {
+            matches!(
+                (&self.reading, &self.writing),
+                (Reading::KeepAlive, Writing::Init)
+            )
+        })
+    }
+
+    /// Grants the switch the current request asked for, as the exchange
+    /// layer decided (`upgrade::granted`): the head of the `101` (RFC 9110
+    /// §15.2.2) or 2xx to CONNECT (§9.3.6) is queued without framing, and
+    /// the connection is no longer HTTP/1.1. After writing the output the
+    /// driver takes [`take_read_buf`](Self::take_read_buf) (bytes the peer
+    /// sent early, of the new protocol) and the socket. False, and nothing
+    /// queued, when the request asked for no switch.
+    pub fn send_switch(&mut self, status: StatusCode, headers: &HeaderMap, date: &[u8]) -> bool {
+        if self.switch_offered().is_none() {
+            return false;
+        }
+        encode_switch_head(self.out.buf(), status, headers, date);
+        self.switch = None;
+        self.reading = Reading::Upgraded;
+        self.writing = Writing::KeepAlive;
+        self.keep_alive = KeepAlive::Disabled;
+        self.need_input = false;
+        true
+    }
+
     /// Answers a request the core rejected ([`Event::Reject`],
     /// [`Event::BodyFailed`]) in the one answer format.
     pub fn reject(&mut self, error: &ParseError, date: &[u8], now: Instant) {

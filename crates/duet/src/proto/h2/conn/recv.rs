@@ -511,8 +511,9 @@ impl Connection {
         if !s.state.can_recv() {
             return Err(Error::Stream(id, Reason::STREAM_CLOSED));
         }
-        // §8.1: a second field block is trailers and must end the stream.
-        if !end_stream {
+        // §8.1: a second field block is trailers and must end the stream;
+        // §8.5 (RFC 8441 §4): a CONNECT stream carries none.
+        if !end_stream || s.connect {
             return Err(Error::Stream(id, Reason::PROTOCOL_ERROR));
         }
         let trailers = fields
@@ -579,8 +580,12 @@ impl Connection {
         let mut s = self.new_stream();
         let _ = s.state.recv_open(end_stream);
         let event = match head {
-            Ok(head) => {
+            Ok(mut head) => {
                 s.content_length = head.content_length;
+                if head.parts.method == http::Method::CONNECT {
+                    s.connect = true;
+                    extended_connect(&mut head);
+                }
                 Event::Request {
                     id,
                     head: head.parts,
@@ -724,6 +729,18 @@ impl Connection {
             }
         }
         self.release_connection(n);
+    }
+}
+
+/// RFC 8441 §4: the `:protocol` of an extended CONNECT goes to the
+/// exchange layer as a request extension (only on such requests).
+fn extended_connect(head: &mut super::super::fields::RequestHead) {
+    if let Some(p) = head.protocol.take() {
+        if let Ok(v) = http::HeaderValue::from_maybe_shared(p) {
+            head.parts
+                .extensions
+                .insert(crate::proto::http::upgrade::ConnectProtocol(v));
+        }
     }
 }
 

@@ -87,6 +87,32 @@ impl Connection {
         }
     }
 
+    /// Stream `id` answered its CONNECT with a 2xx (the response head is
+    /// sent): it is a tunnel now (RFC 9113 §8.5, RFC 8441 §4), its DATA
+    /// both ways the tunnel's bytes, each half ended by END_STREAM.
+    /// Ignored for a stream that is not a CONNECT.
+    pub fn open_tunnel(&mut self, id: StreamId) {
+        if let Some(s) = self.streams.get_mut(&id).filter(|s| s.connect) {
+            s.tunnel = true;
+        }
+    }
+
+    /// The application reads no more of tunnel `id`: once our END_STREAM
+    /// is out the peer is asked to stop sending (RST_STREAM NO_ERROR after
+    /// a complete response, §8.1), as a closed TCP socket would. Ignored
+    /// for a stream that is not a tunnel.
+    pub fn end_tunnel_input(&mut self, id: StreamId) {
+        let Some(s) = self.streams.get_mut(&id).filter(|s| s.tunnel) else {
+            return;
+        };
+        s.tunnel = false;
+        if s.state == State::HalfClosedLocal {
+            RstStream::new(id, Reason::NO_ERROR).encode(&mut self.out.buf);
+            s.state.send_reset();
+            self.remove_stream(id, Cause::ResetByUs);
+        }
+    }
+
     /// Our END_STREAM went out. If the peer is still sending its request
     /// (half-closed (local)), nothing will read the rest. §8.1 lets us ask
     /// it to stop without error (RST_STREAM NO_ERROR after the complete
@@ -101,7 +127,9 @@ impl Connection {
         let Some(s) = self.streams.get_mut(&id) else {
             return;
         };
-        if s.state != State::HalfClosedLocal {
+        // A tunnel's END_STREAM ends our half only: the peer's half goes
+        // on until its own END_STREAM (RFC 9113 §8.5, RFC 8441 §4).
+        if s.tunnel || s.state != State::HalfClosedLocal {
             self.remove_if_closed(id);
             return;
         }

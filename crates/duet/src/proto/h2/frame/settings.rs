@@ -18,6 +18,8 @@ pub const INITIAL_WINDOW_SIZE: u16 = 0x4;
 pub const MAX_FRAME_SIZE: u16 = 0x5;
 /// SETTINGS_MAX_HEADER_LIST_SIZE.
 pub const MAX_HEADER_LIST_SIZE: u16 = 0x6;
+/// SETTINGS_ENABLE_CONNECT_PROTOCOL (RFC 8441 §3).
+pub const ENABLE_CONNECT_PROTOCOL: u16 = 0x8;
 
 /// The smallest allowed SETTINGS_MAX_FRAME_SIZE (and its default).
 pub const MIN_MAX_FRAME_SIZE: u32 = 1 << 14;
@@ -42,6 +44,8 @@ pub struct Settings {
     pub max_frame_size: Option<u32>,
     /// SETTINGS_MAX_HEADER_LIST_SIZE.
     pub max_header_list_size: Option<u32>,
+    /// SETTINGS_ENABLE_CONNECT_PROTOCOL (0 or 1, RFC 8441 §3).
+    pub enable_connect_protocol: Option<u32>,
 }
 
 impl Settings {
@@ -105,6 +109,14 @@ impl Settings {
                     s.max_frame_size = Some(value);
                 }
                 MAX_HEADER_LIST_SIZE => s.max_header_list_size = Some(value),
+                ENABLE_CONNECT_PROTOCOL => {
+                    // RFC 8441 §3: any value other than 0 or 1 →
+                    // PROTOCOL_ERROR.
+                    if value > 1 {
+                        return Err(Error::Connection(Reason::PROTOCOL_ERROR));
+                    }
+                    s.enable_connect_protocol = Some(value);
+                }
                 // §6.5.2: unknown settings MUST be ignored.
                 _ => {}
             }
@@ -121,6 +133,7 @@ impl Settings {
             (INITIAL_WINDOW_SIZE, self.initial_window_size),
             (MAX_FRAME_SIZE, self.max_frame_size),
             (MAX_HEADER_LIST_SIZE, self.max_header_list_size),
+            (ENABLE_CONNECT_PROTOCOL, self.enable_connect_protocol),
         ];
         let n = values.iter().filter(|(_, v)| v.is_some()).count();
         let flags = if self.ack { ACK } else { 0 };

@@ -181,11 +181,20 @@ fn settings_round_trip() {
     let s = Settings {
         max_concurrent_streams: Some(100),
         initial_window_size: Some(1 << 20),
+        enable_connect_protocol: Some(1),
         ..Settings::default()
     };
     let mut b = BytesMut::new();
     s.encode(&mut b);
     assert_eq!(decode(&mut b, 16_384), Ok(Some(Frame::Settings(s))));
+}
+
+#[test]
+fn rfc8441_3_enable_connect_protocol_is_0_or_1() {
+    assert_eq!(one(4, 0, 0, &[0, 8, 0, 0, 0, 2]), Err(CONN_PROTO));
+    let f = one(4, 0, 0, &[0, 8, 0, 0, 0, 1]).unwrap();
+    let Frame::Settings(s) = f else { panic!() };
+    assert_eq!(s.enable_connect_protocol, Some(1));
 }
 
 #[test]
