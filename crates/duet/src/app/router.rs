@@ -682,11 +682,9 @@ impl Future for Dispatch {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match &mut self.get_mut().0 {
-            Kind::Ready(r) => Poll::Ready(Ok(r
-                .take()
-                .map(|r| *r)
-                .unwrap_or_default()
-                .into_inner())),
+            Kind::Ready(r) => {
+                Poll::Ready(Ok(r.take().map(|r| *r).unwrap_or_default().into_inner()))
+            }
             Kind::Running(fut) => {
                 let res = match fut.poll_unpin(cx) {
                     Poll::Pending => return Poll::Pending,
