@@ -468,6 +468,7 @@ pub struct Running {
 #[derive(Clone)]
 pub struct ShutdownHandle {
     trigger: Arc<ShutdownTrigger>,
+    ready: Arc<AtomicBool>,
 }
 
 impl ShutdownHandle {
@@ -475,6 +476,7 @@ impl ShutdownHandle {
     /// drain delay the listeners stop accepting and connections finish
     /// what they are doing.
     pub fn shutdown(&self) {
+        self.ready.store(false, Ordering::Release);
         self.trigger.trigger();
     }
 }
@@ -515,6 +517,7 @@ impl Running {
     pub fn shutdown_handle(&self) -> ShutdownHandle {
         ShutdownHandle {
             trigger: self.begin.clone(),
+            ready: self.ready.clone(),
         }
     }
 
@@ -526,6 +529,7 @@ impl Running {
     /// per-core runtimes). Returns the number of connections that had to
     /// be cut at the deadline.
     pub async fn shutdown(self) -> usize {
+        self.ready.store(false, Ordering::Release);
         self.begin.trigger();
         let _ = self.drain.await;
         let drained = tokio::time::timeout(self.grace, self.tracker.idle()).await;
