@@ -85,8 +85,8 @@ struct Args {
     /// queue (--limit max_connections=N).
     #[arg(long, value_name = "N")]
     max_connections: Option<String>,
-    /// Requests per connection; the last is answered with Connection: close
-    /// (HTTP/1.1) or GOAWAY (HTTP/2).
+    /// Requests per connection; the last is answered with Connection:
+    /// close.
     #[arg(long, value_name = "N")]
     max_requests_per_connection: Option<String>,
     /// Age (seconds) after which a connection takes no new request and
