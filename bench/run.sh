@@ -22,25 +22,33 @@ Options:
                        connections, 1 s warm-up (unless set by the variables)
   --no-build           use the binaries already built
   --servers LIST       comma-separated: duet,hyper,axum,axum-duet,actix,nginx (and
-                       duet-base: the binary DUET_BASE_BIN, an earlier build)
+                       duet-base: the binary DUET_BASE_BIN, an earlier build);
+                       multi-core: duet-mt (one worker per core), duet-per-core
+                       (--per-core), hyper-mt (hyper on tokio's multi-thread
+                       runtime)
+  --both-cores         pin nothing: servers and load generators share every
+                       core (for the multi-core servers); report in
+                       results/multicore.md unless REPORT is set
   --scenarios LIST     comma-separated ids or letters:
                        a = h1,h1pipe  b = h1close  c = h2c  d = h2tls
                        e = dl_h1,dl_h2  f = sse  g = idle_tcp,idle_h1,idle_h2
 Environment: DURATION (s, 10) REPEAT (3) WARMUP (s) DL_BYTES SSE_CLIENTS
   SSE_INTERVAL_MS (100) IDLE_CONNS PORT_HTTP (18080) PORT_H2C_NGINX (18081)
   PORT_HTTPS (18443) CPU_SERVER (0) CPU_CLIENT (1) DUET_BIN DUET_ARGS
-  DUET_BASE_BIN
+  DUET_BASE_BIN REPORT (latest: results/REPORT.md and .svg)
 EOF
 }
 
 QUICK=0
 BUILD=1
+BOTH_CORES=0
 SERVERS="${SERVERS:-duet hyper axum actix nginx}"
 SCENARIOS="${SCENARIOS:-a b c d e f g}"
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick) QUICK=1 ;;
         --no-build) BUILD=0 ;;
+        --both-cores) BOTH_CORES=1 ;;
         --servers) SERVERS="${2//,/ }"; shift ;;
         --scenarios) SCENARIOS="${2//,/ }"; shift ;;
         -h | --help) usage; exit 0 ;;
@@ -116,7 +124,11 @@ NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
 PY="$(command -v python3)"
 HZ="$(getconf CLK_TCK)"
 
-if [ "$(nproc)" -lt 2 ]; then
+if [ "$BOTH_CORES" = 1 ]; then
+    log "not pinned: servers and load generators share all $(nproc) cores"
+    PIN_S=()
+    PIN_C=()
+elif [ "$(nproc)" -lt 2 ]; then
     log "warning: fewer than 2 cores; server and load generator share a core"
     PIN_S=()
     PIN_C=()
@@ -155,7 +167,7 @@ done
 
 declare -A DEAD=()
 if [ "$BUILD" = 1 ]; then
-    case " $SERVERS " in *" duet "*)
+    case " $SERVERS " in *" duet "* | *" duet-mt "* | *" duet-per-core "*)
         log "building duet (cargo build --release; log in raw/build-duet.log)"
         if ! (cd "$ROOT" && cargo build --release -p duet-cli) >"$RAW/build-duet.log" 2>&1; then
             DEAD[duet]="cargo build --release failed (raw/$STAMP/build-duet.log)"
@@ -245,12 +257,18 @@ server_cmd() { # fills CMD for server $1
         # An earlier build of duet (DUET_BASE_BIN), to compare a change
         # against its base in the same run.
         duet-base) CMD=("${DUET_BASE_BIN:-}" --http "127.0.0.1:$PORT_HTTP" --threads 1 --quiet "${DUET_TLS[@]}") ;;
+        # Every core: the default multi-threaded runtime (one worker per
+        # core), and one single-threaded runtime per core (--per-core).
+        duet-mt) CMD=("$DUET_BIN" --http "127.0.0.1:$PORT_HTTP" --quiet "${DUET_TLS[@]}") ;;
+        duet-per-core) CMD=("$DUET_BIN" --http "127.0.0.1:$PORT_HTTP" --per-core --quiet "${DUET_TLS[@]}") ;;
+        hyper-mt) CMD=("$PEERS_BIN/peer-hyper" --http "127.0.0.1:$PORT_HTTP" --multi-thread
+            --https "127.0.0.1:$PORT_HTTPS" --cert "$CERT" --key "$KEY") ;;
         hyper | axum | axum-duet | actix) CMD=("$PEERS_BIN/peer-$1" --http "127.0.0.1:$PORT_HTTP"
             --https "127.0.0.1:$PORT_HTTPS" --cert "$CERT" --key "$KEY") ;;
         nginx) CMD=("$NGINX" -p "$NGX" -c "$NGX/nginx.conf" -e "$NGX/error.log" -g "daemon off;") ;;
         *) return 1 ;;
     esac
-    if [ -n "${DUET_ARGS:-}" ] && { [ "$1" = duet ] || [ "$1" = duet-base ]; }; then
+    if [ -n "${DUET_ARGS:-}" ] && case "$1" in duet | duet-*) true ;; *) false ;; esac; then
         # shellcheck disable=SC2206 # word splitting is the point
         CMD+=($DUET_ARGS)
     fi
@@ -472,6 +490,7 @@ done
     echo "quick=$QUICK"
     echo "cpu_server=$CPU_SERVER"
     echo "cpu_client=$CPU_CLIENT"
+    if [ "$BOTH_CORES" = 1 ]; then echo "pinning=none"; fi
     echo "tools=$(wrk -v 2>&1 | head -1 | awk '{print "wrk " $2}'), $(h2load --version 2>&1 | head -1), nginx $NGX_VER, $(curl --version | head -1 | awk '{print "curl " $2}'), $("$PY" --version 2>&1)"
     echo "peers=$(awk '/^name = "(hyper|hyper-util|axum|actix-web|tokio|rustls)"$/ { n = $3; getline; printf "%s %s, ", n, $3 }' "$HERE/peers/Cargo.lock" | tr -d '"' | sed 's/, $//')"
     echo "note_dl_h1=Downloads GET /bytes/$DL_BYTES ($((DL_BYTES / 1048576)) MiB) once per run with curl; nginx sends a file of zeros (in the page cache) with sendfile on (as in Debian's stock config; HTTP/2 does not use sendfile)."
@@ -483,7 +502,8 @@ done
     echo "note_h2tls=TLS 1.3, ECDSA P-256 certificate; h2load does not resume sessions, 16 connections."
 } >"$RAW/meta.txt"
 
+if [ "$BOTH_CORES" = 1 ]; then REPORT="${REPORT:-multicore}"; else REPORT="${REPORT:-latest}"; fi
 "$PY" "$HERE/tools/results.py" report --jsonl "$JSONL" --meta "$RAW/meta.txt" \
-    --md "$RESULTS/latest.md" --svg "$RESULTS/latest.svg"
-cp "$RESULTS/latest.md" "$RAW/latest.md"
-log "wrote bench/results/latest.md and latest.svg (raw: bench/results/raw/$STAMP)"
+    --md "$RESULTS/$REPORT.md" --svg "$RESULTS/$REPORT.svg"
+cp "$RESULTS/$REPORT.md" "$RAW/$REPORT.md"
+log "wrote bench/results/$REPORT.md and $REPORT.svg (raw: bench/results/raw/$STAMP)"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of duet. On Debian it first installs the external clients
 # the tests use (curl; nghttp and h2load from nghttp2-client; chromium;
-# openssl) when they are missing. A test whose tool is missing fails, it
+# openssl; haproxy, in front of duet in the load-balancer test) when they
+# are missing. A test whose tool is missing fails, it
 # does not skip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,6 +10,7 @@ cd "$(dirname "$0")/.."
 need=()
 want() {
   command -v "$1" >/dev/null 2>&1 && return
+  [ -x "/usr/sbin/$1" ] && return
   local p
   for p in "${need[@]}"; do [ "$p" = "$2" ] && return; done
   need+=("$2")
@@ -18,6 +20,7 @@ want nghttp nghttp2-client
 want h2load nghttp2-client
 want chromium chromium
 want openssl openssl
+want haproxy haproxy
 if ((${#need[@]})); then
   if command -v apt-get >/dev/null 2>&1; then
     sudo=""

@@ -13,6 +13,7 @@
 import argparse
 import html
 import json
+import os
 import re
 import statistics
 import sys
@@ -251,20 +252,25 @@ def ratio_s(a, b, invert=False):
     return f"{(b / a if invert else a / b):.2f}×"
 
 
+# The server every ratio is taken to: hyper, or hyper-mt in a run of the
+# multi-core servers without it (set by report()).
+BASE = "hyper"
+
+
 def table(scenario, kind, servers, agg):
-    base = agg.get((scenario, "hyper"))
+    base = agg.get((scenario, BASE))
     lines = []
     if kind == "req":
-        lines.append("| server | req/s | CPU µs/req | p50 | p90 | p99 | max | errors | peak RSS | req/s ÷ hyper | CPU/req ÷ hyper |")
+        lines.append(f"| server | req/s | CPU µs/req | p50 | p90 | p99 | max | errors | peak RSS | req/s ÷ {BASE} | CPU/req ÷ {BASE} |")
         lines.append("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
     elif kind == "dl":
-        lines.append("| server | MB/s | CPU s/GiB | errors | peak RSS | MB/s ÷ hyper | CPU/GiB ÷ hyper |")
+        lines.append(f"| server | MB/s | CPU s/GiB | errors | peak RSS | MB/s ÷ {BASE} | CPU/GiB ÷ {BASE} |")
         lines.append("|---|--:|--:|--:|--:|--:|--:|")
     elif kind == "sse":
-        lines.append("| server | clients | events/s | offered events/s | CPU µs/event | errors | peak RSS | events/s ÷ hyper | CPU/event ÷ hyper |")
+        lines.append(f"| server | clients | events/s | offered events/s | CPU µs/event | errors | peak RSS | events/s ÷ {BASE} | CPU/event ÷ {BASE} |")
         lines.append("|---|--:|--:|--:|--:|--:|--:|--:|--:|")
     else:
-        lines.append("| server | idle conns | RSS before | RSS after | bytes/conn | errors | bytes/conn ÷ hyper |")
+        lines.append(f"| server | idle conns | RSS before | RSS after | bytes/conn | errors | bytes/conn ÷ {BASE} |")
         lines.append("|---|--:|--:|--:|--:|--:|--:|")
     for s in servers:
         row = agg.get((scenario, s))
@@ -309,7 +315,7 @@ def svg_chart(scenarios, servers, agg, title):
     groups = []
     for sc in scenarios:
         kind = SCENARIOS[sc][0]
-        base = agg.get((sc, "hyper"))
+        base = agg.get((sc, BASE))
         vals = [main_ratio(kind, agg.get((sc, s)), base) for s in servers]
         groups.append((sc, vals))
     top = max([v for _, vals in groups for v in vals if v is not None] + [1.0])
@@ -324,7 +330,7 @@ def svg_chart(scenarios, servers, agg, title):
         f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11">',
         f'<rect width="{width}" height="{height}" fill="white"/>',
         f'<text x="{left}" y="20" font-size="14" font-weight="bold">{html.escape(title)}</text>',
-        f'<text x="{left}" y="38" fill="#444">Ratio to hyper, higher is better (1.0 = hyper): CPU per request / per event, '
+        f'<text x="{left}" y="38" fill="#444">Ratio to {BASE}, higher is better (1.0 = {BASE}): CPU per request / per event, '
         f"throughput for downloads, bytes per idle connection.</text>",
     ]
     step = 0.5 if cap <= 3 else 1.0
@@ -380,17 +386,25 @@ def report(a):
     for r in recs:
         if r["server"] not in servers:
             servers.append(r["server"])
-    order = {s: i for i, s in enumerate(["duet", "duet-base", "hyper", "axum", "axum-duet", "actix", "nginx"])}
+    order = {s: i for i, s in enumerate(["duet", "duet-base", "duet-mt", "duet-per-core", "hyper", "hyper-mt",
+                                          "axum", "axum-duet", "actix", "nginx"])}
     servers.sort(key=lambda s: order.get(s, 99))
+    global BASE
+    BASE = "hyper-mt" if "hyper" not in servers and "hyper-mt" in servers else "hyper"
     scenarios = [s for s in SCENARIOS if any(r["scenario"] == s for r in recs)]
     agg = aggregate(recs)
     md = ["# duet benchmark — latest results", ""]
     if meta.get("quick") == "1" or float(meta.get("duration", "10")) < 10:
         md += ["> **Smoke run** (short runs / --quick): figures prove the harness works; do not quote them.", ""]
+    if meta.get("pinning") == "none":
+        where = ("Servers and load generators not pinned: both share every core; each server runs its own "
+                 "threads (duet-mt and hyper-mt one worker per core, duet-per-core one runtime per core).")
+    else:
+        where = (f"Servers on core {meta.get('cpu_server', '0')} with one worker thread; load generators on core "
+                 f"{meta.get('cpu_client', '1')}.")
     md.append(
         f"Run {meta.get('date', '?')} at commit `{meta.get('commit', '?')}` on {meta.get('cpu', '?')} "
-        f"({meta.get('nproc', '?')} cores, kernel {meta.get('kernel', '?')}). Servers on core "
-        f"{meta.get('cpu_server', '0')} with one worker thread; load generators on core {meta.get('cpu_client', '1')}. "
+        f"({meta.get('nproc', '?')} cores, kernel {meta.get('kernel', '?')}). {where} "
         f"{meta.get('duration', '?')} s per run, warm-up {meta.get('warmup', '?')} s, median of "
         f"{meta.get('repeat', '?')} repeat(s) (each figure's median on its own)."
     )
@@ -403,7 +417,7 @@ def report(a):
               "completed) is the figure that ranks servers: on two cores the load generator saturates its "
               "core before a fast server saturates its own. See bench/README.md for the columns.")
     md.append("")
-    md.append("![ratios to hyper](latest.svg)")
+    md.append(f"![ratios to {BASE}]({os.path.basename(a.svg)})")
     md.append("")
     for sc in scenarios:
         kind, title = SCENARIOS[sc]

@@ -11,11 +11,11 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches, Parser};
 use duet::ws::{Message, WebSocket, WebSocketUpgrade};
 use duet::{
-    ConnContext, Event, Executor, Json, KeepAlive, Path, Query, RequestContext, Server, Sse,
-    TlsConfig,
+    Admin, ConnContext, Event, Executor, Json, KeepAlive, Limits, Path, ProxyProtocol, Query,
+    RequestContext, Server, Sse, TlsConfig,
 };
 use futures_util::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
@@ -52,16 +52,142 @@ struct Args {
     /// Serve no HTTPS.
     #[arg(long, conflicts_with_all = ["cert", "key"])]
     no_https: bool,
-    /// Worker threads (default: one per core).
+    /// Worker threads (default: one per core); with --per-core, the number
+    /// of runtimes.
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
+    /// One single-threaded runtime and one SO_REUSEPORT listener per core
+    /// (instead of one multi-threaded runtime).
+    #[arg(long)]
+    per_core: bool,
     /// No access log (for benchmarks).
     #[arg(long)]
     quiet: bool,
+    /// Expect a PROXY protocol header (v1 or v2, detected) on every
+    /// connection of --http and --https, from a load balancer; the client
+    /// address it carries is the peer address. Connections without a valid
+    /// header are closed.
+    #[arg(long)]
+    proxy_protocol: bool,
+    /// Trust PROXY headers only from these networks (comma-separated CIDRs
+    /// or addresses; default: every source). Others are closed.
+    #[arg(
+        long,
+        value_name = "CIDR,...",
+        value_delimiter = ',',
+        requires = "proxy_protocol"
+    )]
+    proxy_from: Vec<String>,
+    /// Bind with SO_REUSEPORT, so that several duet processes share the
+    /// ports.
+    #[arg(long)]
+    reuse_port: bool,
+    /// Serve /healthz, /readyz and /metrics on this address (off by
+    /// default).
+    #[arg(long, value_name = "ADDR:PORT")]
+    admin: Option<SocketAddr>,
+    /// On SIGTERM, keep accepting this long with /readyz answering 503,
+    /// before draining (seconds; 500ms, 2s… also taken).
+    #[arg(long, value_name = "SECS", value_parser = seconds, default_value = "0")]
+    drain_delay: Duration,
+    /// Connections open at once per listener; the rest wait in the accept
+    /// queue (--limit max_connections=N).
+    #[arg(long, value_name = "N")]
+    max_connections: Option<String>,
+    /// Requests per connection; the last is answered with Connection:
+    /// close.
+    #[arg(long, value_name = "N")]
+    max_requests_per_connection: Option<String>,
+    /// Age (seconds) after which a connection takes no new request and
+    /// closes gracefully.
+    #[arg(long, value_name = "SECS")]
+    max_connection_age: Option<String>,
+    /// Sets any limit by name, e.g. --limit shutdown_grace=10s --limit
+    /// max_body_bytes=1m (repeatable; the names and defaults are listed
+    /// below).
+    #[arg(long = "limit", value_name = "NAME=VALUE")]
+    limit: Vec<String>,
+}
+
+/// A time in seconds (`1.5`) or with a unit (`500ms`, `2s`, `1m`).
+fn seconds(text: &str) -> Result<Duration, String> {
+    let mut l = Limits::default();
+    l.set("shutdown_grace", text).map_err(|e| match e {
+        duet::Error::InvalidLimit { reason, .. } => reason,
+        e => e.to_string(),
+    })?;
+    Ok(l.shutdown_grace)
+}
+
+impl Args {
+    /// The command line, the limits and their defaults listed in --help.
+    fn parse_with_limits() -> Args {
+        let help = format!(
+            "Limits (--limit NAME=VALUE; counts take k/m/g and max, times take ms/s/m/h and never):\n{}",
+            Limits::default()
+                .describe()
+                .lines()
+                .map(|l| format!("  {l}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        let matches = Args::command().after_long_help(help).get_matches();
+        match Args::from_arg_matches(&matches) {
+            Ok(a) => a,
+            Err(e) => e.exit(),
+        }
+    }
+
+    /// The limits the flags set, on the defaults.
+    fn limits(&self) -> Result<Limits, String> {
+        let mut limits = Limits::default();
+        for l in &self.limit {
+            let (name, value) = l
+                .split_once('=')
+                .ok_or_else(|| format!("--limit {l}: expected NAME=VALUE"))?;
+            limits
+                .set(name, value)
+                .map_err(|e| format!("--limit {l}: {e}"))?;
+        }
+        for (name, value) in [
+            ("max_connections", &self.max_connections),
+            (
+                "max_requests_per_connection",
+                &self.max_requests_per_connection,
+            ),
+            ("max_connection_age", &self.max_connection_age),
+        ] {
+            if let Some(v) = value {
+                limits
+                    .set(name, v)
+                    .map_err(|e| format!("--{}: {e}", name.replace('_', "-")))?;
+            }
+        }
+        Ok(limits)
+    }
+
+    /// The PROXY protocol switch, when on.
+    fn proxy(&self) -> Result<Option<ProxyProtocol>, String> {
+        if !self.proxy_protocol {
+            return Ok(None);
+        }
+        let mut p = ProxyProtocol::new();
+        for net in &self.proxy_from {
+            p = p.trust(net).map_err(|e| format!("--proxy-from: {e}"))?;
+        }
+        Ok(Some(p))
+    }
 }
 
 fn main() -> std::process::ExitCode {
-    let args = Args::parse();
+    let args = Args::parse_with_limits();
+    let config = match args.limits().and_then(|l| Ok((l, args.proxy()?))) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("duet: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
     // Purges freed pages after jemalloc's decay time (10 s) even while the
     // server is idle, so the resident size returns to its baseline.
     if let Err(e) = tikv_jemalloc_ctl::background_thread::write(true) {
@@ -83,8 +209,14 @@ fn main() -> std::process::ExitCode {
         .with_target(false)
         .init();
 
-    let mut rt = tokio::runtime::Builder::new_multi_thread();
-    if let Some(n) = args.threads {
+    // Per core, the serving runtimes are the executor's; this one only
+    // waits for signals and answers the admin endpoints.
+    let mut rt = if args.per_core {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    if let (Some(n), false) = (args.threads, args.per_core) {
         rt.worker_threads(n.max(1));
     }
     let rt = match rt.enable_all().build() {
@@ -94,7 +226,7 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    let result = rt.block_on(run(args));
+    let result = rt.block_on(run(args, config));
     // Write out what was logged before saying why we stop, so that the
     // reason is the last line.
     drop(log_guard);
@@ -107,16 +239,33 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-async fn run(args: Args) -> std::io::Result<()> {
-    let mut plain = Server::bind_addr(args.http);
+async fn run(args: Args, (limits, proxy): (Limits, Option<ProxyProtocol>)) -> std::io::Result<()> {
+    let listener = |s: Server| {
+        let s = s.limits(limits.clone()).reuse_port(args.reuse_port);
+        match &proxy {
+            Some(p) => s.proxy_protocol(p.clone()),
+            None => s,
+        }
+    };
+    let mut plain = listener(Server::bind_addr(args.http));
     demo_routes(&mut plain);
-    let mut executor = Executor::new().add(plain);
+    let mut executor = Executor::new().add(plain).drain_delay(args.drain_delay);
     if !args.no_https {
         let tls = tls_config(&args)?;
-        let mut secure = Server::bind_addr(args.https).tls(tls.clone());
+        let mut secure = listener(Server::bind_addr(args.https).tls(tls.clone()));
         demo_routes(&mut secure);
         executor = executor.add(secure);
         reload_on_sighup(tls, args.cert.is_some());
+    }
+    if let Some(addr) = args.admin {
+        // The metrics hook: an empty document until metrics are collected.
+        executor = executor.admin(Admin::bind_addr(addr));
+    }
+    if args.per_core {
+        executor = match args.threads {
+            Some(n) => executor.per_core_runtimes(n),
+            None => executor.per_core(),
+        };
     }
     Ok(executor.run().await?)
 }

@@ -67,6 +67,24 @@ pub enum Error {
         /// What failed.
         reason: String,
     },
+    /// A network given as a trusted PROXY protocol source is not an
+    /// address or a CIDR prefix.
+    InvalidNetwork {
+        /// The text as given.
+        text: String,
+    },
+    /// `Limits::set` was given an unknown limit or a value it cannot take.
+    InvalidLimit {
+        /// The limit's name as given.
+        name: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// A runtime for the per-core mode could not be started.
+    Runtime {
+        /// The system's error.
+        source: io::Error,
+    },
     /// A listener could not be bound.
     Bind {
         /// The address.
@@ -102,6 +120,11 @@ impl fmt::Display for Error {
             }
             Error::Tls(e) => write!(f, "{e}"),
             Error::TlsSetup { addr, reason } => write!(f, "{addr}: TLS setup failed: {reason}"),
+            Error::InvalidNetwork { text } => {
+                write!(f, "{text:?} is not an IP address or a CIDR network")
+            }
+            Error::InvalidLimit { name, reason } => write!(f, "limit {name:?}: {reason}"),
+            Error::Runtime { source } => write!(f, "cannot start a per-core runtime: {source}"),
             Error::Bind { addr, source } => write!(f, "cannot listen on {addr}: {source}"),
         }
     }
@@ -111,7 +134,7 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Tls(e) => Some(e),
-            Error::Bind { source, .. } => Some(source),
+            Error::Bind { source, .. } | Error::Runtime { source } => Some(source),
             _ => None,
         }
     }
@@ -128,7 +151,7 @@ impl From<TlsError> for Error {
 impl From<Error> for io::Error {
     fn from(e: Error) -> io::Error {
         let kind = match &e {
-            Error::Bind { source, .. } => source.kind(),
+            Error::Bind { source, .. } | Error::Runtime { source } => source.kind(),
             Error::Tls(t) => t.io_kind(),
             _ => io::ErrorKind::InvalidInput,
         };

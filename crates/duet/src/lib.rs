@@ -47,9 +47,10 @@ pub use app::server::Server;
 pub use app::service::{Route, ServerService};
 pub use app::sse::{Event, IntoEvent, KeepAlive, Sse};
 pub use app::{upgrade, ws};
-pub use config::{Limits, TlsConfig, TlsError, TlsErrorKind};
+pub use config::{Limits, ProxyProtocol, TlsConfig, TlsError, TlsErrorKind};
 pub use error::Error;
 pub use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, Version};
+pub use server::admin::Admin;
 pub use server::executor::{wait_for_signal, Executor, Running, ShutdownHandle};
 
 /// The README's examples, compiled as doc-tests.

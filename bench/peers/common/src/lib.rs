@@ -24,13 +24,18 @@ static ZEROS: [u8; CHUNK] = [0; CHUNK];
 pub const TICK: &[u8] = b"data: tick\n\n";
 
 /// Command line shared by the peers:
-/// `--http ADDR:PORT [--https ADDR:PORT --cert CERT.pem --key KEY.pem]`.
+/// `--http ADDR:PORT [--https ADDR:PORT --cert CERT.pem --key KEY.pem]
+/// [--multi-thread]`.
 #[derive(Debug, Default)]
 pub struct Args {
     pub http: Option<String>,
     pub https: Option<String>,
     pub cert: Option<String>,
     pub key: Option<String>,
+    /// tokio's multi-threaded runtime, one worker per core (what
+    /// `#[tokio::main]` gives), instead of one current-thread runtime. Only
+    /// the hyper peer takes it.
+    pub multi_thread: bool,
 }
 
 impl Args {
@@ -44,6 +49,10 @@ impl Args {
                 "--cert" => &mut args.cert,
                 "--key" => &mut args.key,
                 "--quiet" => continue,
+                "--multi-thread" => {
+                    args.multi_thread = true;
+                    continue;
+                }
                 "--threads" => {
                     // Accepted for symmetry with duet; peers always use one.
                     it.next();
@@ -63,7 +72,7 @@ impl Args {
     }
 
     const USAGE: &'static str =
-        "usage: peer --http ADDR:PORT [--https ADDR:PORT --cert CERT.pem --key KEY.pem]";
+        "usage: peer --http ADDR:PORT [--https ADDR:PORT --cert CERT.pem --key KEY.pem] [--multi-thread]";
 
     /// The TLS configuration for `--https`, offering ALPN h2 and http/1.1.
     pub fn tls_config(&self) -> Result<Option<rustls::ServerConfig>, String> {

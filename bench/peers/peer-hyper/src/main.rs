@@ -1,5 +1,7 @@
 //! hyper 1.x peer: hyper-util's auto builder (HTTP/1.1 + h2c by preface, h2
-//! over TLS by ALPN), on a current-thread tokio runtime (one worker thread).
+//! over TLS by ALPN), on a current-thread tokio runtime (one worker thread),
+//! or with `--multi-thread` on tokio's multi-threaded runtime with one
+//! worker per core (hyper's default deployment: `#[tokio::main]`).
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -66,10 +68,12 @@ async fn serve(listener: TcpListener, tls: Option<TlsAcceptor>) {
 fn main() -> Result<(), String> {
     let args = Args::parse()?;
     let tls = args.tls_config()?.map(|c| TlsAcceptor::from(Arc::new(c)));
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
+    let mut rt = if args.multi_thread {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    let rt = rt.enable_all().build().map_err(|e| e.to_string())?;
     rt.block_on(async move {
         let mut tasks = Vec::new();
         if let Some(addr) = &args.http {

@@ -96,6 +96,29 @@ impl Lines {
         self.text.lock().map(|t| t.clone()).unwrap_or_default()
     }
 
+    /// Waits until the text read so far satisfies `done` (at most `limit`;
+    /// not at all once the pipe has closed). True if it does.
+    pub fn wait_until(&self, done: impl Fn(&str) -> bool, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        loop {
+            if done(&self.text()) {
+                return true;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if self.new_line.recv_timeout(left).is_err() {
+                return done(&self.text());
+            }
+        }
+    }
+
+    /// The number of lines that start with `prefix`.
+    pub fn count_starting(&self, prefix: &str) -> usize {
+        self.text()
+            .lines()
+            .filter(|l| l.starts_with(prefix))
+            .count()
+    }
+
     /// The first line containing `needle`, waiting for it to be written (at
     /// most `limit`; not at all once the pipe has closed).
     pub fn wait_for(&self, needle: &str, limit: Duration) -> Option<String> {
@@ -132,10 +155,13 @@ impl Duet {
     }
 
     /// Runs `cmd`, a command that runs the binary (through a shell, say),
-    /// with `RUST_LOG=info` and its stderr read as the log.
+    /// with `RUST_LOG=info` (unless `cmd` sets it) and its stderr read as
+    /// the log.
     pub fn spawn(mut cmd: Command) -> Duet {
+        if !cmd.get_envs().any(|(k, _)| k == "RUST_LOG") {
+            cmd.env("RUST_LOG", "info");
+        }
         let mut child = cmd
-            .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -161,5 +187,20 @@ impl Duet {
     /// The process id, for signals.
     pub fn pid(&self) -> u32 {
         self.child.0.id()
+    }
+
+    /// Sends `signal` (`TERM`, `HUP`…) to the process.
+    pub fn signal(&self, signal: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{signal}"), &self.pid().to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "kill -{signal} failed");
+    }
+
+    /// Waits for the process to exit (it has announced it will) and
+    /// returns whether it exited successfully.
+    pub fn wait_exit(&mut self) -> bool {
+        self.child.0.wait().is_ok_and(|s| s.success())
     }
 }

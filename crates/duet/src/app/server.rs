@@ -10,7 +10,7 @@ use super::body::{Body, BoxError};
 use super::handler::Handler;
 use super::router::Router;
 use super::service::{box_layer, BoxLayer, Route};
-use crate::config::{Limits, TlsConfig};
+use crate::config::{Limits, ProxyProtocol, TlsConfig};
 use crate::error::Error;
 use crate::proto::http::host;
 
@@ -27,6 +27,8 @@ pub struct Server {
     pub(crate) h2c_upgrade: bool,
     pub(crate) errors: Vec<Error>,
     pub(crate) tls: Option<TlsConfig>,
+    pub(crate) proxy: Option<ProxyProtocol>,
+    pub(crate) reuse_port: bool,
 }
 
 impl Server {
@@ -48,6 +50,8 @@ impl Server {
             h2c_upgrade: true,
             errors: Vec::new(),
             tls: None,
+            proxy: None,
+            reuse_port: false,
         }
     }
 
@@ -91,6 +95,29 @@ impl Server {
     /// length).
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
+        self
+    }
+
+    /// Expects a PROXY protocol header (v1 or v2) at the start of every
+    /// connection of this server's listener, from the sources `proxy`
+    /// trusts, and reports the client address it carries as
+    /// [`ConnContext::peer_addr`](crate::ConnContext::peer_addr) (and in
+    /// the access record). TLS and HTTP/2 detection happen after the
+    /// header. A connection from an untrusted source, or whose header is
+    /// missing, malformed or late (`Limits::header_read_timeout`), is
+    /// closed. When servers share a port, the first one that sets it
+    /// decides for the listener.
+    pub fn proxy_protocol(mut self, proxy: ProxyProtocol) -> Self {
+        self.proxy = Some(proxy);
+        self
+    }
+
+    /// Binds this server's listener with `SO_REUSEPORT` (Unix), so that
+    /// several processes (or executors) can listen on the same address,
+    /// the kernel spreading new connections among them. On when any
+    /// server of the port asks for it.
+    pub fn reuse_port(mut self, on: bool) -> Self {
+        self.reuse_port = on;
         self
     }
 
@@ -250,6 +277,8 @@ impl Server {
                 limits: self.limits,
                 h2c_upgrade: self.h2c_upgrade,
                 tls: self.tls,
+                proxy: self.proxy,
+                reuse_port: self.reuse_port,
                 errors,
             },
         )
@@ -265,6 +294,8 @@ pub(crate) struct VHostParts {
     pub(crate) limits: Limits,
     pub(crate) h2c_upgrade: bool,
     pub(crate) tls: Option<TlsConfig>,
+    pub(crate) proxy: Option<ProxyProtocol>,
+    pub(crate) reuse_port: bool,
     pub(crate) errors: Vec<Error>,
 }
 

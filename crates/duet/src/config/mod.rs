@@ -5,9 +5,13 @@
 
 use std::time::Duration;
 
+pub(crate) mod proxy;
 pub(crate) mod tls;
 
+pub use proxy::ProxyProtocol;
 pub use tls::{TlsConfig, TlsError, TlsErrorKind};
+
+use crate::error::Error;
 
 /// Limits and timeouts for the connections of one listener.
 ///
@@ -46,7 +50,9 @@ pub struct Limits {
     /// 413. Default 16 MiB.
     pub max_body_bytes: u64,
     /// Time allowed to receive a complete request head once its first byte
-    /// arrived (slowloris guard). Default 10 s.
+    /// arrived (slowloris guard). Default 10 s. On a listener with the
+    /// PROXY protocol on, the header must also arrive whole within this
+    /// time of the connection being accepted.
     pub header_read_timeout: Duration,
     /// Time an idle keep-alive connection is kept open: on HTTP/1.1
     /// between requests, on HTTP/2 while no stream is open (then a
@@ -236,6 +242,296 @@ impl Default for Limits {
             max_connections: 65_536,
             max_requests_per_connection: u64::MAX,
             max_connection_age: Duration::MAX,
+        }
+    }
+}
+
+/// Every field of [`Limits`] with how its value is read by
+/// [`Limits::set`]: `count` (an integer, `k`/`m`/`g` binary multiples,
+/// `max`) or `time` (seconds, or with a unit: `500ms`, `10s`, `2m`, `1h`;
+/// `never`).
+macro_rules! limit_fields {
+    ($($name:ident: $kind:ident),* $(,)?) => {
+        impl Limits {
+            /// The name of every limit, as [`Limits::set`] takes it.
+            pub const NAMES: &'static [&'static str] = &[$(stringify!($name)),*];
+
+            /// Sets the limit `name` (a field name; `-` may stand for `_`)
+            /// from text: a count (`65536`, `64k`, `16m`, `max`) or a time
+            /// (`30` seconds, `1.5`, `500ms`, `10s`, `2m`, `1h`, `never`).
+            /// For command lines and configuration files.
+            ///
+            /// ```
+            /// let mut limits = duet::Limits::default();
+            /// limits.set("max_body_bytes", "1m")?;
+            /// limits.set("keep-alive-timeout", "5s")?;
+            /// assert_eq!(limits.max_body_bytes, 1 << 20);
+            /// # Ok::<(), duet::Error>(())
+            /// ```
+            pub fn set(&mut self, name: &str, value: &str) -> Result<(), Error> {
+                let key = name.trim().replace('-', "_");
+                let bad = |reason: String| Error::InvalidLimit {
+                    name: name.to_string(),
+                    reason,
+                };
+                match key.as_str() {
+                    $(stringify!($name) => {
+                        self.$name = value::$kind(value.trim()).map_err(bad)?;
+                    })*
+                    _ => return Err(bad(format!(
+                        "no such limit (known: {})",
+                        Self::NAMES.join(", ")
+                    ))),
+                }
+                Ok(())
+            }
+
+            /// Every limit as `name=value`, one per line (values as
+            /// [`Limits::set`] reads them).
+            pub fn describe(&self) -> String {
+                let mut out = String::new();
+                $(
+                    out.push_str(stringify!($name));
+                    out.push('=');
+                    out.push_str(&value::show(&self.$name));
+                    out.push('\n');
+                )*
+                out
+            }
+        }
+    };
+}
+
+limit_fields! {
+    max_uri_bytes: count,
+    max_header_bytes: count,
+    max_headers: count,
+    max_body_bytes: count,
+    header_read_timeout: time,
+    keep_alive_timeout: time,
+    body_read_timeout: time,
+    linger_timeout: time,
+    tls_handshake_timeout: time,
+    max_pipelined: count,
+    h2_max_concurrent_streams: count,
+    h2_initial_window_size: count,
+    h2_connection_window_size: count,
+    h2_max_frame_size: count,
+    h2_max_header_list_size: count,
+    h2_max_field_block_bytes: count,
+    h2_max_continuation_frames: count,
+    h2_header_block_timeout: time,
+    h2_max_empty_frames: count,
+    h2_small_data_budget: count,
+    h2_discard_body_bytes: count,
+    h2_discard_body_timeout: time,
+    h2_header_table_size: count,
+    h2_stream_send_buffer: count,
+    h2_max_queued_output: count,
+    h2_max_resets_per_sec: count,
+    h2_settings_timeout: time,
+    h2_send_stall_timeout: time,
+    h2_shutdown_ping_timeout: time,
+    shutdown_grace: time,
+    max_connections: count,
+    max_requests_per_connection: count,
+    max_connection_age: time,
+}
+
+/// Reading and showing limit values.
+mod value {
+    use std::time::Duration;
+
+    /// A count: digits (`_` allowed), an optional `k`, `m` or `g` (binary
+    /// multiples; `kib`, `mb`… accepted), or `max`.
+    pub(super) fn count<T: TryFrom<u64> + Bounded>(text: &str) -> Result<T, String> {
+        let lower = text.to_ascii_lowercase();
+        if matches!(lower.as_str(), "max" | "unlimited" | "none") {
+            return Ok(T::MAX);
+        }
+        let digits = lower.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+        let unit = &lower[digits.len()..];
+        let scale: u64 = match unit {
+            "" | "b" => 1,
+            "k" | "kb" | "kib" => 1 << 10,
+            "m" | "mb" | "mib" => 1 << 20,
+            "g" | "gb" | "gib" => 1 << 30,
+            _ => return Err(format!("{text:?}: unknown unit {unit:?} (k, m, g)")),
+        };
+        let n: u64 = digits
+            .trim()
+            .replace('_', "")
+            .parse()
+            .map_err(|_| format!("{text:?} is not a count (an integer, 64k, 16m, max)"))?;
+        let n = n
+            .checked_mul(scale)
+            .ok_or_else(|| format!("{text:?} is too large"))?;
+        T::try_from(n).map_err(|_| format!("{text:?} is too large"))
+    }
+
+    /// A time: seconds (`30`, `1.5`) or with a unit (`500ms`, `10s`, `2m`,
+    /// `1h`), or `never`.
+    pub(super) fn time(text: &str) -> Result<Duration, String> {
+        let lower = text.to_ascii_lowercase();
+        if matches!(lower.as_str(), "never" | "max" | "none") {
+            return Ok(Duration::MAX);
+        }
+        let number = lower.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+        let unit = &lower[number.len()..];
+        let scale = match unit {
+            "" | "s" => 1.0,
+            "ms" => 0.001,
+            "m" | "min" => 60.0,
+            "h" => 3600.0,
+            _ => return Err(format!("{text:?}: unknown unit {unit:?} (ms, s, m, h)")),
+        };
+        let secs: f64 = number
+            .trim()
+            .parse()
+            .map_err(|_| format!("{text:?} is not a time (30, 1.5, 500ms, 10s, 2m, never)"))?;
+        Duration::try_from_secs_f64(secs * scale)
+            .map_err(|_| format!("{text:?} is not a time that can be waited"))
+    }
+
+    /// Counts with a largest value meaning "no limit".
+    pub(super) trait Bounded {
+        const MAX: Self;
+    }
+    impl Bounded for usize {
+        const MAX: Self = usize::MAX;
+    }
+    impl Bounded for u64 {
+        const MAX: Self = u64::MAX;
+    }
+    impl Bounded for u32 {
+        const MAX: Self = u32::MAX;
+    }
+
+    /// A value as `time`/`count` read it back.
+    pub(super) fn show(v: &dyn Show) -> String {
+        v.show()
+    }
+
+    pub(super) trait Show {
+        fn show(&self) -> String;
+    }
+    impl Show for Duration {
+        fn show(&self) -> String {
+            if *self == Duration::MAX {
+                "never".to_string()
+            } else if self.subsec_nanos() == 0 {
+                format!("{}s", self.as_secs())
+            } else {
+                format!("{}ms", self.as_millis())
+            }
+        }
+    }
+    macro_rules! show_count {
+        ($($t:ty),*) => {$(
+            impl Show for $t {
+                fn show(&self) -> String {
+                    if *self == <$t>::MAX { "max".to_string() } else { self.to_string() }
+                }
+            }
+        )*};
+    }
+    show_count!(usize, u64, u32);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_field_can_be_set_by_name() {
+        // Naming every field (no `..`): a new limit does not compile here
+        // until it is added to `limit_fields!` and to this list.
+        let Limits {
+            max_uri_bytes: _,
+            max_header_bytes: _,
+            max_headers: _,
+            max_body_bytes: _,
+            header_read_timeout: _,
+            keep_alive_timeout: _,
+            body_read_timeout: _,
+            linger_timeout: _,
+            tls_handshake_timeout: _,
+            max_pipelined: _,
+            h2_max_concurrent_streams: _,
+            h2_initial_window_size: _,
+            h2_connection_window_size: _,
+            h2_max_frame_size: _,
+            h2_max_header_list_size: _,
+            h2_max_field_block_bytes: _,
+            h2_max_continuation_frames: _,
+            h2_header_block_timeout: _,
+            h2_max_empty_frames: _,
+            h2_small_data_budget: _,
+            h2_discard_body_bytes: _,
+            h2_discard_body_timeout: _,
+            h2_header_table_size: _,
+            h2_stream_send_buffer: _,
+            h2_max_queued_output: _,
+            h2_max_resets_per_sec: _,
+            h2_settings_timeout: _,
+            h2_send_stall_timeout: _,
+            h2_shutdown_ping_timeout: _,
+            shutdown_grace: _,
+            max_connections: _,
+            max_requests_per_connection: _,
+            max_connection_age: _,
+        } = Limits::default();
+        assert_eq!(Limits::NAMES.len(), 33);
+        // Every default reads back as itself.
+        let defaults = Limits::default().describe();
+        let mut again = Limits::default();
+        for line in defaults.lines() {
+            let (name, value) = line.split_once('=').expect("name=value");
+            again.set(name, value).expect(line);
+        }
+        assert_eq!(again.describe(), defaults);
+    }
+
+    #[test]
+    fn values_are_read_with_their_units() {
+        let mut l = Limits::default();
+        l.set("max_body_bytes", "16m").expect("count");
+        assert_eq!(l.max_body_bytes, 16 << 20);
+        l.set("max-connections", "1_000").expect("count");
+        assert_eq!(l.max_connections, 1000);
+        l.set("max_requests_per_connection", "max").expect("count");
+        assert_eq!(l.max_requests_per_connection, u64::MAX);
+        l.set("h2_max_frame_size", "32KiB").expect("count");
+        assert_eq!(l.h2_max_frame_size, 32 << 10);
+        l.set("shutdown_grace", "1.5").expect("time");
+        assert_eq!(l.shutdown_grace, Duration::from_millis(1500));
+        l.set("keep_alive_timeout", "500ms").expect("time");
+        assert_eq!(l.keep_alive_timeout, Duration::from_millis(500));
+        l.set("max_connection_age", "2m").expect("time");
+        assert_eq!(l.max_connection_age, Duration::from_secs(120));
+        l.set("max_connection_age", "never").expect("time");
+        assert_eq!(l.max_connection_age, Duration::MAX);
+    }
+
+    #[test]
+    fn bad_names_and_values_are_errors() {
+        let mut l = Limits::default();
+        for (name, value) in [
+            ("no_such_limit", "1"),
+            ("max_headers", "-1"),
+            ("max_headers", "ten"),
+            ("max_headers", "5q"),
+            ("h2_max_frame_size", "8g"),
+            ("max_body_bytes", "99999999999999999999"),
+            ("shutdown_grace", "-3"),
+            ("shutdown_grace", "5 days"),
+            ("shutdown_grace", "1e300"),
+            ("shutdown_grace", "nan"),
+        ] {
+            assert!(
+                matches!(l.set(name, value), Err(Error::InvalidLimit { .. })),
+                "{name}={value}"
+            );
         }
     }
 }

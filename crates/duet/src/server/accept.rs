@@ -1,6 +1,10 @@
 //! The one accept path: every connection of every port goes through here,
 //! and the protocol it speaks is chosen here and nowhere else —
 //!
+//! - first, on a listener with the PROXY protocol on, the PROXY header
+//!   (v1 or v2, from a trusted source; `proxy.rs`): the client address it
+//!   carries becomes the connection's peer, and the protocol is chosen
+//!   from the bytes after it;
 //! - TLS: the handshake (bounded by `Limits::tls_handshake_timeout`), then
 //!   ALPN: `h2` is HTTP/2, anything else or none HTTP/1.1 (RFC 9113 §3.2,
 //!   RFC 7301);
@@ -26,12 +30,13 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
 use super::executor::Tracker;
+use super::proxy;
 use super::site::Admission;
 use super::tls::Acceptor;
 use super::{ConnParams, Shutdown, Site};
 use crate::app::body::Body;
 use crate::app::context::ConnContext;
-use crate::config::Limits;
+use crate::config::{Limits, ProxyProtocol};
 use crate::proto::h2::PREFACE;
 
 static NEXT_CONN_ID: AtomicU64 = AtomicU64::new(1);
@@ -45,6 +50,11 @@ pub(crate) struct Port {
     pub(crate) site: Arc<Site>,
     pub(crate) limits: Arc<Limits>,
     pub(crate) tls: Option<Acceptor>,
+    /// Expect a PROXY header from these sources.
+    pub(crate) proxy: Option<Arc<ProxyProtocol>>,
+    /// `Limits::max_connections` of the address, shared by its listeners
+    /// (one per core in the per-core mode).
+    pub(crate) slots: Arc<Semaphore>,
     pub(crate) shutdown: Shutdown,
     pub(crate) abort: Shutdown,
     pub(crate) tracker: Arc<Tracker>,
@@ -114,9 +124,7 @@ pub(crate) async fn accept_loop(listener: TcpListener, mut port: Port) {
         .ok()
         .filter(|a| !a.ip().is_unspecified());
     let mut shutdown = port.shutdown.clone();
-    let slots = Arc::new(Semaphore::new(
-        port.limits.max_connections.clamp(1, Semaphore::MAX_PERMITS),
-    ));
+    let slots = port.slots.clone();
     let mut backoff = Backoff::default();
     loop {
         let slot = tokio::select! {
@@ -190,8 +198,15 @@ impl Backoff {
     }
 }
 
-async fn serve_connection(stream: TcpStream, peer: SocketAddr, port: &Port) {
+async fn serve_connection(mut stream: TcpStream, mut peer: SocketAddr, port: &Port) {
     let _ = stream.set_nodelay(true);
+    if let Some(trusted) = &port.proxy {
+        // Boxed: only PROXY ports hold the header's state.
+        match Box::pin(read_proxy_header(&mut stream, peer, trusted, port)).await {
+            Some(client) => peer = client,
+            None => return,
+        }
+    }
     // A listener bound to one address already knows the local address;
     // only a wildcard listener needs to ask (one syscall per connection).
     let local = match port.local {
@@ -221,6 +236,38 @@ async fn serve_connection(stream: TcpStream, peer: SocketAddr, port: &Port) {
         return;
     }
     serve_cleartext(stream, params).await;
+}
+
+/// The client address of a connection that starts with a PROXY header
+/// (the connection's own peer when the header carries none); `None` when
+/// the connection is to be closed: an untrusted source, a missing,
+/// malformed or late header, or shutdown.
+async fn read_proxy_header(
+    stream: &mut TcpStream,
+    peer: SocketAddr,
+    trusted: &ProxyProtocol,
+    port: &Port,
+) -> Option<SocketAddr> {
+    if !trusted.trusts(peer.ip()) {
+        tracing::debug!(target: "duet", "{peer}: not a trusted PROXY protocol source; closed");
+        return None;
+    }
+    let mut shutdown = port.shutdown.clone();
+    let read = tokio::select! {
+        r = tokio::time::timeout(port.limits.header_read_timeout, proxy::read_header(stream)) => r,
+        _ = shutdown.wait() => return None,
+    };
+    match read {
+        Ok(Ok(client)) => Some(client.unwrap_or(peer)),
+        Ok(Err(e)) => {
+            tracing::debug!(target: "duet", "{peer}: {e}; closed");
+            None
+        }
+        Err(_) => {
+            tracing::debug!(target: "duet", "{peer}: no whole PROXY protocol header in time; closed");
+            None
+        }
+    }
 }
 
 async fn serve_tls(

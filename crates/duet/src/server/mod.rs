@@ -1,6 +1,6 @@
 //! tokio drivers that move bytes between sockets and the protocol cores:
-//! accept loops, protocol detection, timeouts, virtual hosts, TLS, the
-//! executor and graceful shutdown.
+//! accept loops, PROXY headers, protocol detection, timeouts, virtual
+//! hosts, TLS, the executor, the admin endpoints and graceful shutdown.
 
 use std::sync::Arc;
 
@@ -8,10 +8,12 @@ use crate::app::context::ConnContext;
 use crate::config::Limits;
 
 pub(crate) mod accept;
+pub(crate) mod admin;
 pub(crate) mod date;
 pub(crate) mod executor;
 pub(crate) mod h1;
 pub(crate) mod h2;
+pub(crate) mod proxy;
 pub(crate) mod shutdown;
 pub(crate) mod site;
 pub(crate) mod tls;
