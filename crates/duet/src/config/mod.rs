@@ -182,6 +182,14 @@ pub struct Limits {
     /// GOAWAY may go unanswered before the final GOAWAY, naming the last
     /// stream taken, goes out anyway (RFC 9113 §6.8). Default 1 s.
     pub h2_shutdown_ping_timeout: Duration,
+    /// Time a connection's output may wait on a socket that takes none of
+    /// it (a peer that stops reading, on any version) before the
+    /// connection is closed: without it a client that never reads holds
+    /// its connection, buffers and handler for ever. Any progress restarts
+    /// it, so a slow reader is not cut off. `h2_send_stall_timeout` covers
+    /// HTTP/2 flow-control windows kept shut instead. Default 60 s (as
+    /// nginx's `send_timeout`).
+    pub write_stall_timeout: Duration,
     /// Time in-flight requests are given to finish after shutdown begins.
     /// Default 30 s.
     pub shutdown_grace: Duration,
@@ -238,6 +246,7 @@ impl Default for Limits {
             h2_settings_timeout: Duration::from_secs(10),
             h2_send_stall_timeout: Duration::from_secs(60),
             h2_shutdown_ping_timeout: Duration::from_secs(1),
+            write_stall_timeout: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(30),
             max_connections: 65_536,
             max_requests_per_connection: u64::MAX,
@@ -332,6 +341,7 @@ limit_fields! {
     h2_settings_timeout: time,
     h2_send_stall_timeout: time,
     h2_shutdown_ping_timeout: time,
+    write_stall_timeout: time,
     shutdown_grace: time,
     max_connections: count,
     max_requests_per_connection: count,
@@ -476,12 +486,13 @@ mod tests {
             h2_settings_timeout: _,
             h2_send_stall_timeout: _,
             h2_shutdown_ping_timeout: _,
+            write_stall_timeout: _,
             shutdown_grace: _,
             max_connections: _,
             max_requests_per_connection: _,
             max_connection_age: _,
         } = Limits::default();
-        assert_eq!(Limits::NAMES.len(), 33);
+        assert_eq!(Limits::NAMES.len(), 34);
         // Every default reads back as itself.
         let defaults = Limits::default().describe();
         let mut again = Limits::default();
