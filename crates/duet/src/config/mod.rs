@@ -42,7 +42,10 @@ pub struct Limits {
     /// in bytes; larger → 431. (HTTP/2 uses `h2_max_header_list_size`.)
     /// Default 64 KiB.
     /// In HTTP/1.1 it also bounds a chunked body's trailer section (→ 431)
-    /// and the total of its chunk extensions (→ 400).
+    /// and the total of its chunk extensions (→ 400). Pipelined requests
+    /// are parsed one at a time (the next waits until the response to the
+    /// one before is written), so this is also all the input a pipelining
+    /// client can make a connection hold.
     pub max_header_bytes: usize,
     /// Most header fields in one request; more → 431. Default 100.
     pub max_headers: usize,
@@ -71,9 +74,6 @@ pub struct Limits {
     pub linger_timeout: Duration,
     /// Time allowed for a TLS handshake. Default 10 s.
     pub tls_handshake_timeout: Duration,
-    /// HTTP/1.1 requests pipelined but not yet answered that one connection
-    /// may hold parsed at once. Default 32.
-    pub max_pipelined: usize,
     /// HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS advertised and enforced
     /// (RFC 9113 §6.5.2). Default 256.
     pub h2_max_concurrent_streams: u32,
@@ -226,7 +226,6 @@ impl Default for Limits {
             body_read_timeout: Duration::from_secs(60),
             linger_timeout: Duration::from_millis(500),
             tls_handshake_timeout: Duration::from_secs(10),
-            max_pipelined: 32,
             h2_max_concurrent_streams: 256,
             h2_initial_window_size: 1024 * 1024,
             h2_connection_window_size: 4 * 1024 * 1024,
@@ -321,7 +320,6 @@ limit_fields! {
     body_read_timeout: time,
     linger_timeout: time,
     tls_handshake_timeout: time,
-    max_pipelined: count,
     h2_max_concurrent_streams: count,
     h2_initial_window_size: count,
     h2_connection_window_size: count,
@@ -466,7 +464,6 @@ mod tests {
             body_read_timeout: _,
             linger_timeout: _,
             tls_handshake_timeout: _,
-            max_pipelined: _,
             h2_max_concurrent_streams: _,
             h2_initial_window_size: _,
             h2_connection_window_size: _,
@@ -492,7 +489,7 @@ mod tests {
             max_requests_per_connection: _,
             max_connection_age: _,
         } = Limits::default();
-        assert_eq!(Limits::NAMES.len(), 34);
+        assert_eq!(Limits::NAMES.len(), 33);
         // Every default reads back as itself.
         let defaults = Limits::default().describe();
         let mut again = Limits::default();
