@@ -598,14 +598,7 @@ impl Driver {
             Body::empty()
         } else {
             let (tx, mut incoming) = Incoming::channel(declared, BODY_CHANNEL_DEPTH);
-            let release = self
-                .release
-                .get_or_insert_with(|| {
-                    let (tx, rx) = mpsc::unbounded_channel();
-                    Release { tx, rx }
-                })
-                .tx
-                .clone();
+            let release = self.release_sender();
             // The one 100-continue policy (`proto::http::admit`): the
             // interim response goes out when the handler first reads.
             if admission.admitted.expect == Expect::ContinueOnRead {
@@ -625,6 +618,18 @@ impl Driver {
         self.start_handler(id, http::Request::from_parts(head, body), &admission);
     }
 
+    /// Where a stream's body reports what its reader consumed (the
+    /// channel is made with the first body).
+    fn release_sender(&mut self) -> mpsc::UnboundedSender<(StreamId, Credit)> {
+        self.release
+            .get_or_insert_with(|| {
+                let (tx, rx) = mpsc::unbounded_channel();
+                Release { tx, rx }
+            })
+            .tx
+            .clone()
+    }
+
     /// A CONNECT, plain or extended: its DATA are not content but the
     /// input of the tunnel its response may open, kept by the driver for
     /// the upgraded stream (no body limit applies); the handler gets the
@@ -641,14 +646,7 @@ impl Driver {
             Body::empty()
         } else {
             let (tx, mut incoming) = Incoming::channel(None, BODY_CHANNEL_DEPTH);
-            let release = self
-                .release
-                .get_or_insert_with(|| {
-                    let (tx, rx) = mpsc::unbounded_channel();
-                    Release { tx, rx }
-                })
-                .tx
-                .clone();
+            let release = self.release_sender();
             incoming.on_release(Arc::new(move |n| {
                 let _ = release.send((id, Credit::Consumed(n)));
             }));
