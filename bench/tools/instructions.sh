@@ -5,7 +5,8 @@
 #
 #   bench/tools/instructions.sh BINARY [BINARY...]
 #
-# Each binary serves the demo app on one worker thread under
+# Each binary (duet's, or a bench peer: bench/target/release/peer-*) serves
+# `GET /hello/{name}` on one worker thread under
 # `valgrind --tool=callgrind`; h2load (nghttp2-client) sends N and then 2N
 # requests in two runs, and the difference of the two totals divided by N
 # is the cost of one request, start-up and shutdown cancelled out.
@@ -22,15 +23,19 @@ command -v h2load >/dev/null || { echo "needs h2load (nghttp2-client)" >&2; exit
 run() {
     local bin="$1" scenario="$2" count="$3" out
     out="$(mktemp)"
-    valgrind --tool=callgrind --callgrind-out-file="$out" \
-        "$bin" --http "127.0.0.1:$PORT" --no-https --threads 1 --quiet \
+    local args=(--http "127.0.0.1:$PORT")
+    case "$(basename "$bin")" in
+        peer-*) ;; # current-thread runtime, cleartext unless asked
+        *) args+=(--no-https --threads 1 --quiet) ;;
+    esac
+    valgrind --tool=callgrind --callgrind-out-file="$out" "$bin" "${args[@]}" \
         >/dev/null 2>&1 &
     local pid=$!
     for _ in $(seq 1 200); do
-        curl -s -o /dev/null "http://127.0.0.1:$PORT/" && break
+        curl -s -o /dev/null "http://127.0.0.1:$PORT/hello/probe" && break
         sleep 0.1
     done
-    local url="http://127.0.0.1:$PORT/"
+    local url="http://127.0.0.1:$PORT/hello/bench"
     case "$scenario" in
         h1) h2load --h1 -n "$count" -c 1 "$url" >/dev/null ;;
         h1pipe) h2load --h1 -n "$count" -c 1 -m 16 "$url" >/dev/null ;;

@@ -67,6 +67,7 @@ fn connections_that_say_nothing_are_closed_in_time() {
         let limits = support::limits(|l| {
             l.header_read_timeout = std::time::Duration::from_secs(3);
             l.tls_handshake_timeout = std::time::Duration::from_secs(5);
+            l.h2_settings_timeout = std::time::Duration::from_secs(4);
         });
         let mut plain = local().limits(limits.clone());
         plain.get("/hello", hello);
@@ -90,6 +91,32 @@ fn connections_that_say_nothing_are_closed_in_time() {
             assert!(
                 (timeout..timeout + 2).contains(&waited),
                 "{addr}: closed after {waited}s, expected {timeout}s"
+            );
+        }
+        // After a completed handshake, saying nothing is as late: on
+        // HTTP/1.1 the first request's head after `header_read_timeout`
+        // (3 s); on HTTP/2 our SETTINGS are unacknowledged after
+        // `h2_settings_timeout` (4 s here, 10 s by default).
+        for (alpn, timeout) in [(&b"http/1.1"[..], 3), (&b"h2"[..], 4)] {
+            let tcp = TcpStream::connect(running.addrs()[1])
+                .await
+                .expect("connect");
+            let mut c = support::h2_client::tls_with_alpn(tcp, alpn).await;
+            let start = tokio::time::Instant::now();
+            let mut buf = [0u8; 256];
+            // HTTP/2 sends its SETTINGS first: read until the close.
+            loop {
+                match tokio::io::AsyncReadExt::read(&mut c, &mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) if alpn == b"h2" => continue,
+                    Ok(n) => panic!("http/1.1: the server sent {:?}", &buf[..n]),
+                }
+            }
+            let waited = start.elapsed().as_secs();
+            assert!(
+                (timeout..timeout + 2).contains(&waited),
+                "{}: closed after {waited}s, expected {timeout}s",
+                String::from_utf8_lossy(alpn)
             );
         }
         running.shutdown().await;

@@ -330,6 +330,15 @@ impl ServerCertVerifier for AnyCert {
 /// Completes a TLS handshake offering only ALPN `h2` and checks that the
 /// server selected it (RFC 7301 §3.2).
 pub async fn tls_h2(tcp: TcpStream) -> tokio_rustls::client::TlsStream<TcpStream> {
+    tls_with_alpn(tcp, b"h2").await
+}
+
+/// Completes a TLS handshake offering only ALPN `alpn` and checks that the
+/// server selected it (RFC 7301 §3.2).
+pub async fn tls_with_alpn(
+    tcp: TcpStream,
+    alpn: &[u8],
+) -> tokio_rustls::client::TlsStream<TcpStream> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
@@ -337,7 +346,7 @@ pub async fn tls_h2(tcp: TcpStream) -> tokio_rustls::client::TlsStream<TcpStream
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(AnyCert(provider)))
         .with_no_client_auth();
-    config.alpn_protocols = vec![b"h2".to_vec()];
+    config.alpn_protocols = vec![alpn.to_vec()];
     let name = ServerName::try_from("localhost").expect("name");
     let tls = TlsConnector::from(Arc::new(config))
         .connect(name, tcp)
@@ -345,8 +354,8 @@ pub async fn tls_h2(tcp: TcpStream) -> tokio_rustls::client::TlsStream<TcpStream
         .expect("TLS handshake");
     assert_eq!(
         tls.get_ref().1.alpn_protocol(),
-        Some(b"h2".as_slice()),
-        "server selects ALPN h2"
+        Some(alpn),
+        "server selects the ALPN offered"
     );
     tls
 }

@@ -5,7 +5,7 @@
 //! maps are bounded anyway (SETTINGS_MAX_CONCURRENT_STREAMS active streams,
 //! a fixed number of remembered closed ones). SipHash, the std default,
 //! cost about a tenth of the instructions of a small request; this is a
-//! single folded multiply.
+//! pair of folded multiplies.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher, RandomState};
@@ -67,8 +67,15 @@ impl Hasher for IdHasher {
     }
 
     fn finish(&self) -> u64 {
-        let x = u128::from(self.state ^ self.keys.k0) * u128::from(self.keys.k1);
-        (x as u64) ^ ((x >> 64) as u64)
+        // Two folded multiplies: one alone leaves the low bits of nearby
+        // ids (those that pick the bucket) depending on the id's own low
+        // bits only, so ids 1024 apart could share buckets for some keys.
+        let fold = |a: u64, b: u64| {
+            let x = u128::from(a) * u128::from(b);
+            (x as u64) ^ ((x >> 64) as u64)
+        };
+        let m = fold(self.state ^ self.keys.k0, self.keys.k1);
+        fold(m ^ self.keys.k1.rotate_left(32), self.keys.k0 | 1)
     }
 }
 

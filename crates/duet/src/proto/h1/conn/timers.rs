@@ -20,6 +20,19 @@ impl Connection {
             .min()
     }
 
+    /// How long the connection may wait idle for a request: the first
+    /// gets `header_read_timeout` (a connection that says nothing after
+    /// its TLS handshake is as silent as one that sent no byte), the next
+    /// ones `keep_alive_timeout` (RFC 9112 §9.5).
+    fn idle_timeout(&self) -> Duration {
+        let limits = &self.config.limits;
+        if self.requests == 0 {
+            limits.header_read_timeout
+        } else {
+            limits.keep_alive_timeout
+        }
+    }
+
     /// The deadline of the reading state's timer, if it has one.
     fn state_timeout(&self) -> Option<Instant> {
         let limits = &self.config.limits;
@@ -28,7 +41,7 @@ impl Connection {
                 since: Some(since),
                 released,
             } => {
-                let idle = since.checked_add(limits.keep_alive_timeout);
+                let idle = since.checked_add(self.idle_timeout());
                 let release = (!released)
                     .then(|| since.checked_add(RELEASE_AFTER))
                     .flatten();
@@ -84,6 +97,7 @@ impl Connection {
             UpgradeLate(Instant),
             LingerDone,
         }
+        let idle_after = self.idle_timeout();
         let limits = &self.config.limits;
         let due = |from: Option<Instant>, d: Duration| {
             from.and_then(|f| f.checked_add(d))
@@ -91,7 +105,7 @@ impl Connection {
         };
         let what = match &self.reading {
             Reading::Idle { since, released } => {
-                if due(*since, limits.keep_alive_timeout) {
+                if due(*since, idle_after) {
                     Due::IdleClose
                 } else if !released && due(*since, RELEASE_AFTER) {
                     Due::Release
