@@ -35,7 +35,7 @@ for t in "${TARGETS[@]}"; do
   echo "fuzzing $t for ${SECONDS_EACH}s"
   cargo fuzz run -O "$t" "corpus/$t" "seeds/$t" -- \
     -max_total_time="$SECONDS_EACH" -print_final_stats=1 -rss_limit_mb=2048 2>&1 |
-    grep -E "^(Done|stat::number_of_executed_units|stat::peak_rss_mb)|ERROR|panicked|SUMMARY" || true
+    grep -E "^(Done|stat::number_of_executed_units|stat::peak_rss_mb)|^#[0-9]+[[:space:]]+DONE|ERROR|panicked|SUMMARY" || true
   # cargo fuzz exits non-zero on a crash; the pipe hides it, so look.
   if ls "artifacts/$t"/crash-* "artifacts/$t"/leak-* "artifacts/$t"/timeout-* >/dev/null 2>&1; then
     echo "fuzz target $t found a failing input: fuzz/artifacts/$t/" >&2
