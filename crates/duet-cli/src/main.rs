@@ -82,6 +82,11 @@ struct Args {
     /// ports.
     #[arg(long)]
     reuse_port: bool,
+    /// Refuse HTTP/1.1 `Upgrade: h2c` on the cleartext listener (behind a
+    /// proxy that forwards upgrade headers; see SECURITY.md). HTTP/2 with
+    /// prior knowledge is still served.
+    #[arg(long)]
+    no_h2c_upgrade: bool,
     /// Serve /healthz, /readyz and /metrics on this address (off by
     /// default).
     #[arg(long, value_name = "ADDR:PORT")]
@@ -247,7 +252,7 @@ async fn run(args: Args, (limits, proxy): (Limits, Option<ProxyProtocol>)) -> st
             None => s,
         }
     };
-    let mut plain = listener(Server::bind_addr(args.http));
+    let mut plain = listener(Server::bind_addr(args.http)).h2c_upgrade(!args.no_h2c_upgrade);
     demo_routes(&mut plain);
     let mut executor = Executor::new().add(plain).drain_delay(args.drain_delay);
     if !args.no_https {

@@ -242,3 +242,19 @@ fn per_core_with_reuse_port_serves_and_exits_on_sigterm() {
         assert!(p.wait_exit(), "exit status");
     }
 }
+
+/// `--no-h2c-upgrade`: curl's `--http2` on cleartext asks for
+/// `Upgrade: h2c`; the binary grants it by default and answers over
+/// HTTP/1.1 with the flag (see SECURITY.md).
+#[test]
+fn no_h2c_upgrade_keeps_cleartext_upgrades_on_http1() {
+    for (flags, version) in [(&[][..], "2"), (&["--no-h2c-upgrade"][..], "1.1")] {
+        let (_d, port) = duet(flags);
+        let out = Command::new("curl")
+            .args(["-s", "--http2", "-o", "/dev/null", "-w", "%{http_version}"])
+            .arg(format!("http://127.0.0.1:{port}/hello/x"))
+            .output()
+            .expect("curl runs (scripts/test.sh installs it)");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), version, "{flags:?}");
+    }
+}
