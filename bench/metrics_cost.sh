@@ -79,7 +79,10 @@ results=$(mktemp)
 trap 'rm -f "$results"; [ -n "${PID:-}" ] && kill "$PID" 2>/dev/null || true' EXIT
 for load in h1 h2c; do
     for i in $(seq "$REPEAT"); do
-        for config in off metrics; do
+        # Alternating which goes first, so that neither always follows the other.
+        order="off metrics"
+        [ $((i % 2)) -eq 0 ] && order="metrics off"
+        for config in $order; do
             line=$(run_one "$config" "$load")
             echo "run $i: $line"
             echo "$line" >>"$results"
