@@ -112,6 +112,7 @@ wait "$ATTACKER" || true
 sleep 15
 END_FDS="$(fds)"
 END_RSS="$(rss)"
+LOAD="$(cut -d' ' -f1-3 /proc/loadavg)"
 kill "$SAMPLER" 2>/dev/null || true
 kill -TERM "$PID"
 EXIT=0
@@ -120,5 +121,5 @@ trap - EXIT
 
 python3 "$HERE/tools/soak_report.py" --raw "$RAW" --seconds "$SOAK_SECONDS" --base-fds "$BASE_FDS" \
     --end-fds "$END_FDS" --base-rss "$BASE_RSS" --end-rss "$END_RSS" --exit "$EXIT" \
-    --commit "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')" \
+    --commit "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')" --load "$LOAD" \
     --md "$HERE/results/soak.md"

@@ -34,6 +34,7 @@ def main():
     ap.add_argument("--end-rss", type=int, required=True)
     ap.add_argument("--exit", type=int, required=True)
     ap.add_argument("--commit", default="?")
+    ap.add_argument("--load", default="not recorded", help="/proc/loadavg (1, 5, 15 min) at the end")
     ap.add_argument("--md", required=True)
     a = ap.parse_args()
 
@@ -91,6 +92,9 @@ def main():
 
     md = ["# duet soak — latest run", ""]
     md.append(f"Commit {a.commit}; {int(a.seconds)} s; one worker pinned to core 0, load and attacks on core 1.")
+    md.append(f"Machine: {os.cpu_count()} cores, shared: other builds and jobs may run on them during the "
+              f"soak (load average at the end of the run: {a.load}). A soak checks failures and bounds "
+              "(memory, descriptors, every attack closed), not speed: its request counts are no benchmark.")
     md.append("Well-behaved load in rounds (new connections each round): `h2load --h1 -c 8 -m 1`, "
               "`h2load -c 4 -m 8` on h2c and on h2 over TLS, all at once; attack connections from "
               "`bench/tools/attacks.py` meanwhile.")

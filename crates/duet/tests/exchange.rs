@@ -558,35 +558,7 @@ async fn continue_is_sent_when_the_handler_reads_on_every_version() {
 
 // ----- the access record -----
 
-type Records = Arc<Mutex<Vec<HashMap<String, String>>>>;
-
-/// Collects the fields of every `duet::access` event.
-struct Collect(Records);
-
-struct Fields<'a>(&'a mut HashMap<String, String>);
-
-impl tracing::field::Visit for Fields<'_> {
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        self.0.insert(
-            field.name().to_string(),
-            format!("{value:?}").trim_matches('"').to_string(),
-        );
-    }
-    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
-        self.0.insert(field.name().to_string(), value.to_string());
-    }
-}
-
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Collect {
-    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
-        if event.metadata().target() != "duet::access" {
-            return;
-        }
-        let mut m = HashMap::new();
-        event.record(&mut Fields(&mut m));
-        self.0.lock().expect("records").push(m);
-    }
-}
+use support::access_log::{Collect, Records};
 
 fn find<'a>(records: &'a [HashMap<String, String>], target: &str) -> &'a HashMap<String, String> {
     records

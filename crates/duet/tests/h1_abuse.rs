@@ -258,3 +258,33 @@ async fn a_body_that_is_a_request_never_reaches_a_handler() {
     assert_eq!(admin.load(Ordering::SeqCst), 0);
     running.shutdown().await;
 }
+
+/// An HTTP/1.1 request asking to upgrade to h2c (RFC 7540 §3.2), with
+/// curl's HTTP2-Settings.
+const H2C_UPGRADE: &str = "GET / HTTP/1.1\r\nhost: a\r\nconnection: upgrade, http2-settings\r\nupgrade: h2c\r\nhttp2-settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n";
+
+/// h2c smuggling through a proxy (SECURITY.md): with the upgrade switched
+/// off, the request is answered as plain HTTP/1.1 (never 101) and what
+/// follows it on the connection is parsed as HTTP/1.1 too. The twin: on by
+/// default, the same request switches protocols.
+#[tokio::test]
+async fn h2c_upgrade_switched_off_stays_http11() {
+    let mut s = local().h2c_upgrade(false);
+    s.get("/", || async { "root" });
+    let running = start([s]).await;
+    let raw = format!("{H2C_UPGRADE}GET / HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n");
+    let out = exchange(&running, raw.as_bytes()).await;
+    assert!(!out.contains(" 101 "), "switched: {out:?}");
+    assert_eq!(responses(&out), 2, "two HTTP/1.1 answers: {out:?}");
+    assert_eq!(out.matches("root").count(), 2, "{out:?}");
+    running.shutdown().await;
+
+    let mut s = local();
+    s.get("/", || async { "root" });
+    let running = start([s]).await;
+    let mut c = TcpStream::connect(running.addr()).await.expect("connect");
+    c.write_all(H2C_UPGRADE.as_bytes()).await.expect("write");
+    let out = read_until(&mut c, "\r\n\r\n", 1).await;
+    assert!(out.starts_with("HTTP/1.1 101 "), "on by default: {out:?}");
+    running.shutdown().await;
+}

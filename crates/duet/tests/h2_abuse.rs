@@ -1149,33 +1149,7 @@ async fn concurrent_streams_up_to_the_limit(t: Transport) {
 
 // ----- one access record per request, refused ones included -----
 
-type Records = Arc<Mutex<Vec<std::collections::HashMap<String, String>>>>;
-
-/// Collects the fields of every `duet::access` event.
-struct Collect(Records);
-
-struct Fields<'a>(&'a mut std::collections::HashMap<String, String>);
-
-impl tracing::field::Visit for Fields<'_> {
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        let v = format!("{value:?}");
-        self.0
-            .insert(field.name().to_string(), v.trim_matches('"').to_string());
-    }
-    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
-        self.0.insert(field.name().to_string(), value.to_string());
-    }
-}
-
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Collect {
-    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
-        if event.metadata().target() == "duet::access" {
-            let mut m = std::collections::HashMap::new();
-            event.record(&mut Fields(&mut m));
-            self.0.lock().expect("records").push(m);
-        }
-    }
-}
+use support::access_log::{Collect, Records};
 
 /// A malformed request head and a stream over the concurrency limit are
 /// reset before any handler runs; each still gets its access record

@@ -5,8 +5,7 @@
 
 mod support;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use duet::{ConnContext, ProxyProtocol};
 use tokio::io::AsyncWriteExt;
@@ -16,33 +15,7 @@ async fn peer(conn: ConnContext) -> String {
     conn.peer_addr().to_string()
 }
 
-type Records = Arc<Mutex<Vec<HashMap<String, String>>>>;
-
-/// Collects the `peer` and `target` of every `duet::access` event.
-struct Collect(Records);
-
-struct Fields<'a>(&'a mut HashMap<String, String>);
-
-impl tracing::field::Visit for Fields<'_> {
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        self.0.insert(
-            field.name().to_string(),
-            format!("{value:?}").trim_matches('"').to_string(),
-        );
-    }
-}
-
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Collect {
-    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
-        if event.metadata().target() == "duet::access" {
-            let mut m = HashMap::new();
-            event.record(&mut Fields(&mut m));
-            if let Ok(mut all) = self.0.lock() {
-                all.push(m);
-            }
-        }
-    }
-}
+use support::access_log::{Collect, Records};
 
 #[test]
 fn the_access_record_shows_the_client_from_the_header() {

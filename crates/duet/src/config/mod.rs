@@ -42,7 +42,10 @@ pub struct Limits {
     /// in bytes; larger → 431. (HTTP/2 uses `h2_max_header_list_size`.)
     /// Default 64 KiB.
     /// In HTTP/1.1 it also bounds a chunked body's trailer section (→ 431)
-    /// and the total of its chunk extensions (→ 400).
+    /// and the total of its chunk extensions (→ 400). Pipelined requests
+    /// are parsed one at a time (the next waits until the response to the
+    /// one before is written), so this is also all the input a pipelining
+    /// client can make a connection hold.
     pub max_header_bytes: usize,
     /// Most header fields in one request; more → 431. Default 100.
     pub max_headers: usize,
@@ -71,9 +74,6 @@ pub struct Limits {
     pub linger_timeout: Duration,
     /// Time allowed for a TLS handshake. Default 10 s.
     pub tls_handshake_timeout: Duration,
-    /// HTTP/1.1 requests pipelined but not yet answered that one connection
-    /// may hold parsed at once. Default 32.
-    pub max_pipelined: usize,
     /// HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS advertised and enforced
     /// (RFC 9113 §6.5.2). Default 256.
     pub h2_max_concurrent_streams: u32,
@@ -182,6 +182,14 @@ pub struct Limits {
     /// GOAWAY may go unanswered before the final GOAWAY, naming the last
     /// stream taken, goes out anyway (RFC 9113 §6.8). Default 1 s.
     pub h2_shutdown_ping_timeout: Duration,
+    /// Time a connection's output may wait on a socket that takes none of
+    /// it (a peer that stops reading, on any version) before the
+    /// connection is closed: without it a client that never reads holds
+    /// its connection, buffers and handler for ever. Any progress restarts
+    /// it, so a slow reader is not cut off. `h2_send_stall_timeout` covers
+    /// HTTP/2 flow-control windows kept shut instead. Default 60 s (as
+    /// nginx's `send_timeout`).
+    pub write_stall_timeout: Duration,
     /// Time in-flight requests are given to finish after shutdown begins.
     /// Default 30 s.
     pub shutdown_grace: Duration,
@@ -218,7 +226,6 @@ impl Default for Limits {
             body_read_timeout: Duration::from_secs(60),
             linger_timeout: Duration::from_millis(500),
             tls_handshake_timeout: Duration::from_secs(10),
-            max_pipelined: 32,
             h2_max_concurrent_streams: 256,
             h2_initial_window_size: 1024 * 1024,
             h2_connection_window_size: 4 * 1024 * 1024,
@@ -238,6 +245,7 @@ impl Default for Limits {
             h2_settings_timeout: Duration::from_secs(10),
             h2_send_stall_timeout: Duration::from_secs(60),
             h2_shutdown_ping_timeout: Duration::from_secs(1),
+            write_stall_timeout: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(30),
             max_connections: 65_536,
             max_requests_per_connection: u64::MAX,
@@ -312,7 +320,6 @@ limit_fields! {
     body_read_timeout: time,
     linger_timeout: time,
     tls_handshake_timeout: time,
-    max_pipelined: count,
     h2_max_concurrent_streams: count,
     h2_initial_window_size: count,
     h2_connection_window_size: count,
@@ -332,6 +339,7 @@ limit_fields! {
     h2_settings_timeout: time,
     h2_send_stall_timeout: time,
     h2_shutdown_ping_timeout: time,
+    write_stall_timeout: time,
     shutdown_grace: time,
     max_connections: count,
     max_requests_per_connection: count,
@@ -456,7 +464,6 @@ mod tests {
             body_read_timeout: _,
             linger_timeout: _,
             tls_handshake_timeout: _,
-            max_pipelined: _,
             h2_max_concurrent_streams: _,
             h2_initial_window_size: _,
             h2_connection_window_size: _,
@@ -476,6 +483,7 @@ mod tests {
             h2_settings_timeout: _,
             h2_send_stall_timeout: _,
             h2_shutdown_ping_timeout: _,
+            write_stall_timeout: _,
             shutdown_grace: _,
             max_connections: _,
             max_requests_per_connection: _,

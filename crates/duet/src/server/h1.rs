@@ -283,29 +283,31 @@ where
                         continue;
                     }
                     Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                    Poll::Pending => {}
+                    Poll::Pending => self.conn.write_blocked(now),
                 }
             } else if self.unflushed {
                 match Pin::new(&mut self.io).poll_flush(cx) {
                     Poll::Ready(Ok(())) => {
                         self.unflushed = false;
+                        self.conn.write_unblocked();
                         continue;
                     }
                     Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                    Poll::Pending => {}
+                    Poll::Pending => self.conn.write_blocked(now),
                 }
             } else if self.upgrade_ready {
                 if let Some((pending, record)) = self.switched.take() {
                     return Poll::Ready(Ok(Some(Handover::Switched(pending, record))));
                 }
                 return Poll::Ready(Ok(self.upgrade.take().map(Handover::H2c)));
-            } else if self.conn.is_write_closed()
-                && !self.write_shut
-                && Pin::new(&mut self.io).poll_shutdown(cx).is_ready()
-            {
+            } else if self.conn.is_write_closed() && !self.write_shut {
                 // All written: shut the write side (TLS: close_notify).
-                self.write_shut = true;
-                continue;
+                if Pin::new(&mut self.io).poll_shutdown(cx).is_ready() {
+                    self.write_shut = true;
+                    self.conn.write_unblocked();
+                    continue;
+                }
+                self.conn.write_blocked(now);
             }
             // Done once everything is written, flushed and the write side
             // shut (TLS: close_notify sent).
@@ -345,6 +347,14 @@ where
                     // earlier one than the core's, when it fired early).
                     now = Instant::now().max(timer.deadline()).into_std();
                     self.conn.handle_timeout(now);
+                    if self.conn.is_write_stalled() {
+                        // `Limits::write_stall_timeout`: the peer read
+                        // nothing; the connection is dropped.
+                        return Poll::Ready(Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            "the peer read nothing for write_stall_timeout",
+                        )));
+                    }
                     continue;
                 }
             }

@@ -302,8 +302,13 @@ impl Driver {
             }
         };
         let _ = tokio::time::timeout(LINGER_TIME, last).await;
-        let _ = writer.flush().await;
-        let _ = writer.shutdown().await;
+        // Bounded too: a TLS flush or close_notify waits on a peer that
+        // may read nothing.
+        let close = async {
+            let _ = writer.flush().await;
+            let _ = writer.shutdown().await;
+        };
+        let _ = tokio::time::timeout(LINGER_TIME, close).await;
         let linger = async {
             let mut sink = vec![0u8; 16 * 1024];
             let mut total = 0usize;
@@ -329,6 +334,7 @@ impl Driver {
         let mut read_open = true;
         let mut shutdown = self.p.shutdown.clone();
         let mut shutdown_seen = false;
+        let mut write_waiting: Option<std::time::Instant> = None;
         // The core's timers (SETTINGS acknowledgement, idle, stalled
         // peer, graceful shutdown) share this one.
         let first = self.conn.poll_timeout().map(Instant::from_std);
@@ -375,7 +381,22 @@ impl Driver {
             // nearest deadline (which moves on with every busy batch) it is
             // re-armed, so a busy connection does not touch the timer wheel
             // per batch.
-            let due = self.conn.poll_timeout().map(Instant::from_std);
+            // `Limits::write_stall_timeout`: output the socket takes none of
+            // for that long ends the connection (a peer that never reads).
+            // Counted here, at the socket; the core's own stall rule
+            // covers shut flow-control windows.
+            if wq.is_empty() && !needs_flush {
+                write_waiting = None;
+            } else if write_waiting.is_none() {
+                write_waiting = Some(t);
+            }
+            let stall = write_waiting
+                .and_then(|w| w.checked_add(self.p.limits.write_stall_timeout))
+                .map(Instant::from_std);
+            let due = match (self.conn.poll_timeout().map(Instant::from_std), stall) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             if let Some(due) = due {
                 if timer.is_elapsed() || timer.deadline() > due {
                     timer.as_mut().reset(due);
@@ -394,6 +415,7 @@ impl Driver {
                 },
                 r = wq.write_or_flush(writer), if !wq.is_empty() || needs_flush => {
                     let n = r?;
+                    write_waiting = None;
                     if wq.is_empty() {
                         needs_flush = false;
                     } else {
@@ -422,6 +444,12 @@ impl Driver {
                     self.end_event_streams();
                 }
                 () = &mut timer, if due.is_some() => {
+                    if stall.is_some_and(|s| Instant::now() >= s) {
+                        return Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            "the peer read nothing for write_stall_timeout",
+                        ));
+                    }
                     // Early (the timer is never moved later) is harmless.
                     self.conn.handle_timeout(now());
                 }
@@ -570,14 +598,7 @@ impl Driver {
             Body::empty()
         } else {
             let (tx, mut incoming) = Incoming::channel(declared, BODY_CHANNEL_DEPTH);
-            let release = self
-                .release
-                .get_or_insert_with(|| {
-                    let (tx, rx) = mpsc::unbounded_channel();
-                    Release { tx, rx }
-                })
-                .tx
-                .clone();
+            let release = self.release_sender();
             // The one 100-continue policy (`proto::http::admit`): the
             // interim response goes out when the handler first reads.
             if admission.admitted.expect == Expect::ContinueOnRead {
@@ -597,6 +618,18 @@ impl Driver {
         self.start_handler(id, http::Request::from_parts(head, body), &admission);
     }
 
+    /// Where a stream's body reports what its reader consumed (the
+    /// channel is made with the first body).
+    fn release_sender(&mut self) -> mpsc::UnboundedSender<(StreamId, Credit)> {
+        self.release
+            .get_or_insert_with(|| {
+                let (tx, rx) = mpsc::unbounded_channel();
+                Release { tx, rx }
+            })
+            .tx
+            .clone()
+    }
+
     /// A CONNECT, plain or extended: its DATA are not content but the
     /// input of the tunnel its response may open, kept by the driver for
     /// the upgraded stream (no body limit applies); the handler gets the
@@ -613,14 +646,7 @@ impl Driver {
             Body::empty()
         } else {
             let (tx, mut incoming) = Incoming::channel(None, BODY_CHANNEL_DEPTH);
-            let release = self
-                .release
-                .get_or_insert_with(|| {
-                    let (tx, rx) = mpsc::unbounded_channel();
-                    Release { tx, rx }
-                })
-                .tx
-                .clone();
+            let release = self.release_sender();
             incoming.on_release(Arc::new(move |n| {
                 let _ = release.send((id, Credit::Consumed(n)));
             }));

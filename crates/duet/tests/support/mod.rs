@@ -2,6 +2,7 @@
 //! find external clients. Each test binary uses part of it.
 #![allow(dead_code)]
 
+pub mod access_log;
 pub mod h2_client;
 pub mod hpack;
 

@@ -89,7 +89,9 @@ pub fn fuzz_exchange(data: &[u8]) {
                 declared_len: declared,
                 has_body: head.body != crate::proto::h1::BodyKind::None,
             };
-            match admit(&facts, &limits) {
+            // Whether the virtual server answers plain CONNECT: both ways.
+            let tunnels = knobs & 2 != 0;
+            match admit(&facts, &limits, tunnels) {
                 Ok(ok) => {
                     if let Some(n) = declared {
                         assert!(

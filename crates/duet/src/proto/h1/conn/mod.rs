@@ -348,6 +348,12 @@ pub struct Connection {
     /// When the connection stops taking new requests
     /// (`Limits::max_connection_age`); `None` once that took effect.
     retire_at: Option<Instant>,
+    /// Since when the socket has taken none of the output
+    /// ([`write_blocked`](Self::write_blocked); `Limits::write_stall_timeout`).
+    write_blocked: Option<Instant>,
+    /// The output waited `write_stall_timeout`: the connection is to be
+    /// dropped, not closed politely (nothing more can be written).
+    write_stalled: bool,
     /// Output positions that end responses, and their body bytes
     /// (`Config::report_written`).
     marks: VecDeque<(u64, u64)>,
@@ -387,6 +393,8 @@ impl Connection {
             trailers: None,
             requests: 0,
             retire_at,
+            write_blocked: None,
+            write_stalled: false,
             marks: VecDeque::new(),
         }
     }
@@ -516,6 +524,9 @@ impl Connection {
 
     /// The first `n` output bytes were written at `now`.
     pub fn advance_output(&mut self, n: usize, now: Instant) {
+        if n > 0 {
+            self.write_blocked = None;
+        }
         self.out.advance(n);
         if self.out.is_empty() {
             match &mut self.reading {
@@ -525,5 +536,25 @@ impl Connection {
                 _ => {}
             }
         }
+    }
+
+    /// The socket took none of the output (or of its flush or shutdown) at
+    /// `now`: the write-stall timer runs from the first such call until
+    /// [`advance_output`](Self::advance_output) or
+    /// [`write_unblocked`](Self::write_unblocked) reports progress.
+    pub fn write_blocked(&mut self, now: Instant) {
+        self.write_blocked.get_or_insert(now);
+    }
+
+    /// The socket made progress other than taking output bytes (a flush or
+    /// a shutdown completed).
+    pub fn write_unblocked(&mut self) {
+        self.write_blocked = None;
+    }
+
+    /// True once the socket took nothing for `Limits::write_stall_timeout`:
+    /// the driver drops the connection.
+    pub fn is_write_stalled(&self) -> bool {
+        self.write_stalled
     }
 }

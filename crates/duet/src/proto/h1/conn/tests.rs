@@ -1236,3 +1236,33 @@ fn an_old_connection_takes_no_new_request() {
     p.wait(Duration::from_secs(1));
     assert!(p.conn.is_closed());
 }
+
+// ----- A peer that reads nothing (Limits::write_stall_timeout) -----
+
+#[test]
+fn output_the_socket_takes_none_of_gives_the_connection_up() {
+    let limits = Limits {
+        write_stall_timeout: Duration::from_secs(5),
+        ..Limits::default()
+    };
+    let mut p = Peer::with(limits, |_| {});
+    p.send(get("/a").as_bytes());
+    p.request();
+    p.ok("a response the peer will not read");
+    // The driver found the socket full at +1 s.
+    p.wait(Duration::from_secs(1));
+    p.conn.write_blocked(p.now);
+    assert_eq!(
+        p.elapsed(p.conn.poll_timeout()),
+        Some(Duration::from_secs(6))
+    );
+    // Some of it went out at +4 s: the timer starts again when the socket
+    // is next full.
+    p.wait(Duration::from_secs(3));
+    p.conn.advance_output(10, p.now);
+    p.conn.write_blocked(p.now);
+    p.wait(Duration::from_secs(4));
+    assert!(!p.conn.is_write_stalled(), "progress restarted the timer");
+    p.wait(Duration::from_secs(1));
+    assert!(p.conn.is_write_stalled());
+}

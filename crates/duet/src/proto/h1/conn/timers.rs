@@ -11,10 +11,13 @@ impl Connection {
     /// When the core next needs [`handle_timeout`](Self::handle_timeout),
     /// if ever.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match (self.state_timeout(), self.retire_at) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let stall = self
+            .write_blocked
+            .and_then(|since| since.checked_add(self.config.limits.write_stall_timeout));
+        [self.state_timeout(), self.retire_at, stall]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// The deadline of the reading state's timer, if it has one.
@@ -53,6 +56,17 @@ impl Connection {
 
     /// The time is `now`: whatever timer has expired takes effect.
     pub fn handle_timeout(&mut self, now: Instant) {
+        // A peer that reads nothing of what is waiting for it
+        // (`Limits::write_stall_timeout`): the connection is given up.
+        let stall = self.config.limits.write_stall_timeout;
+        if self
+            .write_blocked
+            .and_then(|since| since.checked_add(stall))
+            .is_some_and(|t| now >= t)
+        {
+            self.write_stalled = true;
+            return;
+        }
         // Old enough: no new request is taken, the current one ends the
         // connection (as a graceful shutdown does).
         if self.retire_at.is_some_and(|t| now >= t) {

@@ -155,7 +155,7 @@ impl Connection {
     /// The switch the current request may be granted (an HTTP/1.1
     /// `Upgrade`, or a CONNECT), if any: the request has no content and has
     /// been read.
-    pub fn switch_offered(&self) -> Option<Asked> {
+    pub(crate) fn switch_offered(&self) -> Option<Asked> {
         self.switch.filter(|_| {
             matches!(
                 (&self.reading, &self.writing),

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# bench/tools/instructions.sh — instructions per request, counted by
+# callgrind: a figure that does not depend on what else the machine runs
+# (unlike CPU time), for comparing two builds of duet.
+#
+#   bench/tools/instructions.sh BINARY [BINARY...]
+#
+# Each binary serves the demo app on one worker thread under
+# `valgrind --tool=callgrind`; h2load (nghttp2-client) sends N and then 2N
+# requests in two runs, and the difference of the two totals divided by N
+# is the cost of one request, start-up and shutdown cancelled out.
+# Scenarios: h1 keep-alive (1 connection), h1 pipelined (depth 16), h2c
+# (1 connection, 16 streams at once). Env: N (default 4000), PORT (18090).
+set -euo pipefail
+
+N="${N:-4000}"
+PORT="${PORT:-18090}"
+command -v valgrind >/dev/null || { echo "needs valgrind" >&2; exit 1; }
+command -v h2load >/dev/null || { echo "needs h2load (nghttp2-client)" >&2; exit 1; }
+
+# Total instructions of one server run that answers `count` requests.
+run() {
+    local bin="$1" scenario="$2" count="$3" out
+    out="$(mktemp)"
+    valgrind --tool=callgrind --callgrind-out-file="$out" \
+        "$bin" --http "127.0.0.1:$PORT" --no-https --threads 1 --quiet \
+        >/dev/null 2>&1 &
+    local pid=$!
+    for _ in $(seq 1 200); do
+        curl -s -o /dev/null "http://127.0.0.1:$PORT/" && break
+        sleep 0.1
+    done
+    local url="http://127.0.0.1:$PORT/"
+    case "$scenario" in
+        h1) h2load --h1 -n "$count" -c 1 "$url" >/dev/null ;;
+        h1pipe) h2load --h1 -n "$count" -c 1 -m 16 "$url" >/dev/null ;;
+        h2c) h2load -n "$count" -c 1 -m 16 "$url" >/dev/null ;;
+    esac
+    kill -INT "$pid"
+    wait "$pid" || true
+    # The "summary:" / "totals:" line holds the instruction count.
+    awk '/^(summary|totals):/ {print $2; exit}' "$out"
+    rm -f "$out"
+}
+
+printf '%-28s %-8s %s\n' binary scenario instructions/request
+for bin in "$@"; do
+    for scenario in h1 h1pipe h2c; do
+        one="$(run "$bin" "$scenario" "$N")"
+        two="$(run "$bin" "$scenario" $((2 * N)))"
+        printf '%-28s %-8s %d\n' "$(basename "$bin")" "$scenario" $(((two - one) / N))
+    done
+done
