@@ -20,6 +20,9 @@ use duet::{
 use futures_util::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 
+mod status;
+use status::Metrics;
+
 /// jemalloc instead of glibc's malloc, with its background thread on (see
 /// `main`): memory freed after a burst of large request bodies goes back
 /// to the system. glibc raises its mmap threshold with every large free and
@@ -91,6 +94,10 @@ struct Args {
     /// default).
     #[arg(long, value_name = "ADDR:PORT")]
     admin: Option<SocketAddr>,
+    /// Install no metrics recorder: /metrics is empty and the /status
+    /// dashboard has no data (for measuring what metrics cost).
+    #[arg(long)]
+    no_metrics: bool,
     /// On SIGTERM, keep accepting this long with /readyz answering 503,
     /// before draining (seconds; 500ms, 2s… also taken).
     #[arg(long, value_name = "SECS", value_parser = seconds, default_value = "0")]
@@ -199,7 +206,13 @@ fn main() -> std::process::ExitCode {
         eprintln!("duet: jemalloc background thread unavailable: {e}");
     }
     let (writer, log_guard) = tracing_appender::non_blocking(std::io::stderr());
-    let filter = if args.quiet { "warn" } else { "info" };
+    // Request spans (target duet::request) are for OpenTelemetry-style
+    // subscribers: the console log leaves them off unless RUST_LOG asks.
+    let filter = if args.quiet {
+        "warn"
+    } else {
+        "info,duet::request=off"
+    };
     // Colours only for a person at a terminal: a file or a pipe gets plain
     // text. A non-empty NO_COLOR turns them off too.
     let ansi = std::io::stderr().is_terminal()
@@ -252,19 +265,28 @@ async fn run(args: Args, (limits, proxy): (Limits, Option<ProxyProtocol>)) -> st
             None => s,
         }
     };
+    // Before any server starts: duet registers its metrics on first use.
+    let metrics = if args.no_metrics {
+        None
+    } else {
+        Some(Metrics::install().map_err(std::io::Error::other)?)
+    };
     let mut plain = listener(Server::bind_addr(args.http)).h2c_upgrade(!args.no_h2c_upgrade);
-    demo_routes(&mut plain);
+    demo_routes(&mut plain, &metrics);
     let mut executor = Executor::new().add(plain).drain_delay(args.drain_delay);
     if !args.no_https {
         let tls = tls_config(&args)?;
         let mut secure = listener(Server::bind_addr(args.https).tls(tls.clone()));
-        demo_routes(&mut secure);
+        demo_routes(&mut secure, &metrics);
         executor = executor.add(secure);
         reload_on_sighup(tls, args.cert.is_some());
     }
     if let Some(addr) = args.admin {
-        // The metrics hook: an empty document until metrics are collected.
-        executor = executor.admin(Admin::bind_addr(addr));
+        let mut admin = Admin::bind_addr(addr);
+        if let Some(m) = metrics {
+            admin = admin.metrics(move || m.render());
+        }
+        executor = executor.admin(admin);
     }
     if args.per_core {
         executor = match args.threads {
@@ -327,7 +349,15 @@ fn reload_on_sighup(tls: TlsConfig, from_files: bool) {
 }
 
 /// The demo app's routes (the same on every server).
-fn demo_routes(s: &mut Server) {
+fn demo_routes(s: &mut Server, metrics: &Option<Metrics>) {
+    match metrics.clone() {
+        Some(m) => s.get("/status/events", move || {
+            let sse = m.events();
+            async move { sse }
+        }),
+        None => s.get("/status/events", || async { status::events_off() }),
+    };
+    s.get("/status", status_page);
     s.get("/", hello)
         .get("/hello/{name}", hello)
         .post("/echo", echo)
@@ -337,6 +367,12 @@ fn demo_routes(s: &mut Server) {
         .get("/sse", clock_events)
         .get("/chat", chat_page)
         .get("/ws", websocket);
+}
+
+/// The live dashboard: rates, open connections and latency percentiles
+/// from `/status/events`, drawn as SVG charts.
+async fn status_page() -> duet::Response {
+    duet::Response::html(include_str!("status.html")).insert_header("cache-control", "no-cache")
 }
 
 /// A page that talks to the `/ws` echo from the browser.

@@ -7,7 +7,9 @@
 //! loads `/chat`, whose WebSocket Chromium opens over h2 (RFC 8441), and
 //! exchanges text and binary messages with the `/ws` echo (screenshot
 //! `chat.png`). A third reads the demo's `/sse` with `curl -N` over
-//! HTTP/1.1 and h2.
+//! HTTP/1.1 and h2. A fourth loads the `/status` dashboard, makes requests
+//! with curl over HTTP/1.1 and h2c, and waits for the page to show them
+//! (screenshot `status.png`).
 //!
 //! The DevTools client is a minimal WebSocket client (RFC 6455) written
 //! here so the test needs nothing beyond the standard library and
@@ -432,6 +434,86 @@ fn chromium_shows_live_clock_events() {
     );
 
     browser.screenshot("clock.png");
+    browser.close();
+}
+
+/// The demo's `/status` dashboard over https: after requests made with
+/// curl over HTTP/1.1 and h2c, its `stats` events (fed by the same
+/// counters as `/metrics`) show those totals, a rate and latency
+/// percentiles, and its charts are drawn.
+#[test]
+fn chromium_shows_the_status_dashboard() {
+    let (_duet, http_addr, https_addr) = start_demo();
+    let page_url = format!("https://localhost:{}/status", https_addr.port());
+    let mut browser = Browser::open(&page_url);
+
+    // Known traffic: 25 requests on one HTTP/1.1 connection (curl), 10 on
+    // one h2c connection (h2load; curl 7.88 fails to reuse a
+    // prior-knowledge connection).
+    let h1 = Command::new("curl")
+        .args(["-sS", "--fail", "--max-time", "20", "--http1.1"])
+        .arg(format!("http://{http_addr}/hello/[1-25]"))
+        .output()
+        .expect("curl runs (scripts/test.sh installs it)");
+    assert!(
+        h1.status.success(),
+        "{}",
+        String::from_utf8_lossy(&h1.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&h1.stdout), "hello".repeat(25));
+    let h2c = Command::new("h2load")
+        .args(["-n10", "-c1", "-m1"])
+        .arg(format!("http://{http_addr}/hello/x"))
+        .output()
+        .expect("h2load runs (scripts/test.sh installs nghttp2-client)");
+    let report = String::from_utf8_lossy(&h2c.stdout);
+    assert!(report.contains("10 succeeded"), "{report}");
+
+    // The page answers once a sample shows both totals and a median
+    // latency (it gives up after 30 s and says what it shows).
+    let probe = r##"new Promise((resolve, reject) => {
+        const cell = (p, c) => {
+            const td = document.querySelector(`tr[data-protocol="${p}"] td.${c}`);
+            return td ? Number(td.textContent) : NaN;
+        };
+        const report = () => JSON.stringify({
+            state: document.getElementById("state").textContent,
+            samples: Number(document.getElementById("samples").textContent),
+            h1_total: cell("http/1.1", "total"),
+            h2c_total: cell("h2c", "total"),
+            h1_open: cell("http/1.1", "open"),
+            p50: document.getElementById("p50").textContent,
+            p99: document.getElementById("p99").textContent,
+            lines: document.querySelectorAll("#chart-rps polyline").length,
+        });
+        const done = () => cell("http/1.1", "total") >= 25 && cell("h2c", "total") >= 10
+            && !Number.isNaN(Number(document.getElementById("p50").textContent));
+        if (done()) return resolve(report());
+        const watch = new MutationObserver(() => {
+            if (done()) { watch.disconnect(); resolve(report()); }
+        });
+        watch.observe(document.body, { childList: true, characterData: true, subtree: true });
+        setTimeout(() => reject(new Error("the dashboard did not show the requests: " + report())), 30000);
+    })"##;
+    let seen = browser.report(probe);
+    assert_eq!(seen["state"], "open", "{seen}");
+    // Exactly the curl requests: the dashboard's own (h2) are apart.
+    assert_eq!(seen["h1_total"], 25.0, "{seen}");
+    assert_eq!(seen["h2c_total"], 10.0, "{seen}");
+    assert!(seen["samples"].as_f64().is_some_and(|n| n >= 1.0), "{seen}");
+    let p50: f64 = seen["p50"]
+        .as_str()
+        .and_then(|t| t.parse().ok())
+        .expect("p50");
+    let p99: f64 = seen["p99"]
+        .as_str()
+        .and_then(|t| t.parse().ok())
+        .expect("p99");
+    assert!(p50 > 0.0 && p50 <= p99, "{seen}");
+    // One line per protocol seen (http/1.1, h2c, and the page's own h2).
+    assert!(seen["lines"].as_u64().is_some_and(|n| n >= 3), "{seen}");
+
+    browser.screenshot("status.png");
     browser.close();
 }
 

@@ -25,6 +25,7 @@
 pub mod app;
 pub mod config;
 mod error;
+pub mod observability;
 /// The sans-I/O protocol cores. Not public API: visible only with the
 /// `unstable-fuzz` feature, for the fuzz targets, and free to change in any
 /// release.

@@ -48,6 +48,9 @@ enum Methods {
 
 #[derive(Clone)]
 struct Entry {
+    /// The pattern as added (`/hello/{name}`): the `route` of the request
+    /// span.
+    pattern: Arc<str>,
     /// Parameter names in pattern order, shared by every match.
     names: Vec<Arc<str>>,
     methods: Vec<(Methods, Endpoint)>,
@@ -371,7 +374,12 @@ impl Router {
             self.inner.table.find(&parts.method, parts.uri.path())
         };
         let endpoint = match found {
-            Match::Found(e, params) => Some((e, params)),
+            Match::Found(e, params, pattern) => {
+                if let Some(p) = pattern {
+                    crate::observability::record_route(p);
+                }
+                Some((e, params))
+            }
             Match::MethodNotAllowed(allow) => {
                 return Dispatch::ready(Response::method_not_allowed(allow))
             }
@@ -429,7 +437,7 @@ impl Router {
                 .inner
                 .connect
                 .as_ref()
-                .map(|e| Match::Found(e, PathParams::default()));
+                .map(|e| Match::Found(e, PathParams::default(), None));
         }
         let path = parts.uri.path();
         Some(match self.inner.table.find(&Method::CONNECT, path) {
@@ -531,7 +539,9 @@ impl Router {
 
 /// The outcome of looking a request up.
 enum Match<'a> {
-    Found(&'a Endpoint, PathParams),
+    /// What answers, the path parameters, and the pattern matched (none
+    /// for a plain CONNECT's tunnel handler).
+    Found(&'a Endpoint, PathParams, Option<&'a str>),
     MethodNotAllowed(&'a str),
     NotFound,
 }
@@ -551,6 +561,7 @@ impl Table {
                 let i = self.entries.len();
                 self.matcher.insert(pattern, i).map_err(|e| e.to_string())?;
                 self.entries.push(Entry {
+                    pattern: Arc::from(pattern),
                     names: param_names(pattern),
                     methods: Vec::new(),
                     allow: String::new(),
@@ -649,7 +660,7 @@ impl Table {
                     .collect(),
             ),
         };
-        Match::Found(endpoint, params)
+        Match::Found(endpoint, params, Some(&entry.pattern))
     }
 
     /// The catch-all route whose prefix is `path` itself (`/p/` or `/p`).
@@ -791,7 +802,7 @@ mod tests {
 
     fn param<'a>(m: &'a Match<'_>, name: &str) -> Option<&'a str> {
         match m {
-            Match::Found(_, p) => p.get(name),
+            Match::Found(_, p, _) => p.get(name),
             _ => None,
         }
     }

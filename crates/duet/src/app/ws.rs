@@ -1,6 +1,6 @@
 //! WebSocket (RFC 6455) on HTTP/1.1, and on HTTP/2 by extended CONNECT
 //! (RFC 8441): the handshake here, the framing from tungstenite's protocol
-//! layer over duet's [`Upgraded`](crate::upgrade::Upgraded) stream.
+//! layer over duet's [`Upgraded`] stream.
 //!
 //! ```no_run
 //! use duet::ws::{Message, WebSocket, WebSocketUpgrade};

@@ -37,6 +37,7 @@ use super::{ConnParams, Shutdown, Site};
 use crate::app::body::Body;
 use crate::app::context::ConnContext;
 use crate::config::{Limits, ProxyProtocol};
+use crate::observability::{self, ConnProtocol, OpenConnection};
 use crate::proto::h2::PREFACE;
 
 static NEXT_CONN_ID: AtomicU64 = AtomicU64::new(1);
@@ -58,6 +59,8 @@ pub(crate) struct Port {
     pub(crate) shutdown: Shutdown,
     pub(crate) abort: Shutdown,
     pub(crate) tracker: Arc<Tracker>,
+    /// Its connections count in the metrics and have request spans.
+    pub(crate) observed: bool,
 }
 
 /// The protocol a connection speaks.
@@ -224,6 +227,7 @@ async fn serve_connection(mut stream: TcpStream, mut peer: SocketAddr, port: &Po
         conn: ConnContext::accepted(id, peer, local, Version::HTTP_11, None),
         limits: port.limits.clone(),
         shutdown: port.shutdown.clone(),
+        observed: port.observed,
     };
     // Wait for the first bytes before giving the connection a buffer: an
     // accepted connection that says nothing costs no buffer memory.
@@ -284,12 +288,17 @@ async fn serve_tls(
         _ = stop.wait() => return,
     };
     let (stream, info) = match done {
-        Ok(Ok(done)) => done,
+        Ok(Ok(done)) => {
+            observability::tls_handshake("ok");
+            done
+        }
         Ok(Err(e)) => {
+            observability::tls_handshake("failed");
             tracing::debug!(target: "duet", "{peer}: TLS handshake failed: {e}");
             return;
         }
         Err(_) => {
+            observability::tls_handshake("timeout");
             tracing::debug!(target: "duet", "{peer}: TLS handshake timed out");
             return;
         }
@@ -304,6 +313,7 @@ async fn serve_tls(
         conn: ConnContext::accepted(id, peer, local, version, Some(info)),
         limits: port.limits.clone(),
         shutdown: port.shutdown.clone(),
+        observed: port.observed,
     };
     serve_as(protocol, stream, BytesMut::new(), params).await;
 }
@@ -354,11 +364,21 @@ where
     match protocol {
         Protocol::Http2 => Box::pin(async move {
             params.conn.set_version(Version::HTTP_2);
+            let h2 = if params.conn.is_tls() {
+                ConnProtocol::H2
+            } else {
+                ConnProtocol::H2c
+            };
+            let _open = params.observed.then(|| OpenConnection::new(h2));
             log(super::h2::serve(io, read, params).await);
         }),
         Protocol::Http1 => Box::pin(async move {
+            let observed = params.observed;
+            let open = observed.then(|| OpenConnection::new(ConnProtocol::Http1));
             match super::h1::serve(io, read, params).await {
                 Ok(Some(up)) => {
+                    drop(open);
+                    let _open = observed.then(|| OpenConnection::new(ConnProtocol::H2c));
                     up.params.conn.set_version(Version::HTTP_2);
                     // Boxed: the HTTP/2 driver's state would otherwise sit
                     // in every HTTP/1.1 connection's future.
@@ -437,6 +457,7 @@ mod size_tests {
                 conn: crate::app::context::ConnContext::new(a, a),
                 limits: Default::default(),
                 shutdown: crate::server::shutdown::channel().1,
+                observed: true,
             };
             let s = TcpStream::connect(a).await.expect("connect");
             let h1 = size(&crate::server::h1::serve(s, bytes::BytesMut::new(), p()));

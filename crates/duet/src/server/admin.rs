@@ -68,6 +68,9 @@ impl Admin {
 
     /// Sets what renders the `/metrics` body (called on every scrape, on
     /// the runtime's thread: keep it quick). By default the body is empty.
+    /// duet's own metrics ([`observability`](crate::observability)) go to
+    /// whatever recorder the application installed: render that one here
+    /// (with `metrics-exporter-prometheus`, its handle's `render`).
     pub fn metrics<F>(mut self, render: F) -> Self
     where
         F: Fn() -> String + Send + Sync + 'static,

@@ -123,6 +123,7 @@ impl Executor {
                 shutdown: shutdown.clone(),
                 abort: abort.clone(),
                 tracker: tracker.clone(),
+                observed: true,
             };
             ports.push((listeners, port));
         }
@@ -401,6 +402,8 @@ impl AdminRunning {
             shutdown: shutdown_rx,
             abort: abort_rx,
             tracker: tracker.clone(),
+            // Probes and scrapes are not traffic.
+            observed: false,
         };
         Ok(AdminRunning {
             addr: bound,

@@ -76,7 +76,8 @@ where
     let now = Instant::now().into_std();
     let log = AccessRecord::enabled();
     let mut config = Config::new(p.limits.clone());
-    config.report_written = log;
+    // Every record is finished by its last byte (metrics, spans).
+    config.report_written = true;
     let mut conn = Connection::new(config, now);
     *conn.read_buf() = buf;
     conn.recv(now);
@@ -239,7 +240,7 @@ struct Driver<IO> {
     /// Access records of complete responses not yet written, oldest first
     /// (each finished by the core's `Event::Written`).
     records: VecDeque<AccessRecord>,
-    /// Access records are wanted (`AccessRecord::enabled`).
+    /// Access log lines are wanted (`AccessRecord::enabled`).
     log: bool,
     /// The connection's one timer, armed from the core's `poll_timeout`:
     /// moved earlier at once, never later while it is pending (a timer
@@ -641,7 +642,8 @@ where
                 });
             }
         }
-        ex.handler = Some(self.p.site.dispatch(&admission, req, &self.p.conn));
+        let span = ex.record.as_ref().map(AccessRecord::span);
+        ex.handler = Some(self.p.site.dispatch(&admission, req, &self.p.conn, span));
     }
 
     fn on_data(&mut self, data: Bytes) {
@@ -799,15 +801,15 @@ where
         self.written_later(record);
     }
 
-    /// A new access record, when records are wanted.
+    /// A new access record (the log line only when wanted).
     fn record(&self, started: StdInstant, version: http::Version) -> Option<AccessRecord> {
-        self.log.then(|| {
-            AccessRecord::new(
-                self.p.conn.peer_addr(),
-                Protocol::of(version, self.p.conn.is_tls()),
-                started,
-            )
-        })
+        Some(AccessRecord::new(
+            self.p.conn.peer_addr(),
+            Protocol::of(version, self.p.conn.is_tls()),
+            started,
+            self.log,
+            self.p.observed,
+        ))
     }
 
     /// A record whose response is complete, finished by `Event::Written`.

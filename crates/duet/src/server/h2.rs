@@ -240,7 +240,7 @@ struct Driver {
     io: Option<Box<dyn Io>>,
     conn: Connection,
     p: ConnParams,
-    /// Access records are wanted (`AccessRecord::enabled`).
+    /// Access log lines are wanted (`AccessRecord::enabled`).
     log: bool,
     streams: IdMap<StreamTask>,
     handlers: FuturesUnordered<HandlerFuture>,
@@ -550,15 +550,15 @@ impl Driver {
         }
     }
 
-    /// A new access record, when records are wanted.
+    /// A new access record (the log line only when wanted).
     fn record(&self) -> Option<AccessRecord> {
-        self.log.then(|| {
-            AccessRecord::new(
-                self.p.conn.peer_addr(),
-                Protocol::of(Version::HTTP_2, self.p.conn.is_tls()),
-                tokio::time::Instant::now().into_std(),
-            )
-        })
+        Some(AccessRecord::new(
+            self.p.conn.peer_addr(),
+            Protocol::of(Version::HTTP_2, self.p.conn.is_tls()),
+            tokio::time::Instant::now().into_std(),
+            self.log,
+            self.p.observed,
+        ))
     }
 
     fn on_request(&mut self, id: StreamId, head: http::request::Parts, end_stream: bool) {
@@ -666,7 +666,12 @@ impl Driver {
 
     fn start_handler(&mut self, id: StreamId, req: http::Request<Body>, admission: &Admission) {
         let head = req.method() == Method::HEAD;
-        let fut = self.p.site.dispatch(admission, req, &self.p.conn);
+        let span = self
+            .streams
+            .get(&id)
+            .and_then(|s| s.record.as_ref())
+            .map(AccessRecord::span);
+        let fut = self.p.site.dispatch(admission, req, &self.p.conn, span);
         self.streams.entry(id).or_default().head |= head;
         self.answer_with(id, fut);
     }

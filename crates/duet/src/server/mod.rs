@@ -32,4 +32,7 @@ pub(crate) struct ConnParams {
     pub(crate) limits: Arc<Limits>,
     /// Fires when graceful shutdown begins.
     pub(crate) shutdown: Shutdown,
+    /// The connection counts in the metrics and has request spans (not
+    /// the admin listener's: probes are not traffic).
+    pub(crate) observed: bool,
 }

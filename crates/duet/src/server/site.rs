@@ -191,7 +191,10 @@ impl Site {
         req.extensions_mut().insert(conn.clone());
         req.extensions_mut()
             .insert(Preempted(rejected.answer.clone()));
-        Some(Dispatch(router::Dispatch::service(stack.oneshot(req))))
+        Some(Dispatch(
+            router::Dispatch::service(stack.oneshot(req)),
+            None,
+        ))
     }
 
     /// The response to a request admission refused: through its server's
@@ -208,15 +211,18 @@ impl Site {
             .vhost
             .and_then(|vi| self.vhosts.get(vi))
             .and_then(|v| v.stack.as_ref());
-        Dispatch(match stack {
-            None => router::Dispatch::ready(Response::from_answer(&rejected.answer)),
-            Some(stack) => {
-                let mut req = http::Request::from_parts(parts, Body::empty());
-                req.extensions_mut().insert(conn.clone());
-                req.extensions_mut().insert(Preempted(rejected.answer));
-                router::Dispatch::service(stack.oneshot(req))
-            }
-        })
+        Dispatch(
+            match stack {
+                None => router::Dispatch::ready(Response::from_answer(&rejected.answer)),
+                Some(stack) => {
+                    let mut req = http::Request::from_parts(parts, Body::empty());
+                    req.extensions_mut().insert(conn.clone());
+                    req.extensions_mut().insert(Preempted(rejected.answer));
+                    router::Dispatch::service(stack.oneshot(req))
+                }
+            },
+            None,
+        )
     }
 
     fn vhost_for(
@@ -243,41 +249,67 @@ impl Site {
     }
 
     /// Answers an admitted request: through the server's layers, if it has
-    /// any, to its routes. Never panics: a handler panic becomes 500.
+    /// any, to its routes, inside the request's `span` (when enabled: the
+    /// router records the route it matched). Never panics: a handler panic
+    /// becomes 500.
     pub(crate) fn dispatch(
+        &self,
+        admission: &Admission,
+        req: http::Request<Body>,
+        conn: &ConnContext,
+        span: Option<&tracing::Span>,
+    ) -> Dispatch {
+        match span {
+            Some(span) if !span.is_disabled() => {
+                let _in = span.enter();
+                let mut d = self.route(admission, req, conn);
+                d.1 = Some(span.clone());
+                d
+            }
+            _ => self.route(admission, req, conn),
+        }
+    }
+
+    fn route(
         &self,
         admission: &Admission,
         req: http::Request<Body>,
         conn: &ConnContext,
     ) -> Dispatch {
         let Some(vhost) = self.vhosts.get(admission.vhost) else {
-            return Dispatch(router::Dispatch::ready(Response::not_found()));
+            return Dispatch(router::Dispatch::ready(Response::not_found()), None);
         };
         let limit = admission.admitted.budget.limit();
-        Dispatch(match &vhost.stack {
-            // No layers: the router directly (the hot path, no extensions).
-            None => {
-                let (parts, body) = req.into_parts();
-                vhost.router.dispatch(parts, body, conn.clone(), limit)
-            }
-            Some(stack) => {
-                let mut req = req;
-                req.extensions_mut().insert(conn.clone());
-                req.extensions_mut().insert(BodyLimit(limit));
-                router::Dispatch::service(stack.oneshot(req))
-            }
-        })
+        Dispatch(
+            match &vhost.stack {
+                // No layers: the router directly (the hot path, no extensions).
+                None => {
+                    let (parts, body) = req.into_parts();
+                    vhost.router.dispatch(parts, body, conn.clone(), limit)
+                }
+                Some(stack) => {
+                    let mut req = req;
+                    req.extensions_mut().insert(conn.clone());
+                    req.extensions_mut().insert(BodyLimit(limit));
+                    router::Dispatch::service(stack.oneshot(req))
+                }
+            },
+            None,
+        )
     }
 }
 
-/// The future answering one request.
-pub(crate) struct Dispatch(router::Dispatch);
+/// The future answering one request, run inside the request span when it
+/// has one.
+pub(crate) struct Dispatch(router::Dispatch, Option<tracing::Span>);
 
 impl Future for Dispatch {
     type Output = http::Response<Body>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match Pin::new(&mut self.0).poll(cx) {
+        let this = &mut *self;
+        let _in = this.1.as_ref().map(tracing::Span::enter);
+        match Pin::new(&mut this.0).poll(cx) {
             Poll::Ready(Ok(r)) => Poll::Ready(r),
             Poll::Ready(Err(never)) => match never {},
             Poll::Pending => Poll::Pending,

@@ -12,7 +12,10 @@
 //! `REFUSED_STREAM`, `CANCEL`, …). A request refused before any handler
 //! saw it (a malformed HTTP/2 request head, a stream beyond the concurrency
 //! limit) has status 0 and outcome `reset`.
-//! Nothing is gathered for requests when that target is disabled.
+//!
+//! The same record feeds the request metrics and closes the request span
+//! (`crate::observability`): it is kept for every request, but the target
+//! is cloned for the log only when that target is enabled.
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -92,38 +95,70 @@ struct Fields {
     protocol: Protocol,
     started: Instant,
     method: Option<Method>,
+    /// The method's metrics class (`observability::method_class`).
+    method_class: u8,
     target: Option<Uri>,
     status: Option<StatusCode>,
     bytes: u64,
     reason: Option<&'static str>,
+    /// The log line is wanted.
+    log: bool,
+    /// The request counts in the metrics and has a span.
+    observed: bool,
+    /// The request span (disabled when no subscriber wants it).
+    span: tracing::Span,
 }
 
 impl AccessRecord {
-    /// True when records are wanted (the `duet::access` target is enabled
-    /// at INFO); when false a driver keeps no record at all.
+    /// True when log lines are wanted (the `duet::access` target is
+    /// enabled at INFO). Records are kept either way: they feed the
+    /// metrics and the request span.
     pub(crate) fn enabled() -> bool {
         tracing::enabled!(target: "duet::access", tracing::Level::INFO)
     }
 
     /// A record for a request from `peer` in `protocol` whose head began
-    /// arriving at `started`.
-    pub(crate) fn new(peer: SocketAddr, protocol: Protocol, started: Instant) -> AccessRecord {
+    /// arriving at `started`; `log`: write the log line at the end;
+    /// `observed`: count it in the metrics and give it a span.
+    pub(crate) fn new(
+        peer: SocketAddr,
+        protocol: Protocol,
+        started: Instant,
+        log: bool,
+        observed: bool,
+    ) -> AccessRecord {
         AccessRecord(Box::new(Fields {
             peer,
             protocol,
             started,
             method: None,
+            method_class: crate::observability::METHOD_UNKNOWN,
             target: None,
             status: None,
             bytes: 0,
             reason: None,
+            log,
+            observed,
+            span: tracing::Span::none(),
         }))
     }
 
-    /// The request line, once parsed.
+    /// The request line, once parsed; opens the request span.
     pub(crate) fn request(&mut self, method: &Method, target: &Uri) {
-        self.0.method = Some(method.clone());
-        self.0.target = Some(target.clone());
+        let f = &mut *self.0;
+        f.method_class = crate::observability::method_class(method);
+        f.method = Some(method.clone());
+        if f.log {
+            f.target = Some(target.clone());
+        }
+        if f.observed && crate::observability::spans_enabled() {
+            f.span = crate::observability::request_span(f.protocol, method, target.path());
+        }
+    }
+
+    /// The request span, for the handler's future to run in.
+    pub(crate) fn span(&self) -> &tracing::Span {
+        &self.0.span
     }
 
     /// The status of the final response.
@@ -141,17 +176,28 @@ impl AccessRecord {
         self.0.bytes = self.0.bytes.saturating_add(n);
     }
 
-    /// Ends the record at `now` and writes it.
+    /// Ends the record at `now`: counts the request in the metrics, ends
+    /// the span and writes the log line if wanted.
     pub(crate) fn finish(self, now: Instant, outcome: Outcome) {
         let f = self.0;
         let d = now.saturating_duration_since(f.started);
+        let status = f.status.map_or(0, |s| s.as_u16());
+        if f.observed {
+            crate::observability::request_done(f.protocol, f.method_class, status, d);
+        }
+        if !f.span.is_disabled() {
+            f.span.record("status", status);
+            f.span.record("duration_ms", d.as_secs_f64() * 1000.0);
+        }
+        if !f.log {
+            return;
+        }
         let method = f.method.as_ref().map_or("-", Method::as_str);
         let target = f
             .target
             .as_ref()
             .and_then(Uri::path_and_query)
             .map_or("-", |p| p.as_str());
-        let status = f.status.map_or(0, |s| s.as_u16());
         tracing::info!(
             target: "duet::access",
             peer = %f.peer,

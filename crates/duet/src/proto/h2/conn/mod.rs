@@ -499,6 +499,7 @@ impl Connection {
         tracing::debug!(?reason, "h2 connection error");
         if let Some(last) = self.lifecycle.send_connection_error(self.last_peer_id) {
             GoAway::new(last, reason).encode(&mut self.out.buf);
+            count_goaway(true, reason);
             for (id, _) in self.streams.drain() {
                 self.events.push_back(Event::Reset { id, reason });
             }
@@ -578,3 +579,13 @@ use recv::Reading;
 use timer::Timers;
 #[cfg(test)]
 mod tests;
+
+/// Counts an RST_STREAM frame sent or received (`observability`).
+pub(super) fn count_reset(sent: bool, reason: Reason) {
+    crate::observability::h2_reset(sent, reason.name().unwrap_or("unknown"));
+}
+
+/// Counts a GOAWAY frame sent or received (`observability`).
+pub(super) fn count_goaway(sent: bool, reason: Reason) {
+    crate::observability::h2_goaway(sent, reason.name().unwrap_or("unknown"));
+}

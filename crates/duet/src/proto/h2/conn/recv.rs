@@ -19,7 +19,7 @@ use super::super::frame::{
 use super::super::hpack::DecoderError;
 use super::super::stream::Cause;
 use super::super::{Error, Reason, StreamId, PREFACE};
-use super::{Connection, Event, Lifecycle, Lookup, DRAIN_PING};
+use super::{count_goaway, count_reset, Connection, Event, Lifecycle, Lookup, DRAIN_PING};
 
 /// Request body chunks with less data than this are small: while unread,
 /// each is charged the difference against `Config::small_data_budget` (the
@@ -194,6 +194,7 @@ impl Connection {
                 Ok(())
             }
             Frame::GoAway(g) => {
+                count_goaway(false, g.reason);
                 self.events.push_back(Event::GoAway {
                     last_stream_id: g.last_stream_id,
                     reason: g.reason,
@@ -578,6 +579,7 @@ impl Connection {
             return Err(Error::Stream(id, reason));
         }
         let mut s = self.new_stream();
+        crate::observability::h2_stream_opened();
         let _ = s.state.recv_open(end_stream);
         let event = match head {
             Ok(mut head) => {
@@ -610,6 +612,7 @@ impl Connection {
 
     pub(super) fn on_rst_stream(&mut self, r: RstStream, now: Instant) -> Result<(), Error> {
         let id = r.stream_id;
+        count_reset(false, r.reason);
         match self.lookup(id) {
             // §6.4: RST_STREAM on an idle stream: PROTOCOL_ERROR.
             Lookup::Idle => Err(Error::Connection(Reason::PROTOCOL_ERROR)),

@@ -11,7 +11,7 @@ use super::super::fields::{encode_response, encode_trailers};
 use super::super::frame::{self, GoAway, Ping, RstStream, WindowUpdate};
 use super::super::stream::{Cause, Sending, State};
 use super::super::{Reason, StreamId, MAX_WINDOW};
-use super::{Connection, Event, Lifecycle, DRAIN_PING};
+use super::{count_goaway, count_reset, Connection, Event, Lifecycle, DRAIN_PING};
 
 impl Connection {
     /// Sends RST_STREAM on `id` (a stream error, §5.4.2, or the
@@ -21,6 +21,7 @@ impl Connection {
             return;
         }
         RstStream::new(id, reason).encode(&mut self.out.buf);
+        count_reset(true, reason);
         let known = match self.streams.get_mut(&id) {
             Some(s) => {
                 s.state.send_reset();
@@ -108,6 +109,7 @@ impl Connection {
         s.tunnel = false;
         if s.state == State::HalfClosedLocal {
             RstStream::new(id, Reason::NO_ERROR).encode(&mut self.out.buf);
+            count_reset(true, Reason::NO_ERROR);
             s.state.send_reset();
             self.remove_stream(id, Cause::ResetByUs);
         }
@@ -138,6 +140,7 @@ impl Connection {
             .is_some_and(|cl| cl.saturating_sub(s.received) > discard_max);
         if large {
             RstStream::new(id, Reason::NO_ERROR).encode(&mut self.out.buf);
+            count_reset(true, Reason::NO_ERROR);
             s.state.send_reset();
             self.remove_stream(id, Cause::ResetByUs);
             return;
@@ -267,6 +270,7 @@ impl Connection {
             return;
         }
         GoAway::new(self.last_peer_id, reason).encode(&mut self.out.buf);
+        count_goaway(true, reason);
         if self.streams.is_empty() {
             self.lifecycle.last_stream_ended();
         }
@@ -282,6 +286,7 @@ impl Connection {
             return;
         }
         GoAway::new(MAX_WINDOW, Reason::NO_ERROR).encode(&mut self.out.buf);
+        count_goaway(true, Reason::NO_ERROR);
         Ping {
             ack: false,
             payload: DRAIN_PING,
