@@ -464,13 +464,14 @@ async fn rfc9113_4_2_max_frame_size_data_accepted(t: Transport) {
 async fn rfc9113_4_2_data_frame_too_large(t: Transport) {
     let (_s, mut c) = conn(t).await;
     open_post(&mut c, 1).await;
-    c.send(&data(1, true, &vec![0; 16_385])).await;
+    let max = Limits::default().h2_max_frame_size as usize;
+    c.send(&data(1, true, &vec![0; max + 1])).await;
     c.expect_connection_error(FRAME_SIZE_ERROR).await;
 }
 
 async fn rfc9113_4_2_headers_frame_too_large(t: Transport) {
     let (_s, mut c) = conn(t).await;
-    let v = "v".repeat(16_400);
+    let v = "v".repeat(Limits::default().h2_max_frame_size as usize + 16);
     let block = request_block("GET", "/", &[("x-big", &v)]);
     c.send(&headers(1, END_HEADERS | END_STREAM, &block)).await;
     c.expect_connection_error(FRAME_SIZE_ERROR).await;

@@ -83,8 +83,13 @@ pub struct Limits {
     /// HTTP/2 connection-level receive window (RFC 9113 §6.9.1), raised by
     /// a WINDOW_UPDATE on stream 0 right after the preface. Default 4 MiB.
     pub h2_connection_window_size: u32,
-    /// HTTP/2 SETTINGS_MAX_FRAME_SIZE advertised (RFC 9113 §6.5.2).
-    /// Default 16 384 (the protocol minimum).
+    /// HTTP/2 SETTINGS_MAX_FRAME_SIZE advertised (RFC 9113 §6.5.2): the
+    /// largest frame a client may send, so a request body arrives in
+    /// fewer, larger DATA frames (clients that honour it: Go, hyper's h2,
+    /// .NET; curl and browsers send 16 KiB anyway). A frame is held whole
+    /// before it is parsed, so this is also the most a partial frame makes
+    /// a connection buffer. Default 64 KiB (16 384 is the protocol
+    /// minimum; Go's servers advertise 1 MiB).
     pub h2_max_frame_size: u32,
     /// HTTP/2 SETTINGS_MAX_HEADER_LIST_SIZE advertised and enforced
     /// (RFC 9113 §6.5.2): each decoded field counts its name, its value and
@@ -104,7 +109,8 @@ pub struct Limits {
     /// CONTINUATION frames one HTTP/2 field block may span (RFC 9113
     /// §6.10), empty ones counted: a flood of empty or one-byte fragments
     /// never reaches a byte limit. More → GOAWAY(ENHANCE_YOUR_CALM).
-    /// Default 8 (with 16 KiB frames, 144 KiB of block).
+    /// Default 8 (with the default 64 KiB frames, beyond what
+    /// `h2_max_field_block_bytes` lets a block hold).
     pub h2_max_continuation_frames: u32,
     /// Time from a HEADERS frame without END_HEADERS to the CONTINUATION
     /// that ends its field block (no other frame may come meanwhile, RFC
@@ -159,7 +165,7 @@ pub struct Limits {
     /// growing a queue (CVE-2019-9512, -9514, -9515). The memory held for
     /// that output stays under about twice this (buffers grow by
     /// doubling) plus the answers to one read of input (a read is at most
-    /// about 24 KiB). Default 1 MiB.
+    /// about `h2_max_frame_size` plus 8 KiB). Default 1 MiB.
     pub h2_max_queued_output: usize,
     /// HTTP/2 streams reset per second, by the client (Rapid Reset,
     /// CVE-2023-44487) or by us after a stream error the client caused
@@ -229,7 +235,7 @@ impl Default for Limits {
             h2_max_concurrent_streams: 256,
             h2_initial_window_size: 1024 * 1024,
             h2_connection_window_size: 4 * 1024 * 1024,
-            h2_max_frame_size: 16_384,
+            h2_max_frame_size: 64 * 1024,
             h2_max_header_list_size: 64 * 1024,
             h2_max_field_block_bytes: 128 * 1024,
             h2_max_continuation_frames: 8,

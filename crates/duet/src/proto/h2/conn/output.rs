@@ -16,6 +16,12 @@ const HIGH_WATER: usize = 256 * 1024;
 /// DATA payloads at least this long are handed to the driver as their own
 /// segment (written with vectored I/O) instead of being copied.
 const ZERO_COPY_MIN: usize = 4096;
+/// Room reserved at once for the heads of such DATA frames: each head is a
+/// frozen 9-octet piece of `buf`, and reserving room for one at a time
+/// would allocate a buffer per frame (a drained `BytesMut` that started
+/// small regrows only by what is asked). 64 heads: one allocation per
+/// megabyte of 16 KiB frames.
+const HEAD_ROOM: usize = 64 * frame::HEAD_LEN;
 
 /// Frames waiting for the driver, in order.
 #[derive(Default)]
@@ -47,6 +53,9 @@ impl Output {
             } else {
                 0
             };
+            if self.buf.capacity() - self.buf.len() < frame::HEAD_LEN {
+                self.buf.reserve(HEAD_ROOM);
+            }
             frame::Head::new(frame::Kind::Data, flags, id).encode(chunk.len(), &mut self.buf);
             let head = self.buf.split().freeze();
             self.segments_len += head.len() + chunk.len();

@@ -260,7 +260,8 @@ fn rfc9113_6_7_ping_answered() {
 #[test]
 fn rfc9113_4_2_frame_too_large() {
     let mut t = T::new();
-    let r = t.feed(&frame(DATA, 0, 1, &vec![0; 16_385]));
+    let max = Config::default().max_frame_size as usize;
+    let r = t.feed(&frame(DATA, 0, 1, &vec![0; max + 1]));
     t.expect_goaway(r, Reason::FRAME_SIZE_ERROR);
 }
 
@@ -623,6 +624,101 @@ fn data_split_at_peer_max_frame_size_and_windows() {
     assert_eq!(sizes, vec![16_384, 16_384, 7_232]);
     let last = f.iter().rev().find(|(h, _)| h.kind == Kind::Data).unwrap();
     assert!(last.0.has(END_STREAM));
+}
+
+/// SETTINGS parameters (RFC 9113 §6.5.2) as a SETTINGS payload.
+fn settings_payload(params: &[(u16, u32)]) -> Vec<u8> {
+    let mut p = Vec::new();
+    for (id, v) in params {
+        p.extend_from_slice(&id.to_be_bytes());
+        p.extend_from_slice(&v.to_be_bytes());
+    }
+    p
+}
+
+/// Opens the peer's windows wide: connection (§6.9.1) and new streams'
+/// (SETTINGS_INITIAL_WINDOW_SIZE, §6.9.2), with `max_frame` as its
+/// SETTINGS_MAX_FRAME_SIZE (§6.5.2).
+fn wide_open_peer(t: &mut T, max_frame: u32) {
+    let s = settings_payload(&[(0x4, 1 << 24), (0x5, max_frame)]);
+    t.feed(&frame(SETTINGS, 0, 0, &s)).unwrap();
+    t.feed(&frame(WINDOW, 0, 0, &(1u32 << 24).to_be_bytes()))
+        .unwrap();
+}
+
+/// The payload sizes of every DATA frame queued, taking the output batch
+/// by batch (as the driver does after each write).
+fn data_sizes(t: &mut T) -> Vec<usize> {
+    let mut sizes = Vec::new();
+    loop {
+        t.c.refill();
+        let batch: Vec<usize> = t
+            .frames()
+            .iter()
+            .filter(|(h, _)| h.kind == Kind::Data)
+            .map(|(_, p)| p.len())
+            .collect();
+        if batch.is_empty() {
+            return sizes;
+        }
+        sizes.extend(batch);
+    }
+}
+
+#[test]
+fn rfc9113_4_2_data_uses_peers_larger_max_frame_size() {
+    // §4.2: a frame may be as large as the peer's SETTINGS_MAX_FRAME_SIZE
+    // and no larger (a larger one is a FRAME_SIZE_ERROR for the peer).
+    let mut t = T::new();
+    wide_open_peer(&mut t, 100_000);
+    t.frames();
+    t.open(1, true);
+    t.c.send_response(1, StatusCode::OK, &HeaderMap::new(), None, false, b"");
+    t.c.send_data(1, Bytes::from(vec![1u8; 250_000]), false);
+    t.c.send_data(1, Bytes::from(vec![2u8; 120_000]), true);
+    let sizes = data_sizes(&mut t);
+    // Frames end where the application's chunks end.
+    assert_eq!(sizes, vec![100_000, 100_000, 50_000, 100_000, 20_000]);
+
+    // The largest size allowed (2^24-1, §6.5.2) is honoured too.
+    let mut t = T::new();
+    wide_open_peer(&mut t, (1 << 24) - 1);
+    t.frames();
+    t.open(1, true);
+    t.c.send_response(1, StatusCode::OK, &HeaderMap::new(), None, false, b"");
+    t.c.send_data(1, Bytes::from(vec![1u8; 200_000]), true);
+    assert_eq!(data_sizes(&mut t), vec![200_000]);
+}
+
+#[test]
+fn many_data_frames_in_one_output_batch() {
+    // Bulk output is handed to the driver many frames at a time (one
+    // vectored write each batch), each payload its own segment, uncopied.
+    let mut t = T::new();
+    wide_open_peer(&mut t, 16_384);
+    t.frames();
+    t.open(1, true);
+    t.c.send_response(1, StatusCode::OK, &HeaderMap::new(), None, false, b"");
+    t.frames();
+    let chunk = Bytes::from(vec![7u8; 64 * 1024]);
+    for _ in 0..16 {
+        t.c.send_data(1, chunk.clone(), false);
+    }
+    let mut segs = VecDeque::new();
+    let n = t.c.take_output(&mut segs, t.now);
+    let frames = segs.iter().filter(|s| s.len() == 16_384).count();
+    assert!(frames >= 16, "{frames} DATA frames in one batch");
+    assert_eq!(segs.len(), 2 * frames, "a head and a payload per frame");
+    assert_eq!(n, frames * (16_384 + 9));
+    // The payloads are the application's bytes, not copies.
+    assert!(segs
+        .iter()
+        .filter(|s| s.len() == 16_384)
+        .all(|s| chunk.as_ptr_range().contains(&s.as_ptr())));
+    // The rest follows batch by batch, no frame above 16 384 octets.
+    let rest = data_sizes(&mut t);
+    assert!(rest.iter().all(|&s| s == 16_384));
+    assert_eq!(frames + rest.len(), 64);
 }
 
 #[test]
