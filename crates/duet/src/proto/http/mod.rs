@@ -23,7 +23,7 @@
 //!   still being sent, from a property of the body, not its headers.
 //! - `host`: one normalisation of host names, for `Host`, `:authority`,
 //!   SNI and configured names alike.
-//! - [`upgrade`]: switching protocols — which requests ask (`Upgrade`,
+//! - `upgrade`: switching protocols — which requests ask (`Upgrade`,
 //!   CONNECT, extended CONNECT) and which responses grant it.
 
 mod access;

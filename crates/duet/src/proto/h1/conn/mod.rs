@@ -283,7 +283,7 @@ enum Pending {
 ///    - `Upgrade`: write the output, then take
 ///      [`take_read_buf`](Self::take_read_buf) and serve HTTP/2.
 ///
-///    A request that may switch protocols ([`Connection::switch_offered`]:
+///    A request that may switch protocols (`Connection::switch_offered`:
 ///    an `Upgrade` or a CONNECT without content) is answered, when the
 ///    exchange layer says its response grants the switch, with
 ///    [`send_switch`](Self::send_switch) instead of `send_response`; the
