@@ -17,7 +17,7 @@
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -140,8 +140,13 @@ impl Tally {
     }
 }
 
-/// Runs h2load with `args` over and over until `stop`.
-fn load(args: Vec<String>, stop: Arc<AtomicBool>) -> thread::JoinHandle<Tally> {
+/// Runs h2load with `args` over and over until `stop`, counting the runs
+/// done in `runs`.
+fn load(
+    args: Vec<String>,
+    stop: Arc<AtomicBool>,
+    runs: Arc<AtomicU64>,
+) -> thread::JoinHandle<Tally> {
     thread::spawn(move || {
         let mut tally = Tally::default();
         while !stop.load(Ordering::Acquire) {
@@ -149,6 +154,7 @@ fn load(args: Vec<String>, stop: Arc<AtomicBool>) -> thread::JoinHandle<Tally> {
                 Ok(out) => tally.add(&String::from_utf8_lossy(&out.stdout)),
                 Err(e) => panic!("h2load (from nghttp2-client) could not run: {e}"),
             }
+            runs.fetch_add(1, Ordering::AcqRel);
         }
         tally
     })
@@ -265,6 +271,7 @@ fn restarts_behind_haproxy_lose_no_request() {
 
     // Load on both frontends for as long as the restarts take.
     let stop = Arc::new(AtomicBool::new(false));
+    let (h1_runs, h2_runs) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
     let h1_load = load(
         ["--h1", "-c", "4", "-n", "2000"]
             .iter()
@@ -272,6 +279,7 @@ fn restarts_behind_haproxy_lose_no_request() {
             .chain([format!("http://127.0.0.1:{h1}/hello/h1")])
             .collect(),
         stop.clone(),
+        h1_runs.clone(),
     );
     let h2_load = load(
         ["-c", "4", "-m", "8", "-n", "4000"]
@@ -280,6 +288,7 @@ fn restarts_behind_haproxy_lose_no_request() {
             .chain([format!("http://127.0.0.1:{h2}/hello/h2")])
             .collect(),
         stop.clone(),
+        h2_runs.clone(),
     );
 
     for (i, d) in duets.iter().enumerate() {
@@ -317,6 +326,19 @@ fn restarts_behind_haproxy_lose_no_request() {
         assert!(log.wait_until(up, WAIT), "HAProxy: {}", log.text());
     }
 
+    // The load spans the restarts: the runs in flight when the last
+    // instance came back (started before it) complete before it stops.
+    let marks = [
+        h1_runs.load(Ordering::Acquire),
+        h2_runs.load(Ordering::Acquire),
+    ];
+    let deadline = Instant::now() + WAIT * 3;
+    while (h1_runs.load(Ordering::Acquire) <= marks[0]
+        || h2_runs.load(Ordering::Acquire) <= marks[1])
+        && Instant::now() < deadline
+    {
+        thread::sleep(Duration::from_millis(50));
+    }
     stop.store(true, Ordering::Release);
     let h1_tally = h1_load.join().expect("h1 load");
     let h2_tally = h2_load.join().expect("h2 load");
@@ -328,7 +350,7 @@ fn restarts_behind_haproxy_lose_no_request() {
         started.elapsed()
     );
     for (name, t) in [("HTTP/1.1", &h1_tally), ("HTTP/2", &h2_tally)] {
-        assert!(t.succeeded > 0 && t.runs >= 2, "{name}: {t:?}");
+        assert!(t.succeeded > 0 && t.runs >= 1, "{name}: {t:?}");
         assert_eq!((t.failed, t.not_2xx), (0, 0), "{name}: {}", t.output);
     }
     assert_eq!((retries, redispatches), (0, 0), "HAProxy tried again");
