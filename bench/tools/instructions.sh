@@ -41,7 +41,13 @@ run() {
         h1pipe) h2load --h1 -n "$count" -c 1 -m 16 "$url" >/dev/null ;;
         h2c) h2load -n "$count" -c 1 -m 16 "$url" >/dev/null ;;
     esac
-    kill -INT "$pid"
+    # Peers install no signal handler, and a background job of a
+    # non-interactive shell ignores SIGINT: they are stopped by SIGTERM
+    # (callgrind still writes its counts); duet shuts down on SIGINT.
+    case "$(basename "$bin")" in
+        peer-*) kill -TERM "$pid" ;;
+        *) kill -INT "$pid" ;;
+    esac
     wait "$pid" || true
     # The "summary:" / "totals:" line holds the instruction count.
     awk '/^(summary|totals):/ {print $2; exit}' "$out"

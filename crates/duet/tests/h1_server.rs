@@ -552,6 +552,27 @@ async fn graceful_shutdown_finishes_in_flight_request() {
     );
 }
 
+/// The twin of the test above: a handler that has not answered when the
+/// shutdown grace ends is cut, and shutdown completes without it.
+#[tokio::test]
+async fn a_request_still_running_when_the_grace_ends_is_cut() {
+    let gate = Gate::default();
+    let mut limits = duet::Limits::default();
+    limits.set("shutdown_grace", "200ms").unwrap();
+    let running = start([app().state(gate.clone()).limits(limits)]).await;
+    let addr = running.addr();
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    gate.arrivals(1).await;
+    running.shutdown_handle().shutdown();
+    // The gate stays shut: the handler never answers.
+    let (cut, r) = tokio::join!(running.shutdown(), read_to_close(&mut s));
+    assert_eq!(cut, 1, "the connection is cut at the deadline");
+    assert!(r.is_empty(), "no response from a cut handler: {r:?}");
+}
+
 #[tokio::test]
 async fn curl_keep_alive_reuse_and_upload() {
     require("curl");

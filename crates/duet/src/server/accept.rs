@@ -146,10 +146,7 @@ pub(crate) async fn accept_loop(listener: TcpListener, mut port: Port) {
                 let port = port.clone();
                 tokio::spawn(async move {
                     let mut abort = port.abort.clone();
-                    tokio::select! {
-                        _ = serve_connection(stream, peer, &port) => {}
-                        _ = abort.wait() => {}
-                    }
+                    UntilAborted::new(serve_connection(stream, peer, &port), abort.wait()).await;
                     drop(guard);
                     drop(slot);
                 });
@@ -167,6 +164,72 @@ pub(crate) async fn accept_loop(listener: TcpListener, mut port: Port) {
                 }
             }
         }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// Runs a connection until it ends or `abort` completes (the end of the
+    /// shutdown grace). `abort` is polled first, and after that only when
+    /// it woke the task: a connection is woken at least once per request,
+    /// and polling the abort signal's waiter on each of those wake-ups (as
+    /// a `select!` does) cost about 110 instructions per request.
+    struct UntilAborted<S, A> {
+        #[pin]
+        serve: S,
+        #[pin]
+        abort: A,
+        wake: Arc<AbortWake>,
+        waker: std::task::Waker,
+    }
+}
+
+/// The waker `abort` is polled with: notes that it fired, then wakes the
+/// connection's task.
+struct AbortWake {
+    fired: std::sync::atomic::AtomicBool,
+    task: futures_util::task::AtomicWaker,
+}
+
+impl std::task::Wake for AbortWake {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.fired.store(true, Ordering::Release);
+        self.task.wake();
+    }
+}
+
+impl<S: Future, A: Future> UntilAborted<S, A> {
+    fn new(serve: S, abort: A) -> Self {
+        let wake = Arc::new(AbortWake {
+            // Polled the first time, which registers its waiter.
+            fired: std::sync::atomic::AtomicBool::new(true),
+            task: futures_util::task::AtomicWaker::new(),
+        });
+        UntilAborted {
+            serve,
+            abort,
+            waker: std::task::Waker::from(wake.clone()),
+            wake,
+        }
+    }
+}
+
+impl<S: Future, A: Future> Future for UntilAborted<S, A> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        let this = self.project();
+        this.wake.task.register(cx.waker());
+        if this.wake.fired.swap(false, Ordering::AcqRel) {
+            let mut acx = std::task::Context::from_waker(this.waker);
+            if this.abort.poll(&mut acx).is_ready() {
+                return std::task::Poll::Ready(());
+            }
+        }
+        this.serve.poll(cx).map(|_| ())
     }
 }
 

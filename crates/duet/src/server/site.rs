@@ -231,7 +231,12 @@ impl Site {
         headers: &HeaderMap,
         conn: &ConnContext,
     ) -> Result<usize, Answer> {
-        let Some(vi) = self.table.lookup_authority(request_host(uri, headers)) else {
+        // One server without hostname takes every request: no host to read.
+        let vi = match self.table.only {
+            true => Some(0),
+            false => self.table.lookup_authority(request_host(uri, headers)),
+        };
+        let Some(vi) = vi else {
             return Err(misdirected("no server for this host on this port"));
         };
         if self.tls {

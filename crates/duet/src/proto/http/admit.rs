@@ -100,7 +100,11 @@ pub(crate) fn admit(
         return Err(Answer::new(StatusCode::NO_CONTENT, "server-wide OPTIONS"));
     }
     let mut expect = Expect::Nothing;
-    for value in req.headers.get_all(EXPECT) {
+    let expectations = match super::lacks(req.headers, &EXPECT) {
+        true => None,
+        false => Some(req.headers.get_all(EXPECT)),
+    };
+    for value in expectations.iter().flatten() {
         for item in value.as_bytes().split(|&b| b == b',') {
             let item = item.trim_ascii();
             if item.is_empty() {

@@ -104,6 +104,9 @@ pub(crate) fn frame_response(
 /// §8.6: a list of identical values counts as one); otherwise `None`,
 /// logged.
 fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    if super::lacks(headers, &CONTENT_LENGTH) {
+        return None;
+    }
     let mut values = headers.get_all(CONTENT_LENGTH).iter();
     let first = values.next()?;
     let parse = |v: &http::HeaderValue| -> Option<u64> {

@@ -129,3 +129,11 @@ pub fn fuzz_exchange(data: &[u8]) {
         }
     }
 }
+
+/// Whether `headers` certainly lacks `name`, found by scanning the names
+/// of a small map (the usual message has a handful of fields, and
+/// comparing a few standard names costs less than hashing one); a large
+/// map is not scanned (`false`: look it up).
+pub(crate) fn lacks(headers: &http::HeaderMap, name: &http::header::HeaderName) -> bool {
+    headers.keys_len() <= 8 && !headers.keys().any(|k| k == name)
+}
