@@ -252,7 +252,11 @@ impl FieldCollector {
                 return Err(Reject::Malformed("userinfo in :authority"));
             }
             // §8.3.1: a Host field naming another entity than :authority.
-            if let Some(h) = self.headers.get(http::header::HOST) {
+            let host = match crate::proto::http::lacks(&self.headers, &http::header::HOST) {
+                true => None,
+                false => self.headers.get(http::header::HOST),
+            };
+            if let Some(h) = host {
                 if !h.as_bytes().eq_ignore_ascii_case(a) {
                     return Err(Reject::Malformed("host differs from :authority"));
                 }
