@@ -3,7 +3,10 @@
 
 use bytes::BytesMut;
 
-use super::table::{entry_size, owned_pair, static_find, DynamicTable, StaticMatch, STATIC_LEN};
+use super::table::{
+    entry_size, owned_pair, static_find_from, static_name_index, DynamicTable, StaticMatch,
+    STATIC_LEN,
+};
 use super::{huffman, integer, DEFAULT_TABLE_SIZE};
 
 /// How a literal field is sent (RFC 7541 §6.2).
@@ -101,8 +104,11 @@ impl Encoder {
                 return;
             }
         }
-        let by_name = indexing_by_name(name);
-        let static_match = static_find(name, value);
+        // One match on the name: its static index decides the rest (every
+        // name with a fixed policy is in the static table).
+        let first = static_name_index(name);
+        let by_name = first.and_then(indexing_by_static_index);
+        let static_match = first.map(|first| static_find_from(first, value));
         // Fields with a fixed policy never enter our table: skip the search.
         let dynamic_match = match by_name {
             Some(_) => None,
@@ -157,7 +163,9 @@ impl Encoder {
     }
 }
 
-/// The literal representation fixed by a field's name, if any.
+/// The literal representation fixed by a field's name, if any (the
+/// definition; the encoder uses [`indexing_by_static_index`], tested equal).
+#[cfg(test)]
 fn indexing_by_name(name: &[u8]) -> Option<Indexing> {
     match name {
         // Credentials: never indexed, here nor by intermediaries
@@ -170,6 +178,18 @@ fn indexing_by_name(name: &[u8]) -> Option<Indexing> {
         b"content-length" | b"content-range" | b"etag" | b"last-modified" | b"age" | b":path" => {
             Some(Indexing::Without)
         }
+        _ => None,
+    }
+}
+
+/// [`indexing_by_name`] for a name known by its first static index
+/// (RFC 7541 Appendix A): the same policy without comparing the name again.
+fn indexing_by_static_index(first: usize) -> Option<Indexing> {
+    match first {
+        // authorization, cookie, proxy-authorization, set-cookie
+        23 | 32 | 49 | 55 => Some(Indexing::Never),
+        // :path, age, content-length, content-range, etag, last-modified
+        4 | 21 | 28 | 30 | 34 | 44 => Some(Indexing::Without),
         _ => None,
     }
 }
@@ -198,5 +218,30 @@ fn encode_string(s: &[u8], dst: &mut BytesMut) {
     } else {
         integer::encode(s.len(), 7, 0x00, dst);
         dst.extend_from_slice(s);
+    }
+}
+
+#[cfg(test)]
+mod policy_tests {
+    use super::*;
+    use crate::proto::h2::hpack::table::STATIC_TABLE;
+
+    /// The policy by static index is the policy by name, for every name of
+    /// the static table, and no name outside it has a fixed policy.
+    #[test]
+    fn policy_by_static_index_matches_policy_by_name() {
+        for (name, _) in STATIC_TABLE.iter() {
+            let first = static_name_index(name.as_bytes());
+            assert!(first.is_some(), "{name}");
+            assert_eq!(
+                first.and_then(indexing_by_static_index),
+                indexing_by_name(name.as_bytes()),
+                "{name}"
+            );
+        }
+        for name in ["x-custom", "content-type-x", "cookies"] {
+            assert_eq!(static_name_index(name.as_bytes()), None);
+            assert_eq!(indexing_by_name(name.as_bytes()), None);
+        }
     }
 }

@@ -104,23 +104,31 @@ pub(super) enum StaticMatch {
 }
 
 /// Looks `name` (lowercase) and `value` up in the static table.
+#[cfg(test)]
 pub(super) fn static_find(name: &[u8], value: &[u8]) -> Option<StaticMatch> {
-    let first = static_name_index(name)?;
+    Some(static_find_from(static_name_index(name)?, value))
+}
+
+/// Looks `value` up among the entries of the name whose first static
+/// index is `first` (entries of one name are consecutive in Appendix A).
+pub(super) fn static_find_from(first: usize, value: &[u8]) -> StaticMatch {
+    let name = STATIC_TABLE.get(first - 1).map_or("", |(n, _)| n);
     let mut index = first;
     while let Some((n, v)) = STATIC_TABLE.get(index - 1) {
-        if n.as_bytes() != name {
+        // The first entry's name is the one looked up.
+        if index != first && *n != name {
             break;
         }
         if v.as_bytes() == value {
-            return Some(StaticMatch::Full(index));
+            return StaticMatch::Full(index);
         }
         index += 1;
     }
-    Some(StaticMatch::Name(first))
+    StaticMatch::Name(first)
 }
 
 /// The first static index whose name is `name`.
-fn static_name_index(name: &[u8]) -> Option<usize> {
+pub(super) fn static_name_index(name: &[u8]) -> Option<usize> {
     Some(match name {
         b":authority" => 1,
         b":method" => 2,
