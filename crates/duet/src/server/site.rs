@@ -77,13 +77,17 @@ impl VhostTable {
             .or(self.fallback)
     }
 
-    /// The server for an authority as sent (`Example.com:8443`).
-    pub(crate) fn lookup_authority(&self, authority: Option<&str>) -> Option<usize> {
+    /// The server for an authority as sent (`Example.com:8443`), which is
+    /// not even read when one server without hostname takes every request.
+    pub(crate) fn lookup_authority<'a>(
+        &self,
+        authority: impl FnOnce() -> Option<&'a str>,
+    ) -> Option<usize> {
         if self.only {
             return Some(0);
         }
         let mut scratch = [0u8; MAX_HOST];
-        self.lookup(authority.and_then(|a| normalize_into(a, &mut scratch)))
+        self.lookup(authority().and_then(|a| normalize_into(a, &mut scratch)))
     }
 }
 
@@ -231,12 +235,7 @@ impl Site {
         headers: &HeaderMap,
         conn: &ConnContext,
     ) -> Result<usize, Answer> {
-        // One server without hostname takes every request: no host to read.
-        let vi = match self.table.only {
-            true => Some(0),
-            false => self.table.lookup_authority(request_host(uri, headers)),
-        };
-        let Some(vi) = vi else {
+        let Some(vi) = self.table.lookup_authority(|| request_host(uri, headers)) else {
             return Err(misdirected("no server for this host on this port"));
         };
         if self.tls {
