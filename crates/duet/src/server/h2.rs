@@ -41,8 +41,8 @@ use crate::app::upgrade::{self as app_upgrade, Upgraded};
 use crate::proto::h2::{id_map, Config, Connection, Event, IdMap, Reason, StreamId};
 use crate::proto::http::upgrade::{self, Asked, Granted};
 use crate::proto::http::{
-    frame_response, lacks, shutdown_action, AccessRecord, Answer, BodyBudget, Expect, Framing,
-    Outcome, Protocol, RequestFacts, SentBody, ShutdownAction, ERROR_CONTENT_TYPE,
+    first_value, frame_response, shutdown_action, AccessRecord, Answer, BodyBudget, Expect,
+    Framing, Outcome, Protocol, RequestFacts, SentBody, ShutdownAction, ERROR_CONTENT_TYPE,
 };
 
 /// Request body chunks that may wait unread by a handler (the rest waits
@@ -584,9 +584,7 @@ impl Driver {
         if let Some(r) = &mut task.record {
             r.request(&head.method, &head.uri);
         }
-        let declared = Some(&head.headers)
-            .filter(|h| !lacks(h, &http::header::CONTENT_LENGTH))
-            .and_then(|h| h.get(http::header::CONTENT_LENGTH))
+        let declared = first_value(&head.headers, &http::header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
         let facts = RequestFacts {

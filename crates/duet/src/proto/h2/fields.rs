@@ -252,11 +252,7 @@ impl FieldCollector {
                 return Err(Reject::Malformed("userinfo in :authority"));
             }
             // §8.3.1: a Host field naming another entity than :authority.
-            let host = match crate::proto::http::lacks(&self.headers, &http::header::HOST) {
-                true => None,
-                false => self.headers.get(http::header::HOST),
-            };
-            if let Some(h) = host {
+            if let Some(h) = crate::proto::http::first_value(&self.headers, &http::header::HOST) {
                 if !h.as_bytes().eq_ignore_ascii_case(a) {
                     return Err(Reject::Malformed("host differs from :authority"));
                 }

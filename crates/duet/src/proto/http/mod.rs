@@ -135,5 +135,47 @@ pub fn fuzz_exchange(data: &[u8]) {
 /// comparing a few standard names costs less than hashing one); a large
 /// map is not scanned (`false`: look it up).
 pub(crate) fn lacks(headers: &http::HeaderMap, name: &http::header::HeaderName) -> bool {
-    headers.keys_len() <= 8 && !headers.keys().any(|k| k == name)
+    headers.keys_len() <= SCANNED && !headers.keys().any(|k| k == name)
+}
+
+/// The first value of `name` in `headers`, found as [`lacks`] finds it
+/// missing: a small map is scanned rather than hashed.
+pub(crate) fn first_value<'a>(
+    headers: &'a http::HeaderMap,
+    name: &http::header::HeaderName,
+) -> Option<&'a http::HeaderValue> {
+    if headers.keys_len() > SCANNED {
+        return headers.get(name);
+    }
+    headers.iter().find(|(k, _)| *k == name).map(|(_, v)| v)
+}
+
+/// Up to this many distinct names, a map is scanned rather than hashed.
+const SCANNED: usize = 8;
+
+#[cfg(test)]
+mod lookup_tests {
+    use super::*;
+    use http::header::{HeaderName, HeaderValue, CONTENT_LENGTH, HOST};
+
+    /// Scanned or hashed, the answer is the map's own: the first value of
+    /// a name, or none.
+    #[test]
+    fn small_and_large_maps_answer_as_the_map_does() {
+        for extra in [0usize, 3, 20] {
+            let mut m = http::HeaderMap::new();
+            for i in 0..extra {
+                let name = HeaderName::from_bytes(format!("x-f{i}").as_bytes()).unwrap();
+                m.insert(name, HeaderValue::from_static("v"));
+            }
+            m.append(HOST, HeaderValue::from_static("a.test"));
+            m.append(HOST, HeaderValue::from_static("b.test"));
+            assert_eq!(first_value(&m, &HOST), m.get(HOST), "{extra}");
+            assert_eq!(first_value(&m, &HOST).unwrap(), "a.test");
+            assert!(first_value(&m, &CONTENT_LENGTH).is_none());
+            assert!(!lacks(&m, &HOST));
+            // A large map is not scanned: "lacks" answers only for small ones.
+            assert_eq!(lacks(&m, &CONTENT_LENGTH), m.keys_len() <= 8, "{extra}");
+        }
+    }
 }
