@@ -24,6 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use futures_util::FutureExt;
 use http::Version;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
@@ -50,6 +51,8 @@ pub(crate) struct Port {
     pub(crate) local: Option<SocketAddr>,
     pub(crate) site: Arc<Site>,
     pub(crate) limits: Arc<Limits>,
+    /// The HTTP/2 connection settings derived from `limits`.
+    pub(crate) h2: Arc<crate::proto::h2::Config>,
     pub(crate) tls: Option<Acceptor>,
     /// Expect a PROXY header from these sources.
     pub(crate) proxy: Option<Arc<ProxyProtocol>>,
@@ -128,6 +131,9 @@ pub(crate) async fn accept_loop(listener: TcpListener, mut port: Port) {
         .filter(|a| !a.ip().is_unspecified());
     let mut shutdown = port.shutdown.clone();
     let slots = port.slots.clone();
+    // Shared by the connections: one reference count per connection
+    // instead of a copy of every field.
+    let port = Arc::new(port);
     let mut backoff = Backoff::default();
     loop {
         let slot = tokio::select! {
@@ -142,14 +148,7 @@ pub(crate) async fn accept_loop(listener: TcpListener, mut port: Port) {
         match accepted {
             Ok((stream, peer)) => {
                 backoff.reset();
-                let guard = port.tracker.enter();
-                let port = port.clone();
-                tokio::spawn(async move {
-                    let mut abort = port.abort.clone();
-                    UntilAborted::new(serve_connection(stream, peer, &port), abort.wait()).await;
-                    drop(guard);
-                    drop(slot);
-                });
+                tokio::spawn(connection_task(stream, peer, &port, slot));
             }
             Err(e) => {
                 // EMFILE and friends: wait for descriptors to free up
@@ -165,6 +164,31 @@ pub(crate) async fn accept_loop(listener: TcpListener, mut port: Port) {
             }
         }
     }
+}
+
+/// The task of one accepted connection: served until it ends or the
+/// shutdown grace ends; it holds its connection slot and counts as open
+/// (graceful shutdown waits for it) until then.
+///
+/// Built from combinators rather than an `async` block, which would hold
+/// the connection's future beside its arguments for as long as it runs.
+fn connection_task(
+    stream: TcpStream,
+    peer: SocketAddr,
+    port: &Arc<Port>,
+    slot: tokio::sync::OwnedSemaphorePermit,
+) -> impl Future<Output = ()> + Send + 'static {
+    let guard = port.tracker.enter();
+    // Boxed: what comes before the protocol is known (a PROXY header, the
+    // TLS handshake, the wait for the first bytes) is freed once it is,
+    // and the task goes on with the driver's future alone.
+    let serve = Box::pin(prepare_connection(stream, peer, port.clone()))
+        .then(futures_util::future::OptionFuture::from);
+    let abort = port.abort.clone().wait_owned();
+    UntilAborted::new(serve, abort).map(move |()| {
+        drop(guard);
+        drop(slot);
+    })
 }
 
 pin_project_lite::pin_project! {
@@ -264,13 +288,23 @@ impl Backoff {
     }
 }
 
-async fn serve_connection(mut stream: TcpStream, mut peer: SocketAddr, port: &Port) {
+/// A connection's driver future, once its protocol is known.
+type Served = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Everything before the protocol is known: the PROXY header, the TLS
+/// handshake or the first bytes. `None` when the connection is to be
+/// closed.
+async fn prepare_connection(
+    mut stream: TcpStream,
+    mut peer: SocketAddr,
+    port: Arc<Port>,
+) -> Option<Served> {
     let _ = stream.set_nodelay(true);
     if let Some(trusted) = &port.proxy {
         // Boxed: only PROXY ports hold the header's state.
-        match Box::pin(read_proxy_header(&mut stream, peer, trusted, port)).await {
+        match Box::pin(read_proxy_header(&mut stream, peer, trusted, &port)).await {
             Some(client) => peer = client,
-            None => return,
+            None => return None,
         }
     }
     // A listener bound to one address already knows the local address;
@@ -282,27 +316,19 @@ async fn serve_connection(mut stream: TcpStream, mut peer: SocketAddr, port: &Po
     let id = NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed);
     if let Some(tls) = &port.tls {
         // Boxed: the handshake's state is large and only TLS ports need it.
-        Box::pin(serve_tls(tls, stream, peer, local, id, port)).await;
-        return;
+        return Box::pin(prepare_tls(tls, stream, peer, local, id, &port)).await;
     }
     let params = ConnParams {
         site: port.site.clone(),
         conn: ConnContext::accepted(id, peer, local, Version::HTTP_11, None),
         limits: port.limits.clone(),
+        h2: port.h2.clone(),
         shutdown: port.shutdown.clone(),
         observed: port.observed,
     };
-    // Wait for the first bytes before giving the connection a buffer: an
-    // accepted connection that says nothing costs no buffer memory.
-    let mut shutdown = params.shutdown.clone();
-    let first = tokio::select! {
-        r = tokio::time::timeout(params.limits.header_read_timeout, stream.readable()) => r,
-        _ = shutdown.wait() => return,
-    };
-    if !matches!(first, Ok(Ok(()))) {
-        return;
-    }
-    serve_cleartext(stream, params).await;
+    drop(port);
+    let (protocol, read) = read_preface(&mut stream, &params).await?;
+    Some(serve_as(protocol, stream, read, params))
 }
 
 /// The client address of a connection that starts with a PROXY header
@@ -337,18 +363,18 @@ async fn read_proxy_header(
     }
 }
 
-async fn serve_tls(
+async fn prepare_tls(
     tls: &Acceptor,
     stream: TcpStream,
     peer: SocketAddr,
     local: SocketAddr,
     id: u64,
     port: &Port,
-) {
+) -> Option<Served> {
     let mut stop = port.shutdown.clone();
     let done = tokio::select! {
         r = tokio::time::timeout(port.limits.tls_handshake_timeout, tls.handshake(stream)) => r,
-        _ = stop.wait() => return,
+        _ = stop.wait() => return None,
     };
     let (stream, info) = match done {
         Ok(Ok(done)) => {
@@ -358,12 +384,12 @@ async fn serve_tls(
         Ok(Err(e)) => {
             observability::tls_handshake("failed");
             tracing::debug!(target: "duet", "{peer}: TLS handshake failed: {e}");
-            return;
+            return None;
         }
         Err(_) => {
             observability::tls_handshake("timeout");
             tracing::debug!(target: "duet", "{peer}: TLS handshake timed out");
-            return;
+            return None;
         }
     };
     let protocol = select_by_alpn(info.alpn.as_deref());
@@ -375,46 +401,52 @@ async fn serve_tls(
         site: port.site.clone(),
         conn: ConnContext::accepted(id, peer, local, version, Some(info)),
         limits: port.limits.clone(),
+        h2: port.h2.clone(),
         shutdown: port.shutdown.clone(),
         observed: port.observed,
     };
-    serve_as(protocol, stream, BytesMut::new(), params).await;
+    Some(serve_as(protocol, stream, BytesMut::new(), params))
 }
 
-/// Reads the first bytes of a cleartext connection and serves it with the
-/// protocol they show.
-pub(crate) async fn serve_cleartext<IO>(mut io: IO, params: ConnParams)
-where
-    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
+/// The protocol of a cleartext connection and the bytes that showed it;
+/// `None` when the connection is to be closed (it ended, sent nothing in
+/// time, or shutdown began).
+async fn read_preface(io: &mut TcpStream, params: &ConnParams) -> Option<(Protocol, BytesMut)> {
+    // Wait for the first bytes before giving the connection a buffer: an
+    // accepted connection that says nothing costs no buffer memory.
+    let mut shutdown = params.shutdown.clone();
+    let first = tokio::select! {
+        r = tokio::time::timeout(params.limits.header_read_timeout, io.readable()) => r,
+        _ = shutdown.wait() => return None,
+    };
+    if !matches!(first, Ok(Ok(()))) {
+        return None;
+    }
     let mut buf = BytesMut::with_capacity(4 * 1024);
     let deadline = tokio::time::Instant::now() + params.limits.header_read_timeout;
-    let mut shutdown = params.shutdown.clone();
-    let protocol = loop {
+    loop {
         let read = tokio::select! {
             r = tokio::time::timeout_at(deadline, io.read_buf(&mut buf)) => r,
-            _ = shutdown.wait() => return,
+            _ = shutdown.wait() => return None,
         };
         match read {
-            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return,
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return None,
             Ok(Ok(_)) => {}
         }
         if let Some(p) = select_by_preface(&buf) {
-            break p;
+            return Some((p, buf));
         }
-    };
-    serve_as(protocol, io, buf, params).await;
+    }
 }
 
 /// The future serving a connection with `protocol`; `read` holds bytes
 /// already read. Boxed, so that a connection's task holds only the driver
 /// it uses, once.
-fn serve_as<IO>(
-    protocol: Protocol,
-    io: IO,
-    read: BytesMut,
-    params: ConnParams,
-) -> Pin<Box<dyn Future<Output = ()> + Send>>
+///
+/// Built from combinators around the driver's future rather than an
+/// `async` block awaiting it: a block would keep the driver's future
+/// beside a copy of what it returns (about 1 KB more per connection).
+fn serve_as<IO>(protocol: Protocol, io: IO, read: BytesMut, params: ConnParams) -> Served
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -424,33 +456,41 @@ where
             tracing::debug!(target: "duet", "{peer}: connection ended: {e}");
         }
     };
+    let observed = params.observed;
     match protocol {
-        Protocol::Http2 => Box::pin(async move {
+        Protocol::Http2 => {
             params.conn.set_version(Version::HTTP_2);
             let h2 = if params.conn.is_tls() {
                 ConnProtocol::H2
             } else {
                 ConnProtocol::H2c
             };
-            let _open = params.observed.then(|| OpenConnection::new(h2));
-            log(super::h2::serve(io, read, params).await);
-        }),
-        Protocol::Http1 => Box::pin(async move {
-            let observed = params.observed;
+            let open = observed.then(|| OpenConnection::new(h2));
+            Box::pin(super::h2::serve(io, read, params).map(move |served| {
+                drop(open);
+                log(served);
+            }))
+        }
+        Protocol::Http1 => {
             let open = observed.then(|| OpenConnection::new(ConnProtocol::Http1));
-            match super::h1::serve(io, read, params).await {
-                Ok(Some(up)) => {
+            Box::pin(
+                super::h1::serve(io, read, params).then(move |served| async move {
                     drop(open);
-                    let _open = observed.then(|| OpenConnection::new(ConnProtocol::H2c));
-                    up.params.conn.set_version(Version::HTTP_2);
-                    // Boxed: the HTTP/2 driver's state would otherwise sit
-                    // in every HTTP/1.1 connection's future.
-                    log(Box::pin(super::h2::serve_upgraded(up)).await);
-                }
-                Ok(None) => {}
-                Err(e) => log(Err(e)),
-            }
-        }),
+                    match served {
+                        Ok(Some(up)) => {
+                            let _open = observed.then(|| OpenConnection::new(ConnProtocol::H2c));
+                            up.params.conn.set_version(Version::HTTP_2);
+                            // Boxed: the HTTP/2 driver's state would
+                            // otherwise sit in every HTTP/1.1 connection's
+                            // future.
+                            log(Box::pin(super::h2::serve_upgraded(*up)).await);
+                        }
+                        Ok(None) => {}
+                        Err(e) => log(Err(e)),
+                    }
+                }),
+            )
+        }
     }
 }
 
@@ -495,10 +535,13 @@ mod tests {
 
 #[cfg(test)]
 mod size_tests {
+    use std::sync::Arc;
+
     use crate::server::site::{Site, VhostTable};
-    /// Every open connection holds its driver's future: keep them small, so
-    /// that idle connections cost little memory (the benchmark measures the
-    /// total; this catches a stray buffer held across an await).
+    /// Every open connection holds its task and its driver's future: keep
+    /// them small, so that idle connections cost little memory (the
+    /// benchmark measures the total; this catches a stray buffer or a
+    /// second copy of a driver held across an await).
     #[test]
     fn connection_futures_stay_small() {
         use tokio::net::TcpStream;
@@ -514,26 +557,54 @@ mod size_tests {
                 .await
                 .expect("bind");
             let a = l.local_addr().expect("addr");
-            let table = std::sync::Arc::new(VhostTable::new(a, &[]).expect("table"));
+            let table = Arc::new(VhostTable::new(a, &[]).expect("table"));
+            let site = Arc::new(Site::new(Vec::new(), table.clone(), false));
             let p = || super::ConnParams {
-                site: std::sync::Arc::new(Site::new(Vec::new(), table.clone(), false)),
+                site: site.clone(),
                 conn: crate::app::context::ConnContext::new(a, a),
                 limits: Default::default(),
+                h2: Default::default(),
                 shutdown: crate::server::shutdown::channel().1,
                 observed: true,
             };
-            let s = TcpStream::connect(a).await.expect("connect");
+            let port = Arc::new(super::Port {
+                local: Some(a),
+                site: site.clone(),
+                limits: Default::default(),
+                h2: Default::default(),
+                tls: None,
+                proxy: None,
+                slots: Arc::new(tokio::sync::Semaphore::new(1)),
+                shutdown: crate::server::shutdown::channel().1,
+                abort: crate::server::shutdown::channel().1,
+                tracker: Default::default(),
+                observed: true,
+            });
+            let connect = || TcpStream::connect(a);
+            let s = connect().await.expect("connect");
             let h1 = size(&crate::server::h1::serve(s, bytes::BytesMut::new(), p()));
-            let s = TcpStream::connect(a).await.expect("connect");
+            let s = connect().await.expect("connect");
             let h2 = size(&crate::server::h2::serve(s, bytes::BytesMut::new(), p()));
-            let s = TcpStream::connect(a).await.expect("connect");
-            let detect = size(&super::serve_cleartext(s, p()));
-            assert!(h1 <= 2048, "HTTP/1.1 connection future is {h1} bytes");
-            assert!(h2 <= 2560, "HTTP/2 connection future is {h2} bytes");
-            assert!(
-                detect <= 1024,
-                "protocol detection future is {detect} bytes"
-            );
+            // What a connection holds once its protocol is known: the task
+            // and the boxed driver future.
+            let s = connect().await.expect("connect");
+            let slot = port.slots.clone().acquire_owned().await.expect("slot");
+            let task = size(&super::connection_task(s, a, &port, slot));
+            let served = |protocol| async move {
+                let s = connect().await.expect("connect");
+                let f = super::serve_as(protocol, s, bytes::BytesMut::new(), p());
+                std::mem::size_of_val(&*f)
+            };
+            let h1_boxed = served(super::Protocol::Http1).await;
+            let h2_boxed = served(super::Protocol::Http2).await;
+            let sizes =
+                format!("h1 {h1}, h2 {h2}, task {task}, boxed h1 {h1_boxed}, boxed h2 {h2_boxed}");
+            eprintln!("connection futures (bytes): {sizes}");
+            assert!(h1 <= 1280, "{sizes}");
+            assert!(h2 <= 2048, "{sizes}");
+            assert!(task <= 320, "{sizes}");
+            assert!(h1_boxed <= h1 + 64, "{sizes}");
+            assert!(h2_boxed <= h2 + 64, "{sizes}");
         });
     }
 }

@@ -116,6 +116,7 @@ impl Executor {
             let port = Port {
                 local: None,
                 site: port.site,
+                h2: Arc::new(crate::proto::h2::Config::from_limits(&port.limits)),
                 limits: port.limits,
                 tls: port.tls,
                 proxy: port.proxy,
@@ -395,6 +396,7 @@ impl AdminRunning {
         let port = Port {
             local: None,
             site: port.site,
+            h2: Arc::new(crate::proto::h2::Config::from_limits(&port.limits)),
             limits: port.limits,
             tls: None,
             proxy: None,

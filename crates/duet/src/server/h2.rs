@@ -38,7 +38,7 @@ use super::site::{Admission, Dispatch};
 use super::ConnParams;
 use crate::app::body::{Body, BodyError, BodySender, Incoming};
 use crate::app::upgrade::{self as app_upgrade, Upgraded};
-use crate::proto::h2::{id_map, Config, Connection, Event, IdMap, Reason, StreamId};
+use crate::proto::h2::{id_map, Connection, Event, IdMap, Reason, StreamId};
 use crate::proto::http::upgrade::{self, Asked, Granted};
 use crate::proto::http::{
     first_value, frame_response, shutdown_action, AccessRecord, Answer, BodyBudget, Expect,
@@ -83,16 +83,16 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 /// connection's future small.
 pub(crate) fn serve<IO>(
     io: IO,
-    read_buf: BytesMut,
+    mut read_buf: BytesMut,
     p: ConnParams,
 ) -> impl std::future::Future<Output = io::Result<()>> + Send
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     p.conn.set_version(Version::HTTP_2);
-    let conn = Connection::new(Config::from_limits(&p.limits), now());
+    let conn = Connection::new(p.h2.clone(), now());
     let mut driver = Driver::new(Box::new(io), conn, p);
-    async move { driver.run(read_buf).await }
+    async move { driver.run(&mut read_buf).await }
 }
 
 /// Serves an HTTP/2 connection upgraded from HTTP/1.1 (RFC 7540 §3.2) after
@@ -105,7 +105,7 @@ where
 {
     let H2cUpgrade {
         io,
-        read: read_buf,
+        read: mut read_buf,
         settings: http2_settings,
         request: first,
         admission,
@@ -113,12 +113,12 @@ where
     } = up;
     p.conn.set_version(Version::HTTP_2);
     let mut io: Box<dyn Io> = Box::new(io);
-    let conn = match Connection::upgraded(Config::from_limits(&p.limits), http2_settings, now()) {
+    let conn = match Connection::upgraded(p.h2.clone(), http2_settings, now()) {
         Ok(c) => c,
         Err(e) => {
             // RFC 9113 §3.2.1 (RFC 7540): an invalid HTTP2-Settings is a
             // connection error; we already switched, so GOAWAY and close.
-            let mut c = Connection::new(Config::from_limits(&p.limits), now());
+            let mut c = Connection::new(p.h2.clone(), now());
             c.go_away(e.reason());
             let mut out = VecDeque::new();
             c.take_output(&mut out, now());
@@ -136,7 +136,7 @@ where
     }
     driver.streams.insert(1, task);
     driver.start_handler(1, first, &admission);
-    driver.run(read_buf).await
+    driver.run(&mut read_buf).await
 }
 
 /// What the driver keeps per stream.
@@ -249,12 +249,48 @@ struct Driver {
     /// Access log lines are wanted (`AccessRecord::enabled`).
     log: bool,
     streams: IdMap<StreamTask>,
-    handlers: FuturesUnordered<HandlerFuture>,
-    bodies: FuturesUnordered<ChunkFuture>,
+    handlers: LazyUnordered<HandlerFuture>,
+    bodies: LazyUnordered<ChunkFuture>,
     /// Request-body credit the handlers consumed; created with the first
     /// request that has a body (most connections never need it).
     release: Option<Release>,
     writable: Vec<StreamId>,
+}
+
+/// A `FuturesUnordered` created with its first future. An empty one
+/// already holds two allocations (its ready queue and a stub task, 200 to
+/// 350 bytes per connection), which a connection that never has a handler
+/// running or a body streaming does not need.
+struct LazyUnordered<F>(Option<FuturesUnordered<F>>);
+
+impl<F> Default for LazyUnordered<F> {
+    fn default() -> Self {
+        LazyUnordered(None)
+    }
+}
+
+impl<F: std::future::Future> LazyUnordered<F> {
+    fn push(&mut self, f: F) {
+        self.0.get_or_insert_with(FuturesUnordered::new).push(f);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.as_ref().map_or(true, FuturesUnordered::is_empty)
+    }
+
+    fn clear(&mut self) {
+        if let Some(u) = &mut self.0 {
+            u.clear();
+        }
+    }
+
+    /// The next output (`None` while empty), as `StreamExt::next`.
+    fn next(&mut self) -> impl std::future::Future<Output = Option<F::Output>> + '_ {
+        std::future::poll_fn(move |cx| match &mut self.0 {
+            Some(u) => u.poll_next_unpin(cx),
+            None => Poll::Ready(None),
+        })
+    }
 }
 
 /// What a handler did with its request body.
@@ -280,19 +316,19 @@ impl Driver {
             log: AccessRecord::enabled(),
             p,
             streams: id_map(),
-            handlers: FuturesUnordered::new(),
-            bodies: FuturesUnordered::new(),
+            handlers: LazyUnordered::default(),
+            bodies: LazyUnordered::default(),
             release: None,
             writable: Vec::new(),
         }
     }
 
-    async fn run(&mut self, mut rbuf: BytesMut) -> io::Result<()> {
+    async fn run(&mut self, rbuf: &mut BytesMut) -> io::Result<()> {
         let Some(io) = self.io.take() else {
             return Ok(());
         };
         let (mut reader, mut writer) = tokio::io::split(io);
-        let res = self.serve(&mut reader, &mut writer, &mut rbuf).await;
+        let res = self.serve(&mut reader, &mut writer, rbuf).await;
         // Handlers and body producers end with the connection.
         self.streams.clear();
         self.handlers.clear();

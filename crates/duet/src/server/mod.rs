@@ -30,6 +30,8 @@ pub(crate) struct ConnParams {
     pub(crate) conn: ConnContext,
     /// Limits and timeouts for this connection.
     pub(crate) limits: Arc<Limits>,
+    /// The HTTP/2 connection settings derived from `limits`, shared.
+    pub(crate) h2: Arc<crate::proto::h2::Config>,
     /// Fires when graceful shutdown begins.
     pub(crate) shutdown: Shutdown,
     /// The connection counts in the metrics and has request spans (not

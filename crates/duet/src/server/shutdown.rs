@@ -46,7 +46,18 @@ impl Shutdown {
 
     /// Completes when shutdown begins (at once if it already has).
     pub(crate) async fn wait(&mut self) {
-        // An error means the trigger is gone: treat as shutdown.
-        let _ = self.rx.wait_for(|v| *v).await;
+        // `changed` rather than `wait_for`: the same wait in a smaller
+        // future (every open connection holds one or two).
+        while !*self.rx.borrow_and_update() {
+            // An error means the trigger is gone: treat as shutdown.
+            if self.rx.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// [`Shutdown::wait`] on a receiver of its own.
+    pub(crate) async fn wait_owned(mut self) {
+        self.wait().await;
     }
 }

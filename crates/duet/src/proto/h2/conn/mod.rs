@@ -14,6 +14,7 @@
 //! - `timer.rs`: `poll_timeout` / `handle_timeout` and the rules on time.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -355,7 +356,9 @@ enum Lookup {
 /// The core never blocks, never reads a clock and never panics on peer
 /// input.
 pub struct Connection {
-    cfg: Config,
+    /// Shared by the connections of a listener (it is derived from their
+    /// common limits): about 200 bytes less per connection.
+    cfg: Arc<Config>,
     lifecycle: Lifecycle,
     reading: Reading,
     local: Local,
@@ -394,7 +397,8 @@ pub struct Connection {
 impl Connection {
     /// A connection that expects the client preface next, created at
     /// `now` (when our SETTINGS goes out).
-    pub fn new(cfg: Config, now: Instant) -> Connection {
+    pub fn new(cfg: impl Into<Arc<Config>>, now: Instant) -> Connection {
+        let cfg = cfg.into();
         let local = Local {
             max_concurrent_streams: cfg.max_concurrent_streams,
             initial_window_size: cfg.initial_window_size,
@@ -443,7 +447,11 @@ impl Connection {
     /// SETTINGS; the upgrading request is stream 1, half-closed (remote),
     /// and its response goes out on stream 1. The client preface is still
     /// expected next.
-    pub fn upgraded(cfg: Config, settings: Bytes, now: Instant) -> Result<Connection, Error> {
+    pub fn upgraded(
+        cfg: impl Into<Arc<Config>>,
+        settings: Bytes,
+        now: Instant,
+    ) -> Result<Connection, Error> {
         let s = Settings::load_values(0, false, settings)?;
         let mut c = Connection::new(cfg, now);
         c.peer.apply(&s);

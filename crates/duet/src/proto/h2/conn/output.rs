@@ -67,14 +67,15 @@ impl Output {
     }
 
     /// Moves everything to the end of `into`; returns how many bytes.
+    /// `buf` follows the segments (each segment froze what `buf` held
+    /// before it), and goes to `into` directly: `segments` allocates only
+    /// for large DATA payloads.
     fn take(&mut self, into: &mut VecDeque<Bytes>) -> usize {
-        if !self.buf.is_empty() {
-            let b = self.buf.split().freeze();
-            self.segments_len += b.len();
-            self.segments.push_back(b);
-        }
-        let n = self.segments_len;
+        let n = self.segments_len + self.buf.len();
         into.append(&mut self.segments);
+        if !self.buf.is_empty() {
+            into.push_back(self.buf.split().freeze());
+        }
         self.segments_len = 0;
         n
     }
