@@ -206,6 +206,11 @@ pub(super) struct DynamicTable {
     size: usize,
     /// Current maximum size (RFC 7541 §4.2).
     max_size: usize,
+    /// Entries inserted so far, wrapping: the absolute number the next
+    /// entry gets. An entry keeps its absolute number while newer ones push
+    /// its relative index up, so a number saved by the encoder still names
+    /// the same entry later, or none once it is evicted.
+    inserted: u32,
 }
 
 impl DynamicTable {
@@ -214,6 +219,7 @@ impl DynamicTable {
             entries: VecDeque::new(),
             size: 0,
             max_size,
+            inserted: 0,
         }
     }
 
@@ -249,6 +255,21 @@ impl DynamicTable {
         self.evict_to(self.max_size - size);
         self.size += size;
         self.entries.push_front((name, value));
+        self.inserted = self.inserted.wrapping_add(1);
+    }
+
+    /// The absolute number of the entry at relative index `i`.
+    pub(super) fn absolute(&self, i: usize) -> u32 {
+        // Relative indices are below the entry count (at most a table size
+        // over 32, far below 2^32), so the cast keeps every index.
+        self.inserted.wrapping_sub(1).wrapping_sub(i as u32)
+    }
+
+    /// The relative index of the entry with absolute number `abs`, if it
+    /// is still in the table.
+    pub(super) fn relative(&self, abs: u32) -> Option<usize> {
+        let i = self.inserted.wrapping_sub(1).wrapping_sub(abs) as usize;
+        (i < self.entries.len()).then_some(i)
     }
 
     /// Changes the maximum size, evicting entries until the table fits
@@ -342,6 +363,29 @@ mod tests {
         t.set_max_size(0);
         t.insert(Bytes::from_static(b""), Bytes::from_static(b""));
         assert_eq!((t.len(), t.size()), (0, 0));
+    }
+
+    /// Absolute numbers follow an entry as newer ones arrive, end with its
+    /// eviction, and survive the counter wrapping around.
+    #[test]
+    fn absolute_numbers_follow_entries() {
+        let mut t = DynamicTable::new(100);
+        t.inserted = u32::MAX - 1;
+        t.insert(Bytes::from_static(b"a"), Bytes::from_static(b"1")); // 34
+        let a = t.absolute(0);
+        assert_eq!(a, u32::MAX - 1);
+        assert_eq!(t.relative(a), Some(0));
+        t.insert(Bytes::from_static(b"b"), Bytes::from_static(b"2"));
+        t.insert(Bytes::from_static(b"c"), Bytes::from_static(b"3"));
+        // "a" evicted; the counter wrapped at "c".
+        assert_eq!(t.relative(a), None);
+        let b = t.absolute(1);
+        assert_eq!((b, t.absolute(0)), (u32::MAX, 0));
+        assert_eq!(t.relative(b), Some(1));
+        assert_eq!(t.get(1).map(|e| &e.0[..]), Some(&b"b"[..]));
+        assert_eq!(t.relative(1), None); // not inserted yet
+        t.set_max_size(0);
+        assert_eq!((t.relative(b), t.relative(0)), (None, None));
     }
 
     #[test]
