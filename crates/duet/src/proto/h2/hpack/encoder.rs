@@ -273,6 +273,7 @@ fn encode_string(s: &[u8], dst: &mut BytesMut) {
     let huffman_len = huffman::encoded_len(s);
     if huffman_len <= s.len() {
         integer::encode(huffman_len, 7, 0x80, dst);
+        dst.reserve(huffman_len);
         huffman::encode(s, dst);
     } else {
         integer::encode(s.len(), 7, 0x00, dst);
