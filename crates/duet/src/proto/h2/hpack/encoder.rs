@@ -36,6 +36,23 @@ pub struct Encoder {
     /// Smallest maximum table size set since the last block, when it
     /// changed: the next block starts with size updates (RFC 7541 §4.2).
     pending_min: Option<usize>,
+    /// Per name, the dynamic entry this encoder last indexed or added for
+    /// it, by absolute number (see [`DynamicTable::absolute`]): slot `i`
+    /// for the name with first static index `i`, slot 0 shared by names
+    /// outside the static table. A response repeats most of the previous
+    /// one's fields, so checking this one entry usually replaces the scan
+    /// of the table; a stale number (entry evicted, or another field of
+    /// the name) falls back to the scan.
+    ///
+    /// The scan would otherwise grow with the connection's age: `date` is
+    /// added each second (§6.2.1; it is then one octet for the rest of the
+    /// second, §6.1), and the past seconds' entries, never used again,
+    /// stay until evicted oldest first (§4.4): about 60 of them in a full
+    /// 4096-octet table.
+    recent: [u32; STATIC_LEN + 1],
+    /// Tests turn `recent` off, to compare against the plain scan.
+    #[cfg(test)]
+    use_recent: bool,
 }
 
 impl Default for Encoder {
@@ -50,6 +67,18 @@ impl Encoder {
         Encoder {
             table: DynamicTable::new(DEFAULT_TABLE_SIZE),
             pending_min: None,
+            recent: [0; STATIC_LEN + 1],
+            #[cfg(test)]
+            use_recent: true,
+        }
+    }
+
+    /// An encoder that always scans the dynamic table, for comparison.
+    #[cfg(test)]
+    pub(super) fn without_recent() -> Self {
+        Encoder {
+            use_recent: false,
+            ..Encoder::new()
         }
     }
 
@@ -110,9 +139,10 @@ impl Encoder {
         let by_name = first.and_then(indexing_by_static_index);
         let static_match = first.map(|first| static_find_from(first, value));
         // Fields with a fixed policy never enter our table: skip the search.
+        let slot = first.unwrap_or(0);
         let dynamic_match = match by_name {
             Some(_) => None,
-            None => self.table.find(name, value),
+            None => self.find_dynamic(slot, name, value),
         };
         if !sensitive {
             // RFC 7541 §6.1: indexed header field.
@@ -121,6 +151,9 @@ impl Encoder {
                 return;
             }
             if let Some(StaticMatch::Full(i)) = dynamic_match {
+                if let Some(recent) = self.recent.get_mut(slot) {
+                    *recent = self.table.absolute(i);
+                }
                 integer::encode(STATIC_LEN + 1 + i, 7, 0x80, dst);
                 return;
             }
@@ -154,7 +187,33 @@ impl Encoder {
         if indexing == Indexing::Incremental {
             let (name, value) = owned_pair(name, value);
             self.table.insert(name, value);
+            // The new entry is the newest, relative index 0 (§2.3.3).
+            if let Some(recent) = self.recent.get_mut(slot) {
+                *recent = self.table.absolute(0);
+            }
         }
+    }
+
+    /// The dynamic table's answer for a field ([`DynamicTable::find`]),
+    /// trying first the entry last used for its name (`slot` of
+    /// `recent`).
+    ///
+    /// The answers are the same: our table never holds two equal entries
+    /// (a field is added only when the table has no exact match for it),
+    /// so an exact match found here is the one the scan would find, and
+    /// anything else is left to the scan.
+    fn find_dynamic(&self, slot: usize, name: &[u8], value: &[u8]) -> Option<StaticMatch> {
+        #[cfg(test)]
+        if !self.use_recent {
+            return self.table.find(name, value);
+        }
+        let recent = self.recent.get(slot).and_then(|&abs| {
+            let i = self.table.relative(abs)?;
+            let (n, v) = self.table.get(i)?;
+            (v.as_ref() == value && n.as_ref() == name).then_some(StaticMatch::Full(i))
+        });
+        debug_assert!(recent.is_none() || recent == self.table.find(name, value));
+        recent.or_else(|| self.table.find(name, value))
     }
 
     #[cfg(test)]
@@ -214,6 +273,7 @@ fn encode_string(s: &[u8], dst: &mut BytesMut) {
     let huffman_len = huffman::encoded_len(s);
     if huffman_len <= s.len() {
         integer::encode(huffman_len, 7, 0x80, dst);
+        dst.reserve(huffman_len);
         huffman::encode(s, dst);
     } else {
         integer::encode(s.len(), 7, 0x00, dst);

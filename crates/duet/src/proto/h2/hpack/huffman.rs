@@ -276,7 +276,10 @@ const EOS: u16 = 256;
 
 /// Number of octets `src` takes once Huffman-encoded (padding included).
 pub(super) fn encoded_len(src: &[u8]) -> usize {
-    let bits: usize = src.iter().map(|&b| usize::from(code(b).1)).sum();
+    let mut bits = 0;
+    for &b in src {
+        bits += usize::from(code(b).1);
+    }
     bits.div_ceil(8)
 }
 
@@ -286,25 +289,29 @@ fn code(byte: u8) -> (u32, u8) {
 }
 
 /// Appends the Huffman encoding of `src`, padded with the most significant
-/// bits of EOS (ones), RFC 7541 §5.2.
+/// bits of EOS (ones), RFC 7541 §5.2: [`encoded_len`] octets.
 pub(super) fn encode(src: &[u8], dst: &mut BytesMut) {
-    dst.reserve(encoded_len(src));
-    // Holds fewer than 8 pending bits between symbols, so at most 7 + 30.
+    // Fewer than 32 pending bits between symbols, so at most 31 + 30;
+    // they leave four octets at a time.
     let mut acc: u64 = 0;
     let mut bits: u32 = 0;
     for &b in src {
         let (code, len) = code(b);
         acc = (acc << len) | u64::from(code);
         bits += u32::from(len);
-        while bits >= 8 {
-            bits -= 8;
-            dst.put_u8((acc >> bits) as u8);
+        if bits >= 32 {
+            bits -= 32;
+            dst.put_u32((acc >> bits) as u32);
+            acc &= (1u64 << bits) - 1;
         }
-        acc &= (1u64 << bits) - 1;
     }
     if bits > 0 {
-        let pad = 8 - bits;
-        dst.put_u8(((acc << pad) as u8) | (0xffu8 >> bits));
+        // 1 to 4 octets remain, the last one padded.
+        let octets = bits.div_ceil(8);
+        let pad = octets * 8 - bits;
+        let last = ((acc << pad) | ((1u64 << pad) - 1)) as u32;
+        let start = 4 - octets as usize;
+        dst.put_slice(&last.to_be_bytes()[start..]);
     }
 }
 

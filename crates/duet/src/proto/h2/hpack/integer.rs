@@ -11,14 +11,22 @@ const MAX_INT: u64 = u32::MAX as u64;
 
 /// Appends `value` with a `prefix_bits`-bit prefix (1..=8); `flags` holds
 /// the representation's pattern in the bits above the prefix.
+#[inline]
 pub(super) fn encode(value: usize, prefix_bits: u8, flags: u8, dst: &mut BytesMut) {
     let max_prefix = usize::from(0xffu8 >> (8 - prefix_bits));
     if value < max_prefix {
+        // Most indices and string lengths fit the prefix: one octet.
         dst.put_u8(flags | value as u8);
-        return;
+    } else {
+        encode_continued(value - max_prefix, flags | max_prefix as u8, dst);
     }
-    dst.put_u8(flags | max_prefix as u8);
-    let mut rest = value - max_prefix;
+}
+
+/// The prefix octet `first` (all prefix bits set), then `rest` in 7-bit
+/// groups, least significant first (RFC 7541 §5.1).
+#[inline(never)]
+fn encode_continued(mut rest: usize, first: u8, dst: &mut BytesMut) {
+    dst.put_u8(first);
     while rest >= 0x80 {
         dst.put_u8(0x80 | (rest & 0x7f) as u8);
         rest >>= 7;

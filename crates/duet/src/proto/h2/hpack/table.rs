@@ -129,59 +129,114 @@ pub(super) fn static_find_from(first: usize, value: &[u8]) -> StaticMatch {
 
 /// The first static index whose name is `name`.
 pub(super) fn static_name_index(name: &[u8]) -> Option<usize> {
-    Some(match name {
-        b":authority" => 1,
-        b":method" => 2,
-        b":path" => 4,
-        b":scheme" => 6,
-        b":status" => 8,
-        b"accept-charset" => 15,
-        b"accept-encoding" => 16,
-        b"accept-language" => 17,
-        b"accept-ranges" => 18,
-        b"accept" => 19,
-        b"access-control-allow-origin" => 20,
-        b"age" => 21,
-        b"allow" => 22,
-        b"authorization" => 23,
-        b"cache-control" => 24,
-        b"content-disposition" => 25,
-        b"content-encoding" => 26,
-        b"content-language" => 27,
-        b"content-length" => 28,
-        b"content-location" => 29,
-        b"content-range" => 30,
-        b"content-type" => 31,
-        b"cookie" => 32,
-        b"date" => 33,
-        b"etag" => 34,
-        b"expect" => 35,
-        b"expires" => 36,
-        b"from" => 37,
-        b"host" => 38,
-        b"if-match" => 39,
-        b"if-modified-since" => 40,
-        b"if-none-match" => 41,
-        b"if-range" => 42,
-        b"if-unmodified-since" => 43,
-        b"last-modified" => 44,
-        b"link" => 45,
-        b"location" => 46,
-        b"max-forwards" => 47,
-        b"proxy-authenticate" => 48,
-        b"proxy-authorization" => 49,
-        b"range" => 50,
-        b"referer" => 51,
-        b"refresh" => 52,
-        b"retry-after" => 53,
-        b"server" => 54,
-        b"set-cookie" => 55,
-        b"strict-transport-security" => 56,
-        b"transfer-encoding" => 57,
-        b"user-agent" => 58,
-        b"vary" => 59,
-        b"via" => 60,
-        b"www-authenticate" => 61,
+    // By length first: one jump, then at most a few comparisons.
+    Some(match name.len() {
+        3 => match name {
+            b"age" => 21,
+            b"via" => 60,
+            _ => return None,
+        },
+        4 => match name {
+            b"date" => 33,
+            b"etag" => 34,
+            b"from" => 37,
+            b"host" => 38,
+            b"link" => 45,
+            b"vary" => 59,
+            _ => return None,
+        },
+        5 => match name {
+            b":path" => 4,
+            b"allow" => 22,
+            b"range" => 50,
+            _ => return None,
+        },
+        6 => match name {
+            b"accept" => 19,
+            b"cookie" => 32,
+            b"expect" => 35,
+            b"server" => 54,
+            _ => return None,
+        },
+        7 => match name {
+            b":method" => 2,
+            b":scheme" => 6,
+            b":status" => 8,
+            b"expires" => 36,
+            b"referer" => 51,
+            b"refresh" => 52,
+            _ => return None,
+        },
+        8 => match name {
+            b"if-match" => 39,
+            b"if-range" => 42,
+            b"location" => 46,
+            _ => return None,
+        },
+        10 => match name {
+            b":authority" => 1,
+            b"set-cookie" => 55,
+            b"user-agent" => 58,
+            _ => return None,
+        },
+        11 => match name {
+            b"retry-after" => 53,
+            _ => return None,
+        },
+        12 => match name {
+            b"content-type" => 31,
+            b"max-forwards" => 47,
+            _ => return None,
+        },
+        13 => match name {
+            b"accept-ranges" => 18,
+            b"authorization" => 23,
+            b"cache-control" => 24,
+            b"content-range" => 30,
+            b"if-none-match" => 41,
+            b"last-modified" => 44,
+            _ => return None,
+        },
+        14 => match name {
+            b"accept-charset" => 15,
+            b"content-length" => 28,
+            _ => return None,
+        },
+        15 => match name {
+            b"accept-encoding" => 16,
+            b"accept-language" => 17,
+            _ => return None,
+        },
+        16 => match name {
+            b"content-encoding" => 26,
+            b"content-language" => 27,
+            b"content-location" => 29,
+            b"www-authenticate" => 61,
+            _ => return None,
+        },
+        17 => match name {
+            b"if-modified-since" => 40,
+            b"transfer-encoding" => 57,
+            _ => return None,
+        },
+        18 => match name {
+            b"proxy-authenticate" => 48,
+            _ => return None,
+        },
+        19 => match name {
+            b"content-disposition" => 25,
+            b"if-unmodified-since" => 43,
+            b"proxy-authorization" => 49,
+            _ => return None,
+        },
+        25 => match name {
+            b"strict-transport-security" => 56,
+            _ => return None,
+        },
+        27 => match name {
+            b"access-control-allow-origin" => 20,
+            _ => return None,
+        },
         _ => return None,
     })
 }
@@ -206,6 +261,11 @@ pub(super) struct DynamicTable {
     size: usize,
     /// Current maximum size (RFC 7541 §4.2).
     max_size: usize,
+    /// Entries inserted so far, wrapping: the absolute number the next
+    /// entry gets. An entry keeps its absolute number while newer ones push
+    /// its relative index up, so a number saved by the encoder still names
+    /// the same entry later, or none once it is evicted.
+    inserted: u32,
 }
 
 impl DynamicTable {
@@ -214,6 +274,7 @@ impl DynamicTable {
             entries: VecDeque::new(),
             size: 0,
             max_size,
+            inserted: 0,
         }
     }
 
@@ -249,6 +310,21 @@ impl DynamicTable {
         self.evict_to(self.max_size - size);
         self.size += size;
         self.entries.push_front((name, value));
+        self.inserted = self.inserted.wrapping_add(1);
+    }
+
+    /// The absolute number of the entry at relative index `i`.
+    pub(super) fn absolute(&self, i: usize) -> u32 {
+        // Relative indices are below the entry count (at most a table size
+        // over 32, far below 2^32), so the cast keeps every index.
+        self.inserted.wrapping_sub(1).wrapping_sub(i as u32)
+    }
+
+    /// The relative index of the entry with absolute number `abs`, if it
+    /// is still in the table.
+    pub(super) fn relative(&self, abs: u32) -> Option<usize> {
+        let i = self.inserted.wrapping_sub(1).wrapping_sub(abs) as usize;
+        (i < self.entries.len()).then_some(i)
     }
 
     /// Changes the maximum size, evicting entries until the table fits
@@ -342,6 +418,29 @@ mod tests {
         t.set_max_size(0);
         t.insert(Bytes::from_static(b""), Bytes::from_static(b""));
         assert_eq!((t.len(), t.size()), (0, 0));
+    }
+
+    /// Absolute numbers follow an entry as newer ones arrive, end with its
+    /// eviction, and survive the counter wrapping around.
+    #[test]
+    fn absolute_numbers_follow_entries() {
+        let mut t = DynamicTable::new(100);
+        t.inserted = u32::MAX - 1;
+        t.insert(Bytes::from_static(b"a"), Bytes::from_static(b"1")); // 34
+        let a = t.absolute(0);
+        assert_eq!(a, u32::MAX - 1);
+        assert_eq!(t.relative(a), Some(0));
+        t.insert(Bytes::from_static(b"b"), Bytes::from_static(b"2"));
+        t.insert(Bytes::from_static(b"c"), Bytes::from_static(b"3"));
+        // "a" evicted; the counter wrapped at "c".
+        assert_eq!(t.relative(a), None);
+        let b = t.absolute(1);
+        assert_eq!((b, t.absolute(0)), (u32::MAX, 0));
+        assert_eq!(t.relative(b), Some(1));
+        assert_eq!(t.get(1).map(|e| &e.0[..]), Some(&b"b"[..]));
+        assert_eq!(t.relative(1), None); // not inserted yet
+        t.set_max_size(0);
+        assert_eq!((t.relative(b), t.relative(0)), (None, None));
     }
 
     #[test]

@@ -796,6 +796,70 @@ fn random_round_trips() {
     }
 }
 
+/// The encoder's memo of recent entries (`Encoder::recent`) changes no
+/// byte: against an encoder that scans the table for every field, over
+/// blocks that repeat fields, change a `date` now and then, mark fields
+/// sensitive, evict entries and change the table size (RFC 7541 §4.3).
+#[test]
+fn recent_entries_give_the_bytes_of_a_scan() {
+    const NAMES: [&str; 9] = [
+        "content-type",
+        "server",
+        "vary",
+        "cache-control",
+        "date",
+        "x-a",
+        "x-b",
+        "x-trace",
+        "content-length",
+    ];
+    const VALUES: [&str; 5] = ["", "duet", "text/html", "application/json", "no-cache"];
+    let mut rng = Rng(0x0123_4567_89ab_cdef);
+    let mut fast = Encoder::new();
+    let mut scan = Encoder::without_recent();
+    let mut d = Decoder::new(4096);
+    let mut indexed = 0;
+    for block_no in 0..3000 {
+        if rng.one_in(40) {
+            let size = [0, 60, 100, 256, 1000, 4096][(rng.next() % 6) as usize];
+            fast.set_max_table_size(size);
+            scan.set_max_table_size(size);
+            d.set_max_table_size(size);
+        }
+        let date = format!(
+            "Tue, 24 Nov 2026 00:{:02}:{:02} GMT",
+            block_no / 600,
+            block_no / 10 % 60
+        );
+        let count = (rng.next() % 8) as usize;
+        let mut list: Vec<(Vec<u8>, Vec<u8>, bool)> = (0..count)
+            .map(|_| {
+                let name = NAMES[(rng.next() % NAMES.len() as u64) as usize];
+                let value = match name {
+                    "date" => date.clone(),
+                    "x-trace" => format!("{}", rng.next() % 1000),
+                    _ => VALUES[(rng.next() % VALUES.len() as u64) as usize].to_string(),
+                };
+                (name.as_bytes().to_vec(), value.into_bytes(), rng.one_in(15))
+            })
+            .collect();
+        list.insert(0, (b":status".to_vec(), b"200".to_vec(), false));
+        let mut a = BytesMut::new();
+        fast.encode(list.iter().map(|(n, v, s)| (&n[..], &v[..], *s)), &mut a);
+        let mut b = BytesMut::new();
+        scan.encode(list.iter().map(|(n, v, s)| (&n[..], &v[..], *s)), &mut b);
+        assert_eq!(a, b, "block {block_no}");
+        indexed += a.iter().filter(|&&octet| octet > 0xbd).count();
+        let expected: Fields = list.into_iter().map(|(n, v, _)| (n, v)).collect();
+        assert_eq!(decode(&mut d, &a).unwrap(), expected, "block {block_no}");
+        assert_eq!(d.table().size(), fast.table().size(), "block {block_no}");
+        assert_eq!(d.table().len(), fast.table().len(), "block {block_no}");
+    }
+    // Dynamic entries were indexed (octets 0xbe and up, among others), so
+    // the memo was exercised.
+    assert!(indexed > 1000, "{indexed}");
+}
+
 #[test]
 fn mutated_valid_blocks_never_panic() {
     let mut rng = Rng(12345);
