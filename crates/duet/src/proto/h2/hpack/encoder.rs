@@ -9,6 +9,9 @@ use super::table::{
 };
 use super::{huffman, integer, DEFAULT_TABLE_SIZE};
 
+/// Slots of [`Encoder`]'s memo of recently used dynamic entries.
+const RECENT_SLOTS: usize = 8;
+
 /// How a literal field is sent (RFC 7541 §6.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Indexing {
@@ -37,19 +40,21 @@ pub struct Encoder {
     /// changed: the next block starts with size updates (RFC 7541 §4.2).
     pending_min: Option<usize>,
     /// Per name, the dynamic entry this encoder last indexed or added for
-    /// it, by absolute number (see [`DynamicTable::absolute`]): slot `i`
-    /// for the name with first static index `i`, slot 0 shared by names
-    /// outside the static table. A response repeats most of the previous
-    /// one's fields, so checking this one entry usually replaces the scan
-    /// of the table; a stale number (entry evicted, or another field of
-    /// the name) falls back to the scan.
+    /// it, by absolute number (see [`DynamicTable::absolute`]), in slot
+    /// `i % RECENT_SLOTS` for the name with first static index `i` (0 for
+    /// names outside the static table). A response repeats most of the
+    /// previous one's fields, so checking this one entry usually replaces
+    /// the scan of the table; a stale number (entry evicted, another field
+    /// of the name, or another name sharing the slot) falls back to the
+    /// scan. Eight slots, not one per static name: 32 bytes per connection
+    /// instead of 248, and a response's few indexed names rarely share one.
     ///
     /// The scan would otherwise grow with the connection's age: `date` is
     /// added each second (§6.2.1; it is then one octet for the rest of the
     /// second, §6.1), and the past seconds' entries, never used again,
     /// stay until evicted oldest first (§4.4): about 60 of them in a full
     /// 4096-octet table.
-    recent: [u32; STATIC_LEN + 1],
+    recent: [u32; RECENT_SLOTS],
     /// Tests turn `recent` off, to compare against the plain scan.
     #[cfg(test)]
     use_recent: bool,
@@ -67,7 +72,7 @@ impl Encoder {
         Encoder {
             table: DynamicTable::new(DEFAULT_TABLE_SIZE),
             pending_min: None,
-            recent: [0; STATIC_LEN + 1],
+            recent: [0; RECENT_SLOTS],
             #[cfg(test)]
             use_recent: true,
         }
@@ -139,7 +144,7 @@ impl Encoder {
         let by_name = first.and_then(indexing_by_static_index);
         let static_match = first.map(|first| static_find_from(first, value));
         // Fields with a fixed policy never enter our table: skip the search.
-        let slot = first.unwrap_or(0);
+        let slot = first.unwrap_or(0) % RECENT_SLOTS;
         let dynamic_match = match by_name {
             Some(_) => None,
             None => self.find_dynamic(slot, name, value),
