@@ -75,11 +75,11 @@ const H2_WRITE_BUFFER: usize = 16 * 1024;
 /// gracefully: time to say goodbye (WebSocket: close 1001) and end.
 #[derive(Clone, Debug, Default)]
 pub struct ShutdownSignal {
-    rx: Option<watch::Receiver<bool>>,
+    rx: Option<watch::Receiver<u8>>,
 }
 
 impl ShutdownSignal {
-    pub(crate) fn new(rx: watch::Receiver<bool>) -> Self {
+    pub(crate) fn new(rx: watch::Receiver<u8>) -> Self {
         ShutdownSignal { rx: Some(rx) }
     }
 
@@ -90,7 +90,9 @@ impl ShutdownSignal {
 
     /// True once graceful shutdown has begun.
     pub fn is_set(&self) -> bool {
-        self.rx.as_ref().is_some_and(|r| *r.borrow())
+        self.rx
+            .as_ref()
+            .is_some_and(|r| *r.borrow() >= crate::server::shutdown::DRAIN)
     }
 
     /// Completes when graceful shutdown begins (at once if it has); never
@@ -99,7 +101,7 @@ impl ShutdownSignal {
         match &mut self.rx {
             // An error means the server is gone: as good as shut down.
             Some(rx) => {
-                let _ = rx.wait_for(|v| *v).await;
+                let _ = rx.wait_for(|p| *p >= crate::server::shutdown::DRAIN).await;
             }
             None => std::future::pending().await,
         }

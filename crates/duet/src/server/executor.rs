@@ -94,7 +94,6 @@ impl Executor {
         }
         let (begin_trigger, begin) = shutdown::channel();
         let (trigger, shutdown) = shutdown::channel();
-        let (abort_trigger, abort) = shutdown::channel();
         let tracker = Arc::new(Tracker::default());
         let copies = self.per_core.unwrap_or(1);
         let mut addrs = Vec::new();
@@ -122,7 +121,6 @@ impl Executor {
                 proxy: port.proxy,
                 slots: port.slots,
                 shutdown: shutdown.clone(),
-                abort: abort.clone(),
                 tracker: tracker.clone(),
                 observed: true,
             };
@@ -176,13 +174,13 @@ impl Executor {
             begin,
             ready.clone(),
             self.drain_delay,
-            trigger,
+            trigger.clone(),
             accept_tasks,
         ));
         Ok(Running {
             addrs,
             begin: Arc::new(begin_trigger),
-            abort: abort_trigger,
+            abort: trigger,
             tracker,
             drain,
             grace,
@@ -376,7 +374,6 @@ async fn drain(
 struct AdminRunning {
     addr: SocketAddr,
     shutdown: ShutdownTrigger,
-    abort: ShutdownTrigger,
     tracker: Arc<Tracker>,
     task: JoinHandle<()>,
 }
@@ -391,7 +388,6 @@ impl AdminRunning {
             .local_addr()
             .map_err(|source| Error::Bind { addr, source })?;
         let (shutdown, shutdown_rx) = shutdown::channel();
-        let (abort, abort_rx) = shutdown::channel();
         let tracker = Arc::new(Tracker::default());
         let port = Port {
             local: None,
@@ -402,7 +398,6 @@ impl AdminRunning {
             proxy: None,
             slots: port.slots,
             shutdown: shutdown_rx,
-            abort: abort_rx,
             tracker: tracker.clone(),
             // Probes and scrapes are not traffic.
             observed: false,
@@ -410,7 +405,6 @@ impl AdminRunning {
         Ok(AdminRunning {
             addr: bound,
             shutdown,
-            abort,
             tracker,
             task: tokio::spawn(accept_loop(l, port)),
         })
@@ -427,7 +421,7 @@ impl AdminRunning {
             .await
             .is_err()
         {
-            self.abort.trigger();
+            self.shutdown.abort();
         }
     }
 }
@@ -541,7 +535,7 @@ impl Running {
         let left = self.tracker.count.load(Ordering::Acquire);
         if drained.is_err() && left > 0 {
             tracing::warn!(target: "duet", "{left} connections still open at the shutdown deadline; closing them");
-            self.abort.trigger();
+            self.abort.abort();
             let _ = tokio::time::timeout(Duration::from_secs(1), self.tracker.idle()).await;
         }
         if let Some(admin) = self.admin {

@@ -93,7 +93,7 @@ where
         records: VecDeque::new(),
         log,
         timer: None,
-        shutdown: None,
+        drained: false,
         upgrade: None,
         switched: None,
         upgrade_ready: false,
@@ -252,10 +252,8 @@ struct Driver<IO> {
     /// that fires early is re-armed), so that a request costs no timer
     /// registration.
     timer: Option<Pin<Box<Sleep>>>,
-    /// Completes when graceful shutdown begins; polled only while an idle
-    /// connection holds no buffers, or a body that ends at shutdown
-    /// streams.
-    shutdown: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+    /// Graceful shutdown was acted on (`on_shutdown`).
+    drained: bool,
     upgrade: Option<Box<Upgrade>>,
     /// A response switched the connection: hand it over once written.
     switched: Option<(app_upgrade::Pending, Option<AccessRecord>)>,
@@ -363,24 +361,16 @@ where
                     continue;
                 }
             }
-            // Shutdown: checked when the connection goes idle, watched once
-            // it has released its buffers (the short wait between requests
-            // then costs no waiter) and while an endless body streams.
-            if self.conn.is_idle() && !self.conn.is_released() && self.p.shutdown.is_set() {
-                self.conn.start_shutdown(now);
+            // Graceful shutdown (the connection's task wakes it when it
+            // begins): an idle connection closes, an endless body ends; a
+            // request in progress is answered with `Connection: close`.
+            if !self.drained
+                && (self.conn.is_idle() || self.ex.streams_endless())
+                && self.p.drain.is_set()
+            {
+                self.drained = true;
+                self.on_shutdown(now);
                 continue;
-            }
-            if self.conn.is_released() || self.ex.streams_endless() {
-                let p = &self.p;
-                let waiter = self.shutdown.get_or_insert_with(|| {
-                    let mut s = p.shutdown.clone();
-                    Box::pin(async move { s.wait().await })
-                });
-                if waiter.as_mut().poll(cx).is_ready() {
-                    self.shutdown = None;
-                    self.on_shutdown(now);
-                    continue;
-                }
             }
             return Poll::Pending;
         }
@@ -682,7 +672,7 @@ where
         if let Some(r) = &mut ex.record {
             r.status(parts.status);
         }
-        if self.p.shutdown.is_set() {
+        if self.p.drain.is_set() {
             self.conn.start_shutdown(now);
         }
         if ex.upgrade.is_some() || parts.status == http::StatusCode::SWITCHING_PROTOCOLS {

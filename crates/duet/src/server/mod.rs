@@ -32,8 +32,12 @@ pub(crate) struct ConnParams {
     pub(crate) limits: Arc<Limits>,
     /// The HTTP/2 connection settings derived from `limits`, shared.
     pub(crate) h2: Arc<crate::proto::h2::Config>,
-    /// Fires when graceful shutdown begins.
+    /// Fires when graceful shutdown begins (for upgraded streams and the
+    /// application).
     pub(crate) shutdown: Shutdown,
+    /// Set when graceful shutdown begins, the connection's task woken: what
+    /// the drivers read.
+    pub(crate) drain: accept::Drain,
     /// The connection counts in the metrics and has request spans (not
     /// the admin listener's: probes are not traffic).
     pub(crate) observed: bool,

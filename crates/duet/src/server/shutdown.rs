@@ -1,26 +1,52 @@
-//! The signal that tells connections to stop taking new requests and drain.
+//! The signal that tells connections to stop taking new requests and
+//! drain, and later (at the end of the grace) to stop.
+
+use std::sync::Arc;
 
 use tokio::sync::watch;
 
-/// Sent once by the executor when graceful shutdown begins.
+/// Graceful shutdown has begun: drain.
+pub(crate) const DRAIN: u8 = 1;
+/// The grace is over: connections still open are cut.
+pub(crate) const ABORT: u8 = 2;
+
+/// The phase of a shutdown as the executor sets it: running (0), then
+/// [`DRAIN`], then [`ABORT`]; it only moves forward.
 #[derive(Clone)]
 pub(crate) struct Shutdown {
-    rx: watch::Receiver<bool>,
+    rx: watch::Receiver<u8>,
 }
 
-/// The executor's end of [`Shutdown`].
+/// The executor's end of [`Shutdown`] (clones share one channel).
+#[derive(Clone)]
 pub(crate) struct ShutdownTrigger {
-    tx: watch::Sender<bool>,
+    tx: Arc<watch::Sender<u8>>,
 }
 
 pub(crate) fn channel() -> (ShutdownTrigger, Shutdown) {
-    let (tx, rx) = watch::channel(false);
-    (ShutdownTrigger { tx }, Shutdown { rx })
+    let (tx, rx) = watch::channel(0);
+    (ShutdownTrigger { tx: Arc::new(tx) }, Shutdown { rx })
 }
 
 impl ShutdownTrigger {
+    /// Graceful shutdown begins.
     pub(crate) fn trigger(&self) {
-        let _ = self.tx.send(true);
+        self.advance(DRAIN);
+    }
+
+    /// The grace is over.
+    pub(crate) fn abort(&self) {
+        self.advance(ABORT);
+    }
+
+    fn advance(&self, to: u8) {
+        self.tx.send_if_modified(|phase| {
+            let later = *phase < to;
+            if later {
+                *phase = to;
+            }
+            later
+        });
     }
 }
 
@@ -31,13 +57,6 @@ impl Shutdown {
             rx: trigger.tx.subscribe(),
         }
     }
-}
-
-impl Shutdown {
-    /// True once shutdown has begun.
-    pub(crate) fn is_set(&self) -> bool {
-        *self.rx.borrow()
-    }
 
     /// The signal as the application sees it (an upgraded connection's).
     pub(crate) fn signal(&self) -> crate::app::upgrade::ShutdownSignal {
@@ -47,8 +66,8 @@ impl Shutdown {
     /// Completes when shutdown begins (at once if it already has).
     pub(crate) async fn wait(&mut self) {
         // `changed` rather than `wait_for`: the same wait in a smaller
-        // future (every open connection holds one or two).
-        while !*self.rx.borrow_and_update() {
+        // future.
+        while *self.rx.borrow_and_update() < DRAIN {
             // An error means the trigger is gone: treat as shutdown.
             if self.rx.changed().await.is_err() {
                 return;
@@ -56,8 +75,21 @@ impl Shutdown {
         }
     }
 
-    /// [`Shutdown::wait`] on a receiver of its own.
-    pub(crate) async fn wait_owned(mut self) {
-        self.wait().await;
+    /// Follows one connection through the shutdown with a single waiter:
+    /// calls `on_drain` when graceful shutdown begins, and completes when
+    /// the grace is over (or the trigger is gone).
+    pub(crate) async fn until_abort(mut self, on_drain: impl FnOnce()) {
+        let mut on_drain = Some(on_drain);
+        loop {
+            let phase = *self.rx.borrow_and_update();
+            if phase >= DRAIN {
+                if let Some(f) = on_drain.take() {
+                    f();
+                }
+            }
+            if phase >= ABORT || self.rx.changed().await.is_err() {
+                return;
+            }
+        }
     }
 }

@@ -480,6 +480,7 @@ impl Connection {
 
     /// True once an idle connection gave its buffers back
     /// ([`RELEASE_AFTER`]).
+    #[cfg(test)]
     pub fn is_released(&self) -> bool {
         matches!(self.reading, Reading::Idle { released: true, .. })
     }
