@@ -180,12 +180,7 @@ fn connection_task(
     slot: tokio::sync::OwnedSemaphorePermit,
 ) -> impl Future<Output = ()> + Send + 'static {
     let guard = port.tracker.enter();
-    let wake = Arc::new(TaskWake {
-        // Polled the first time, which registers its waiter.
-        fired: AtomicBool::new(true),
-        task: AtomicWaker::new(),
-        draining: AtomicBool::new(false),
-    });
+    let wake = TaskWake::new();
     // Boxed: what comes before the protocol is known (a PROXY header, the
     // TLS handshake, the wait for the first bytes) is freed once it is,
     // and the task goes on with the driver's future alone.
@@ -227,6 +222,18 @@ struct TaskWake {
     draining: AtomicBool,
 }
 
+impl TaskWake {
+    fn new() -> Arc<TaskWake> {
+        Arc::new(TaskWake {
+            // The signals are polled the first time, which registers
+            // their waiter.
+            fired: AtomicBool::new(true),
+            task: AtomicWaker::new(),
+            draining: AtomicBool::new(false),
+        })
+    }
+}
+
 impl std::task::Wake for TaskWake {
     fn wake(self: Arc<Self>) {
         self.wake_by_ref();
@@ -255,11 +262,7 @@ impl Drain {
     /// A flag no task sets (the size test's drivers).
     #[cfg(test)]
     pub(crate) fn unset() -> Drain {
-        Drain(Arc::new(TaskWake {
-            fired: AtomicBool::new(false),
-            task: AtomicWaker::new(),
-            draining: AtomicBool::new(false),
-        }))
+        Drain(TaskWake::new())
     }
 }
 
