@@ -28,8 +28,6 @@ use super::stream::{Cause, State, Stream};
 use super::{id_map, Error, IdMap, Reason, StreamId, MAX_WINDOW};
 use crate::config::Limits;
 
-/// Closed stream ids remembered to answer late frames precisely (§5.1).
-const CLOSED_MEMORY: usize = 1024;
 /// The PING payload that times the second phase of a graceful GOAWAY.
 const DRAIN_PING: [u8; 8] = *b"duet-bye";
 
@@ -303,7 +301,7 @@ impl Lifecycle {
 enum Lookup {
     Active,
     Idle,
-    /// Closed; how, if it is still remembered.
+    /// Closed; how (`None`: the client skipped the id, §5.1.1).
     Closed(Option<Cause>),
 }
 
@@ -366,8 +364,7 @@ pub struct Connection {
     decoder: Decoder,
     encoder: Encoder,
     streams: IdMap<Stream>,
-    closed: IdMap<Cause>,
-    closed_order: VecDeque<StreamId>,
+    closed: ClosedStreams,
     /// The highest client stream id seen (opened, refused or ignored).
     last_peer_id: StreamId,
     send_flow: SendWindow,
@@ -415,8 +412,7 @@ impl Connection {
             local,
             peer: Peer::default(),
             streams: id_map(),
-            closed: id_map(),
-            closed_order: VecDeque::new(),
+            closed: ClosedStreams::new(),
             last_peer_id: 0,
             send_flow: SendWindow::new(DEFAULT_WINDOW),
             recv_flow: RecvWindow::new(DEFAULT_WINDOW, cfg.connection_window_size),
@@ -525,18 +521,7 @@ impl Connection {
             // We never open (push) streams, so even ids are all idle.
             Lookup::Idle
         } else {
-            Lookup::Closed(self.closed.get(&id).copied())
-        }
-    }
-
-    fn remember_closed(&mut self, id: StreamId, cause: Cause) {
-        if self.closed.insert(id, cause).is_none() {
-            self.closed_order.push_back(id);
-            if self.closed_order.len() > CLOSED_MEMORY {
-                if let Some(old) = self.closed_order.pop_front() {
-                    self.closed.remove(&old);
-                }
-            }
+            Lookup::Closed(self.closed.cause(id))
         }
     }
 
@@ -557,7 +542,7 @@ impl Connection {
                 self.lifecycle.last_stream_ended();
             }
         }
-        self.remember_closed(id, cause);
+        self.closed.close(id, cause);
     }
 
     fn remove_if_closed(&mut self, id: StreamId) {
@@ -577,11 +562,13 @@ impl Connection {
     }
 }
 
+mod closed;
 mod output;
 mod recv;
 mod send;
 mod timer;
 
+use closed::ClosedStreams;
 use output::Output;
 use recv::Reading;
 use timer::Timers;

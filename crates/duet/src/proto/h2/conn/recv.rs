@@ -545,10 +545,11 @@ impl Connection {
         if id & 1 == 0 {
             return Err(Error::Connection(Reason::PROTOCOL_ERROR));
         }
+        self.closed.used(self.last_peer_id, id);
         self.last_peer_id = id;
         // §6.8: after our final GOAWAY, newer streams are ignored.
         if !self.lifecycle.takes_streams() {
-            self.remember_closed(id, Cause::ResetByUs);
+            self.closed.close(id, Cause::ResetByUs);
             return Ok(());
         }
         let head = fields.finish_request();
