@@ -31,7 +31,7 @@ Options:
                        results/multicore.md unless REPORT is set
   --scenarios LIST     comma-separated ids or letters:
                        a = h1,h1pipe  b = h1close  c = h2c  d = h2tls
-                       e = dl_h1,dl_h2  f = sse  g = idle_tcp,idle_h1,idle_h2
+                       e = dl_h1,dl_h2  f = sse  g = idle_tcp,idle_h1,idle_h2,idle_h2req
 Environment: DURATION (s, 10) REPEAT (3) WARMUP (s) DL_BYTES SSE_CLIENTS
   SSE_INTERVAL_MS (100) IDLE_CONNS PORT_HTTP (18080) PORT_H2C_NGINX (18081)
   PORT_HTTPS (18443) CPU_SERVER (0) CPU_CLIENT (1) DUET_BIN DUET_ARGS
@@ -87,8 +87,8 @@ for s in $SCENARIOS; do
         d) expanded+=" h2tls" ;;
         e) expanded+=" dl_h1 dl_h2" ;;
         f) expanded+=" sse" ;;
-        g) expanded+=" idle_tcp idle_h1 idle_h2" ;;
-        h1 | h1pipe | h1close | h2c | h2tls | dl_h1 | dl_h2 | sse | idle_tcp | idle_h1 | idle_h2) expanded+=" $s" ;;
+        g) expanded+=" idle_tcp idle_h1 idle_h2 idle_h2req" ;;
+        h1 | h1pipe | h1close | h2c | h2tls | dl_h1 | dl_h2 | sse | idle_tcp | idle_h1 | idle_h2 | idle_h2req) expanded+=" $s" ;;
         *) echo "unknown scenario: $s" >&2; exit 2 ;;
     esac
 done
@@ -347,7 +347,7 @@ hwm_kb() { # peak RSS of the server's processes, kB
 unsupported() { # unsupported SCENARIO SERVER
     local sc="$1" sv="$2" out
     case "$sc" in
-        h2c | dl_h2 | idle_h2)
+        h2c | dl_h2 | idle_h2 | idle_h2req)
             out="$(curl -s --http2-prior-knowledge --max-time 2 "http://127.0.0.1:$(h2c_port "$sv")/hello/probe" || true)"
             [ "$out" = hello ] || echo "no h2c (prior knowledge) answer on /hello/" ;;
         h2tls)
@@ -434,12 +434,13 @@ run_one() { # run_one SCENARIO SERVER REP
             "${PIN_C[@]}" "$PY" "$HERE/tools/clients.py" sse --port "$PORT_HTTP" --clients "$SSE_CLIENTS" \
                 --interval-ms "$SSE_INTERVAL_MS" --duration "$DURATION" --pids "$pids_csv" >"$out" 2>"$lf" || true
             ;;
-        idle_tcp | idle_h1 | idle_h2)
+        idle_tcp | idle_h1 | idle_h2 | idle_h2req)
             kind=json
             c0="" c1=""
             local mode=h1 port="$PORT_HTTP"
             if [ "$sc" = idle_tcp ]; then mode=tcp; fi
             if [ "$sc" = idle_h2 ]; then mode=h2c; port="$(h2c_port "$sv")"; fi
+            if [ "$sc" = idle_h2req ]; then mode=h2req; port="$(h2c_port "$sv")"; fi
             "${PIN_C[@]}" "$PY" "$HERE/tools/clients.py" idle --port "$port" --mode "$mode" \
                 --n "$IDLE_CONNS" --pids "$pids_csv" >"$out" 2>"$lf" || true
             ;;
@@ -499,6 +500,7 @@ done
     echo "note_idle_tcp=$IDLE_CONNS TCP connections on the HTTP/1.1 port, accepted, nothing sent; (RSS after - RSS before) / connections still open."
     echo "note_idle_h1=$IDLE_CONNS connections, each after one answered GET /hello/idle, kept alive; (RSS after - RSS before) / connections still open."
     echo "note_idle_h2=$IDLE_CONNS h2c connections that sent the preface + SETTINGS, received the server's SETTINGS and acknowledged them."
+    echo "note_idle_h2req=$IDLE_CONNS h2c connections, each after one answered GET /hello/idle (three literal fields indexed by each side's HPACK decoder), kept open."
     echo "note_h2tls=TLS 1.3, ECDSA P-256 certificate; h2load does not resume sessions, 16 connections."
 } >"$RAW/meta.txt"
 

@@ -215,6 +215,18 @@ H2_SETTINGS_EMPTY = bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])  # RFC 9113 §6.5
 H2_SETTINGS_ACK = bytes([0, 0, 0, 4, 1, 0, 0, 0, 0])
 
 
+def h2_get(authority):
+    """A HEADERS frame (stream 1, END_STREAM | END_HEADERS) for GET
+    /hello/idle, in HPACK without Huffman (RFC 7541): :method and :scheme
+    indexed, :path, :authority and user-agent literal with incremental
+    indexing, so the server's decoder table holds three entries, as it does
+    after a browser's or curl's first request."""
+    block = bytes([0x82, 0x86])  # :method GET, :scheme http
+    for index, value in ((4, b"/hello/idle"), (1, authority.encode()), (58, b"duet-bench-idle")):
+        block += bytes([0x40 | index, len(value)]) + value
+    return len(block).to_bytes(3, "big") + bytes([1, 0x5, 0, 0, 0, 1]) + block
+
+
 def h1_done(buf):
     """True once a complete 200 response to GET /hello/idle is in buf."""
     end = buf.find(b"\r\n\r\n")
@@ -244,6 +256,26 @@ def h2_done(buf):
     return None
 
 
+def h2_answered(buf):
+    """True once the server's SETTINGS and the end of stream 1 are in buf."""
+    settings = ended = False
+    i = 0
+    while len(buf) - i >= 9:
+        length = int.from_bytes(buf[i : i + 3], "big")
+        ftype, flags = buf[i + 3], buf[i + 4]
+        stream = int.from_bytes(buf[i + 5 : i + 9], "big") & 0x7FFFFFFF
+        if len(buf) - i - 9 < length:
+            break
+        if ftype in (3, 7):  # RST_STREAM, GOAWAY
+            return False
+        if ftype == 4 and not flags & 1:
+            settings = True
+        if ftype in (0, 1) and stream == 1 and flags & 1:
+            ended = True
+        i += 9 + length
+    return True if settings and ended else None
+
+
 def open_idle(host, port, mode, n, concurrency=256, timeout=120.0):
     """Opens n connections that completed one exchange; returns (socks, failed)."""
     if mode == "tcp":
@@ -251,9 +283,12 @@ def open_idle(host, port, mode, n, concurrency=256, timeout=120.0):
     elif mode == "h1":
         hello = f"GET /hello/idle HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode()
         done_fn = h1_done
-    else:
+    elif mode == "h2c":
         hello = H2_PREFACE + H2_SETTINGS_EMPTY
         done_fn = h2_done
+    else:
+        hello = H2_PREFACE + H2_SETTINGS_EMPTY + h2_get(f"{host}:{port}")
+        done_fn = h2_answered
     sel = selectors.DefaultSelector()
     ready, failed, started, inflight = [], 0, 0, 0
     deadline = time.monotonic() + timeout
@@ -293,7 +328,7 @@ def open_idle(host, port, mode, n, concurrency=256, timeout=120.0):
             sel.unregister(s)
             inflight -= 1
             if verdict:
-                if mode == "h2c":
+                if mode in ("h2c", "h2req"):
                     try:
                         s.send(H2_SETTINGS_ACK)
                     except OSError:
@@ -371,7 +406,7 @@ def main():
     q.add_argument("--interval-ms", type=int, default=100)
     q.add_argument("--duration", type=float, default=10.0)
     q = sub.choices["idle"]
-    q.add_argument("--mode", choices=["tcp", "h1", "h2c"], required=True)
+    q.add_argument("--mode", choices=["tcp", "h1", "h2c", "h2req"], required=True)
     q.add_argument("--n", type=int, default=10000)
     q.add_argument("--settle", type=float, default=1.0)
     a = p.parse_args()

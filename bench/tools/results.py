@@ -31,6 +31,7 @@ SCENARIOS = {
     "idle_tcp": ("idle", "(g) Memory per idle connection, accepted, no request yet"),
     "idle_h1": ("idle", "(g') Memory per idle HTTP/1.1 keep-alive connection (after one request)"),
     "idle_h2": ("idle", "(g'') Memory per idle h2c connection (after the SETTINGS exchange)"),
+    "idle_h2req": ("idle", "(g''') Memory per idle h2c connection (after one request)"),
 }
 
 MAIN_RATIO = {

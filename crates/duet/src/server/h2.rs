@@ -38,7 +38,7 @@ use super::site::{Admission, Dispatch};
 use super::ConnParams;
 use crate::app::body::{Body, BodyError, BodySender, Incoming};
 use crate::app::upgrade::{self as app_upgrade, Upgraded};
-use crate::proto::h2::{id_map, Connection, Event, IdMap, Reason, StreamId};
+use crate::proto::h2::{id_map, shed_map, Connection, Event, IdMap, Reason, StreamId};
 use crate::proto::http::upgrade::{self, Asked, Granted};
 use crate::proto::http::{
     first_value, frame_response, shutdown_action, AccessRecord, Answer, BodyBudget, Expect,
@@ -451,6 +451,9 @@ impl Driver {
                 // their handlers) holds none; the next read goes through
                 // the stack (`read_some`).
                 *rbuf = BytesMut::new();
+                if wq.is_empty() && !needs_flush {
+                    self.shed(&mut wq);
+                }
             } else if can_read && rbuf.capacity() - rbuf.len() < READ_MIN_ROOM {
                 rbuf.reserve(READ_CHUNK);
             }
@@ -539,6 +542,27 @@ impl Driver {
             }
             self.drain_ready();
         }
+    }
+
+    /// With no stream in flight and nothing to write, gives back what the
+    /// busiest moment left allocated (maps, queues, the handler and body
+    /// sets): an idle connection keeps its HPACK tables and little else.
+    /// Under load this runs when a batch is answered: a few allocations
+    /// per batch.
+    fn shed(&mut self, wq: &mut WriteQueue) {
+        if !self.streams.is_empty() || self.conn.open_streams() > 0 {
+            return;
+        }
+        self.conn.shed();
+        shed_map(&mut self.streams);
+        if self.handlers.is_empty() {
+            self.handlers = LazyUnordered::default();
+        }
+        if self.bodies.is_empty() {
+            self.bodies = LazyUnordered::default();
+        }
+        self.writable = Vec::new();
+        wq.segs = VecDeque::new();
     }
 
     /// Handles work that is ready now, so that one write carries it all.

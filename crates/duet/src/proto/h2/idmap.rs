@@ -20,6 +20,13 @@ pub(crate) fn id_map<V>() -> IdMap<V> {
     HashMap::with_hasher(IdHash::new())
 }
 
+/// Frees an empty map's table, keeping its hash key.
+pub(crate) fn shed_map<V>(m: &mut IdMap<V>) {
+    if m.is_empty() && m.capacity() > 0 {
+        *m = HashMap::with_hasher(*m.hasher());
+    }
+}
+
 /// The hasher factory: two random 64-bit keys.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct IdHash {

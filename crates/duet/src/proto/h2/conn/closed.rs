@@ -34,9 +34,13 @@ const RESET_MEMORY: usize = 1024;
 /// Ranges of skipped ids remembered.
 const SKIPPED_MEMORY: usize = 64;
 
-/// The exceptions among closed streams (see the module documentation).
+/// The exceptions among closed streams (see the module documentation),
+/// allocated at the first one: 8 bytes in every connection's state.
+#[derive(Debug, Default)]
+pub(super) struct ClosedStreams(Option<Box<Exceptions>>);
+
 #[derive(Debug)]
-pub(super) struct ClosedStreams {
+struct Exceptions {
     resets: IdMap<Cause>,
     /// The ids in `resets`, oldest first.
     order: VecDeque<StreamId>,
@@ -45,12 +49,14 @@ pub(super) struct ClosedStreams {
 }
 
 impl ClosedStreams {
-    pub(super) fn new() -> ClosedStreams {
-        ClosedStreams {
-            resets: id_map(),
-            order: VecDeque::new(),
-            skipped: VecDeque::new(),
-        }
+    fn exceptions(&mut self) -> &mut Exceptions {
+        self.0.get_or_insert_with(|| {
+            Box::new(Exceptions {
+                resets: id_map(),
+                order: VecDeque::new(),
+                skipped: VecDeque::new(),
+            })
+        })
     }
 
     /// Stream `id` closed for `cause`.
@@ -58,11 +64,12 @@ impl ClosedStreams {
         if cause == Cause::EndStream {
             return;
         }
-        if self.resets.insert(id, cause).is_none() {
-            self.order.push_back(id);
-            if self.order.len() > RESET_MEMORY {
-                if let Some(old) = self.order.pop_front() {
-                    self.resets.remove(&old);
+        let e = self.exceptions();
+        if e.resets.insert(id, cause).is_none() {
+            e.order.push_back(id);
+            if e.order.len() > RESET_MEMORY {
+                if let Some(old) = e.order.pop_front() {
+                    e.resets.remove(&old);
                 }
             }
         }
@@ -73,9 +80,10 @@ impl ClosedStreams {
     pub(super) fn used(&mut self, last: StreamId, id: StreamId) {
         let first = if last == 0 { 1 } else { last.saturating_add(2) };
         if id > first {
-            self.skipped.push_back((first, id - 2));
-            if self.skipped.len() > SKIPPED_MEMORY {
-                self.skipped.pop_front();
+            let e = self.exceptions();
+            e.skipped.push_back((first, id - 2));
+            if e.skipped.len() > SKIPPED_MEMORY {
+                e.skipped.pop_front();
             }
         }
     }
@@ -84,11 +92,14 @@ impl ClosedStreams {
     /// `id` must be at most the highest the client used and have no
     /// active stream.
     pub(super) fn cause(&self, id: StreamId) -> Option<Cause> {
-        if let Some(&cause) = self.resets.get(&id) {
+        let Some(e) = &self.0 else {
+            return Some(Cause::EndStream);
+        };
+        if let Some(&cause) = e.resets.get(&id) {
             return Some(cause);
         }
-        let i = self.skipped.partition_point(|&(_, last)| last < id);
-        if self.skipped.get(i).is_some_and(|&(first, _)| first <= id) {
+        let i = e.skipped.partition_point(|&(_, last)| last < id);
+        if e.skipped.get(i).is_some_and(|&(first, _)| first <= id) {
             return None;
         }
         Some(Cause::EndStream)
@@ -101,7 +112,7 @@ mod tests {
 
     #[test]
     fn streams_ended_by_both_sides_store_nothing() {
-        let mut c = ClosedStreams::new();
+        let mut c = ClosedStreams::default();
         let mut last = 0;
         for id in (1..20_001).step_by(2) {
             c.used(last, id);
@@ -110,13 +121,12 @@ mod tests {
         }
         assert_eq!(c.cause(1), Some(Cause::EndStream));
         assert_eq!(c.cause(19_999), Some(Cause::EndStream));
-        assert_eq!(c.resets.capacity(), 0);
-        assert_eq!(c.skipped.capacity(), 0);
+        assert!(c.0.is_none());
     }
 
     #[test]
     fn resets_and_skipped_ids_are_told_apart() {
-        let mut c = ClosedStreams::new();
+        let mut c = ClosedStreams::default();
         c.used(0, 1);
         c.close(1, Cause::ResetByUs);
         // 3 and 5 skipped.
@@ -125,7 +135,7 @@ mod tests {
         c.used(7, 9);
         c.close(9, Cause::EndStream);
         // The first id the client uses may skip some too.
-        let mut d = ClosedStreams::new();
+        let mut d = ClosedStreams::default();
         d.used(0, 5);
         assert_eq!(d.cause(1), None);
         assert_eq!(d.cause(3), None);
@@ -139,7 +149,7 @@ mod tests {
 
     #[test]
     fn memory_is_bounded_and_forgets_the_oldest() {
-        let mut c = ClosedStreams::new();
+        let mut c = ClosedStreams::default();
         let mut last = 0;
         // Every other id skipped, every used one reset.
         for n in 0..5_000u32 {
@@ -148,8 +158,9 @@ mod tests {
             last = id;
             c.close(id, Cause::ResetByPeer);
         }
-        assert_eq!(c.resets.len(), RESET_MEMORY);
-        assert_eq!(c.skipped.len(), SKIPPED_MEMORY);
+        let e = c.0.as_ref().expect("exceptions");
+        assert_eq!(e.resets.len(), RESET_MEMORY);
+        assert_eq!(e.skipped.len(), SKIPPED_MEMORY);
         // The newest are remembered; the oldest read as ended streams.
         assert_eq!(c.cause(last), Some(Cause::ResetByPeer));
         assert_eq!(c.cause(last - 2), None);

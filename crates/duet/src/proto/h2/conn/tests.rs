@@ -1839,3 +1839,47 @@ fn max_connection_age_begins_a_graceful_shutdown() {
     t.c.send_response(1, StatusCode::OK, &HeaderMap::new(), Some(0), true, b"");
     assert!(t.c.is_done());
 }
+
+#[test]
+fn an_idle_connection_sheds_what_its_streams_left() {
+    let mut t = T::new();
+    for id in [1, 3, 5] {
+        t.open(id, true);
+    }
+    // Shedding waits for the events, the streams and the output.
+    t.c.shed();
+    assert!(t.c.streams.capacity() > 0);
+    assert_eq!(t.events().len(), 3);
+    for id in [1, 3, 5] {
+        t.c.send_response(id, StatusCode::OK, &HeaderMap::new(), Some(0), true, b"");
+    }
+    t.c.shed();
+    assert!(t.c.events.capacity() > 0, "output not yet taken");
+    assert_eq!(t.frames().len(), 3);
+    t.c.shed();
+    assert_eq!(t.c.streams.capacity(), 0);
+    assert_eq!(t.c.events.capacity(), 0);
+    assert_eq!(t.c.out.buf.capacity(), 0);
+    // The state stays: a closed stream is still closed, the next one opens.
+    let r = t.feed(&frame(DATA, END_STREAM, 3, b"x"));
+    t.expect_goaway(r, Reason::STREAM_CLOSED);
+}
+
+#[test]
+fn the_next_stream_after_shedding_is_served() {
+    let mut t = T::new();
+    t.open(1, true);
+    t.events();
+    t.c.send_response(1, StatusCode::OK, &HeaderMap::new(), Some(0), true, b"");
+    t.frames();
+    t.c.shed();
+    t.open(3, true);
+    assert!(matches!(
+        t.events().as_slice(),
+        [Event::Request { id: 3, .. }]
+    ));
+    t.c.send_response(3, StatusCode::OK, &HeaderMap::new(), Some(0), true, b"");
+    let f = t.frames();
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].0.stream_id, 3);
+}
