@@ -451,9 +451,6 @@ impl Driver {
                 // their handlers) holds none; the next read goes through
                 // the stack (`read_some`).
                 *rbuf = BytesMut::new();
-                if wq.is_empty() && !needs_flush {
-                    self.shed(&mut wq);
-                }
             } else if can_read && rbuf.capacity() - rbuf.len() < READ_MIN_ROOM {
                 rbuf.reserve(READ_CHUNK);
             }
@@ -538,6 +535,11 @@ impl Driver {
                     }
                     // Early (the timer is never moved later) is harmless.
                     self.conn.handle_timeout(now());
+                    // The core gives back its streams' memory on a timer
+                    // once idle; the driver follows.
+                    if wq.is_empty() && !needs_flush {
+                        self.shed(&mut wq);
+                    }
                 }
             }
             self.drain_ready();
@@ -547,8 +549,9 @@ impl Driver {
     /// With no stream in flight and nothing to write, gives back what the
     /// busiest moment left allocated (maps, queues, the handler and body
     /// sets): an idle connection keeps its HPACK tables and little else.
-    /// Under load this runs when a batch is answered: a few allocations
-    /// per batch.
+    /// Called when the timer fires: the core's rule for this is a moment
+    /// without streams (`SHED_AFTER`), so that a busy connection keeps its
+    /// capacity between batches.
     fn shed(&mut self, wq: &mut WriteQueue) {
         if !self.streams.is_empty() || self.conn.open_streams() > 0 {
             return;

@@ -487,24 +487,35 @@ impl Connection {
     }
 
     /// Gives back what the connection holds for streams and output while
-    /// it has none, for a driver about to wait on an idle connection (an
-    /// idle connection should cost little memory). The collections keep
-    /// the capacity of their busiest moment otherwise: after one request,
-    /// about 2 KB here. The HPACK tables, settings and closed-stream
-    /// memory stay: they are the connection's state.
+    /// it has none (an idle connection should cost little memory): the
+    /// collections keep the capacity of their busiest moment otherwise,
+    /// about 2 KB after one request. The HPACK tables, settings and
+    /// closed-stream memory stay: they are the connection's state.
+    /// [`Connection::handle_timeout`] calls it once the connection has had
+    /// no stream open for a moment; a driver calls it after that to shed
+    /// its own state too, or whenever it likes.
     pub fn shed(&mut self) {
-        if !self.streams.is_empty() || !self.events.is_empty() || self.out.len() > 0 {
+        if !self.streams.is_empty() {
             return;
         }
         shed_map(&mut self.streams);
-        self.events = VecDeque::new();
-        self.sendable = VecDeque::new();
-        self.writable = Vec::new();
-        self.scratch = BytesMut::new();
-        self.out = Output::default();
+        // Each only when empty: events and output wait for the driver.
+        if self.events.is_empty() {
+            self.events = VecDeque::new();
+        }
+        if self.out.len() == 0 {
+            self.out = Output::default();
+        }
+        if self.sendable.is_empty() {
+            self.sendable = VecDeque::new();
+        }
+        if self.writable.is_empty() {
+            self.writable = Vec::new();
+        }
         if self.timers.discards.is_empty() {
             self.timers.discards = VecDeque::new();
         }
+        self.scratch = BytesMut::new();
     }
 
     /// Number of streams not yet closed.

@@ -1075,8 +1075,9 @@ fn a_slow_rest_of_the_request_is_reset_after_the_discard_timeout() {
         && h.stream_id == 1
         && p[..] == rst(Reason::NO_ERROR)));
     assert_eq!(t.c.open_streams(), 0);
-    // Idle from then on.
-    assert_eq!(t.c.poll_timeout(), Some(t.now + 60 * SEC));
+    // Idle from then on (a moment later, the streams' memory goes).
+    t.shed_moment();
+    assert_eq!(t.c.poll_timeout(), Some(t.now - SHED + 60 * SEC));
 }
 
 #[test]
@@ -1234,6 +1235,20 @@ fn rfc9113_6_8_two_phase_graceful_goaway() {
 
 const SEC: Duration = Duration::from_secs(1);
 const MS: Duration = Duration::from_millis(1);
+/// `timer::SHED_AFTER`.
+const SHED: Duration = Duration::from_millis(10);
+
+impl T {
+    /// The connection just lost its last stream: its next deadline is the
+    /// moment it gives back their memory; moves the clock there and lets
+    /// it.
+    fn shed_moment(&mut self) {
+        assert_eq!(self.c.poll_timeout(), Some(self.now + SHED));
+        self.advance(SHED);
+        self.c.handle_timeout(self.now);
+        assert_eq!(self.c.streams.capacity(), 0);
+    }
+}
 
 /// A connection whose SETTINGS the peer acknowledged (no SETTINGS timer).
 fn acked(cfg: Config) -> T {
@@ -1319,8 +1334,9 @@ fn idle_connection_goes_away_after_idle_timeout() {
     t.advance(10 * SEC);
     t.c.send_response(1, StatusCode::OK, &HeaderMap::new(), Some(0), true, b"");
     t.frames();
+    t.shed_moment();
     assert_eq!(t.c.poll_timeout(), Some(start + 80 * SEC));
-    t.advance(60 * SEC - MS);
+    t.advance(60 * SEC - SHED - MS);
     t.c.handle_timeout(t.now);
     assert!(t.goaways().is_empty(), "not yet");
     t.advance(MS);
@@ -1340,7 +1356,8 @@ fn idle_timer_is_not_started_by_a_stale_time() {
     t.c.send_response(1, StatusCode::OK, &HeaderMap::new(), Some(0), true, b"");
     t.c.handle_timeout(t.now);
     assert!(t.goaways().is_empty());
-    assert_eq!(t.c.poll_timeout(), Some(t.now + 60 * SEC));
+    t.shed_moment();
+    assert_eq!(t.c.poll_timeout(), Some(t.now - SHED + 60 * SEC));
 }
 
 #[test]
@@ -1846,7 +1863,8 @@ fn an_idle_connection_sheds_what_its_streams_left() {
     for id in [1, 3, 5] {
         t.open(id, true);
     }
-    // Shedding waits for the events, the streams and the output.
+    // Shedding waits for the streams; the events and the output wait for
+    // the driver.
     t.c.shed();
     assert!(t.c.streams.capacity() > 0);
     assert_eq!(t.events().len(), 3);
@@ -1854,8 +1872,8 @@ fn an_idle_connection_sheds_what_its_streams_left() {
         t.c.send_response(id, StatusCode::OK, &HeaderMap::new(), Some(0), true, b"");
     }
     t.c.shed();
-    assert!(t.c.events.capacity() > 0, "output not yet taken");
-    assert_eq!(t.frames().len(), 3);
+    assert_eq!(t.c.streams.capacity(), 0);
+    assert_eq!(t.frames().len(), 3, "output kept");
     t.c.shed();
     assert_eq!(t.c.streams.capacity(), 0);
     assert_eq!(t.c.events.capacity(), 0);
@@ -1882,4 +1900,30 @@ fn the_next_stream_after_shedding_is_served() {
     let f = t.frames();
     assert_eq!(f.len(), 1);
     assert_eq!(f[0].0.stream_id, 3);
+}
+
+#[test]
+fn a_moment_without_streams_sheds_on_the_timer() {
+    let mut t = T::new();
+    t.open(1, true);
+    t.events();
+    t.c.send_response(1, StatusCode::OK, &HeaderMap::new(), Some(0), true, b"");
+    t.frames();
+    assert!(t.c.streams.capacity() > 0);
+    // The next deadline is the shed moment, well before the idle timeout.
+    let due = t.c.poll_timeout().expect("a deadline");
+    assert_eq!(due - t.now, SHED);
+    t.advance(SHED - MS);
+    t.c.handle_timeout(t.now);
+    assert!(
+        t.c.streams.capacity() > 0,
+        "a busy connection keeps its maps"
+    );
+    t.advance(MS);
+    t.c.handle_timeout(t.now);
+    assert_eq!(t.c.streams.capacity(), 0);
+    // Once per idle period: the next deadline is a later rule's (here
+    // the SETTINGS acknowledgement's, 10 s after the start).
+    let due = t.c.poll_timeout().expect("a deadline");
+    assert!(due - t.now > Duration::from_secs(9));
 }
