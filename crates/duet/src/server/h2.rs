@@ -17,10 +17,11 @@
 //! ready work.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -785,7 +786,18 @@ impl Driver {
     }
 
     /// Runs the future answering stream `id` (cancelled with the stream).
-    fn answer_with(&mut self, id: StreamId, fut: Dispatch) {
+    ///
+    /// It is polled once here first: most handlers answer without
+    /// waiting, and such a one then costs no abort handle and no task in
+    /// the handler set (about 500 instructions per request). The poll's
+    /// waker does nothing: a handler that waits is pushed to the set,
+    /// which polls every new future once, with its own waker.
+    fn answer_with(&mut self, id: StreamId, mut fut: Dispatch) {
+        let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
+        if let Poll::Ready(resp) = Pin::new(&mut fut).poll(&mut cx) {
+            self.on_response(id, Some(resp));
+            return;
+        }
         let (abort, reg) = AbortHandle::new_pair();
         let fut = Abortable::new(fut, reg);
         let task = self.streams.entry(id).or_default();
