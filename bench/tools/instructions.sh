@@ -7,14 +7,17 @@
 #
 # Each binary (duet's, or a bench peer: bench/target/release/peer-*) serves
 # `GET /hello/{name}` on one worker thread under
-# `valgrind --tool=callgrind`; h2load (nghttp2-client) sends N and then 2N
-# requests in two runs, and the difference of the two totals divided by N
-# is the cost of one request, start-up and shutdown cancelled out.
-# Scenarios: h1 keep-alive (1 connection), h1 pipelined (depth 16), h2c
-# (1 connection, 16 streams at once). Env: N (default 4000), PORT (18090).
+# `valgrind --tool=callgrind`; h2load (nghttp2-client) sends N and then 3N
+# requests in two runs, and the difference of the two totals divided by 2N
+# is the cost of one request, start-up and shutdown cancelled out. With
+# N = 4000 and 2N, runs of the same binary differed by up to 500 (h1) to
+# 1,100 (pipelined) instructions; with 10,000 and 30,000, h2c repeated
+# within 70. Scenarios: h1 keep-alive (1 connection), h1 pipelined (depth
+# 16), h2c (1 connection, 16 streams at once). Env: N (default 10000),
+# PORT (18090).
 set -euo pipefail
 
-N="${N:-4000}"
+N="${N:-10000}"
 PORT="${PORT:-18090}"
 command -v valgrind >/dev/null || { echo "needs valgrind" >&2; exit 1; }
 command -v h2load >/dev/null || { echo "needs h2load (nghttp2-client)" >&2; exit 1; }
@@ -58,7 +61,7 @@ printf '%-28s %-8s %s\n' binary scenario instructions/request
 for bin in "$@"; do
     for scenario in h1 h1pipe h2c; do
         one="$(run "$bin" "$scenario" "$N")"
-        two="$(run "$bin" "$scenario" $((2 * N)))"
-        printf '%-28s %-8s %d\n' "$(basename "$bin")" "$scenario" $(((two - one) / N))
+        three="$(run "$bin" "$scenario" $((3 * N)))"
+        printf '%-28s %-8s %d\n' "$(basename "$bin")" "$scenario" $(((three - one) / (2 * N)))
     done
 done
