@@ -2,31 +2,38 @@
 //! once per second per thread.
 
 use std::cell::RefCell;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Length of an IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT`.
 pub(crate) const DATE_LEN: usize = 29;
 
 struct Cached {
-    secs: u64,
+    /// The monotonic instant the next wall-clock second begins at (about):
+    /// until then, `text` is the date.
+    until: Option<Instant>,
     text: [u8; DATE_LEN],
 }
 
 thread_local! {
-    static CACHE: RefCell<Cached> = const { RefCell::new(Cached { secs: u64::MAX, text: [0; DATE_LEN] }) };
+    static CACHE: RefCell<Cached> = const { RefCell::new(Cached { until: None, text: [0; DATE_LEN] }) };
 }
 
-/// Calls `f` with the current date as an IMF-fixdate.
-pub(crate) fn with_date<R>(f: impl FnOnce(&[u8; DATE_LEN]) -> R) -> R {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+/// Calls `f` with the date at `now` (the caller's monotonic time, which
+/// the drivers read once per pass anyway) as an IMF-fixdate. The wall
+/// clock is read once per second, when `now` reaches the next second: a
+/// response costs no clock read. A step of the wall clock (NTP, a resumed
+/// machine) shows within a second.
+pub(crate) fn with_date<R>(now: Instant, f: impl FnOnce(&[u8; DATE_LEN]) -> R) -> R {
     CACHE.with(|c| {
         let mut c = c.borrow_mut();
-        if c.secs != now {
-            c.secs = now;
-            c.text = format_imf_fixdate(now);
+        if c.until.map_or(true, |until| now >= until) {
+            let wall = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or(Duration::ZERO);
+            c.text = format_imf_fixdate(wall.as_secs());
+            let rest = Duration::from_secs(1)
+                .saturating_sub(Duration::from_nanos(u64::from(wall.subsec_nanos())));
+            c.until = now.checked_add(rest);
         }
         f(&c.text)
     })
@@ -73,6 +80,36 @@ pub(crate) fn format_imf_fixdate(secs: u64) -> [u8; DATE_LEN] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_wall_clock_is_read_when_the_next_second_begins() {
+        let wall = || {
+            let secs = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            format_imf_fixdate(secs)
+        };
+        let now = Instant::now();
+        let before = wall();
+        let first = with_date(now, |d| *d);
+        assert!(first == before || first == wall());
+        // The next second begins within a second of `now`.
+        let until = CACHE.with(|c| c.borrow().until).expect("until");
+        assert!(until > now && until <= now + Duration::from_secs(1));
+        // Until then the cached text serves: a planted one shows.
+        let planted = *b"Sun, 06 Nov 1994 08:49:37 GMT";
+        CACHE.with(|c| c.borrow_mut().text = planted);
+        assert_eq!(with_date(until - Duration::from_nanos(1), |d| *d), planted);
+        // From then on the wall clock is read again.
+        let before = wall();
+        let next = with_date(until, |d| *d);
+        assert!(
+            next == before || next == wall(),
+            "{:?}",
+            std::str::from_utf8(&next)
+        );
+    }
 
     #[test]
     fn formats_rfc_example() {

@@ -580,7 +580,7 @@ where
                 if let Some(r) = &mut record {
                     r.status(answer.status());
                 }
-                with_date(|d| self.conn.send_answer(&answer, d, now));
+                with_date(now, |d| self.conn.send_answer(&answer, d, now));
                 self.written_later(record);
                 return;
             }
@@ -681,8 +681,9 @@ where
             let taken = pending.as_ref().is_some_and(|p| p.is_taken());
             match upgrade::granted(asked, parts.status, &parts.headers, taken) {
                 Granted::Switch => {
-                    let switched =
-                        with_date(|d| self.conn.send_switch(parts.status, &parts.headers, d));
+                    let switched = with_date(now, |d| {
+                        self.conn.send_switch(parts.status, &parts.headers, d)
+                    });
                     if let (true, Some(pending)) = (switched, pending) {
                         let record = self.ex.end();
                         self.switched = Some((pending, record));
@@ -695,7 +696,7 @@ where
                     if let Some(r) = &mut record {
                         r.status(answer.status());
                     }
-                    with_date(|d| self.conn.send_answer(&answer, d, now));
+                    with_date(now, |d| self.conn.send_answer(&answer, d, now));
                     self.written_later(record);
                     return;
                 }
@@ -703,7 +704,7 @@ where
             }
         }
         let ex = &mut self.ex;
-        let has_body = with_date(|d| {
+        let has_body = with_date(now, |d| {
             self.conn
                 .send_response(parts.status, &parts.headers, body.exact_len(), d)
         });
@@ -792,7 +793,7 @@ where
         if let Some(r) = &mut record {
             r.status(error.status());
         }
-        with_date(|d| self.conn.reject(error, d, now));
+        with_date(now, |d| self.conn.reject(error, d, now));
         self.written_later(record);
     }
 

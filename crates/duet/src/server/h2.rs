@@ -217,13 +217,20 @@ impl StreamTask {
         t
     }
 
-    /// Ends the access record with `outcome`.
+    /// Ends the access record with `outcome`, now.
     fn end_record(&mut self, outcome: Outcome) {
+        if self.record.is_some() {
+            self.end_record_at(outcome, now());
+        }
+    }
+
+    /// Ends the access record with `outcome` at `at`.
+    fn end_record_at(&mut self, outcome: Outcome, at: std::time::Instant) {
         if let Some(mut r) = self.record.take() {
             if let Some(sent) = &self.sent {
                 r.sent(sent.sent());
             }
-            r.finish(tokio::time::Instant::now().into_std(), outcome);
+            r.finish(at, outcome);
         }
     }
 }
@@ -279,6 +286,11 @@ struct Driver {
     /// request that has a body (most connections never need it).
     release: Option<Box<Release>>,
     writable: Vec<StreamId>,
+    /// The time of this pass of the loop, read when first needed
+    /// ([`Driver::now`]): one clock read serves a batch of streams (as
+    /// nginx updates its time once per turn of its event loop). Cleared
+    /// before each wait.
+    clock: Option<std::time::Instant>,
 }
 
 /// A `FuturesUnordered` created with its first future. An empty one
@@ -347,6 +359,7 @@ impl Driver {
             bodies: LazyUnordered::default(),
             release: None,
             writable: Vec::new(),
+            clock: None,
         }
     }
 
@@ -418,7 +431,7 @@ impl Driver {
             // only for a stream the core still tracks (a reset stream's
             // handler is cancelled at once), so the core's "no stream open"
             // is the connection's idle.
-            let t = now();
+            let t = self.now();
             wq.take_from(&mut self.conn, t);
             for _ in 0..FILL_ROUNDS {
                 if wq.len >= OUTPUT_REFILL_BELOW {
@@ -486,6 +499,8 @@ impl Driver {
                 }
                 due.is_some()
             };
+            // What follows the wait happens at a new time.
+            self.clock = None;
             tokio::select! {
                 r = read_some(reader, rbuf), if can_read => match r {
                     Ok(0) => {
@@ -493,7 +508,8 @@ impl Driver {
                         self.on_peer_closed();
                     }
                     Ok(_) => {
-                        let _ = self.conn.recv(rbuf, now());
+                        let now = self.now();
+                        let _ = self.conn.recv(rbuf, now);
                     }
                     Err(e) => return Err(e),
                 },
@@ -661,12 +677,17 @@ impl Driver {
         }
     }
 
+    /// The time of this pass (see `clock`).
+    fn now(&mut self) -> std::time::Instant {
+        *self.clock.get_or_insert_with(now)
+    }
+
     /// A new access record (the log line only when wanted).
-    fn record(&self) -> Option<AccessRecord> {
+    fn record(&mut self) -> Option<AccessRecord> {
         Some(AccessRecord::new(
             self.p.conn.peer_addr(),
             Protocol::of(Version::HTTP_2, self.p.conn.is_tls()),
-            tokio::time::Instant::now().into_std(),
+            self.now(),
             self.log,
             self.p.observed,
         ))
@@ -954,7 +975,7 @@ impl Driver {
             _ => http_body::Body::is_end_stream(&body),
         };
         if nothing_follows {
-            with_date(|d| {
+            with_date(self.now(), |d| {
                 self.conn.send_response(
                     id,
                     parts.status,
@@ -976,7 +997,7 @@ impl Driver {
             s.ends_at_shutdown = body.ends_at_shutdown();
             s.sent = Some(SentBody::new(framing));
         }
-        with_date(|d| {
+        with_date(self.now(), |d| {
             self.conn.send_response(
                 id,
                 parts.status,
@@ -1013,7 +1034,7 @@ impl Driver {
                 r.status(parts.status);
             }
         }
-        with_date(|d| {
+        with_date(self.now(), |d| {
             self.conn
                 .send_response(id, parts.status, &parts.headers, None, false, d)
         });
@@ -1044,7 +1065,7 @@ impl Driver {
         let head_only = self.streams.get(&id).is_some_and(|s| s.head);
         let framing = frame_response(status, headers, head_only, Some(body.len() as u64));
         let end = !framing.has_body();
-        with_date(|d| {
+        with_date(self.now(), |d| {
             self.conn
                 .send_response(id, status, headers, framing.content_length(), end, d)
         });
@@ -1060,10 +1081,11 @@ impl Driver {
     /// The response is fully queued: the driver forgets the stream unless
     /// its request body is still being fed to a handler.
     fn finish_stream(&mut self, id: StreamId) {
+        let now = self.now();
         let Some(s) = self.streams.get_mut(&id) else {
             return;
         };
-        s.end_record(Outcome::Complete);
+        s.end_record_at(Outcome::Complete, now);
         let keep = s.body_tx.is_some() && (s.handler.is_some() || s.tunnel_open);
         if keep {
             s.response_done = true;
