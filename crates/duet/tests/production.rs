@@ -408,6 +408,37 @@ async fn a_request_in_flight_at_shutdown_is_answered_and_readiness_stays_off() {
 }
 
 #[tokio::test]
+async fn dropping_running_stops_the_servers_without_grace() {
+    let (entered_tx, mut entered) = tokio::sync::mpsc::channel::<()>(1);
+    let mut s = local();
+    s.get("/forever", move || {
+        let entered = entered_tx.clone();
+        async move {
+            let _ = entered.send(()).await;
+            std::future::pending::<()>().await;
+            "never"
+        }
+    });
+    let running = support::start([s]).await;
+    let addr = running.addr();
+    let mut c = TcpStream::connect(addr).await.expect("connect");
+    c.write_all(b"GET /forever HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .expect("write");
+    entered.recv().await.expect("the handler runs");
+    drop(running);
+    // The connection is closed with its request unanswered: no grace.
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), c.read_to_end(&mut out))
+        .await
+        .expect("closed, not left open")
+        .expect("read");
+    assert!(out.is_empty(), "{}", String::from_utf8_lossy(&out));
+    // And the listener is gone.
+    assert!(TcpStream::connect(addr).await.is_err(), "still accepting");
+}
+
+#[tokio::test]
 async fn the_last_request_a_connection_may_carry_closes_it() {
     let two = limits(|l| l.max_requests_per_connection = 2);
     let mut s = local().limits(two);

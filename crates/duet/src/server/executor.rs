@@ -179,7 +179,7 @@ impl Executor {
         ));
         Ok(Running {
             addrs,
-            begin: Arc::new(begin_trigger),
+            begin: begin_trigger,
             abort: trigger,
             tracker,
             drain,
@@ -449,11 +449,16 @@ pub async fn wait_for_signal() {
     }
 }
 
-/// Servers being served. Dropping it does not stop them; call
-/// [`Running::shutdown`].
+/// Servers being served. Stop them with [`Running::shutdown`] (or
+/// [`Running::wait`]).
+///
+/// Dropping it is not a graceful stop. Shutdown begins at the drop (or,
+/// while a [`ShutdownHandle`] is held, when that handle is used): the
+/// listeners stop after the drain delay, and open connections are then
+/// closed without the grace that [`Running::shutdown`] gives them.
 pub struct Running {
     addrs: Vec<SocketAddr>,
-    begin: Arc<ShutdownTrigger>,
+    begin: ShutdownTrigger,
     abort: ShutdownTrigger,
     tracker: Arc<Tracker>,
     drain: JoinHandle<()>,
@@ -466,7 +471,7 @@ pub struct Running {
 /// Starts a graceful shutdown from anywhere (cheap to clone).
 #[derive(Clone)]
 pub struct ShutdownHandle {
-    trigger: Arc<ShutdownTrigger>,
+    trigger: ShutdownTrigger,
     ready: Arc<AtomicBool>,
 }
 
