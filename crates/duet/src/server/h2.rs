@@ -25,11 +25,10 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
-use futures_util::future::{AbortHandle, Abortable, BoxFuture};
+use futures_util::future::{AbortHandle, Abortable, BoxFuture, Either};
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use futures_util::FutureExt;
 use http::{HeaderMap, Method, Version};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf, ReadHalf, WriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -84,7 +83,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 /// connection's future small.
 pub(crate) fn serve<IO>(
     io: IO,
-    mut read_buf: BytesMut,
+    read_buf: BytesMut,
     p: ConnParams,
 ) -> impl std::future::Future<Output = io::Result<()>> + Send
 where
@@ -93,20 +92,26 @@ where
     p.conn.set_version(Version::HTTP_2);
     let conn = Connection::new(p.h2.clone(), now());
     let mut driver = Driver::new(Box::new(io), conn, p);
-    async move { driver.run(&mut read_buf).await }
+    driver.rbuf = read_buf;
+    async move { driver.run().await }
 }
 
 /// Serves an HTTP/2 connection upgraded from HTTP/1.1 (RFC 7540 §3.2) after
 /// the `101 Switching Protocols` was sent: `http2_settings` is the decoded
 /// `HTTP2-Settings` payload, `first` the upgrading request, answered on
 /// stream 1.
-pub(crate) async fn serve_upgraded<IO>(up: H2cUpgrade<IO>) -> io::Result<()>
+///
+/// Like [`serve`], the driver is built before the future, which then holds
+/// it alone (not the upgrade's parts beside it).
+pub(crate) fn serve_upgraded<IO>(
+    up: H2cUpgrade<IO>,
+) -> impl std::future::Future<Output = io::Result<()>> + Send
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let H2cUpgrade {
         io,
-        read: mut read_buf,
+        read: read_buf,
         settings: http2_settings,
         request: first,
         admission,
@@ -123,21 +128,21 @@ where
             c.go_away(e.reason());
             let mut out = VecDeque::new();
             c.take_output(&mut out, now());
-            for seg in out {
-                let _ = io.write_all(&seg).await;
-            }
-            let _ = io.shutdown().await;
-            return Ok(());
+            return Either::Right(Box::pin(async move {
+                close(&mut io, out).await;
+                Ok(())
+            }));
         }
     };
     let mut driver = Driver::new(io, conn, p);
+    driver.rbuf = read_buf;
     let mut task = StreamTask::with_record(driver.record());
     if let Some(r) = &mut task.record {
         r.request(first.method(), first.uri());
     }
     driver.streams.insert(1, task);
     driver.start_handler(1, first, &admission);
-    driver.run(&mut read_buf).await
+    Either::Left(async move { driver.run().await })
 }
 
 /// When output that has waited since `waiting` makes the connection a
@@ -149,18 +154,6 @@ fn stall_at(
     waiting
         .and_then(|w| w.checked_add(limits.write_stall_timeout))
         .map(Instant::from_std)
-}
-
-/// Completes once graceful shutdown has begun. It registers no waker: the
-/// connection's task is woken when the flag is set (see `Drain`).
-fn draining(drain: &super::accept::Drain) -> impl std::future::Future<Output = ()> + '_ {
-    std::future::poll_fn(move |_| {
-        if drain.is_set() {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
-        }
-    })
 }
 
 /// What the driver keeps per stream.
@@ -273,8 +266,39 @@ type ChunkFuture = BoxFuture<'static, Option<(StreamId, Body, Option<BodyFrame>)
 /// A frame of a body, or why it failed.
 type BodyFrame = Result<http_body::Frame<Bytes>, BodyError>;
 
+/// What the driver's loop may wait on, and from which source the poll
+/// starts (`Driver::poll_wait`).
+#[derive(Clone, Copy)]
+struct Wait {
+    can_read: bool,
+    write: bool,
+    drain: bool,
+    timer: bool,
+    turn: u8,
+}
+
+/// The sources of `Wait`, polled in turn: read, write, handlers, bodies,
+/// request-body credit, graceful shutdown, the timer.
+const SOURCES: u8 = 7;
+
+/// What ended a wait.
+enum Woken {
+    Read(io::Result<usize>),
+    Wrote(io::Result<usize>),
+    Response(StreamId, Option<http::Response<Body>>),
+    Chunk(Option<(StreamId, Body, Option<BodyFrame>)>),
+    Release(StreamId, Credit),
+    Drain,
+    Timer,
+}
+
 struct Driver {
-    io: Option<Box<dyn Io>>,
+    io: Box<dyn Io>,
+    /// Input read and not yet consumed by the core (no buffer while none
+    /// waits: see `poll_read_some`).
+    rbuf: BytesMut,
+    /// Output taken from the core, waiting for the socket.
+    wq: WriteQueue,
     conn: Connection,
     p: ConnParams,
     /// Access log lines are wanted (`AccessRecord::enabled`).
@@ -323,12 +347,22 @@ impl<F: std::future::Future> LazyUnordered<F> {
         }
     }
 
-    /// The next output (`None` while empty), as `StreamExt::next`.
-    fn next(&mut self) -> impl std::future::Future<Output = Option<F::Output>> + '_ {
-        std::future::poll_fn(move |cx| match &mut self.0 {
+    /// The next output (`None` while empty), as `Stream::poll_next`.
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<F::Output>> {
+        match &mut self.0 {
             Some(u) => u.poll_next_unpin(cx),
             None => Poll::Ready(None),
-        })
+        }
+    }
+
+    /// The next output, if one is ready now.
+    fn ready_now(&mut self) -> Option<F::Output> {
+        match self.poll_next(&mut Context::from_waker(
+            futures_util::task::noop_waker_ref(),
+        )) {
+            Poll::Ready(out) => out,
+            Poll::Pending => None,
+        }
     }
 }
 
@@ -350,7 +384,9 @@ struct Release {
 impl Driver {
     fn new(io: Box<dyn Io>, conn: Connection, p: ConnParams) -> Driver {
         Driver {
-            io: Some(io),
+            io,
+            rbuf: BytesMut::new(),
+            wq: WriteQueue::default(),
             conn,
             log: AccessRecord::enabled(),
             p,
@@ -363,67 +399,36 @@ impl Driver {
         }
     }
 
-    async fn run(&mut self, rbuf: &mut BytesMut) -> io::Result<()> {
-        let Some(io) = self.io.take() else {
-            return Ok(());
-        };
-        let (mut reader, mut writer) = tokio::io::split(io);
-        let res = self.serve(&mut reader, &mut writer, rbuf).await;
+    async fn run(&mut self) -> io::Result<()> {
+        let res = self.serve().await;
         // Handlers and body producers end with the connection.
         self.streams.clear();
         self.handlers.clear();
         self.bodies.clear();
         // Best effort: the last frames (GOAWAY), then a lingering close.
+        // Boxed: the connection's future would otherwise be as large as
+        // this last part for its whole life.
         let mut out = VecDeque::new();
         self.conn.take_output(&mut out, now());
-        let last = async {
-            for seg in out {
-                if writer.write_all(&seg).await.is_err() {
-                    break;
-                }
-            }
-        };
-        let _ = tokio::time::timeout(LINGER_TIME, last).await;
-        // Bounded too: a TLS flush or close_notify waits on a peer that
-        // may read nothing.
-        let close = async {
-            let _ = writer.flush().await;
-            let _ = writer.shutdown().await;
-        };
-        let _ = tokio::time::timeout(LINGER_TIME, close).await;
-        let linger = async {
-            let mut sink = vec![0u8; 16 * 1024];
-            let mut total = 0usize;
-            while total < LINGER_MAX {
-                match reader.read(&mut sink).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => total += n,
-                }
-            }
-        };
-        let _ = tokio::time::timeout(LINGER_TIME, linger).await;
+        Box::pin(close(&mut self.io, out)).await;
         res
     }
 
-    async fn serve(
-        &mut self,
-        reader: &mut ReadHalf<Box<dyn Io>>,
-        writer: &mut WriteHalf<Box<dyn Io>>,
-        rbuf: &mut BytesMut,
-    ) -> io::Result<()> {
-        let mut wq = WriteQueue::default();
+    async fn serve(&mut self) -> io::Result<()> {
         let mut needs_flush = false;
         let mut read_open = true;
         let mut shutdown_seen = false;
         let mut write_waiting: Option<std::time::Instant> = None;
+        // Where the next wait starts polling its sources (`poll_wait`).
+        let mut turn = 0u8;
         // The core's timers (SETTINGS acknowledgement, idle, stalled
         // peer, graceful shutdown) share this one.
         let first = self.conn.poll_timeout().map(Instant::from_std);
         let timer = tokio::time::sleep_until(first.unwrap_or_else(Instant::now));
         tokio::pin!(timer);
         // Bytes read with the preface (prior knowledge) or after the 101.
-        if !rbuf.is_empty() {
-            let _ = self.conn.recv(rbuf, now());
+        if !self.rbuf.is_empty() {
+            let _ = self.conn.recv(&mut self.rbuf, now());
         }
         loop {
             self.process();
@@ -432,41 +437,41 @@ impl Driver {
             // handler is cancelled at once), so the core's "no stream open"
             // is the connection's idle.
             let t = self.now();
-            wq.take_from(&mut self.conn, t);
+            self.wq.take_from(&mut self.conn, t);
             for _ in 0..FILL_ROUNDS {
-                if wq.len >= OUTPUT_REFILL_BELOW {
+                if self.wq.len >= OUTPUT_REFILL_BELOW {
                     break;
                 }
                 // More queued DATA may fit now that the output drained;
                 // streams it left with room poll their bodies, and what
                 // those have ready joins this write.
-                let before = wq.len;
+                let before = self.wq.len;
                 self.conn.refill();
                 self.process();
                 self.drain_ready();
-                wq.take_from(&mut self.conn, t);
-                if wq.len == before {
+                self.wq.take_from(&mut self.conn, t);
+                if self.wq.len == before {
                     break;
                 }
             }
-            if self.conn.is_done() && wq.is_empty() && !needs_flush {
+            if self.conn.is_done() && self.wq.is_empty() && !needs_flush {
                 return Ok(());
             }
-            if !read_open && self.conn.open_streams() == 0 && wq.is_empty() && !needs_flush {
+            if !read_open && self.conn.open_streams() == 0 && self.wq.is_empty() && !needs_flush {
                 // The peer closed its side and nothing is in flight.
                 return Ok(());
             }
             let can_read = read_open
                 && !self.conn.is_done()
-                && wq.len + self.conn.output_len() < self.p.limits.h2_max_queued_output;
-            if rbuf.is_empty() {
+                && self.wq.len + self.conn.output_len() < self.p.limits.h2_max_queued_output;
+            if self.rbuf.is_empty() {
                 // Everything read was consumed: give the buffer back, so
                 // that an idle connection (or one whose streams all wait on
                 // their handlers) holds none; the next read goes through
                 // the stack (`read_some`).
-                *rbuf = BytesMut::new();
-            } else if can_read && rbuf.capacity() - rbuf.len() < READ_MIN_ROOM {
-                rbuf.reserve(READ_CHUNK);
+                self.rbuf = BytesMut::new();
+            } else if can_read && self.rbuf.capacity() - self.rbuf.len() < READ_MIN_ROOM {
+                self.rbuf.reserve(READ_CHUNK);
             }
             // One timer serves every deadline of the core. It is moved
             // earlier at once but never later: when it fires before the
@@ -477,7 +482,7 @@ impl Driver {
             // for that long ends the connection (a peer that never reads).
             // Counted here, at the socket; the core's own stall rule
             // covers shut flow-control windows.
-            if wq.is_empty() && !needs_flush {
+            if self.wq.is_empty() && !needs_flush {
                 write_waiting = None;
             } else if write_waiting.is_none() {
                 write_waiting = Some(t);
@@ -501,40 +506,41 @@ impl Driver {
             };
             // What follows the wait happens at a new time.
             self.clock = None;
-            tokio::select! {
-                r = read_some(reader, rbuf), if can_read => match r {
-                    Ok(0) => {
-                        read_open = false;
-                        self.on_peer_closed();
-                    }
-                    Ok(_) => {
-                        let now = self.now();
-                        let _ = self.conn.recv(rbuf, now);
-                    }
-                    Err(e) => return Err(e),
-                },
-                r = wq.write_or_flush(writer), if !wq.is_empty() || needs_flush => {
-                    let n = r?;
+            let wait = Wait {
+                can_read,
+                write: !self.wq.is_empty() || needs_flush,
+                drain: !shutdown_seen,
+                timer: timer_armed,
+                turn,
+            };
+            turn = (turn + 1) % SOURCES;
+            match std::future::poll_fn(|cx| self.poll_wait(cx, wait, timer.as_mut())).await {
+                Woken::Read(Ok(0)) => {
+                    read_open = false;
+                    self.on_peer_closed();
+                }
+                Woken::Read(Ok(_)) => {
+                    let now = self.now();
+                    let _ = self.conn.recv(&mut self.rbuf, now);
+                }
+                Woken::Read(Err(e)) | Woken::Wrote(Err(e)) => return Err(e),
+                Woken::Wrote(Ok(n)) => {
                     write_waiting = None;
-                    if wq.is_empty() {
+                    if self.wq.is_empty() {
                         needs_flush = false;
                     } else {
-                        wq.advance(n);
+                        self.wq.advance(n);
                         needs_flush = true;
                     }
                 }
-                Some((id, resp)) = self.handlers.next(), if !self.handlers.is_empty() => {
-                    self.on_response(id, resp);
-                }
-                Some(polled) = self.bodies.next(), if !self.bodies.is_empty() => {
+                Woken::Response(id, resp) => self.on_response(id, resp),
+                Woken::Chunk(polled) => {
                     if let Some((id, body, chunk)) = polled {
                         self.on_chunk(id, body, chunk);
                     }
                 }
-                Some((id, credit)) = recv_release(&mut self.release), if self.release.is_some() => {
-                    self.on_release(id, credit);
-                }
-                () = draining(&self.p.drain), if !shutdown_seen => {
+                Woken::Release(id, credit) => self.on_release(id, credit),
+                Woken::Drain => {
                     shutdown_seen = true;
                     // Graceful shutdown (§6.8): GOAWAY 2^31-1 + PING, then
                     // the final GOAWAY on the PING answer (or after
@@ -543,8 +549,9 @@ impl Driver {
                     self.conn.start_shutdown(now());
                     self.end_event_streams();
                 }
-                () = &mut timer, if timer_armed => {
-                    if stall_at(write_waiting, &self.p.limits).is_some_and(|s| Instant::now() >= s) {
+                Woken::Timer => {
+                    if stall_at(write_waiting, &self.p.limits).is_some_and(|s| Instant::now() >= s)
+                    {
                         return Err(io::Error::new(
                             io::ErrorKind::TimedOut,
                             "the peer read nothing for write_stall_timeout",
@@ -554,13 +561,63 @@ impl Driver {
                     self.conn.handle_timeout(now());
                     // The core gives back its streams' memory on a timer
                     // once idle; the driver follows.
-                    if wq.is_empty() && !needs_flush {
-                        self.shed(&mut wq);
+                    if self.wq.is_empty() && !needs_flush {
+                        self.shed();
                     }
                 }
             }
             self.drain_ready();
         }
+    }
+
+    /// One poll of everything the loop waits on, from `wait.turn`'s
+    /// source on (a rotating start, as `tokio::select!`'s random one, so
+    /// that a source that is always ready starves no other). A poll
+    /// function rather than `select!`: the connection's future holds no
+    /// per-branch futures across the wait (about 150 bytes), and the socket
+    /// is not split into halves behind a lock.
+    fn poll_wait(
+        &mut self,
+        cx: &mut Context<'_>,
+        wait: Wait,
+        mut timer: Pin<&mut tokio::time::Sleep>,
+    ) -> Poll<Woken> {
+        for i in 0..SOURCES {
+            // `turn` < SOURCES: no overflow.
+            let woken = match (wait.turn + i) % SOURCES {
+                0 if wait.can_read => {
+                    poll_read_some(&mut self.io, &mut self.rbuf, cx).map(Woken::Read)
+                }
+                1 if wait.write => self
+                    .wq
+                    .poll_write_or_flush(&mut self.io, cx)
+                    .map(Woken::Wrote),
+                2 => match self.handlers.poll_next(cx) {
+                    Poll::Ready(Some((id, resp))) => Poll::Ready(Woken::Response(id, resp)),
+                    _ => Poll::Pending,
+                },
+                3 => match self.bodies.poll_next(cx) {
+                    Poll::Ready(Some(polled)) => Poll::Ready(Woken::Chunk(polled)),
+                    _ => Poll::Pending,
+                },
+                4 => match &mut self.release {
+                    Some(r) => match r.rx.poll_recv(cx) {
+                        Poll::Ready(Some((id, credit))) => Poll::Ready(Woken::Release(id, credit)),
+                        _ => Poll::Pending,
+                    },
+                    None => Poll::Pending,
+                },
+                // No waker to register: the connection's task is woken
+                // when the flag is set (see `Drain`).
+                5 if wait.drain && self.p.drain.is_set() => Poll::Ready(Woken::Drain),
+                6 if wait.timer => timer.as_mut().poll(cx).map(|()| Woken::Timer),
+                _ => Poll::Pending,
+            };
+            if woken.is_ready() {
+                return woken;
+            }
+        }
+        Poll::Pending
     }
 
     /// With no stream in flight and nothing to write, gives back what the
@@ -569,7 +626,7 @@ impl Driver {
     /// Called when the timer fires: the core's rule for this is a moment
     /// without streams (`SHED_AFTER`), so that a busy connection keeps its
     /// capacity between batches.
-    fn shed(&mut self, wq: &mut WriteQueue) {
+    fn shed(&mut self) {
         if !self.streams.is_empty() || self.conn.open_streams() > 0 {
             return;
         }
@@ -582,18 +639,18 @@ impl Driver {
             self.bodies = LazyUnordered::default();
         }
         self.writable = Vec::new();
-        wq.segs = VecDeque::new();
+        self.wq.segs = VecDeque::new();
     }
 
     /// Handles work that is ready now, so that one write carries it all.
     fn drain_ready(&mut self) {
         for _ in 0..BATCH {
             let mut progressed = false;
-            if let Some(Some((id, resp))) = self.handlers.next().now_or_never() {
+            if let Some((id, resp)) = self.handlers.ready_now() {
                 self.on_response(id, resp);
                 progressed = true;
             }
-            if let Some(Some(polled)) = self.bodies.next().now_or_never() {
+            if let Some(polled) = self.bodies.ready_now() {
                 if let Some((id, body, chunk)) = polled {
                     self.on_chunk(id, body, chunk);
                 }
@@ -1257,52 +1314,85 @@ impl WriteQueue {
     }
 
     /// Writes some of the queue (vectored), or flushes when it is empty;
-    /// returns the bytes written. Cancel-safe: a write either happened (and
-    /// is counted) or not.
-    async fn write_or_flush(&self, w: &mut WriteHalf<Box<dyn Io>>) -> io::Result<usize> {
+    /// returns the bytes written. A write either happened (and is
+    /// counted) or not.
+    fn poll_write_or_flush(
+        &self,
+        io: &mut Box<dyn Io>,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<usize>> {
         if self.is_empty() {
-            w.flush().await?;
-            return Ok(0);
+            return Pin::new(&mut **io).poll_flush(cx).map_ok(|()| 0);
         }
-        // The slices are built on each poll, so the connection's future
-        // does not carry them across the await.
-        let n = std::future::poll_fn(|cx| {
-            let mut iov = [IoSlice::new(&[]); MAX_IOV];
-            let mut k = 0;
-            for seg in self.segs.iter().filter(|s| !s.is_empty()).take(MAX_IOV) {
-                iov[k] = IoSlice::new(seg);
-                k += 1;
-            }
-            Pin::new(&mut *w).poll_write_vectored(cx, &iov[..k])
-        })
-        .await?;
-        if n == 0 {
-            return Err(io::ErrorKind::WriteZero.into());
+        let mut iov = [IoSlice::new(&[]); MAX_IOV];
+        let mut k = 0;
+        for seg in self.segs.iter().filter(|s| !s.is_empty()).take(MAX_IOV) {
+            iov[k] = IoSlice::new(seg);
+            k += 1;
         }
-        Ok(n)
+        match Pin::new(&mut **io).poll_write_vectored(cx, &iov[..k]) {
+            Poll::Ready(Ok(0)) => Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+            other => other,
+        }
     }
 }
 
 /// Reads into `rbuf`; when it holds no buffer, reads through the stack and
 /// allocates only for the bytes that arrived (an idle connection waits for
-/// input without a buffer). Cancel-safe like `read_buf`.
-async fn read_some(r: &mut ReadHalf<Box<dyn Io>>, rbuf: &mut BytesMut) -> io::Result<usize> {
+/// input without a buffer). A read either happened or not.
+fn poll_read_some(
+    io: &mut Box<dyn Io>,
+    rbuf: &mut BytesMut,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<usize>> {
     if rbuf.capacity() > 0 {
-        return r.read_buf(rbuf).await;
+        // `read_buf` keeps nothing between polls: a new one per poll.
+        let read = std::pin::pin!(io.read_buf(rbuf));
+        return read.poll(cx);
     }
-    std::future::poll_fn(|cx| {
-        let mut room = [std::mem::MaybeUninit::<u8>::uninit(); BUFFERLESS_READ];
-        let mut rb = ReadBuf::uninit(&mut room);
-        match Pin::new(&mut *r).poll_read(cx, &mut rb) {
-            Poll::Ready(Ok(())) => {
-                rbuf.extend_from_slice(rb.filled());
-                Poll::Ready(Ok(rb.filled().len()))
-            }
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Pending => Poll::Pending,
+    let mut room = [std::mem::MaybeUninit::<u8>::uninit(); BUFFERLESS_READ];
+    let mut rb = ReadBuf::uninit(&mut room);
+    match Pin::new(&mut **io).poll_read(cx, &mut rb) {
+        Poll::Ready(Ok(())) => {
+            rbuf.extend_from_slice(rb.filled());
+            Poll::Ready(Ok(rb.filled().len()))
         }
-    })
-    .await
+        Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+        Poll::Pending => Poll::Pending,
+    }
+}
+
+/// The end of a connection: its last frames (`out`), a flush and close,
+/// then a lingering read, each part bounded by `LINGER_TIME` (a TLS flush
+/// or close_notify waits on a peer that may read nothing).
+async fn close(io: &mut Box<dyn Io>, out: VecDeque<Bytes>) {
+    let last = async {
+        for seg in out {
+            if io.write_all(&seg).await.is_err() {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER_TIME, last).await;
+    let close = async {
+        let _ = io.flush().await;
+        let _ = io.shutdown().await;
+    };
+    let _ = tokio::time::timeout(LINGER_TIME, close).await;
+    // Keep reading (and dropping) for a moment, so that closing with
+    // unread input does not reset the connection before the peer read our
+    // GOAWAY.
+    let linger = async {
+        let mut sink = vec![0u8; 16 * 1024];
+        let mut total = 0usize;
+        while total < LINGER_MAX {
+            match io.read(&mut sink).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => total += n,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER_TIME, linger).await;
 }
 
 /// The name of an HTTP/2 error code, for the access record.
@@ -1314,12 +1404,4 @@ fn reason_name(r: Reason) -> &'static str {
 /// (`tokio::time::pause`) drives the core's timers too.
 fn now() -> std::time::Instant {
     Instant::now().into_std()
-}
-
-/// The next consumed-credit report, if the channel exists.
-async fn recv_release(r: &mut Option<Box<Release>>) -> Option<(StreamId, Credit)> {
-    match r {
-        Some(r) => r.rx.recv().await,
-        None => std::future::pending().await,
-    }
 }
