@@ -22,14 +22,21 @@ pub struct TlsInfo {
 }
 
 /// Shared state of one connection. Cheap to clone through [`ConnContext`].
+///
+/// Every open connection holds one: what most connections do not use (TLS
+/// facts, connection values) is boxed, which keeps it in the allocator's
+/// 128-byte class (224 bytes unboxed).
 pub(crate) struct ConnInfo {
     pub(crate) id: u64,
     pub(crate) peer: SocketAddr,
     pub(crate) local: SocketAddr,
     version: AtomicU8,
-    pub(crate) tls: Option<TlsInfo>,
-    values: Mutex<HashMap<TypeId, Box<dyn Any + Send + Sync>>>,
+    pub(crate) tls: Option<Box<TlsInfo>>,
+    /// Created with the first value set.
+    values: Mutex<Option<Box<Values>>>,
 }
+
+type Values = HashMap<TypeId, Box<dyn Any + Send + Sync>>;
 
 fn version_code(v: Version) -> u8 {
     match v {
@@ -118,8 +125,8 @@ impl ConnContext {
                 peer,
                 local,
                 version: AtomicU8::new(version_code(version)),
-                tls,
-                values: Mutex::new(HashMap::new()),
+                tls: tls.map(Box::new),
+                values: Mutex::new(None),
             }),
         }
     }
@@ -159,7 +166,7 @@ impl ConnContext {
     }
     /// TLS facts, when the connection is over TLS.
     pub fn tls(&self) -> Option<&TlsInfo> {
-        self.inner.tls.as_ref()
+        self.inner.tls.as_deref()
     }
     /// The SNI server name the client sent, if any.
     pub fn server_name(&self) -> Option<&str> {
@@ -174,13 +181,17 @@ impl ConnContext {
     /// of the same type.
     pub fn set<T: Any + Send + Sync + Clone>(&self, value: T) {
         if let Ok(mut m) = self.inner.values.lock() {
-            m.insert(TypeId::of::<T>(), Box::new(value));
+            m.get_or_insert_with(Box::default)
+                .insert(TypeId::of::<T>(), Box::new(value));
         }
     }
     /// A copy of the connection value of type `T`, if one was set.
     pub fn get<T: Any + Send + Sync + Clone>(&self) -> Option<T> {
         let m = self.inner.values.lock().ok()?;
-        m.get(&TypeId::of::<T>())?.downcast_ref::<T>().cloned()
+        m.as_ref()?
+            .get(&TypeId::of::<T>())?
+            .downcast_ref::<T>()
+            .cloned()
     }
     /// Updates (or creates from `Default`) the connection value of type `T`
     /// and returns a copy of the new value.
@@ -191,6 +202,7 @@ impl ConnContext {
             return v;
         };
         let slot = m
+            .get_or_insert_with(Box::default)
             .entry(TypeId::of::<T>())
             .or_insert_with(|| Box::new(T::default()));
         match slot.downcast_mut::<T>() {
@@ -297,5 +309,30 @@ impl RequestContext {
     /// The `Last-Event-ID` header a reconnecting `EventSource` sends.
     pub fn last_event_id(&self) -> Option<&str> {
         self.header("last-event-id")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every open connection holds its `ConnInfo` behind an `Arc` (two
+    /// counters, 16 bytes): keep the pair in the allocator's 128-byte class.
+    #[test]
+    fn connection_info_stays_small() {
+        let size = std::mem::size_of::<ConnInfo>() + 16;
+        assert!(size <= 128, "ConnInfo in its Arc: {size} bytes");
+    }
+
+    #[test]
+    fn connection_values_are_kept_per_type() {
+        let c = ConnContext::in_process();
+        assert_eq!(c.get::<u32>(), None);
+        c.set(7u32);
+        c.set(String::from("x"));
+        assert_eq!(c.get::<u32>(), Some(7));
+        assert_eq!(c.update::<u32>(|v| *v += 1), 8);
+        assert_eq!(c.update::<u64>(|v| *v += 2), 2);
+        assert_eq!(c.get::<String>().as_deref(), Some("x"));
     }
 }

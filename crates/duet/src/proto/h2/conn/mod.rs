@@ -516,6 +516,10 @@ impl Connection {
             self.timers.discards = VecDeque::new();
         }
         self.scratch = BytesMut::new();
+        // The HPACK tables stay (the next request refers to them), without
+        // the room they grew for.
+        self.decoder.shed();
+        self.encoder.shed();
     }
 
     /// Number of streams not yet closed.

@@ -3,7 +3,7 @@
 
 use bytes::{Bytes, BytesMut};
 
-use super::table::{entry_size, owned_pair, static_entry, DynamicTable, STATIC_LEN};
+use super::table::{entry_size, static_entry, DynamicTable, STATIC_LEN};
 use super::{huffman, integer, DecoderError};
 
 /// Extra capacity reserved, beyond the string at hand, when the block's
@@ -135,14 +135,14 @@ impl Decoder {
             } else if first & 0x40 != 0 {
                 // RFC 7541 §6.2.1: literal with incremental indexing.
                 let index = integer::decode(block, &mut pos, 6)?;
-                let (name, value, new_name) = self.literal(block, &mut pos, index, &mut strings)?;
-                self.insert(name, value, new_name)
+                let (name, value) = self.literal(block, &mut pos, index, &mut strings)?;
+                self.insert(name, value)
             } else {
                 // RFC 7541 §6.2.2 (0000) without indexing and §6.2.3 (0001)
                 // never indexed: the same to a decoder that does not
                 // forward fields.
                 let index = integer::decode(block, &mut pos, 4)?;
-                let (name, value, _) = self.literal(block, &mut pos, index, &mut strings)?;
+                let (name, value) = self.literal(block, &mut pos, index, &mut strings)?;
                 (name, value)
             };
             // RFC 9113 §6.5.2: name + value + 32 per field.
@@ -173,47 +173,42 @@ impl Decoder {
             return static_entry(index).ok_or(DecoderError::IndexOutOfRange);
         }
         self.table
-            .get(index - STATIC_LEN - 1)
-            .cloned()
+            .get_shared(index - STATIC_LEN - 1)
             .ok_or(DecoderError::IndexOutOfRange)
     }
 
     /// Reads the name (indexed when `index` is not 0, RFC 7541 §6.2) and the
-    /// value of a literal field. The flag says the name is a new literal.
+    /// value of a literal field.
     fn literal(
         &self,
         block: &[u8],
         pos: &mut usize,
         index: usize,
         strings: &mut BytesMut,
-    ) -> Result<(Bytes, Bytes, bool), DecoderError> {
-        let new_name = index == 0;
-        let name = if new_name {
+    ) -> Result<(Bytes, Bytes), DecoderError> {
+        let name = if index == 0 {
             read_string(block, pos, strings)?
         } else {
             self.field(index)?.0
         };
         let value = read_string(block, pos, strings)?;
-        Ok((name, value, new_name))
+        Ok((name, value))
     }
 
     /// Adds a field to the dynamic table (RFC 7541 §6.2.1, §4.4) and
-    /// returns it as stored. Literal strings are copied into the table's
-    /// own allocation so that an entry never keeps a whole block's string
-    /// buffer alive.
-    fn insert(&mut self, name: Bytes, value: Bytes, new_name: bool) -> (Bytes, Bytes) {
-        if entry_size(&name, &value) > self.table.max_size() {
-            // Empties the table; nothing is stored.
-            self.table.insert(name.clone(), value.clone());
+    /// returns it as stored (the table copies it into its own allocation,
+    /// so that an entry never keeps a whole block's string buffer alive).
+    fn insert(&mut self, name: Bytes, value: Bytes) -> (Bytes, Bytes) {
+        if !self.table.insert(&name, &value) {
+            // Larger than the table: it emptied, nothing is stored.
             return (name, value);
         }
-        let (name, value) = if new_name {
-            owned_pair(&name, &value)
-        } else {
-            (name, Bytes::copy_from_slice(&value))
-        };
-        self.table.insert(name.clone(), value.clone());
-        (name, value)
+        self.table.get_shared(0).unwrap_or((name, value))
+    }
+
+    /// Frees the table's spare room (an idle connection).
+    pub fn shed(&mut self) {
+        self.table.shed();
     }
 
     #[cfg(test)]

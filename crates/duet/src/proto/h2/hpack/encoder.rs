@@ -4,8 +4,7 @@
 use bytes::BytesMut;
 
 use super::table::{
-    entry_size, owned_pair, static_find_from, static_name_index, DynamicTable, StaticMatch,
-    STATIC_LEN,
+    entry_size, static_find_from, static_name_index, DynamicTable, StaticMatch, STATIC_LEN,
 };
 use super::{huffman, integer, DEFAULT_TABLE_SIZE};
 
@@ -190,13 +189,17 @@ impl Encoder {
         }
         encode_string(value, dst);
         if indexing == Indexing::Incremental {
-            let (name, value) = owned_pair(name, value);
             self.table.insert(name, value);
             // The new entry is the newest, relative index 0 (§2.3.3).
             if let Some(recent) = self.recent.get_mut(slot) {
                 *recent = self.table.absolute(0);
             }
         }
+    }
+
+    /// Frees the table's spare room (an idle connection).
+    pub fn shed(&mut self) {
+        self.table.shed();
     }
 
     /// The dynamic table's answer for a field ([`DynamicTable::find`]),
@@ -215,7 +218,7 @@ impl Encoder {
         let recent = self.recent.get(slot).and_then(|&abs| {
             let i = self.table.relative(abs)?;
             let (n, v) = self.table.get(i)?;
-            (v.as_ref() == value && n.as_ref() == name).then_some(StaticMatch::Full(i))
+            (v == value && n == name).then_some(StaticMatch::Full(i))
         });
         debug_assert!(recent.is_none() || recent == self.table.find(name, value));
         recent.or_else(|| self.table.find(name, value))

@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 
 /// The static table, RFC 7541 Appendix A. Index `i` (1-based) is
 /// `STATIC_TABLE[i - 1]`.
@@ -241,22 +241,90 @@ pub(super) fn static_name_index(name: &[u8]) -> Option<usize> {
     })
 }
 
-/// Copies a name and a value into one allocation owned by the table, so
-/// that an entry never keeps a larger buffer alive and its size in memory
-/// matches its accounted size.
-pub(super) fn owned_pair(name: &[u8], value: &[u8]) -> (Bytes, Bytes) {
-    let mut buf = BytesMut::with_capacity(name.len() + value.len());
-    buf.put_slice(name);
-    buf.put_slice(value);
-    let name = buf.split_to(name.len()).freeze();
-    (name, buf.freeze())
+/// A dynamic table entry in one allocation owned by the table, so that an
+/// entry never keeps a larger buffer alive and its size in memory is close
+/// to its accounted size: the value alone when the name is one of the
+/// static table's (most fields), else the name then the value. 40 bytes in
+/// the table's ring instead of two `Bytes` (64): an idle connection keeps
+/// its tables.
+#[derive(Debug)]
+struct Entry {
+    bytes: Bytes,
+    /// `STATIC_NAME | i` for the name of static entry `i`, else the name's
+    /// length (a name is shorter than the table, so far below 2^31).
+    name: u32,
+}
+
+/// Marks `Entry::name` as a static table index.
+const STATIC_NAME: u32 = 1 << 31;
+
+impl Entry {
+    fn new(name: &[u8], value: &[u8]) -> Entry {
+        if let Some(i) = static_name_index(name) {
+            return Entry {
+                bytes: Bytes::copy_from_slice(value),
+                name: STATIC_NAME | i as u32,
+            };
+        }
+        let mut bytes = Vec::with_capacity(name.len() + value.len());
+        bytes.extend_from_slice(name);
+        bytes.extend_from_slice(value);
+        Entry {
+            bytes: Bytes::from(bytes),
+            name: u32::try_from(name.len()).unwrap_or(u32::MAX) & !STATIC_NAME,
+        }
+    }
+
+    /// The static name, when the name is one.
+    fn static_name(&self) -> Option<&'static [u8]> {
+        if self.name & STATIC_NAME == 0 {
+            return None;
+        }
+        let i = (self.name & !STATIC_NAME) as usize;
+        Some(
+            STATIC_TABLE
+                .get(i.wrapping_sub(1))
+                .map_or(&b""[..], |e| e.0.as_bytes()),
+        )
+    }
+
+    /// Where the value starts in `bytes`.
+    fn split(&self) -> usize {
+        if self.name & STATIC_NAME != 0 {
+            0
+        } else {
+            (self.name as usize).min(self.bytes.len())
+        }
+    }
+
+    fn name(&self) -> &[u8] {
+        match self.static_name() {
+            Some(n) => n,
+            None => &self.bytes[..self.split()],
+        }
+    }
+
+    fn value(&self) -> &[u8] {
+        &self.bytes[self.split()..]
+    }
+
+    /// The name and value, shared with the entry (not copied).
+    fn shared(&self) -> (Bytes, Bytes) {
+        match self.static_name() {
+            Some(n) => (Bytes::from_static(n), self.bytes.clone()),
+            None => {
+                let split = self.split();
+                (self.bytes.slice(..split), self.bytes.slice(split..))
+            }
+        }
+    }
 }
 
 /// The dynamic table (RFC 7541 §2.3.2): newest entry first, so relative
 /// index 0 is HPACK index 62.
 #[derive(Debug)]
 pub(super) struct DynamicTable {
-    entries: VecDeque<(Bytes, Bytes)>,
+    entries: VecDeque<Entry>,
     /// Sum of the entries' sizes (RFC 7541 §4.1).
     size: usize,
     /// Current maximum size (RFC 7541 §4.2).
@@ -292,25 +360,38 @@ impl DynamicTable {
         self.entries.len()
     }
 
-    /// The entry at relative index `i` (0 = newest).
-    pub(super) fn get(&self, i: usize) -> Option<&(Bytes, Bytes)> {
-        self.entries.get(i)
+    /// The name and value at relative index `i` (0 = newest).
+    pub(super) fn get(&self, i: usize) -> Option<(&[u8], &[u8])> {
+        self.entries.get(i).map(|e| (e.name(), e.value()))
     }
 
-    /// Adds an entry, evicting the oldest ones to make room; an entry
-    /// larger than the maximum size empties the table and is not added
-    /// (RFC 7541 §4.4).
-    pub(super) fn insert(&mut self, name: Bytes, value: Bytes) {
-        let size = entry_size(&name, &value);
+    /// The name and value at relative index `i`, shared with the table
+    /// (not copied).
+    pub(super) fn get_shared(&self, i: usize) -> Option<(Bytes, Bytes)> {
+        self.entries.get(i).map(Entry::shared)
+    }
+
+    /// Adds a copy of a field, evicting the oldest entries to make room;
+    /// an entry larger than the maximum size empties the table and is not
+    /// added (RFC 7541 §4.4). True when it was added.
+    pub(super) fn insert(&mut self, name: &[u8], value: &[u8]) -> bool {
+        let size = entry_size(name, value);
         if size > self.max_size {
             self.entries.clear();
             self.size = 0;
-            return;
+            return false;
         }
         self.evict_to(self.max_size - size);
         self.size += size;
-        self.entries.push_front((name, value));
+        self.entries.push_front(Entry::new(name, value));
         self.inserted = self.inserted.wrapping_add(1);
+        true
+    }
+
+    /// Frees the ring's spare slots (an idle connection keeps its table
+    /// but not the room it grew for).
+    pub(super) fn shed(&mut self) {
+        self.entries.shrink_to_fit();
     }
 
     /// The absolute number of the entry at relative index `i`.
@@ -337,7 +418,7 @@ impl DynamicTable {
     fn evict_to(&mut self, target: usize) {
         while self.size > target {
             match self.entries.pop_back() {
-                Some((name, value)) => self.size -= entry_size(&name, &value),
+                Some(e) => self.size -= entry_size(e.name(), e.value()),
                 None => {
                     self.size = 0;
                     break;
@@ -350,9 +431,9 @@ impl DynamicTable {
     /// match if there is one, else of the newest entry with that name.
     pub(super) fn find(&self, name: &[u8], value: &[u8]) -> Option<StaticMatch> {
         let mut by_name = None;
-        for (i, (n, v)) in self.entries.iter().enumerate() {
-            if n.as_ref() == name {
-                if v.as_ref() == value {
+        for (i, e) in self.entries.iter().enumerate() {
+            if e.name() == name {
+                if e.value() == value {
                     return Some(StaticMatch::Full(i));
                 }
                 by_name.get_or_insert(i);
@@ -399,10 +480,10 @@ mod tests {
     #[test]
     fn eviction_and_oversized_entries() {
         let mut t = DynamicTable::new(100);
-        t.insert(Bytes::from_static(b"a"), Bytes::from_static(b"1")); // 34
-        t.insert(Bytes::from_static(b"b"), Bytes::from_static(b"2")); // 34
+        t.insert(b"a", b"1"); // 34
+        t.insert(b"b", b"2"); // 34
         assert_eq!((t.len(), t.size()), (2, 68));
-        t.insert(Bytes::from_static(b"c"), Bytes::from_static(b"3"));
+        t.insert(b"c", b"3");
         // "a" evicted: 34 * 3 > 100.
         assert_eq!((t.len(), t.size()), (2, 68));
         assert_eq!(t.get(0).map(|e| &e.0[..]), Some(&b"c"[..]));
@@ -413,10 +494,10 @@ mod tests {
         t.set_max_size(40);
         assert_eq!((t.len(), t.size()), (1, 34));
         // Larger than the table: empties it (RFC 7541 §4.4).
-        t.insert(Bytes::from_static(b"long-name"), Bytes::from_static(b"v"));
+        t.insert(b"long-name", b"v");
         assert_eq!((t.len(), t.size()), (0, 0));
         t.set_max_size(0);
-        t.insert(Bytes::from_static(b""), Bytes::from_static(b""));
+        t.insert(b"", b"");
         assert_eq!((t.len(), t.size()), (0, 0));
     }
 
@@ -426,12 +507,12 @@ mod tests {
     fn absolute_numbers_follow_entries() {
         let mut t = DynamicTable::new(100);
         t.inserted = u32::MAX - 1;
-        t.insert(Bytes::from_static(b"a"), Bytes::from_static(b"1")); // 34
+        t.insert(b"a", b"1"); // 34
         let a = t.absolute(0);
         assert_eq!(a, u32::MAX - 1);
         assert_eq!(t.relative(a), Some(0));
-        t.insert(Bytes::from_static(b"b"), Bytes::from_static(b"2"));
-        t.insert(Bytes::from_static(b"c"), Bytes::from_static(b"3"));
+        t.insert(b"b", b"2");
+        t.insert(b"c", b"3");
         // "a" evicted; the counter wrapped at "c".
         assert_eq!(t.relative(a), None);
         let b = t.absolute(1);
@@ -443,9 +524,29 @@ mod tests {
         assert_eq!((t.relative(b), t.relative(0)), (None, None));
     }
 
+    /// An entry is one allocation: its shared name and value are slices of
+    /// it (or a static name and the value), and shedding keeps the entries.
     #[test]
-    fn owned_pair_splits() {
-        let (n, v) = owned_pair(b"name", b"value");
-        assert_eq!((&n[..], &v[..]), (&b"name"[..], &b"value"[..]));
+    fn entries_hold_name_and_value_together() {
+        let mut t = DynamicTable::new(4096);
+        for i in 0..5u8 {
+            t.insert(b"name", &[b'v', b'0' + i]);
+        }
+        let (n, v) = t.get_shared(0).unwrap_or_default();
+        assert_eq!((&n[..], &v[..]), (&b"name"[..], &b"v4"[..]));
+        assert_eq!(n.as_ptr().wrapping_add(4), v.as_ptr());
+        t.insert(b"user-agent", b"curl");
+        let (n, v) = t.get_shared(0).unwrap_or_default();
+        assert_eq!((&n[..], &v[..]), (&b"user-agent"[..], &b"curl"[..]));
+        assert_eq!(t.find(b"user-agent", b"curl"), Some(StaticMatch::Full(0)));
+        assert_eq!(t.find(b"name", b"v0"), Some(StaticMatch::Full(5)));
+        t.shed();
+        assert_eq!(t.len(), 6);
+        assert_eq!(t.get(5), Some((&b"name"[..], &b"v0"[..])));
+        assert_eq!(t.get(0), Some((&b"user-agent"[..], &b"curl"[..])));
+        t.insert(b"", b"");
+        assert_eq!(t.get(0), Some((&b""[..], &b""[..])));
+        // The accounted size counts the static name too (RFC 7541 §4.1).
+        assert_eq!(t.size(), 32 * 7 + 5 * 6 + 14);
     }
 }
