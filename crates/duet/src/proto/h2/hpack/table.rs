@@ -486,8 +486,8 @@ mod tests {
         t.insert(b"c", b"3");
         // "a" evicted: 34 * 3 > 100.
         assert_eq!((t.len(), t.size()), (2, 68));
-        assert_eq!(t.get(0).map(|e| &e.0[..]), Some(&b"c"[..]));
-        assert_eq!(t.get(1).map(|e| &e.0[..]), Some(&b"b"[..]));
+        assert_eq!(t.get(0).map(|e| e.0), Some(&b"c"[..]));
+        assert_eq!(t.get(1).map(|e| e.0), Some(&b"b"[..]));
         assert_eq!(t.find(b"b", b"2"), Some(StaticMatch::Full(1)));
         assert_eq!(t.find(b"b", b"x"), Some(StaticMatch::Name(1)));
         assert_eq!(t.find(b"a", b"1"), None);
@@ -518,7 +518,7 @@ mod tests {
         let b = t.absolute(1);
         assert_eq!((b, t.absolute(0)), (u32::MAX, 0));
         assert_eq!(t.relative(b), Some(1));
-        assert_eq!(t.get(1).map(|e| &e.0[..]), Some(&b"b"[..]));
+        assert_eq!(t.get(1).map(|e| e.0), Some(&b"b"[..]));
         assert_eq!(t.relative(1), None); // not inserted yet
         t.set_max_size(0);
         assert_eq!((t.relative(b), t.relative(0)), (None, None));
