@@ -468,7 +468,7 @@ impl Driver {
                 // Everything read was consumed: give the buffer back, so
                 // that an idle connection (or one whose streams all wait on
                 // their handlers) holds none; the next read goes through
-                // the stack (`read_some`).
+                // the stack (`poll_read_some`).
                 self.rbuf = BytesMut::new();
             } else if can_read && self.rbuf.capacity() - self.rbuf.len() < READ_MIN_ROOM {
                 self.rbuf.reserve(READ_CHUNK);
