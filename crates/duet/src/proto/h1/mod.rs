@@ -15,6 +15,7 @@ mod parse;
 pub use body::{BodyDecoder, Decoded};
 pub use conn::{BodyFailure, Config, Connection, Event};
 pub use error::{LengthError, ParseError};
+#[cfg(any(test, feature = "unstable-fuzz"))]
 pub use parse::parse_request;
 
 /// How the body of a request is delimited (RFC 9112 §6.3).

@@ -8,7 +8,7 @@
 
 use super::{BodyKind, ParseError, RequestHead};
 use crate::config::Limits;
-use bytes::Bytes;
+use bytes::{Buf, Bytes, BytesMut};
 use http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version};
 use std::mem::MaybeUninit;
 
@@ -26,6 +26,10 @@ const STACK_HEADERS: usize = 128;
 /// `HTTP2-Settings` (RFC 7540 §3.2.1) is not among `http`'s constants.
 const HTTP2_SETTINGS: &str = "http2-settings";
 
+/// Field lines whose places are kept on the stack between tokenizing and
+/// building; a head with more keeps them in a `Vec`.
+const SMALL_FIELDS: usize = 32;
+
 /// Parses one request head from the front of `buf`.
 ///
 /// Returns `Ok(None)` when more bytes are needed, or the head and the number
@@ -41,40 +45,69 @@ const HTTP2_SETTINGS: &str = "http2-settings";
 /// a `\n` or the buffer has outgrown `max_header_bytes` (or
 /// `max_uri_bytes` + 64 before the first line ends), so that a client
 /// dripping a large head byte by byte costs a parse per line, not per byte.
+#[cfg(any(test, feature = "unstable-fuzz"))]
 pub fn parse_request(
     buf: &[u8],
     limits: &Limits,
 ) -> Result<Option<(RequestHead, usize)>, ParseError> {
+    let mut owned = BytesMut::from(buf);
+    Ok(take_request(&mut owned, limits)?.map(|head| (head, buf.len() - owned.len())))
+}
+
+/// [`parse_request`] on a connection's read buffer: a complete head is
+/// split off the front of `buf` without a copy, and the target and every
+/// field value are slices of it (they keep that part of the buffer's
+/// allocation alive while the request lives). On an error `buf` still holds
+/// the head, for the answer's version.
+pub(crate) fn take_request(
+    buf: &mut BytesMut,
+    limits: &Limits,
+) -> Result<Option<RequestHead>, ParseError> {
     let start = match skip_empty_lines(buf)? {
         Some(start) => start,
         None => return Ok(None),
     };
+    let mut small = [FieldSpan::default(); SMALL_FIELDS];
+    let mut big = Vec::new();
     let rest = buf.get(start..).unwrap_or_default();
-    let parsed = if limits.max_headers <= STACK_HEADERS {
+    let line = if limits.max_headers <= STACK_HEADERS {
         let mut slots = [MaybeUninit::<httparse::Header<'_>>::uninit(); STACK_HEADERS];
         let slots = slots.get_mut(..limits.max_headers).unwrap_or_default();
-        parse_head(rest, limits, slots)?
+        tokenize(rest, limits, slots, &mut small, &mut big)?
     } else {
         let mut slots = vec![MaybeUninit::<httparse::Header<'_>>::uninit(); limits.max_headers];
-        parse_head(rest, limits, &mut slots)?
+        tokenize(rest, limits, &mut slots, &mut small, &mut big)?
     };
-    match parsed {
-        None => {
-            // RFC 9112 §2.3 / RFC 9110 §15.5.20: an unfinished head that is
-            // already over the limit can only grow.
-            if buf.len() > limits.max_header_bytes {
-                return Err(too_large());
-            }
-            Ok(None)
+    let Some(line) = line else {
+        // RFC 9112 §2.3 / RFC 9110 §15.5.20: an unfinished head that is
+        // already over the limit can only grow.
+        if buf.len() > limits.max_header_bytes {
+            return Err(too_large());
         }
-        Some((head, len)) => {
-            let total = start + len;
-            if total > limits.max_header_bytes {
-                return Err(too_large());
-            }
-            Ok(Some((head, total)))
-        }
+        return Ok(None);
+    };
+    let spans = match line.fields {
+        n if n <= SMALL_FIELDS => small.get(..n),
+        _ => big.get(..),
     }
+    .unwrap_or_default();
+    buf.advance(start);
+    let len = line.len;
+    let head = buf.split_to(len).freeze();
+    let built = build(&head, line, spans).and_then(|built| {
+        if start + len > limits.max_header_bytes {
+            return Err(too_large());
+        }
+        Ok(built)
+    });
+    if built.is_err() {
+        // Rare (a malformed head): the bytes go back, copied.
+        let mut back = BytesMut::with_capacity(head.len() + buf.len());
+        back.extend_from_slice(&head);
+        back.extend_from_slice(buf);
+        *buf = back;
+    }
+    built.map(Some)
 }
 
 fn too_large() -> ParseError {
@@ -116,12 +149,58 @@ fn skip_empty_lines(buf: &[u8]) -> Result<Option<usize>, ParseError> {
     }
 }
 
-/// Tokenizes with httparse and validates. `rest` starts at the request line.
-fn parse_head<'b>(
+/// Where a part of the head lies in it.
+#[derive(Clone, Copy, Default)]
+struct Span {
+    at: u32,
+    len: u32,
+}
+
+impl Span {
+    /// The place of `part` (a subslice of `base`) in `base`.
+    fn of(base: &[u8], part: &[u8]) -> Option<Span> {
+        let at = (part.as_ptr() as usize).checked_sub(base.as_ptr() as usize)?;
+        if at.checked_add(part.len())? > base.len() {
+            return None;
+        }
+        Some(Span {
+            at: u32::try_from(at).ok()?,
+            len: u32::try_from(part.len()).ok()?,
+        })
+    }
+
+    fn range(self) -> std::ops::Range<usize> {
+        let at = self.at as usize;
+        at..at + self.len as usize
+    }
+}
+
+/// A field line's name and value, as places in the head.
+#[derive(Clone, Copy, Default)]
+struct FieldSpan {
+    name: Span,
+    value: Span,
+}
+
+/// What tokenizing found: the request line, and how long the head is.
+struct Line {
+    len: usize,
+    method: Method,
+    version: Version,
+    target: Span,
+    fields: usize,
+}
+
+/// Tokenizes with httparse and checks the request line. `rest` starts at
+/// the request line; the fields' places go to `small`, or to `big` when
+/// there are more than it holds.
+fn tokenize<'b>(
     rest: &'b [u8],
     limits: &Limits,
     slots: &mut [MaybeUninit<httparse::Header<'b>>],
-) -> Result<Option<(RequestHead, usize)>, ParseError> {
+    small: &mut [FieldSpan],
+    big: &mut Vec<FieldSpan>,
+) -> Result<Option<Line>, ParseError> {
     let mut req = httparse::Request::new(&mut []);
     let len = match req.parse_with_uninit_headers(rest, slots) {
         Ok(httparse::Status::Complete(len)) => len,
@@ -155,36 +234,68 @@ fn parse_head<'b>(
         Some(1) => Version::HTTP_11,
         _ => return Err(version_not_supported()),
     };
+    let head = rest.get(..len).unwrap_or_default();
+    // httparse's slices all lie in the head; a head too large to index
+    // with 32 bits is far over any sane limit.
+    let place = |part: &[u8]| Span::of(head, part).ok_or_else(too_large);
+    let fields = req.headers.len();
+    let spans = match small.get_mut(..fields) {
+        Some(spans) => spans,
+        None => {
+            big.resize(fields, FieldSpan::default());
+            big.as_mut_slice()
+        }
+    };
+    for (span, field) in spans.iter_mut().zip(req.headers.iter()) {
+        *span = FieldSpan {
+            name: place(field.name.as_bytes())?,
+            value: place(field.value)?,
+        };
+    }
+    Ok(Some(Line {
+        len,
+        method,
+        version,
+        target: place(target.as_bytes())?,
+        fields,
+    }))
+}
 
-    // One copy of the head; the target and every value are slices of it.
-    let head_bytes = rest.get(..len).unwrap_or_default();
-    let shared = Bytes::copy_from_slice(head_bytes);
-    let uri = Uri::from_maybe_shared(share(&shared, head_bytes, target.as_bytes()))
+/// Validates the head and builds the `http` types: the target and every
+/// value are slices of `head`.
+fn build(head: &Bytes, line: Line, fields: &[FieldSpan]) -> Result<RequestHead, ParseError> {
+    let bytes = |span: Span| head.get(span.range()).unwrap_or_default();
+    let Line {
+        method,
+        version,
+        target,
+        ..
+    } = line;
+    let target_span = target;
+    let target = bytes(target_span);
+    let uri = Uri::from_maybe_shared(head.slice(target_span.range()))
         .map_err(|_| ParseError::bad_request("invalid request target"))?;
 
-    let mut headers = HeaderMap::try_with_capacity(req.headers.len()).map_err(|_| too_large())?;
+    let mut headers = HeaderMap::try_with_capacity(fields.len()).map_err(|_| too_large())?;
     let mut facts = Facts::default();
-    for field in req.headers.iter() {
-        let name = HeaderName::from_bytes(field.name.as_bytes())
+    for field in fields {
+        let name = HeaderName::from_bytes(bytes(field.name))
             .map_err(|_| ParseError::bad_request("invalid header name"))?;
-        let value = HeaderValue::from_maybe_shared(share(&shared, head_bytes, field.value))
+        let value = HeaderValue::from_maybe_shared(head.slice(field.value.range()))
             .map_err(|_| ParseError::bad_request("invalid header value"))?;
         facts.observe(&name, &value)?;
         headers.try_append(name, value).map_err(|_| too_large())?;
     }
 
-    check_target(&method, &uri, target.as_bytes())?;
+    check_target(&method, &uri, target)?;
     check_host(version, &facts)?;
     if uri.scheme().is_some() {
         // RFC 9112 §3.2.2: with an absolute-form target the origin server
         // MUST ignore the received Host and use the target's authority.
         if let Some(authority) = uri.authority() {
-            let value = HeaderValue::from_maybe_shared(share(
-                &shared,
-                head_bytes,
-                authority.as_str().as_bytes(),
-            ))
-            .map_err(|_| ParseError::bad_request("invalid request target"))?;
+            let value =
+                HeaderValue::from_maybe_shared(slice_or_copy(head, authority.as_str().as_bytes()))
+                    .map_err(|_| ParseError::bad_request("invalid request target"))?;
             headers
                 .try_insert(header::HOST, value)
                 .map_err(|_| too_large())?;
@@ -210,30 +321,23 @@ fn parse_head<'b>(
         None
     };
 
-    Ok(Some((
-        RequestHead {
-            method,
-            uri,
-            version,
-            headers,
-            body,
-            keep_alive,
-            upgrade_h2c,
-            upgrade: is_11 && facts.conn_upgrade && facts.upgrade_present,
-        },
-        len,
-    )))
+    Ok(RequestHead {
+        method,
+        uri,
+        version,
+        headers,
+        body,
+        keep_alive,
+        upgrade_h2c,
+        upgrade: is_11 && facts.conn_upgrade && facts.upgrade_present,
+    })
 }
 
-/// A slice of `shared` (the copy of `base`) where `part` (a subslice of
-/// `base`) lies; a fresh copy if `part` is not inside `base`.
-fn share(shared: &Bytes, base: &[u8], part: &[u8]) -> Bytes {
-    if part.is_empty() {
-        return Bytes::new();
-    }
-    let offset = (part.as_ptr() as usize).wrapping_sub(base.as_ptr() as usize);
-    match offset.checked_add(part.len()) {
-        Some(end) if end <= shared.len() && end <= base.len() => shared.slice(offset..end),
+/// A slice of `head` where `part` lies, or a copy of `part` if it is not
+/// in the head.
+fn slice_or_copy(head: &Bytes, part: &[u8]) -> Bytes {
+    match Span::of(head, part) {
+        Some(span) if !part.is_empty() => head.slice(span.range()),
         _ => Bytes::copy_from_slice(part),
     }
 }
@@ -660,6 +764,57 @@ mod tests {
         let (head, len) = parse(buf).unwrap().unwrap();
         assert_eq!(&buf[len..], b"helloGET");
         assert_eq!(head.body, BodyKind::Length(5));
+    }
+
+    #[test]
+    fn heads_are_taken_from_the_read_buffer_without_a_copy() {
+        let wire = b"\r\nGET /a HTTP/1.1\r\nHost: one\r\nX-Long: a value\r\n\r\nGET /b HTTP/1.1\r\nHost: two\r\n\r\nGE";
+        let mut buf = BytesMut::from(&wire[..]);
+        let span = buf.as_ptr() as usize..buf.as_ptr() as usize + buf.len();
+        let inside = |b: &[u8]| span.contains(&(b.as_ptr() as usize));
+        let first = take_request(&mut buf, &limits()).unwrap().unwrap();
+        assert_eq!(first.uri.path(), "/a");
+        assert!(inside(first.headers["host"].as_bytes()));
+        assert!(inside(first.headers["x-long"].as_bytes()));
+        assert!(inside(first.uri.path().as_bytes()));
+        let second = take_request(&mut buf, &limits()).unwrap().unwrap();
+        assert_eq!(second.headers["host"], "two");
+        assert!(inside(second.headers["host"].as_bytes()));
+        // The rest stays for the next read; the first head outlives the
+        // buffer it came from.
+        assert!(take_request(&mut buf, &limits()).unwrap().is_none());
+        assert_eq!(&buf[..], b"GE");
+        drop(buf);
+        assert_eq!(first.headers["x-long"], "a value");
+    }
+
+    #[test]
+    fn a_refused_head_stays_in_the_read_buffer() {
+        let wire = b"GET / HTTP/1.0\r\nHost: a b\r\n\r\nbody";
+        let mut buf = BytesMut::from(&wire[..]);
+        let e = take_request(&mut buf, &limits()).unwrap_err();
+        assert_eq!(e.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(&buf[..], &wire[..]);
+        let mut many = String::from("GET / HTTP/1.1\r\nHost: a\r\n");
+        for i in 0..SMALL_FIELDS + 3 {
+            many.push_str(&format!("X-{i}: {i}\r\n"));
+        }
+        many.push_str("X-Bad: \x01\r\n\r\n");
+        let mut buf = BytesMut::from(many.as_bytes());
+        assert!(take_request(&mut buf, &limits()).is_err());
+        assert_eq!(&buf[..], many.as_bytes());
+    }
+
+    #[test]
+    fn heads_with_more_fields_than_the_stack_keeps_parse_alike() {
+        let mut wire = String::from("GET / HTTP/1.1\r\nHost: a\r\n");
+        for i in 0..SMALL_FIELDS * 2 {
+            wire.push_str(&format!("X-{i}: v{i}\r\n"));
+        }
+        wire.push_str("\r\n");
+        let head = ok(wire.as_bytes());
+        assert_eq!(head.headers.len(), SMALL_FIELDS * 2 + 1);
+        assert_eq!(head.headers["x-63"], "v63");
     }
 
     #[test]

@@ -29,7 +29,7 @@ use std::io::IoSlice;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, Method, StatusCode, Version};
 
 use self::output::Output;
@@ -37,7 +37,9 @@ use super::encode::{
     encode_answer_head, encode_continue, encode_last_chunk, encode_last_chunk_with_trailers,
     encode_response_head, encode_switch_head, encode_switching_protocols_h2c, ResponseFraming,
 };
-use super::{parse_request, BodyDecoder, BodyKind, Decoded, LengthError, ParseError, RequestHead};
+use super::{
+    parse::take_request, BodyDecoder, BodyKind, Decoded, LengthError, ParseError, RequestHead,
+};
 use crate::config::Limits;
 use crate::proto::http::upgrade::{self, Asked};
 use crate::proto::http::{frame_response, Answer, Framing, SentBody};

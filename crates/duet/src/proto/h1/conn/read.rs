@@ -1,4 +1,4 @@
-//! Bytes in: request heads (RFC 9112 §2–§5, via `parse_request`), request
+//! Bytes in: request heads (RFC 9112 §2–§5, via `take_request`), request
 //! bodies (§6, §7.1) handed out as the application reads them, drained or
 //! refused, and the body of an h2c upgrade request (RFC 7540 §3.2).
 
@@ -194,11 +194,8 @@ impl Connection {
                 return None;
             }
         }
-        match parse_request(&self.rbuf, &self.config.limits) {
-            Ok(Some((head, used))) => {
-                self.rbuf.advance(used);
-                self.on_head(head, started)
-            }
+        match take_request(&mut self.rbuf, &self.config.limits) {
+            Ok(Some(head)) => self.on_head(head, started),
             Ok(None) => {
                 self.reading = Reading::Head {
                     started,
