@@ -17,6 +17,7 @@
 //! (`crate::observability`): it is kept for every request, but the target
 //! is cloned for the log only when that target is enabled.
 
+use std::cell::Cell;
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -127,7 +128,7 @@ impl AccessRecord {
         log: bool,
         observed: bool,
     ) -> AccessRecord {
-        AccessRecord(Box::new(Fields {
+        let fields = Fields {
             peer,
             protocol,
             started,
@@ -140,7 +141,16 @@ impl AccessRecord {
             log,
             observed,
             span: tracing::Span::none(),
-        }))
+        };
+        // The box of a record finished earlier on this thread, if any: a
+        // request then allocates nothing for its record.
+        AccessRecord(match SPARE.try_with(Cell::take).ok().flatten() {
+            Some(mut spare) => {
+                *spare = fields;
+                spare
+            }
+            None => Box::new(fields),
+        })
     }
 
     /// The request line, once parsed; opens the request span.
@@ -179,7 +189,28 @@ impl AccessRecord {
     /// Ends the record at `now`: counts the request in the metrics, ends
     /// the span and writes the log line if wanted.
     pub(crate) fn finish(self, now: Instant, outcome: Outcome) {
-        let f = self.0;
+        let mut f = self.0;
+        f.write(now, outcome);
+        // Emptied (the span closes now), the box waits for the next record.
+        f.span = tracing::Span::none();
+        f.method = None;
+        f.target = None;
+        // (While the thread exits, the box is simply freed.)
+        let _ = SPARE.try_with(|spare| spare.set(Some(f)));
+    }
+}
+
+thread_local! {
+    /// One finished record's box, reused by the next record made on this
+    /// thread.
+    static SPARE: Cell<Option<Box<Fields>>> = const { Cell::new(None) };
+}
+
+impl Fields {
+    /// Counts the request in the metrics, ends the span's fields and
+    /// writes the log line if wanted.
+    fn write(&self, now: Instant, outcome: Outcome) {
+        let f = self;
         let d = now.saturating_duration_since(f.started);
         let status = f.status.map_or(0, |s| s.as_u16());
         if f.observed {
