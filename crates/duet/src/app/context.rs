@@ -217,19 +217,57 @@ impl ConnContext {
 
 /// Path parameters captured by the route pattern, in pattern order.
 #[derive(Clone, Debug, Default)]
-pub struct PathParams(pub(crate) Vec<(std::sync::Arc<str>, String)>);
+pub struct PathParams(Captured);
+
+/// One parameter's name and (percent-decoded) value.
+pub(crate) type Param = (std::sync::Arc<str>, String);
+
+/// The parameters; the common single one is kept without a `Vec`.
+#[derive(Clone, Debug, Default)]
+enum Captured {
+    #[default]
+    None,
+    One([Param; 1]),
+    Many(Vec<Param>),
+}
 
 impl PathParams {
     /// The value of parameter `name`, if the route captured it.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
+        self.as_slice()
             .iter()
             .find(|(k, _)| &**k == name)
             .map(|(_, v)| v.as_str())
     }
     /// All captured parameters, in pattern order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(k, v)| (&**k, v.as_str()))
+        self.as_slice().iter().map(|(k, v)| (&**k, v.as_str()))
+    }
+
+    /// The parameters, in pattern order.
+    pub(crate) fn as_slice(&self) -> &[Param] {
+        match &self.0 {
+            Captured::None => &[],
+            Captured::One(one) => one,
+            Captured::Many(many) => many,
+        }
+    }
+
+    /// Parameters from `params`, in pattern order.
+    pub(crate) fn collect(mut params: impl Iterator<Item = Param>) -> PathParams {
+        let Some(first) = params.next() else {
+            return PathParams::default();
+        };
+        PathParams(match params.next() {
+            None => Captured::One([first]),
+            Some(second) => {
+                let mut many = Vec::with_capacity(2 + params.size_hint().0);
+                many.push(first);
+                many.push(second);
+                many.extend(params);
+                Captured::Many(many)
+            }
+        })
     }
 }
 

@@ -217,7 +217,7 @@ impl<T: DeserializeOwned + Send + 'static> FromRequestParts for Path<T> {
     type Rejection = HttpError;
 
     async fn from_request_parts(head: &RequestHead) -> Result<Self, HttpError> {
-        super::params::deserialize(&head.ctx.params.0)
+        super::params::deserialize(head.ctx.params.as_slice())
             .map(Path)
             .map_err(|e| {
                 HttpError::new(

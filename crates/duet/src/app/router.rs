@@ -640,25 +640,15 @@ impl Table {
             return Match::MethodNotAllowed(&entry.allow);
         };
         let params = match params {
-            Some(p) => PathParams(
-                p.iter()
-                    .map(|(k, v)| {
-                        let name = match entry.names.iter().find(|n| &***n == k) {
-                            Some(n) => n.clone(),
-                            None => Arc::from(k),
-                        };
-                        (name, percent_decode(v))
-                    })
-                    .collect(),
-            ),
+            Some(p) => PathParams::collect(p.iter().map(|(k, v)| {
+                let name = match entry.names.iter().find(|n| &***n == k) {
+                    Some(n) => n.clone(),
+                    None => Arc::from(k),
+                };
+                (name, percent_decode(v))
+            })),
             // The catch-all's prefix itself: the rest is empty.
-            None => PathParams(
-                entry
-                    .names
-                    .iter()
-                    .map(|n| (n.clone(), String::new()))
-                    .collect(),
-            ),
+            None => PathParams::collect(entry.names.iter().map(|n| (n.clone(), String::new()))),
         };
         Match::Found(endpoint, params, Some(&entry.pattern))
     }
