@@ -432,11 +432,10 @@ fn check_host(version: Version, facts: &Facts) -> Result<(), ParseError> {
     if facts.host_count > 1 {
         return Err(ParseError::bad_request("more than one Host field"));
     }
-    match &facts.host {
+    match facts.host_valid {
         None if version == Version::HTTP_11 => Err(ParseError::bad_request("missing Host field")),
-        None => Ok(()),
-        Some(host) if is_valid_host(host.as_bytes()) => Ok(()),
-        Some(_) => Err(ParseError::bad_request("invalid Host field")),
+        None | Some(true) => Ok(()),
+        Some(false) => Err(ParseError::bad_request("invalid Host field")),
     }
 }
 
@@ -444,7 +443,7 @@ fn check_host(version: Version, facts: &Facts) -> Result<(), ParseError> {
 /// from RFC 3986 §3.2.2–3.2.3; empty is allowed (RFC 9112 §3.2). Checked
 /// by hand: it runs on every request and must not allocate.
 fn is_valid_host(host: &[u8]) -> bool {
-    let (name, port) = match host {
+    let port = match host {
         [b'[', ..] => {
             // IP-literal = "[" ( IPv6address / IPvFuture ) "]"
             let Some(close) = host.iter().position(|&b| b == b']') else {
@@ -461,21 +460,23 @@ fn is_valid_host(host: &[u8]) -> bool {
             }
             match after {
                 [] => return true,
-                [b':', port @ ..] => (&b""[..], port),
+                [b':', port @ ..] => port,
                 _ => return false,
             }
         }
-        _ => match host.iter().rposition(|&b| b == b':') {
-            Some(colon) => (
-                host.get(..colon).unwrap_or_default(),
-                host.get(colon + 1..).unwrap_or_default(),
-            ),
-            None => (host, &b""[..]),
+        // reg-name = *( unreserved / pct-encoded / sub-delims ), which
+        // covers IPv4address and holds no ':'. One pass: the first ':'
+        // ends the name.
+        _ => match host.iter().position(|&b| !REG_NAME[usize::from(b)]) {
+            None => return true,
+            Some(at) => match host.get(at..) {
+                Some([b':', port @ ..]) => port,
+                _ => return false,
+            },
         },
     };
-    // reg-name = *( unreserved / pct-encoded / sub-delims ), which covers
-    // IPv4address; port = *DIGIT.
-    name.iter().all(|&b| REG_NAME[usize::from(b)]) && port.iter().all(u8::is_ascii_digit)
+    // port = *DIGIT
+    port.iter().all(u8::is_ascii_digit)
 }
 
 /// The bytes of a reg-name (RFC 3986 §3.2.2: unreserved, sub-delims and
@@ -510,7 +511,8 @@ const fn is_sub_delim(b: u8) -> bool {
 #[derive(Default)]
 struct Facts {
     host_count: usize,
-    host: Option<HeaderValue>,
+    /// Whether the (last) Host field is valid, once one is seen.
+    host_valid: Option<bool>,
     content_length: Option<u64>,
     transfer_encoding: bool,
     te_chunked: bool,
@@ -530,7 +532,7 @@ impl Facts {
         let v = value.as_bytes();
         if name == header::HOST {
             self.host_count += 1;
-            self.host = Some(value.clone());
+            self.host_valid = Some(is_valid_host(v));
         } else if name == header::CONTENT_LENGTH {
             self.content_length = Some(parse_content_length(v, self.content_length)?);
         } else if name == header::TRANSFER_ENCODING {

@@ -17,7 +17,7 @@
 //! (`crate::observability`): it is kept for every request, but the target
 //! is cloned for the log only when that target is enabled.
 
-use std::cell::Cell;
+use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -144,7 +144,11 @@ impl AccessRecord {
         };
         // The box of a record finished earlier on this thread, if any: a
         // request then allocates nothing for its record.
-        AccessRecord(match SPARE.try_with(Cell::take).ok().flatten() {
+        let spare = SPARES
+            .try_with(|s| s.try_borrow_mut().ok().and_then(|mut v| v.pop()))
+            .ok()
+            .flatten();
+        AccessRecord(match spare {
             Some(mut spare) => {
                 *spare = fields;
                 spare
@@ -196,14 +200,25 @@ impl AccessRecord {
         f.method = None;
         f.target = None;
         // (While the thread exits, the box is simply freed.)
-        let _ = SPARE.try_with(|spare| spare.set(Some(f)));
+        let _ = SPARES.try_with(|s| {
+            if let Ok(mut spares) = s.try_borrow_mut() {
+                if spares.len() < MAX_SPARES {
+                    spares.push(f);
+                }
+            }
+        });
     }
 }
 
+/// Finished records' boxes kept per thread: as many as a connection's
+/// pipelined requests are in flight at once (16 and more), plus a few.
+const MAX_SPARES: usize = 32;
+
 thread_local! {
-    /// One finished record's box, reused by the next record made on this
-    /// thread.
-    static SPARE: Cell<Option<Box<Fields>>> = const { Cell::new(None) };
+    /// Finished records' boxes, reused by the next records made on this
+    /// thread (the boxes themselves are what is kept: a record is a box).
+    #[allow(clippy::vec_box)]
+    static SPARES: RefCell<Vec<Box<Fields>>> = const { RefCell::new(Vec::new()) };
 }
 
 impl Fields {
