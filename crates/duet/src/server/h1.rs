@@ -93,6 +93,7 @@ where
         records: VecDeque::new(),
         log,
         timer: None,
+        timer_waker: None,
         drained: false,
         upgrade: None,
         switched: None,
@@ -252,6 +253,10 @@ struct Driver<IO> {
     /// that fires early is re-armed), so that a request costs no timer
     /// registration.
     timer: Option<Pin<Box<Sleep>>>,
+    /// The waker the armed timer was last polled with: while it is the
+    /// task's and the timer neither moved nor fired, the timer is not
+    /// polled again (it already holds the waker).
+    timer_waker: Option<std::task::Waker>,
     /// Graceful shutdown was acted on (`on_shutdown`).
     drained: bool,
     upgrade: Option<Box<Upgrade>>,
@@ -342,10 +347,19 @@ where
                 let timer = self
                     .timer
                     .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
-                if timer.is_elapsed() || timer.deadline() > deadline {
+                let elapsed = timer.is_elapsed();
+                if elapsed || timer.deadline() > deadline {
                     timer.as_mut().reset(deadline);
+                    self.timer_waker = None;
                 }
-                if timer.as_mut().poll(cx).is_ready() {
+                let registered = self
+                    .timer_waker
+                    .as_ref()
+                    .is_some_and(|w| w.will_wake(cx.waker()));
+                if registered && !elapsed {
+                    // Armed and waiting with this task's waker.
+                } else if timer.as_mut().poll(cx).is_ready() {
+                    self.timer_waker = None;
                     // The timer's own deadline has passed (it may be an
                     // earlier one than the core's, when it fired early).
                     now = Instant::now().max(timer.deadline()).into_std();
@@ -359,6 +373,8 @@ where
                         )));
                     }
                     continue;
+                } else {
+                    self.timer_waker = Some(cx.waker().clone());
                 }
             }
             // Graceful shutdown (the connection's task wakes it when it
