@@ -256,6 +256,7 @@ impl Site {
     /// any, to its routes, inside the request's `span` (when enabled: the
     /// router records the route it matched). Never panics: a handler panic
     /// becomes 500.
+    #[inline]
     pub(crate) fn dispatch(
         &self,
         admission: &Admission,
@@ -274,6 +275,7 @@ impl Site {
         }
     }
 
+    #[inline]
     fn route(
         &self,
         admission: &Admission,
