@@ -450,10 +450,9 @@ async fn clock_events(
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let events = futures_util::stream::unfold((ticker, first), |(mut ticker, n)| async move {
         ticker.tick().await;
-        let ev = Event::default()
-            .event("clock")
-            .id(n.to_string())
-            .data(utc_now());
+        let mut id = String::with_capacity(20);
+        push_padded(&mut id, n, 1);
+        let ev = Event::default().event("clock").id(id).data(utc_now());
         Some((ev, (ticker, n.saturating_add(1))))
     });
     let events = events.take(
@@ -471,13 +470,44 @@ fn utc_now() -> String {
     let secs = since.as_secs();
     let (days, rem) = (secs / 86_400, secs % 86_400);
     let (y, m, d) = civil_from_days(days as i64);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60,
-        since.subsec_millis()
+    rfc3339(
+        y.max(0) as u64,
+        [m, d].map(u64::from),
+        [rem / 3600, rem / 60 % 60, rem % 60],
+        u64::from(since.subsec_millis()),
     )
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ`, written digit by digit into a string of
+/// its size (`format!` with widths cost a few thousand instructions per
+/// event, about a fifth of an event's whole cost at the server).
+fn rfc3339(year: u64, [month, day]: [u64; 2], [h, min, s]: [u64; 3], ms: u64) -> String {
+    let mut out = String::with_capacity(24);
+    for (n, width, after) in [
+        (year, 4, '-'),
+        (month, 2, '-'),
+        (day, 2, 'T'),
+        (h, 2, ':'),
+        (min, 2, ':'),
+        (s, 2, '.'),
+        (ms, 3, 'Z'),
+    ] {
+        push_padded(&mut out, n, width);
+        out.push(after);
+    }
+    out
+}
+
+/// `n` in decimal, zero-padded to at least `width` digits.
+fn push_padded(out: &mut String, n: u64, width: usize) {
+    let digits = n.checked_ilog10().map_or(1, |l| l as usize + 1);
+    for _ in digits..width {
+        out.push('0');
+    }
+    for i in (0..digits).rev() {
+        let digit = n / 10u64.pow(i as u32) % 10;
+        out.push(char::from(b'0' + digit as u8));
+    }
 }
 
 /// Days since 1970-01-01 to a proleptic Gregorian (year, month, day), by
@@ -588,10 +618,21 @@ async fn bytes(Path(n): Path<u64>) -> duet::Response {
 
 #[cfg(test)]
 mod tests {
-    use super::civil_from_days;
+    use super::{civil_from_days, rfc3339, utc_now};
 
     #[test]
     fn calendar_dates() {
+        assert_eq!(
+            rfc3339(2026, [12, 1], [0, 5, 9], 7),
+            "2026-12-01T00:05:09.007Z"
+        );
+        assert_eq!(
+            rfc3339(12345, [1, 31], [23, 59, 59], 999),
+            "12345-01-31T23:59:59.999Z"
+        );
+        let now = utc_now();
+        assert_eq!(now.len(), 24, "{now}");
+        assert!(now.ends_with('Z') && now.as_bytes()[10] == b'T', "{now}");
         assert_eq!(civil_from_days(0), (1970, 1, 1));
         assert_eq!(civil_from_days(59), (1970, 3, 1));
         assert_eq!(civil_from_days(11_016), (2000, 2, 29));
