@@ -498,16 +498,22 @@ fn rfc3339(year: u64, [month, day]: [u64; 2], [h, min, s]: [u64; 3], ms: u64) ->
     out
 }
 
-/// `n` in decimal, zero-padded to at least `width` digits.
-fn push_padded(out: &mut String, n: u64, width: usize) {
-    let digits = n.checked_ilog10().map_or(1, |l| l as usize + 1);
-    for _ in digits..width {
-        out.push('0');
+/// `n` in decimal, zero-padded to at least `width` digits (up to 20).
+fn push_padded(out: &mut String, mut n: u64, width: usize) {
+    // Digits from the right into a buffer of zeros, which pads too.
+    let mut buf = [b'0'; 20];
+    let mut start = buf.len();
+    for slot in buf.iter_mut().rev() {
+        *slot = b'0' + (n % 10) as u8;
+        start -= 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
     }
-    for i in (0..digits).rev() {
-        let digit = n / 10u64.pow(i as u32) % 10;
-        out.push(char::from(b'0' + digit as u8));
-    }
+    let start = start.min(buf.len().saturating_sub(width));
+    let digits = buf.get(start..).unwrap_or_default();
+    out.push_str(std::str::from_utf8(digits).unwrap_or_default());
 }
 
 /// Days since 1970-01-01 to a proleptic Gregorian (year, month, day), by
