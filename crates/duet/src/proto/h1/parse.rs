@@ -279,8 +279,12 @@ fn build(head: &Bytes, line: Line, fields: &[FieldSpan]) -> Result<RequestHead, 
     let mut headers = HeaderMap::try_with_capacity(fields.len()).map_err(|_| too_large())?;
     let mut facts = Facts::default();
     for field in fields {
-        let name = HeaderName::from_bytes(bytes(field.name))
-            .map_err(|_| ParseError::bad_request("invalid header name"))?;
+        let raw = bytes(field.name);
+        let name = match crate::proto::http::names::common(raw) {
+            Some(name) => name,
+            None => HeaderName::from_bytes(raw)
+                .map_err(|_| ParseError::bad_request("invalid header name"))?,
+        };
         let value = HeaderValue::from_maybe_shared(head.slice(field.value.range()))
             .map_err(|_| ParseError::bad_request("invalid header value"))?;
         facts.observe(&name, &value)?;

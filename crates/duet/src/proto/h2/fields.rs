@@ -198,7 +198,8 @@ impl FieldCollector {
             self.cookies.push(value);
             return;
         }
-        let Ok(name) = HeaderName::from_bytes(&name) else {
+        let known = crate::proto::http::names::common(&name);
+        let Some(name) = known.or_else(|| HeaderName::from_bytes(&name).ok()) else {
             return self.fail("invalid field name");
         };
         let Ok(value) = HeaderValue::from_maybe_shared(value) else {

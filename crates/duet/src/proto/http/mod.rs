@@ -31,6 +31,7 @@ mod admit;
 mod answer;
 mod framing;
 pub(crate) mod host;
+pub(crate) mod names;
 pub(crate) mod upgrade;
 
 pub(crate) use access::{AccessRecord, Outcome, Protocol};
