@@ -31,7 +31,8 @@ Options:
                        results/multicore.md unless REPORT is set
   --scenarios LIST     comma-separated ids or letters:
                        a = h1,h1pipe  b = h1close  c = h2c  d = h2tls
-                       e = dl_h1,dl_h2  f = sse  g = idle_tcp,idle_h1,idle_h2,idle_h2req
+                       e = dl_h1,dl_h2  f = sse
+                       g = idle_tcp,idle_h1,idle_h2,idle_h2req,idle_h1tls,idle_h2tls
 Environment: DURATION (s, 10) REPEAT (3) WARMUP (s) DL_BYTES SSE_CLIENTS
   SSE_INTERVAL_MS (100) IDLE_CONNS PORT_HTTP (18080) PORT_H2C_NGINX (18081)
   PORT_HTTPS (18443) CPU_SERVER (0) CPU_CLIENT (1) DUET_BIN DUET_ARGS
@@ -87,8 +88,9 @@ for s in $SCENARIOS; do
         d) expanded+=" h2tls" ;;
         e) expanded+=" dl_h1 dl_h2" ;;
         f) expanded+=" sse" ;;
-        g) expanded+=" idle_tcp idle_h1 idle_h2 idle_h2req" ;;
-        h1 | h1pipe | h1close | h2c | h2tls | dl_h1 | dl_h2 | sse | idle_tcp | idle_h1 | idle_h2 | idle_h2req) expanded+=" $s" ;;
+        g) expanded+=" idle_tcp idle_h1 idle_h2 idle_h2req idle_h1tls idle_h2tls" ;;
+        h1 | h1pipe | h1close | h2c | h2tls | dl_h1 | dl_h2 | sse | idle_tcp | idle_h1 | idle_h2 | idle_h2req | \
+            idle_h1tls | idle_h2tls) expanded+=" $s" ;;
         *) echo "unknown scenario: $s" >&2; exit 2 ;;
     esac
 done
@@ -236,6 +238,9 @@ http {
     keepalive_requests 100000000;
     ssl_certificate $CERT;
     ssl_certificate_key $KEY;
+    # TLS 1.3 as the Rust servers negotiate (before 1.23.4, nginx's default
+    # stops at TLS 1.2).
+    ssl_protocols TLSv1.2 TLSv1.3;
     root $NGX/www;
     default_type application/octet-stream;
     sendfile on; # as in Debian's stock nginx.conf
@@ -350,10 +355,14 @@ unsupported() { # unsupported SCENARIO SERVER
         h2c | dl_h2 | idle_h2 | idle_h2req)
             out="$(curl -s --http2-prior-knowledge --max-time 2 "http://127.0.0.1:$(h2c_port "$sv")/hello/probe" || true)"
             [ "$out" = hello ] || echo "no h2c (prior knowledge) answer on /hello/" ;;
-        h2tls)
+        h2tls | idle_h2tls)
             out="$(curl -sk --http2 --max-time 2 -o /dev/null -w '%{http_code} %{http_version}' \
                 "https://127.0.0.1:$PORT_HTTPS/hello/probe" || true)"
             [ "$out" = "200 2" ] || echo "no h2 over TLS on port $PORT_HTTPS (curl said: '$out')" ;;
+        idle_h1tls)
+            out="$(curl -sk --http1.1 --max-time 2 -o /dev/null -w '%{http_code} %{http_version}' \
+                "https://127.0.0.1:$PORT_HTTPS/hello/probe" || true)"
+            [ "$out" = "200 1.1" ] || echo "no HTTP/1.1 over TLS on port $PORT_HTTPS (curl said: '$out')" ;;
         sse)
             if [ "$sv" = nginx ]; then
                 echo "n/a: nginx serves no SSE endpoint"
@@ -434,13 +443,15 @@ run_one() { # run_one SCENARIO SERVER REP
             "${PIN_C[@]}" "$PY" "$HERE/tools/clients.py" sse --port "$PORT_HTTP" --clients "$SSE_CLIENTS" \
                 --interval-ms "$SSE_INTERVAL_MS" --duration "$DURATION" --pids "$pids_csv" >"$out" 2>"$lf" || true
             ;;
-        idle_tcp | idle_h1 | idle_h2 | idle_h2req)
+        idle_tcp | idle_h1 | idle_h2 | idle_h2req | idle_h1tls | idle_h2tls)
             kind=json
             c0="" c1=""
             local mode=h1 port="$PORT_HTTP"
             if [ "$sc" = idle_tcp ]; then mode=tcp; fi
             if [ "$sc" = idle_h2 ]; then mode=h2c; port="$(h2c_port "$sv")"; fi
             if [ "$sc" = idle_h2req ]; then mode=h2req; port="$(h2c_port "$sv")"; fi
+            if [ "$sc" = idle_h1tls ]; then mode=h1tls; port="$PORT_HTTPS"; fi
+            if [ "$sc" = idle_h2tls ]; then mode=h2tls; port="$PORT_HTTPS"; fi
             "${PIN_C[@]}" "$PY" "$HERE/tools/clients.py" idle --port "$port" --mode "$mode" \
                 --n "$IDLE_CONNS" --pids "$pids_csv" >"$out" 2>"$lf" || true
             ;;
@@ -501,6 +512,8 @@ done
     echo "note_idle_h1=$IDLE_CONNS connections, each after one answered GET /hello/idle, kept alive; (RSS after - RSS before) / connections still open."
     echo "note_idle_h2=$IDLE_CONNS h2c connections that sent the preface + SETTINGS, received the server's SETTINGS and acknowledged them."
     echo "note_idle_h2req=$IDLE_CONNS h2c connections, each after one answered GET /hello/idle (three literal fields indexed by each side's HPACK decoder), kept open."
+    echo "note_idle_h1tls=$IDLE_CONNS TLS connections (ALPN http/1.1, ECDSA P-256 certificate, TLS 1.3), each after one answered GET /hello/idle, kept alive: idle_h1 plus what TLS keeps per connection."
+    echo "note_idle_h2tls=$IDLE_CONNS TLS connections (ALPN h2) that sent the preface + SETTINGS, received the server's SETTINGS and acknowledged them: idle_h2 over TLS."
     echo "note_h2tls=TLS 1.3, ECDSA P-256 certificate; h2load does not resume sessions, 16 connections."
 } >"$RAW/meta.txt"
 

@@ -6,11 +6,13 @@
       events delivered during DURATION seconds once all are connected, and the
       server's CPU time over the same window.
 
-  clients.py idle --port P --mode tcp|h1|h2c --n 10000 --pids 123,124
+  clients.py idle --port P --mode tcp|h1|h2c|h2req|h1tls|h2tls --n 10000 --pids 123,124
       Memory per idle connection: opens N connections that completed one
       exchange (tcp: connected, nothing sent; h1: one GET /hello/idle
       answered, kept alive; h2c: client
-      preface + SETTINGS, server SETTINGS received and acknowledged), then
+      preface + SETTINGS, server SETTINGS received and acknowledged; h2req:
+      h2c after one answered GET /hello/idle; h1tls, h2tls: h1 and h2c over
+      TLS, ALPN http/1.1 and h2, certificate not verified), then
       reports the server's RSS before and after and the delta per connection.
 
 Both print one JSON object on stdout. --pids lists the server's processes
@@ -22,8 +24,10 @@ import asyncio
 import json
 import os
 import resource
+import select
 import selectors
 import socket
+import ssl
 import sys
 import time
 
@@ -278,6 +282,8 @@ def h2_answered(buf):
 
 def open_idle(host, port, mode, n, concurrency=256, timeout=120.0):
     """Opens n connections that completed one exchange; returns (socks, failed)."""
+    if mode in TLS_ALPN:
+        return open_idle_tls(host, port, mode, n, concurrency, timeout)
     if mode == "tcp":
         hello, done_fn = b"", None
     elif mode == "h1":
@@ -346,9 +352,142 @@ def open_idle(host, port, mode, n, concurrency=256, timeout=120.0):
     return ready, failed
 
 
+# TLS modes -> the ALPN protocol asked for (and required of the server).
+TLS_ALPN = {"h1tls": "http/1.1", "h2tls": "h2"}
+
+
+class TlsConn:
+    """One TLS connection being opened: phase connect -> handshake -> send ->
+    recv (-> send the SETTINGS ACK) -> ready."""
+
+    __slots__ = ("sock", "phase", "out", "buf", "last")
+
+    def __init__(self, sock, out):
+        self.sock, self.phase, self.out, self.buf, self.last = sock, "connect", out, b"", False
+
+
+def open_idle_tls(host, port, mode, n, concurrency, timeout):
+    """open_idle over TLS: non-blocking sockets, the handshake, send and recv
+    driven by the selector (SSLWantRead/WriteError say which event to wait
+    for). A connection whose ALPN result is not TLS_ALPN[mode] fails."""
+    alpn = TLS_ALPN[mode]
+    if mode == "h1tls":
+        hello = f"GET /hello/idle HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode()
+        done_fn, ack = h1_done, b""
+    else:
+        hello = H2_PREFACE + H2_SETTINGS_EMPTY
+        done_fn, ack = h2_done, H2_SETTINGS_ACK
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE  # self-signed
+    ctx.set_alpn_protocols([alpn])
+
+    def step(c):
+        """Advances c as far as it goes; True when ready, False when failed,
+        raises SSLWantReadError / SSLWantWriteError when it must wait."""
+        while True:
+            if c.phase == "handshake":
+                c.sock.do_handshake()
+                if c.sock.selected_alpn_protocol() != alpn:
+                    return False
+                c.phase = "send"
+            elif c.phase == "send":
+                while c.out:
+                    c.out = c.out[c.sock.send(c.out) :]
+                if c.last:
+                    return True
+                c.phase = "recv"
+            else:  # recv
+                data = c.sock.recv(65536)
+                if not data:
+                    return False
+                c.buf += data
+                verdict = done_fn(c.buf)
+                if verdict is False:
+                    return False
+                if verdict:
+                    c.out, c.last, c.phase = ack, True, "send"
+
+    sel = selectors.DefaultSelector()
+    ready, failed, started, inflight = [], 0, 0, 0
+    deadline = time.monotonic() + timeout
+    while (started < n or inflight) and time.monotonic() < deadline:
+        while started < n and inflight < concurrency:
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.setblocking(False)
+            s.connect_ex((host, port))
+            sel.register(s, selectors.EVENT_WRITE, TlsConn(s, hello))
+            started += 1
+            inflight += 1
+        for key, ev in sel.select(timeout=1.0):
+            c = key.data
+            verdict = None
+            try:
+                if c.phase == "connect":
+                    if c.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) != 0:
+                        verdict = False
+                    else:
+                        # wrap_socket detaches the plain socket: register the
+                        # TLS one under the same descriptor.
+                        sel.unregister(c.sock)
+                        c.sock = ctx.wrap_socket(c.sock, server_hostname="localhost", do_handshake_on_connect=False)
+                        sel.register(c.sock, selectors.EVENT_READ, c)
+                        c.phase = "handshake"
+                if verdict is None:
+                    verdict = step(c)
+            except ssl.SSLWantReadError:
+                sel.modify(c.sock, selectors.EVENT_READ, c)
+                continue
+            except ssl.SSLWantWriteError:
+                sel.modify(c.sock, selectors.EVENT_WRITE, c)
+                continue
+            except OSError:
+                verdict = False
+            try:
+                sel.unregister(c.sock)
+            except (KeyError, ValueError):
+                pass  # wrap_socket failed after the plain socket left the selector
+            inflight -= 1
+            if verdict:
+                ready.append(c.sock)
+            else:
+                c.sock.close()
+                failed += 1
+    for key in list(sel.get_map().values()):
+        key.fileobj.close()
+        failed += 1
+    sel.close()
+    return ready, failed
+
+
+def tls_still_open(s):
+    """A TLS socket cannot be peeked: poll its descriptor, and if the server
+    sent something (or TLS holds decrypted bytes), read it all. An idle server
+    sends nothing; a server that closed sent close_notify and/or FIN, which
+    reads as b"" (or an SSLError): closed."""
+    try:
+        p = select.poll()
+        p.register(s.fileno(), select.POLLIN)
+        events = p.poll(0)
+        if not events and not s.pending():
+            return True
+        if any(ev & (select.POLLERR | select.POLLNVAL) for _, ev in events):
+            return False
+        while True:
+            if not s.recv(65536):
+                return False
+    except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+        return True  # late frames (e.g. a SETTINGS ACK) read; still open
+    except (OSError, ValueError):
+        return False
+
+
 def still_open(socks):
     alive = 0
     for s in socks:
+        if isinstance(s, ssl.SSLSocket):
+            alive += tls_still_open(s)
+            continue
         try:
             if s.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT):
                 alive += 1
@@ -406,7 +545,7 @@ def main():
     q.add_argument("--interval-ms", type=int, default=100)
     q.add_argument("--duration", type=float, default=10.0)
     q = sub.choices["idle"]
-    q.add_argument("--mode", choices=["tcp", "h1", "h2c", "h2req"], required=True)
+    q.add_argument("--mode", choices=["tcp", "h1", "h2c", "h2req", "h1tls", "h2tls"], required=True)
     q.add_argument("--n", type=int, default=10000)
     q.add_argument("--settle", type=float, default=1.0)
     a = p.parse_args()

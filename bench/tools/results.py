@@ -32,6 +32,8 @@ SCENARIOS = {
     "idle_h1": ("idle", "(g') Memory per idle HTTP/1.1 keep-alive connection (after one request)"),
     "idle_h2": ("idle", "(g'') Memory per idle h2c connection (after the SETTINGS exchange)"),
     "idle_h2req": ("idle", "(g''') Memory per idle h2c connection (after one request)"),
+    "idle_h1tls": ("idle", "(g'''') Memory per idle HTTP/1.1 keep-alive connection over TLS (after one request)"),
+    "idle_h2tls": ("idle", "(g''''') Memory per idle h2 connection over TLS (after the SETTINGS exchange)"),
 }
 
 MAIN_RATIO = {
@@ -154,9 +156,9 @@ def record(a):
     with open(a.jsonl, "a") as f:
         f.write(json.dumps(rec) + "\n")
     if "skip" in rec:
-        print(f"    {a.server:6} {a.scenario:8} SKIP: {rec['skip']}", file=sys.stderr)
+        print(f"    {a.server:6} {a.scenario:10} SKIP: {rec['skip']}", file=sys.stderr)
     else:
-        print(f"    {a.server:6} {a.scenario:8} {summary(a.scenario, rec)}", file=sys.stderr)
+        print(f"    {a.server:6} {a.scenario:10} {summary(a.scenario, rec)}", file=sys.stderr)
 
 
 # ------------------------------------------------------------------ report
