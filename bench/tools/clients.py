@@ -284,17 +284,25 @@ def open_idle(host, port, mode, n, concurrency=256, timeout=120.0):
     """Opens n connections that completed one exchange; returns (socks, failed)."""
     if mode in TLS_ALPN:
         return open_idle_tls(host, port, mode, n, concurrency, timeout)
+    ack = b""
     if mode == "tcp":
         hello, done_fn = b"", None
     elif mode == "h1":
         hello = f"GET /hello/idle HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode()
         done_fn = h1_done
     elif mode == "h2c":
-        hello = H2_PREFACE + H2_SETTINGS_EMPTY
-        done_fn = h2_done
+        hello, done_fn, ack = H2_PREFACE + H2_SETTINGS_EMPTY, h2_done, H2_SETTINGS_ACK
     else:
         hello = H2_PREFACE + H2_SETTINGS_EMPTY + h2_get(f"{host}:{port}")
-        done_fn = h2_answered
+        done_fn, ack = h2_answered, H2_SETTINGS_ACK
+    return open_many(host, port, n, concurrency, timeout, lambda s: PlainConn(s, hello, done_fn, ack))
+
+
+def open_many(host, port, n, concurrency, timeout, make_conn):
+    """What both openers share: up to `concurrency` non-blocking connects at
+    a time, each readiness event handed to its connection's advance(sel, ev)
+    (None: not finished; True: ready; False: failed; OSError: failed).
+    Returns (ready sockets, failed count)."""
     sel = selectors.DefaultSelector()
     ready, failed, started, inflight = [], 0, 0, 0
     deadline = time.monotonic() + timeout
@@ -303,146 +311,17 @@ def open_idle(host, port, mode, n, concurrency=256, timeout=120.0):
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             s.setblocking(False)
             s.connect_ex((host, port))
-            sel.register(s, selectors.EVENT_WRITE, [b""])
-            started += 1
-            inflight += 1
-        for key, ev in sel.select(timeout=1.0):
-            s, buf = key.fileobj, key.data
-            verdict = None
-            try:
-                if ev & selectors.EVENT_WRITE:
-                    err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-                    if err != 0:
-                        verdict = False
-                    elif done_fn is None:
-                        verdict = True  # mode tcp: connected is enough
-                    else:
-                        s.send(hello)
-                        sel.modify(s, selectors.EVENT_READ, buf)
-                        continue
-                else:
-                    data = s.recv(65536)
-                    if not data:
-                        verdict = False
-                    else:
-                        buf[0] += data
-                        verdict = done_fn(buf[0])
-            except OSError:
-                verdict = False
-            if verdict is None:
-                continue
-            sel.unregister(s)
-            inflight -= 1
-            if verdict:
-                if mode in ("h2c", "h2req"):
-                    try:
-                        s.send(H2_SETTINGS_ACK)
-                    except OSError:
-                        s.close()
-                        failed += 1
-                        continue
-                ready.append(s)
-            else:
-                s.close()
-                failed += 1
-    for key in list(sel.get_map().values()):
-        key.fileobj.close()
-        failed += 1
-    sel.close()
-    return ready, failed
-
-
-# TLS modes -> the ALPN protocol asked for (and required of the server).
-TLS_ALPN = {"h1tls": "http/1.1", "h2tls": "h2"}
-
-
-class TlsConn:
-    """One TLS connection being opened: phase connect -> handshake -> send ->
-    recv (-> send the SETTINGS ACK) -> ready."""
-
-    __slots__ = ("sock", "phase", "out", "buf", "last")
-
-    def __init__(self, sock, out):
-        self.sock, self.phase, self.out, self.buf, self.last = sock, "connect", out, b"", False
-
-
-def open_idle_tls(host, port, mode, n, concurrency, timeout):
-    """open_idle over TLS: non-blocking sockets, the handshake, send and recv
-    driven by the selector (SSLWantRead/WriteError say which event to wait
-    for). A connection whose ALPN result is not TLS_ALPN[mode] fails."""
-    alpn = TLS_ALPN[mode]
-    if mode == "h1tls":
-        hello = f"GET /hello/idle HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode()
-        done_fn, ack = h1_done, b""
-    else:
-        hello = H2_PREFACE + H2_SETTINGS_EMPTY
-        done_fn, ack = h2_done, H2_SETTINGS_ACK
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE  # self-signed
-    ctx.set_alpn_protocols([alpn])
-
-    def step(c):
-        """Advances c as far as it goes; True when ready, False when failed,
-        raises SSLWantReadError / SSLWantWriteError when it must wait."""
-        while True:
-            if c.phase == "handshake":
-                c.sock.do_handshake()
-                if c.sock.selected_alpn_protocol() != alpn:
-                    return False
-                c.phase = "send"
-            elif c.phase == "send":
-                while c.out:
-                    c.out = c.out[c.sock.send(c.out) :]
-                if c.last:
-                    return True
-                c.phase = "recv"
-            else:  # recv
-                data = c.sock.recv(65536)
-                if not data:
-                    return False
-                c.buf += data
-                verdict = done_fn(c.buf)
-                if verdict is False:
-                    return False
-                if verdict:
-                    c.out, c.last, c.phase = ack, True, "send"
-
-    sel = selectors.DefaultSelector()
-    ready, failed, started, inflight = [], 0, 0, 0
-    deadline = time.monotonic() + timeout
-    while (started < n or inflight) and time.monotonic() < deadline:
-        while started < n and inflight < concurrency:
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.setblocking(False)
-            s.connect_ex((host, port))
-            sel.register(s, selectors.EVENT_WRITE, TlsConn(s, hello))
+            sel.register(s, selectors.EVENT_WRITE, make_conn(s))
             started += 1
             inflight += 1
         for key, ev in sel.select(timeout=1.0):
             c = key.data
-            verdict = None
             try:
-                if c.phase == "connect":
-                    if c.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) != 0:
-                        verdict = False
-                    else:
-                        # wrap_socket detaches the plain socket: register the
-                        # TLS one under the same descriptor.
-                        sel.unregister(c.sock)
-                        c.sock = ctx.wrap_socket(c.sock, server_hostname="localhost", do_handshake_on_connect=False)
-                        sel.register(c.sock, selectors.EVENT_READ, c)
-                        c.phase = "handshake"
-                if verdict is None:
-                    verdict = step(c)
-            except ssl.SSLWantReadError:
-                sel.modify(c.sock, selectors.EVENT_READ, c)
-                continue
-            except ssl.SSLWantWriteError:
-                sel.modify(c.sock, selectors.EVENT_WRITE, c)
-                continue
+                verdict = c.advance(sel, ev)
             except OSError:
                 verdict = False
+            if verdict is None:
+                continue
             try:
                 sel.unregister(c.sock)
             except (KeyError, ValueError):
@@ -458,6 +337,116 @@ def open_idle_tls(host, port, mode, n, concurrency, timeout):
         failed += 1
     sel.close()
     return ready, failed
+
+
+class PlainConn:
+    """One cleartext connection being opened: connected -> `hello` sent ->
+    answer read until done_fn says so (-> `ack` sent) -> ready. done_fn None:
+    connected is enough (mode tcp)."""
+
+    __slots__ = ("sock", "hello", "done_fn", "ack", "buf")
+
+    def __init__(self, sock, hello, done_fn, ack):
+        self.sock, self.hello, self.done_fn, self.ack, self.buf = sock, hello, done_fn, ack, b""
+
+    def advance(self, sel, ev):
+        if ev & selectors.EVENT_WRITE:
+            if self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) != 0:
+                return False
+            if self.done_fn is None:
+                return True
+            self.sock.send(self.hello)
+            sel.modify(self.sock, selectors.EVENT_READ, self)
+            return None
+        data = self.sock.recv(65536)
+        if not data:
+            return False
+        self.buf += data
+        verdict = self.done_fn(self.buf)
+        if verdict and self.ack:
+            self.sock.send(self.ack)
+        return verdict
+
+
+# TLS modes -> the ALPN protocol asked for (and required of the server).
+TLS_ALPN = {"h1tls": "http/1.1", "h2tls": "h2"}
+
+
+class TlsConn:
+    """One TLS connection being opened: phase connect -> handshake -> send ->
+    recv (-> send the SETTINGS ACK) -> ready. The handshake, send and recv
+    are driven by the selector (SSLWantRead/WriteError say which event to
+    wait for); a connection whose ALPN result is not `alpn` fails."""
+
+    __slots__ = ("sock", "phase", "out", "buf", "last", "ctx", "alpn", "done_fn", "ack")
+
+    def __init__(self, sock, ctx, alpn, hello, done_fn, ack):
+        self.sock, self.phase, self.out, self.buf, self.last = sock, "connect", hello, b"", False
+        self.ctx, self.alpn, self.done_fn, self.ack = ctx, alpn, done_fn, ack
+
+    def advance(self, sel, ev):
+        try:
+            if self.phase == "connect":
+                if self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) != 0:
+                    return False
+                # wrap_socket detaches the plain socket: register the TLS one
+                # under the same descriptor.
+                sel.unregister(self.sock)
+                self.sock = self.ctx.wrap_socket(
+                    self.sock, server_hostname="localhost", do_handshake_on_connect=False
+                )
+                sel.register(self.sock, selectors.EVENT_READ, self)
+                self.phase = "handshake"
+            return self.step()
+        except ssl.SSLWantReadError:
+            sel.modify(self.sock, selectors.EVENT_READ, self)
+        except ssl.SSLWantWriteError:
+            sel.modify(self.sock, selectors.EVENT_WRITE, self)
+        return None
+
+    def step(self):
+        """Advances as far as it goes; True when ready, False when failed,
+        raises SSLWantReadError / SSLWantWriteError when it must wait."""
+        while True:
+            if self.phase == "handshake":
+                self.sock.do_handshake()
+                if self.sock.selected_alpn_protocol() != self.alpn:
+                    return False
+                self.phase = "send"
+            elif self.phase == "send":
+                while self.out:
+                    self.out = self.out[self.sock.send(self.out) :]
+                if self.last:
+                    return True
+                self.phase = "recv"
+            else:  # recv
+                data = self.sock.recv(65536)
+                if not data:
+                    return False
+                self.buf += data
+                verdict = self.done_fn(self.buf)
+                if verdict is False:
+                    return False
+                if verdict:
+                    self.out, self.last, self.phase = self.ack, True, "send"
+
+
+def open_idle_tls(host, port, mode, n, concurrency, timeout):
+    """open_idle over TLS."""
+    alpn = TLS_ALPN[mode]
+    if mode == "h1tls":
+        hello = f"GET /hello/idle HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode()
+        done_fn, ack = h1_done, b""
+    else:
+        hello = H2_PREFACE + H2_SETTINGS_EMPTY
+        done_fn, ack = h2_done, H2_SETTINGS_ACK
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE  # self-signed
+    ctx.set_alpn_protocols([alpn])
+    return open_many(
+        host, port, n, concurrency, timeout, lambda s: TlsConn(s, ctx, alpn, hello, done_fn, ack)
+    )
 
 
 def tls_still_open(s):

@@ -4,7 +4,8 @@
 //! Input layout: the first octet picks the limits and how the body bytes
 //! are split into reads; the rest is what the peer sent. Besides "never
 //! panics", it checks that a body decodes the same whether its bytes
-//! arrive at once or in pieces. Run with `cargo fuzz run h1_request`
+//! arrive at once or in pieces, and that the header map built from an
+//! accepted head holds every field as httparse delimits it. Run with `cargo fuzz run h1_request`
 //! (nightly).
 
 #![no_main]
@@ -46,6 +47,34 @@ fn decode(
     }
 }
 
+/// The map built from an accepted head holds the fields httparse finds in
+/// it, each name's values in order (the Host of an absolute-form target aside: RFC 9112
+/// §3.2.2 replaces it with the target's authority).
+fn same_fields(head: &duet::proto::h1::RequestHead, raw: &[u8]) {
+    let mut slots = vec![httparse::EMPTY_HEADER; 256];
+    let mut req = httparse::Request::new(&mut slots);
+    let Ok(httparse::Status::Complete(_)) = req.parse(raw) else {
+        panic!("a head duet accepts that httparse does not");
+    };
+    let absolute = head.uri.scheme().is_some();
+    let mut want: Vec<(String, Vec<u8>)> = req
+        .headers
+        .iter()
+        .filter(|h| !(absolute && h.name.eq_ignore_ascii_case("host")))
+        .map(|h| (h.name.to_ascii_lowercase(), h.value.to_vec()))
+        .collect();
+    let map = head.headers();
+    let mut got: Vec<(String, Vec<u8>)> = map
+        .iter()
+        .filter(|(n, _)| !(absolute && *n == http::header::HOST))
+        .map(|(n, v)| (n.as_str().to_string(), v.as_bytes().to_vec()))
+        .collect();
+    // A map keeps the values of one name together, each name's in order.
+    want.sort_by(|a, b| a.0.cmp(&b.0));
+    got.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(got, want);
+}
+
 fuzz_target!(|data: &[u8]| {
     let Some((&knobs, input)) = data.split_first() else {
         return;
@@ -61,6 +90,7 @@ fuzz_target!(|data: &[u8]| {
     let body_input = match parse_request(input, &limits) {
         Ok(Some((head, used))) => {
             assert!(used <= input.len());
+            same_fields(&head, input.get(..used).unwrap_or_default());
             let rest = input.get(used..).unwrap_or_default();
             let whole = decode(head.body, rest, &limits, usize::MAX);
             let split = decode(head.body, rest, &limits, step);

@@ -770,3 +770,73 @@ async fn a_head_after_an_idle_moment_gets_its_whole_header_read_timeout() {
     );
     running.shutdown().await;
 }
+
+/// The user agent, by an extractor of the application's own (which reads
+/// headers unless it says otherwise).
+struct Agent(String);
+
+impl duet::FromRequestParts for Agent {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(head: &duet::RequestHead) -> Result<Self, Self::Rejection> {
+        let ua = head.context().header("user-agent").unwrap_or("none");
+        Ok(Agent(ua.to_string()))
+    }
+}
+
+#[tokio::test]
+async fn headers_reach_every_handler_that_reads_them() {
+    // HTTP/1.1 heads are built into a HeaderMap only for handlers whose
+    // extractors read headers: those must see every field as sent, the
+    // others still get Host-based routing and Expect handling.
+    async fn fields(h: http::HeaderMap) -> String {
+        h.iter()
+            .map(|(n, v)| format!("{n}={}\n", String::from_utf8_lossy(v.as_bytes())))
+            .collect()
+    }
+    async fn agent(Path(x): Path<String>, Agent(ua): Agent) -> String {
+        format!("{x} by {ua}")
+    }
+    async fn ctx(req: RequestContext) -> String {
+        format!("{:?} {:?}", req.host(), req.header("x-a"))
+    }
+    async fn plain(Path(x): Path<String>, body: Bytes) -> String {
+        format!("plain {x} {}", body.len())
+    }
+    let mut s = support::local();
+    s.get("/fields", fields)
+        .get("/agent/{x}", agent)
+        .get("/ctx", ctx)
+        .post("/plain/{x}", plain);
+    let mut other = support::local().hostname("other.test");
+    other.post("/plain/{x}", |Path(x): Path<String>| async move {
+        format!("other {x}")
+    });
+    let running = start([s, other]).await;
+    let mut c = TcpStream::connect(running.addr()).await.unwrap();
+    c.write_all(
+        b"GET /fields HTTP/1.1\r\nHost: a.test\r\nX-A:  \t one \t\r\nx-a: two\r\nEmpty:\r\nCaf: \xc3\xa9\r\n\r\n\
+GET /agent/7 HTTP/1.1\r\nHost: a.test\r\nUser-Agent: tester/1\r\n\r\n\
+GET /ctx HTTP/1.1\r\nHOST: Ctx.Test:81\r\nX-A: ctx\r\n\r\n\
+POST /plain/9 HTTP/1.1\r\nHost: a.test\r\nContent-Length: 3\r\n\r\nabc\
+POST /plain/5 HTTP/1.1\r\nHost: other.test\r\nContent-Length: 0\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let r = read_until(&mut c, "other 5", 1).await;
+    assert!(
+        r.contains("host=a.test\nx-a=one\nx-a=two\nempty=\ncaf=é\n"),
+        "{r}"
+    );
+    assert!(r.contains("7 by tester/1"), "{r}");
+    assert!(r.contains(r#"Some("Ctx.Test") Some("ctx")"#), "{r}");
+    assert!(r.contains("plain 9 3"), "{r}");
+    // An expectation other than 100-continue is refused by admission,
+    // whatever the handler reads.
+    c.write_all(b"POST /plain/1 HTTP/1.1\r\nHost: a.test\r\nExpect: teapot\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx")
+        .await
+        .unwrap();
+    let r = read_to_close(&mut c).await;
+    assert_eq!(status_of(&r), 417, "{r}");
+    running.shutdown().await;
+}

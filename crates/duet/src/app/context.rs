@@ -8,6 +8,9 @@ use std::sync::{Arc, Mutex};
 
 use http::{Extensions, HeaderMap, Method, Uri, Version};
 
+use crate::proto::h1::FieldBlock;
+use crate::proto::http::Fields;
+
 /// TLS facts of a connection. More may be added: it is built only by the
 /// server.
 #[derive(Clone, Debug, Default)]
@@ -277,6 +280,10 @@ impl PathParams {
 pub struct RequestContext {
     pub(crate) parts: http::request::Parts,
     pub(crate) params: PathParams,
+    /// An HTTP/1.1 request's field section while `parts.headers` is not
+    /// built from it: only for handlers whose extractors read no header
+    /// (`Handler::READS_HEADERS`), which never see the headers.
+    pub(crate) fields: Option<FieldBlock>,
 }
 
 impl RequestContext {
@@ -285,7 +292,27 @@ impl RequestContext {
         RequestContext {
             parts,
             params: PathParams::default(),
+            fields: None,
         }
+    }
+
+    /// A context whose headers are `fields`, built by
+    /// [`RequestContext::build_headers`] when something reads them.
+    pub(crate) fn unbuilt(
+        parts: http::request::Parts,
+        fields: Option<FieldBlock>,
+        params: PathParams,
+    ) -> Self {
+        RequestContext {
+            parts,
+            params,
+            fields,
+        }
+    }
+
+    /// Builds the headers from the field section, if not yet built.
+    pub(crate) fn build_headers(&mut self) {
+        crate::app::router::build_headers(&mut self.parts, self.fields.take());
     }
     /// The request method.
     pub fn method(&self) -> &Method {
@@ -318,15 +345,20 @@ impl RequestContext {
     }
     /// The request headers.
     pub fn headers(&self) -> &HeaderMap {
+        debug_assert!(self.fields.is_none(), "headers read but not built");
         &self.parts.headers
     }
     /// One header value as text, if present and visible ASCII.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.parts.headers.get(name)?.to_str().ok()
+        self.headers().get(name)?.to_str().ok()
     }
     /// The host the request names (`Host` or `:authority`), without port.
     pub fn host(&self) -> Option<&str> {
-        crate::app::router::request_host(&self.parts.uri, &self.parts.headers)
+        let fields = match &self.fields {
+            Some(block) => Fields::Block(block),
+            None => Fields::Map(&self.parts.headers),
+        };
+        crate::app::router::request_host(&self.parts.uri, fields)
     }
     /// A path parameter captured by the route.
     pub fn param(&self, name: &str) -> Option<&str> {

@@ -21,7 +21,7 @@ use http::{HeaderMap, Method, StatusCode, Uri};
 use serde::de::DeserializeOwned;
 
 use super::body::{Body, BodyError};
-use super::context::{ConnContext, PathParams, RequestContext};
+use super::context::{ConnContext, RequestContext};
 use super::response::{HttpError, IntoResponse, Response};
 
 /// Everything about a request except its body, as extractors see it.
@@ -38,10 +38,7 @@ impl RequestHead {
     /// no state, the default body limit.
     pub fn new(parts: http::request::Parts, conn: ConnContext) -> Self {
         RequestHead {
-            ctx: RequestContext {
-                parts,
-                params: PathParams::default(),
-            },
+            ctx: RequestContext::new(parts),
             conn,
             state: Arc::new(http::Extensions::new()),
             body_limit: crate::config::Limits::default().max_body_bytes,
@@ -73,6 +70,14 @@ pub trait FromRequestParts: Sized + Send + 'static {
     /// What a failed extraction answers with.
     type Rejection: IntoResponse;
 
+    /// Whether extraction reads the request's header fields (through
+    /// [`RequestContext::headers`] and the like). An HTTP/1.1 request's
+    /// headers are built into a `HeaderMap` only for handlers with an
+    /// extractor that does; set it to `false` only for an extractor that
+    /// reads nothing but the method, target, path parameters, state,
+    /// extensions, connection or body limit.
+    const READS_HEADERS: bool = true;
+
     /// Extracts the value, or the rejection to answer with.
     fn from_request_parts(
         head: &RequestHead,
@@ -95,6 +100,10 @@ pub trait FromRequest<M = ViaBody>: Sized + Send + 'static {
     /// What a failed extraction answers with.
     type Rejection: IntoResponse;
 
+    /// Whether extraction reads the request's header fields: see
+    /// [`FromRequestParts::READS_HEADERS`] (the body may be read either way).
+    const READS_HEADERS: bool = true;
+
     /// Extracts the value, or the rejection to answer with.
     fn from_request(
         head: RequestHead,
@@ -104,6 +113,7 @@ pub trait FromRequest<M = ViaBody>: Sized + Send + 'static {
 
 impl<T: FromRequestParts> FromRequest<ViaParts> for T {
     type Rejection = T::Rejection;
+    const READS_HEADERS: bool = T::READS_HEADERS;
 
     async fn from_request(head: RequestHead, _body: Body) -> Result<Self, Self::Rejection> {
         T::from_request_parts(&head).await
@@ -115,6 +125,7 @@ impl<T: FromRequestParts> FromRequest<ViaParts> for T {
 /// `None` instead of a rejection.
 impl<T: FromRequestParts> FromRequestParts for Option<T> {
     type Rejection = Infallible;
+    const READS_HEADERS: bool = T::READS_HEADERS;
 
     async fn from_request_parts(head: &RequestHead) -> Result<Self, Infallible> {
         Ok(T::from_request_parts(head).await.ok())
@@ -127,6 +138,7 @@ where
     T::Rejection: Send + 'static,
 {
     type Rejection = Infallible;
+    const READS_HEADERS: bool = T::READS_HEADERS;
 
     async fn from_request_parts(head: &RequestHead) -> Result<Self, Infallible> {
         Ok(T::from_request_parts(head).await)
@@ -135,6 +147,7 @@ where
 
 impl<T: FromRequest<ViaBody>> FromRequest<ViaBody> for Option<T> {
     type Rejection = Infallible;
+    const READS_HEADERS: bool = T::READS_HEADERS;
 
     async fn from_request(head: RequestHead, body: Body) -> Result<Self, Infallible> {
         Ok(T::from_request(head, body).await.ok())
@@ -146,6 +159,7 @@ where
     T::Rejection: Send + 'static,
 {
     type Rejection = Infallible;
+    const READS_HEADERS: bool = T::READS_HEADERS;
 
     async fn from_request(head: RequestHead, body: Body) -> Result<Self, Infallible> {
         Ok(T::from_request(head, body).await)
@@ -158,10 +172,11 @@ impl FromRequestParts for RequestContext {
     type Rejection = Infallible;
 
     async fn from_request_parts(head: &RequestHead) -> Result<Self, Infallible> {
-        Ok(RequestContext {
-            parts: clone_parts(&head.ctx.parts),
-            params: head.ctx.params.clone(),
-        })
+        Ok(RequestContext::unbuilt(
+            clone_parts(&head.ctx.parts),
+            None,
+            head.ctx.params.clone(),
+        ))
     }
 }
 
@@ -177,6 +192,7 @@ fn clone_parts(p: &http::request::Parts) -> http::request::Parts {
 
 impl FromRequestParts for ConnContext {
     type Rejection = Infallible;
+    const READS_HEADERS: bool = false;
 
     async fn from_request_parts(head: &RequestHead) -> Result<Self, Infallible> {
         Ok(head.conn.clone())
@@ -185,6 +201,7 @@ impl FromRequestParts for ConnContext {
 
 impl FromRequestParts for Method {
     type Rejection = Infallible;
+    const READS_HEADERS: bool = false;
 
     async fn from_request_parts(head: &RequestHead) -> Result<Self, Infallible> {
         Ok(head.ctx.parts.method.clone())
@@ -193,6 +210,7 @@ impl FromRequestParts for Method {
 
 impl FromRequestParts for Uri {
     type Rejection = Infallible;
+    const READS_HEADERS: bool = false;
 
     async fn from_request_parts(head: &RequestHead) -> Result<Self, Infallible> {
         Ok(head.ctx.parts.uri.clone())
@@ -203,7 +221,7 @@ impl FromRequestParts for HeaderMap {
     type Rejection = Infallible;
 
     async fn from_request_parts(head: &RequestHead) -> Result<Self, Infallible> {
-        Ok(head.ctx.parts.headers.clone())
+        Ok(head.ctx.headers().clone())
     }
 }
 
@@ -215,6 +233,7 @@ pub struct Path<T>(pub T);
 
 impl<T: DeserializeOwned + Send + 'static> FromRequestParts for Path<T> {
     type Rejection = HttpError;
+    const READS_HEADERS: bool = false;
 
     async fn from_request_parts(head: &RequestHead) -> Result<Self, HttpError> {
         super::params::deserialize(head.ctx.params.as_slice())
@@ -236,6 +255,7 @@ pub struct Query<T>(pub T);
 
 impl<T: DeserializeOwned + Send + 'static> FromRequestParts for Query<T> {
     type Rejection = HttpError;
+    const READS_HEADERS: bool = false;
 
     async fn from_request_parts(head: &RequestHead) -> Result<Self, HttpError> {
         let q = head.ctx.parts.uri.query().unwrap_or("");
@@ -255,6 +275,7 @@ pub struct State<T>(pub T);
 
 impl<T: Clone + Send + Sync + 'static> FromRequestParts for State<T> {
     type Rejection = HttpError;
+    const READS_HEADERS: bool = false;
 
     async fn from_request_parts(head: &RequestHead) -> Result<Self, HttpError> {
         head.state.get::<T>().cloned().map(State).ok_or_else(|| {
@@ -274,6 +295,7 @@ pub struct Extension<T>(pub T);
 
 impl<T: Clone + Send + Sync + 'static> FromRequestParts for Extension<T> {
     type Rejection = HttpError;
+    const READS_HEADERS: bool = false;
 
     async fn from_request_parts(head: &RequestHead) -> Result<Self, HttpError> {
         head.ctx
@@ -305,6 +327,7 @@ fn body_error(e: BodyError) -> HttpError {
 
 impl FromRequest for Body {
     type Rejection = Infallible;
+    const READS_HEADERS: bool = false;
 
     async fn from_request(head: RequestHead, body: Body) -> Result<Self, Infallible> {
         Ok(body.with_limit(head.body_limit))
@@ -313,6 +336,7 @@ impl FromRequest for Body {
 
 impl FromRequest for Bytes {
     type Rejection = HttpError;
+    const READS_HEADERS: bool = false;
 
     async fn from_request(head: RequestHead, body: Body) -> Result<Self, HttpError> {
         body.to_bytes(head.body_limit).await.map_err(body_error)
@@ -321,6 +345,7 @@ impl FromRequest for Bytes {
 
 impl FromRequest for String {
     type Rejection = HttpError;
+    const READS_HEADERS: bool = false;
 
     async fn from_request(head: RequestHead, body: Body) -> Result<Self, HttpError> {
         let bytes = body.to_bytes(head.body_limit).await.map_err(body_error)?;
@@ -357,7 +382,7 @@ impl<T: DeserializeOwned + Send + 'static> FromRequest for Json<T> {
     type Rejection = HttpError;
 
     async fn from_request(head: RequestHead, body: Body) -> Result<Self, HttpError> {
-        if !is_json(&head.ctx.parts.headers) {
+        if !is_json(head.ctx.headers()) {
             return Err(HttpError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "expected content-type: application/json",
@@ -402,7 +427,7 @@ impl<T: DeserializeOwned + Send + 'static> FromRequest for Form<T> {
             let q = head.ctx.parts.uri.query().unwrap_or("");
             return serde_urlencoded::from_str(q).map(Form).map_err(invalid);
         }
-        if mime(&head.ctx.parts.headers).as_deref() != Some("application/x-www-form-urlencoded") {
+        if mime(head.ctx.headers()).as_deref() != Some("application/x-www-form-urlencoded") {
             return Err(HttpError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "expected content-type: application/x-www-form-urlencoded",

@@ -21,6 +21,12 @@ pub type ResponseFuture = Pin<Box<dyn Future<Output = Response> + Send + 'static
     note = "a future that is not `Send` (an `Rc` or a `MutexGuard` held across an `.await`) also gives this error"
 )]
 pub trait Handler<T>: Clone + Send + Sync + 'static {
+    /// Whether answering reads the request's header fields: an HTTP/1.1
+    /// request's headers are built into a `HeaderMap` only for handlers
+    /// that do. `true` unless every extractor says it reads none.
+    #[doc(hidden)]
+    const READS_HEADERS: bool = true;
+
     /// Answers one request.
     fn call(&self, head: RequestHead, body: Body) -> ResponseFuture;
 }
@@ -31,6 +37,8 @@ where
     Fut: Future<Output = R> + Send + 'static,
     R: IntoResponse,
 {
+    const READS_HEADERS: bool = false;
+
     fn call(&self, _head: RequestHead, _body: Body) -> ResponseFuture {
         let fut = self();
         Box::pin(async move { fut.await.into_response() })
@@ -48,6 +56,9 @@ macro_rules! impl_handler {
             $($ty: FromRequestParts,)*
             $last: FromRequest<M>,
         {
+            const READS_HEADERS: bool =
+                $($ty::READS_HEADERS ||)* <$last as FromRequest<M>>::READS_HEADERS;
+
             fn call(&self, head: RequestHead, body: Body) -> ResponseFuture {
                 let f = self.clone();
                 Box::pin(async move {
@@ -99,6 +110,8 @@ pub(crate) type BoxedHandler = Arc<dyn ErasedHandler>;
 
 pub(crate) trait ErasedHandler: Send + Sync + 'static {
     fn call(&self, head: RequestHead, body: Body) -> ResponseFuture;
+    /// [`Handler::READS_HEADERS`].
+    fn reads_headers(&self) -> bool;
 }
 
 struct Erased<H, T> {
@@ -109,6 +122,9 @@ struct Erased<H, T> {
 impl<H: Handler<T>, T: 'static> ErasedHandler for Erased<H, T> {
     fn call(&self, head: RequestHead, body: Body) -> ResponseFuture {
         self.handler.call(head, body)
+    }
+    fn reads_headers(&self) -> bool {
+        H::READS_HEADERS
     }
 }
 

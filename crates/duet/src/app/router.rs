@@ -26,6 +26,8 @@ use super::handler::{boxed, BoxedHandler, Handler};
 use super::response::Response;
 use super::service::{BodyLimit, Preempted, Route, RouteFuture};
 use crate::error::Error;
+use crate::proto::h1::FieldBlock;
+use crate::proto::http::Fields;
 
 /// What a route runs.
 #[derive(Clone)]
@@ -357,9 +359,13 @@ impl Router {
 
     /// Answers a request: routes it and runs what matched. Never panics: a
     /// handler panic becomes 500.
+    /// `fields`: an HTTP/1.1 request's field section not yet built into
+    /// `parts.headers`; it is built only for a handler that reads headers
+    /// and for services.
     pub(crate) fn dispatch(
         &self,
         parts: http::request::Parts,
+        fields: Option<FieldBlock>,
         body: Body,
         conn: ConnContext,
         body_limit: u64,
@@ -392,8 +398,12 @@ impl Router {
         };
         match endpoint {
             Endpoint::Handler(handler) => {
+                let mut ctx = RequestContext::unbuilt(parts, fields, params);
+                if handler.reads_headers() {
+                    ctx.build_headers();
+                }
                 let head = RequestHead {
-                    ctx: RequestContext { parts, params },
+                    ctx,
                     conn,
                     state: self.inner.state.clone(),
                     body_limit,
@@ -410,12 +420,14 @@ impl Router {
             }
             Endpoint::Service(route) => {
                 let mut parts = parts;
+                build_headers(&mut parts, fields);
                 parts.extensions.insert(conn);
                 parts.extensions.insert(params);
                 Dispatch::service(route.oneshot(http::Request::from_parts(parts, body)))
             }
             Endpoint::Nested(route, prefix) => {
                 let mut parts = parts;
+                build_headers(&mut parts, fields);
                 let stripped = strip_prefix(&parts.uri, *prefix);
                 if let Some(uri) = stripped {
                     parts.uri = uri;
@@ -478,7 +490,14 @@ impl Router {
             .extensions
             .get::<BodyLimit>()
             .map_or(crate::config::Limits::default().max_body_bytes, |l| l.0);
-        self.dispatch(parts, body, conn, limit)
+        self.dispatch(parts, None, body, conn, limit)
+    }
+}
+
+/// Builds `fields` (an HTTP/1.1 field section) into `parts.headers`.
+pub(crate) fn build_headers(parts: &mut http::request::Parts, fields: Option<FieldBlock>) {
+    if let Some(fields) = fields {
+        parts.headers = fields.to_map(&parts.uri);
     }
 }
 
@@ -699,13 +718,10 @@ pub(crate) fn percent_decode(s: &str) -> String {
 
 /// The host a request names: `:authority`/absolute-form authority or the
 /// `Host` header, without the port. Case is left as sent.
-pub(crate) fn request_host<'a>(
-    uri: &'a http::Uri,
-    headers: &'a http::HeaderMap,
-) -> Option<&'a str> {
+pub(crate) fn request_host<'a>(uri: &'a http::Uri, fields: Fields<'a>) -> Option<&'a str> {
     let raw = match uri.authority() {
         Some(a) => a.as_str(),
-        None => headers.get(http::header::HOST)?.to_str().ok()?,
+        None => fields.host()?,
     };
     Some(crate::proto::http::host::authority_host(raw))
 }

@@ -265,7 +265,7 @@ where
             method: &parts.method,
             uri: &parts.uri,
             version: parts.version,
-            headers: &parts.headers,
+            fields: crate::proto::http::Fields::Map(&parts.headers),
             declared_len: declared,
             has_body: !http_body::Body::is_end_stream(&body),
         };

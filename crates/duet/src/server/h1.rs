@@ -45,7 +45,7 @@ use crate::app::upgrade::{self as app_upgrade, Upgraded};
 use crate::proto::h1::{BodyFailure, BodyKind, Config, Connection, Event, ParseError, RequestHead};
 use crate::proto::http::upgrade::{self, Granted};
 use crate::proto::http::{
-    shutdown_action, AccessRecord, BodyBudget, Expect, Outcome, Protocol, RequestFacts,
+    shutdown_action, AccessRecord, BodyBudget, Expect, Fields, Outcome, Protocol, RequestFacts,
     ShutdownAction,
 };
 
@@ -571,7 +571,7 @@ where
             method: &head.method,
             uri: &head.uri,
             version: head.version,
-            headers: &head.headers,
+            fields: Fields::Block(&head.fields),
             declared_len,
             has_body: head.body != BodyKind::None,
         };
@@ -584,9 +584,9 @@ where
                 // it.
                 let mut parts = http::Request::new(()).into_parts().0;
                 parts.method = head.method;
+                parts.headers = head.fields.to_map(&head.uri);
                 parts.uri = head.uri;
                 parts.version = head.version;
-                parts.headers = head.headers;
                 if let Some(dispatch) = self.p.site.layered_answer(&rejected, parts, &self.p.conn) {
                     self.ex.record = record;
                     self.ex.handler = Some(dispatch);
@@ -606,10 +606,11 @@ where
         *req.method_mut() = head.method;
         *req.uri_mut() = head.uri;
         *req.version_mut() = head.version;
-        *req.headers_mut() = head.headers;
 
         if let Some(settings) = head.upgrade_h2c {
             if take_h2c_upgrade(true, &admission, &self.p.conn) {
+                // The request becomes HTTP/2 stream 1, headers built.
+                *req.headers_mut() = head.fields.to_map(req.uri());
                 self.conn.accept_upgrade(budget.limit());
                 self.upgrade = Some(Box::new(Upgrade {
                     settings,
@@ -654,7 +655,12 @@ where
             }
         }
         let span = ex.record.as_ref().map(AccessRecord::span);
-        ex.handler = Some(self.p.site.dispatch(&admission, req, &self.p.conn, span));
+        let fields = Some(head.fields);
+        ex.handler = Some(
+            self.p
+                .site
+                .dispatch(&admission, req, fields, &self.p.conn, span),
+        );
     }
 
     fn on_data(&mut self, data: Bytes) {

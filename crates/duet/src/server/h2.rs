@@ -41,7 +41,7 @@ use crate::app::upgrade::{self as app_upgrade, Upgraded};
 use crate::proto::h2::{id_map, shed_map, Connection, Event, IdMap, Reason, StreamId};
 use crate::proto::http::upgrade::{self, Asked, Granted};
 use crate::proto::http::{
-    first_value, frame_response, shutdown_action, AccessRecord, Answer, BodyBudget, Expect,
+    first_value, frame_response, shutdown_action, AccessRecord, Answer, BodyBudget, Expect, Fields,
     Framing, Outcome, Protocol, RequestFacts, SentBody, ShutdownAction, ERROR_CONTENT_TYPE,
 };
 
@@ -763,7 +763,7 @@ impl Driver {
             method: &head.method,
             uri: &head.uri,
             version: Version::HTTP_2,
-            headers: &head.headers,
+            fields: Fields::Map(&head.headers),
             declared_len: declared,
             has_body: !end_stream,
         };
@@ -858,7 +858,10 @@ impl Driver {
             .get(&id)
             .and_then(|s| s.record.as_ref())
             .map(AccessRecord::span);
-        let fut = self.p.site.dispatch(admission, req, &self.p.conn, span);
+        let fut = self
+            .p
+            .site
+            .dispatch(admission, req, None, &self.p.conn, span);
         self.streams.entry(id).or_default().head |= head;
         self.answer_with(id, fut);
     }

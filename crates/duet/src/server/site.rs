@@ -10,7 +10,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http::{HeaderMap, StatusCode, Uri};
+use http::{StatusCode, Uri};
 
 use crate::app::body::Body;
 use crate::app::context::ConnContext;
@@ -20,8 +20,9 @@ use crate::app::server::VHostParts;
 use crate::app::service::{BodyLimit, Preempted, Route};
 use crate::config::Limits;
 use crate::error::Error;
+use crate::proto::h1::FieldBlock;
 use crate::proto::http::host::{normalize_into, MAX_HOST};
-use crate::proto::http::{admit, Admitted, Answer, RequestFacts};
+use crate::proto::http::{admit, Admitted, Answer, Fields, RequestFacts};
 
 /// Which virtual server of a port answers a host name: the one claiming
 /// the name, else the port's fallback (the server marked default, else the
@@ -157,7 +158,7 @@ impl Site {
         conn: &ConnContext,
     ) -> Result<Admission, Rejected> {
         let vi = self
-            .vhost_for(req.uri, req.headers, conn)
+            .vhost_for(req.uri, req.fields, conn)
             .map_err(|answer| Rejected {
                 vhost: None,
                 answer,
@@ -232,10 +233,10 @@ impl Site {
     fn vhost_for(
         &self,
         uri: &Uri,
-        headers: &HeaderMap,
+        fields: Fields<'_>,
         conn: &ConnContext,
     ) -> Result<usize, Answer> {
-        let Some(vi) = self.table.lookup_authority(|| request_host(uri, headers)) else {
+        let Some(vi) = self.table.lookup_authority(|| request_host(uri, fields)) else {
             return Err(misdirected("no server for this host on this port"));
         };
         if self.tls {
@@ -255,23 +256,26 @@ impl Site {
     /// Answers an admitted request: through the server's layers, if it has
     /// any, to its routes, inside the request's `span` (when enabled: the
     /// router records the route it matched). Never panics: a handler panic
-    /// becomes 500.
+    /// becomes 500. `fields`: an HTTP/1.1 request's field section, not yet
+    /// built into `req`'s headers (built here for layers; the router builds
+    /// it for the handlers and services that read it).
     #[inline]
     pub(crate) fn dispatch(
         &self,
         admission: &Admission,
         req: http::Request<Body>,
+        fields: Option<FieldBlock>,
         conn: &ConnContext,
         span: Option<&tracing::Span>,
     ) -> Dispatch {
         match span {
             Some(span) if !span.is_disabled() => {
                 let _in = span.enter();
-                let mut d = self.route(admission, req, conn);
+                let mut d = self.route(admission, req, fields, conn);
                 d.1 = Some(span.clone());
                 d
             }
-            _ => self.route(admission, req, conn),
+            _ => self.route(admission, req, fields, conn),
         }
     }
 
@@ -280,6 +284,7 @@ impl Site {
         &self,
         admission: &Admission,
         req: http::Request<Body>,
+        fields: Option<FieldBlock>,
         conn: &ConnContext,
     ) -> Dispatch {
         let Some(vhost) = self.vhosts.get(admission.vhost) else {
@@ -291,10 +296,14 @@ impl Site {
                 // No layers: the router directly (the hot path, no extensions).
                 None => {
                     let (parts, body) = req.into_parts();
-                    vhost.router.dispatch(parts, body, conn.clone(), limit)
+                    vhost
+                        .router
+                        .dispatch(parts, fields, body, conn.clone(), limit)
                 }
                 Some(stack) => {
-                    let mut req = req;
+                    let (mut parts, body) = req.into_parts();
+                    router::build_headers(&mut parts, fields);
+                    let mut req = http::Request::from_parts(parts, body);
                     req.extensions_mut().insert(conn.clone());
                     req.extensions_mut().insert(BodyLimit(limit));
                     router::Dispatch::service(stack.oneshot(req))

@@ -10,11 +10,13 @@ mod body;
 mod conn;
 mod encode;
 mod error;
+mod fields;
 mod parse;
 
 pub use body::{BodyDecoder, Decoded};
 pub use conn::{BodyFailure, Config, Connection, Event};
 pub use error::{LengthError, ParseError};
+pub use fields::FieldBlock;
 #[cfg(any(test, feature = "unstable-fuzz"))]
 pub use parse::parse_request;
 
@@ -42,8 +44,9 @@ pub struct RequestHead {
     pub uri: http::Uri,
     /// `HTTP_10` or `HTTP_11`; any other version is refused with 505.
     pub version: http::Version,
-    /// All header fields, in the order received.
-    pub headers: http::HeaderMap,
+    /// All header fields, in the order received, not yet built into a
+    /// `HeaderMap` ([`FieldBlock::to_map`]).
+    pub fields: FieldBlock,
     /// How the body is delimited.
     pub body: BodyKind,
     /// Whether the connection may stay open after this exchange
@@ -60,6 +63,14 @@ pub struct RequestHead {
     /// `Connection` lists `upgrade` and an `Upgrade` field is present
     /// (whatever it names; an h2c upgrade also sets `upgrade_h2c`).
     pub upgrade: bool,
+}
+
+#[cfg(any(test, feature = "unstable-fuzz"))]
+impl RequestHead {
+    /// The fields built into a `HeaderMap`.
+    pub fn headers(&self) -> http::HeaderMap {
+        self.fields.to_map(&self.uri)
+    }
 }
 
 #[cfg(test)]

@@ -3,13 +3,16 @@
 //! headers), §9.3 (persistence); RFC 7540 §3.2 (h2c upgrade request).
 //!
 //! httparse tokenizes the head in one pass; this module then applies the
-//! rules httparse leaves to its caller and builds the `http` types, sharing
-//! one copy of the head bytes between the target and all field values.
+//! rules httparse leaves to its caller and builds the `http` types of the
+//! request line; the field lines are checked here and kept as they arrived
+//! ([`FieldBlock`]), built into a `HeaderMap` only when something reads
+//! them. The target and every value share one copy of the head bytes.
 
+use super::fields::FieldBlock;
 use super::{BodyKind, ParseError, RequestHead};
 use crate::config::Limits;
 use bytes::{Buf, Bytes, BytesMut};
-use http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version};
+use http::{header, Method, StatusCode, Uri, Version};
 use std::mem::MaybeUninit;
 
 /// Empty lines tolerated before a request line (RFC 9112 §2.2: a server
@@ -29,6 +32,10 @@ const HTTP2_SETTINGS: &str = "http2-settings";
 /// Field lines whose places are kept on the stack between tokenizing and
 /// building; a head with more keeps them in a `Vec`.
 const SMALL_FIELDS: usize = 32;
+
+/// More field lines than a `HeaderMap` holds (`http`'s limit is 32,768
+/// entries) are refused as 431 whatever `max_headers` says.
+const MAX_FIELDS: usize = 16 * 1024;
 
 /// Parses one request head from the front of `buf`.
 ///
@@ -276,36 +283,19 @@ fn build(head: &Bytes, line: Line, fields: &[FieldSpan]) -> Result<RequestHead, 
     let uri = Uri::from_maybe_shared(head.slice(target_span.range()))
         .map_err(|_| ParseError::bad_request("invalid request target"))?;
 
-    let mut headers = HeaderMap::try_with_capacity(fields.len()).map_err(|_| too_large())?;
+    // RFC 9112 §5: the fields are checked here (httparse checked their
+    // syntax) and built into a `HeaderMap` only when something reads them
+    // (`FieldBlock::to_map`).
+    if fields.len() > MAX_FIELDS {
+        return Err(too_large());
+    }
     let mut facts = Facts::default();
     for field in fields {
-        let raw = bytes(field.name);
-        let name = match crate::proto::http::names::common(raw) {
-            Some(name) => name,
-            None => HeaderName::from_bytes(raw)
-                .map_err(|_| ParseError::bad_request("invalid header name"))?,
-        };
-        let value = HeaderValue::from_maybe_shared(head.slice(field.value.range()))
-            .map_err(|_| ParseError::bad_request("invalid header value"))?;
-        facts.observe(&name, &value)?;
-        headers.try_append(name, value).map_err(|_| too_large())?;
+        facts.observe(bytes(field.name), field.value, bytes(field.value))?;
     }
 
     check_target(&method, &uri, target)?;
     check_host(version, &facts)?;
-    if uri.scheme().is_some() {
-        // RFC 9112 §3.2.2: with an absolute-form target the origin server
-        // MUST ignore the received Host and use the target's authority.
-        if let Some(authority) = uri.authority() {
-            let value =
-                HeaderValue::from_maybe_shared(slice_or_copy(head, authority.as_str().as_bytes()))
-                    .map_err(|_| ParseError::bad_request("invalid request target"))?;
-            headers
-                .try_insert(header::HOST, value)
-                .map_err(|_| too_large())?;
-        }
-    }
-
     let body = facts.body_kind(version)?;
     let keep_alive = match version {
         // RFC 9112 §9.3: HTTP/1.1 persists unless "close" is sent; HTTP/1.0
@@ -317,33 +307,34 @@ fn build(head: &Bytes, line: Line, fields: &[FieldSpan]) -> Result<RequestHead, 
     let upgrade_h2c = if is_11 && facts.upgrade_h2c && facts.conn_upgrade && facts.conn_h2_settings
     {
         // RFC 7540 §3.2.1: exactly one HTTP2-Settings field, else no upgrade.
-        match (&facts.h2_settings, facts.h2_settings_count) {
-            (Some(value), 1) => Some(decode_h2_settings(value.as_bytes())?),
+        match (facts.h2_settings, facts.h2_settings_count) {
+            (Some(value), 1) => Some(decode_h2_settings(bytes(value))?),
             _ => None,
         }
     } else {
         None
     };
+    // The field lines start after the request line.
+    let fields_at = head
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(head.len(), |n| n + 1);
 
     Ok(RequestHead {
         method,
         uri,
         version,
-        headers,
+        fields: FieldBlock::new(
+            head.clone(),
+            fields_at,
+            facts.host.map(Span::range),
+            facts.expect,
+        ),
         body,
         keep_alive,
         upgrade_h2c,
         upgrade: is_11 && facts.conn_upgrade && facts.upgrade_present,
     })
-}
-
-/// A slice of `head` where `part` lies, or a copy of `part` if it is not
-/// in the head.
-fn slice_or_copy(head: &Bytes, part: &[u8]) -> Bytes {
-    match Span::of(head, part) {
-        Some(span) if !part.is_empty() => head.slice(span.range()),
-        _ => Bytes::copy_from_slice(part),
-    }
 }
 
 fn version_not_supported() -> ParseError {
@@ -528,15 +519,31 @@ struct Facts {
     upgrade_present: bool,
     upgrade_h2c: bool,
     h2_settings_count: usize,
-    h2_settings: Option<HeaderValue>,
+    /// The place of the (last) HTTP2-Settings value.
+    h2_settings: Option<Span>,
+    /// The place of the (last) Host value.
+    host: Option<Span>,
+    /// An Expect field is present.
+    expect: bool,
 }
 
 impl Facts {
-    fn observe(&mut self, name: &HeaderName, value: &HeaderValue) -> Result<(), ParseError> {
-        let v = value.as_bytes();
+    /// Notes what one field line (`name`, and its value `v` at `place`)
+    /// says about framing, persistence, Host and upgrades.
+    fn observe(&mut self, raw: &[u8], place: Span, v: &[u8]) -> Result<(), ParseError> {
+        let Some(name) = crate::proto::http::names::common(raw) else {
+            if raw.eq_ignore_ascii_case(HTTP2_SETTINGS.as_bytes()) {
+                self.h2_settings_count += 1;
+                self.h2_settings = Some(place);
+            }
+            return Ok(());
+        };
         if name == header::HOST {
             self.host_count += 1;
             self.host_valid = Some(is_valid_host(v));
+            self.host = Some(place);
+        } else if name == header::EXPECT {
+            self.expect = true;
         } else if name == header::CONTENT_LENGTH {
             self.content_length = Some(parse_content_length(v, self.content_length)?);
         } else if name == header::TRANSFER_ENCODING {
@@ -560,9 +567,6 @@ impl Facts {
             if list_items(v).any(|p| p.eq_ignore_ascii_case(b"h2c")) {
                 self.upgrade_h2c = true;
             }
-        } else if name.as_str() == HTTP2_SETTINGS {
-            self.h2_settings_count += 1;
-            self.h2_settings = Some(value.clone());
         }
         Ok(())
     }
@@ -757,8 +761,8 @@ mod tests {
         assert_eq!(head.uri.path(), "/a/b");
         assert_eq!(head.uri.query(), Some("c=d"));
         assert_eq!(head.version, Version::HTTP_11);
-        assert_eq!(head.headers["host"], "example.com");
-        assert_eq!(head.headers["accept"], "*/*");
+        assert_eq!(head.headers()["host"], "example.com");
+        assert_eq!(head.headers()["accept"], "*/*");
         assert_eq!(head.body, BodyKind::None);
         assert!(head.keep_alive);
         assert!(head.upgrade_h2c.is_none());
@@ -780,18 +784,18 @@ mod tests {
         let inside = |b: &[u8]| span.contains(&(b.as_ptr() as usize));
         let first = take_request(&mut buf, &limits()).unwrap().unwrap();
         assert_eq!(first.uri.path(), "/a");
-        assert!(inside(first.headers["host"].as_bytes()));
-        assert!(inside(first.headers["x-long"].as_bytes()));
+        assert!(inside(first.headers()["host"].as_bytes()));
+        assert!(inside(first.headers()["x-long"].as_bytes()));
         assert!(inside(first.uri.path().as_bytes()));
         let second = take_request(&mut buf, &limits()).unwrap().unwrap();
-        assert_eq!(second.headers["host"], "two");
-        assert!(inside(second.headers["host"].as_bytes()));
+        assert_eq!(second.headers()["host"], "two");
+        assert!(inside(second.headers()["host"].as_bytes()));
         // The rest stays for the next read; the first head outlives the
         // buffer it came from.
         assert!(take_request(&mut buf, &limits()).unwrap().is_none());
         assert_eq!(&buf[..], b"GE");
         drop(buf);
-        assert_eq!(first.headers["x-long"], "a value");
+        assert_eq!(first.headers()["x-long"], "a value");
     }
 
     #[test]
@@ -819,8 +823,8 @@ mod tests {
         }
         wire.push_str("\r\n");
         let head = ok(wire.as_bytes());
-        assert_eq!(head.headers.len(), SMALL_FIELDS * 2 + 1);
-        assert_eq!(head.headers["x-63"], "v63");
+        assert_eq!(head.headers().len(), SMALL_FIELDS * 2 + 1);
+        assert_eq!(head.headers()["x-63"], "v63");
     }
 
     #[test]
@@ -835,7 +839,8 @@ mod tests {
     #[test]
     fn repeated_fields_keep_order() {
         let head = ok(b"GET / HTTP/1.1\r\nHost: a\r\nX: 1\r\nY: 2\r\nX: 3\r\n\r\n");
-        let xs: Vec<_> = head.headers.get_all("x").iter().collect();
+        let map = head.headers();
+        let xs: Vec<_> = map.get_all("x").iter().collect();
         assert_eq!(xs, ["1", "3"]);
     }
 
@@ -859,7 +864,7 @@ mod tests {
     fn bare_lf_line_endings_in_head_are_accepted() {
         // RFC 9112 §2.2: a recipient MAY recognize a single LF.
         let head = ok(b"GET / HTTP/1.1\nHost: a\n\n");
-        assert_eq!(head.headers["host"], "a");
+        assert_eq!(head.headers()["host"], "a");
     }
 
     #[test]
@@ -916,9 +921,9 @@ mod tests {
     #[test]
     fn field_values_are_trimmed_and_may_hold_obs_text() {
         let head = ok(b"GET / HTTP/1.1\r\nHost:a\r\nX:  v w \t\r\nY: caf\xc3\xa9\r\n\r\n");
-        assert_eq!(head.headers["host"], "a");
-        assert_eq!(head.headers["x"], "v w");
-        assert_eq!(head.headers["y"].as_bytes(), b"caf\xc3\xa9");
+        assert_eq!(head.headers()["host"], "a");
+        assert_eq!(head.headers()["x"], "v w");
+        assert_eq!(head.headers()["y"].as_bytes(), b"caf\xc3\xa9");
     }
 
     #[test]
@@ -990,7 +995,7 @@ mod tests {
     fn content_length_zero_is_no_body() {
         let head = ok(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n");
         assert_eq!(head.body, BodyKind::None);
-        assert_eq!(head.headers["content-length"], "0");
+        assert_eq!(head.headers()["content-length"], "0");
     }
 
     #[test]
@@ -1053,7 +1058,7 @@ mod tests {
         assert_eq!(status(b"GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n"), 400);
         assert_eq!(status(b"GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n"), 400);
         let head = ok(b"GET / HTTP/1.0\r\n\r\n");
-        assert!(head.headers.get("host").is_none());
+        assert!(head.headers().get("host").is_none());
         // An empty Host is what a client sends when the target has no authority.
         ok(b"GET / HTTP/1.1\r\nHost:\r\n\r\n");
     }
@@ -1092,10 +1097,10 @@ mod tests {
             let mut buf = b"GET / HTTP/1.1\r\nHost: ".to_vec();
             buf.extend_from_slice(good);
             buf.extend_from_slice(b"\r\n\r\n");
-            assert_eq!(ok(&buf).headers["host"].as_bytes(), good);
+            assert_eq!(ok(&buf).headers()["host"].as_bytes(), good);
         }
         let head = ok(b"GET / HTTP/1.1\r\nHost: example.com:8080\r\n\r\n");
-        assert_eq!(head.headers["host"], "example.com:8080");
+        assert_eq!(head.headers()["host"], "example.com:8080");
         ok(b"GET / HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n");
     }
 
@@ -1105,8 +1110,8 @@ mod tests {
         let head = ok(b"GET http://example.com:81/p?q HTTP/1.1\r\nHost: other\r\n\r\n");
         assert_eq!(head.uri.host(), Some("example.com"));
         assert_eq!(head.uri.path(), "/p");
-        assert_eq!(head.headers["host"], "example.com:81");
-        assert_eq!(head.headers.get_all("host").iter().count(), 1);
+        assert_eq!(head.headers()["host"], "example.com:81");
+        assert_eq!(head.headers().get_all("host").iter().count(), 1);
         // Host is still required in HTTP/1.1 (§3.2).
         assert_eq!(status(b"GET http://example.com/ HTTP/1.1\r\n\r\n"), 400);
         // RFC 9110 §4.2.4: userinfo is an error.
@@ -1224,7 +1229,7 @@ mod tests {
         }
         buf.extend_from_slice(b"\r\n");
         let (head, _) = parse_request(&buf, &many).unwrap().unwrap();
-        assert_eq!(head.headers.len(), STACK_HEADERS + 6);
+        assert_eq!(head.headers().len(), STACK_HEADERS + 6);
         assert_eq!(parse(&buf).unwrap_err().status(), 431);
     }
 

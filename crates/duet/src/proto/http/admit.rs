@@ -31,11 +31,12 @@
 //! and a lazy 100; lazy saves the client the upload when the answer does
 //! not depend on the body.)
 
-use http::header::EXPECT;
+use http::header::{EXPECT, HOST};
 use http::{HeaderMap, Method, StatusCode, Uri, Version};
 
 use super::answer::Answer;
 use crate::config::Limits;
+use crate::proto::h1::FieldBlock;
 
 /// What the exchange needs to know of a request head, whatever version
 /// carried it.
@@ -48,12 +49,45 @@ pub(crate) struct RequestFacts<'a> {
     /// The version the request was sent with.
     pub(crate) version: Version,
     /// The fields.
-    pub(crate) headers: &'a HeaderMap,
+    pub(crate) fields: Fields<'a>,
     /// The body length the framing declares (`Content-Length`), if any.
     pub(crate) declared_len: Option<u64>,
     /// Whether body bytes may follow the head (HTTP/1.1: a positive
     /// `Content-Length` or chunked; HTTP/2: HEADERS without END_STREAM).
     pub(crate) has_body: bool,
+}
+
+/// A request's fields: a built map (HTTP/2, services), or an HTTP/1.1
+/// field section as it arrived (built only if something reads it).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Fields<'a> {
+    /// Built.
+    Map(&'a HeaderMap),
+    /// As received over HTTP/1.1.
+    Block(&'a FieldBlock),
+}
+
+impl<'a> Fields<'a> {
+    /// The Host field's value, if one was sent.
+    pub(crate) fn host(self) -> Option<&'a str> {
+        match self {
+            Fields::Map(map) => map.get(HOST)?.to_str().ok(),
+            Fields::Block(block) => block.host(),
+        }
+    }
+
+    /// Calls `f` with every Expect value, in order, until it fails.
+    fn each_expectation<E>(self, mut f: impl FnMut(&[u8]) -> Result<(), E>) -> Result<(), E> {
+        match self {
+            Fields::Map(map) if !super::lacks(map, &EXPECT) => {
+                map.get_all(EXPECT).iter().try_for_each(|v| f(v.as_bytes()))
+            }
+            Fields::Block(block) if block.has_expect() => {
+                block.values(EXPECT.as_str()).try_for_each(f)
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 /// When to send `100 Continue`.
@@ -100,12 +134,8 @@ pub(crate) fn admit(
         return Err(Answer::new(StatusCode::NO_CONTENT, "server-wide OPTIONS"));
     }
     let mut expect = Expect::Nothing;
-    let expectations = match super::lacks(req.headers, &EXPECT) {
-        true => None,
-        false => Some(req.headers.get_all(EXPECT)),
-    };
-    for value in expectations.iter().flatten() {
-        for item in value.as_bytes().split(|&b| b == b',') {
+    req.fields.each_expectation(|value| {
+        for item in value.split(|&b| b == b',') {
             let item = item.trim_ascii();
             if item.is_empty() {
                 continue;
@@ -122,7 +152,8 @@ pub(crate) fn admit(
                 expect = Expect::ContinueOnRead;
             }
         }
-    }
+        Ok(())
+    })?;
     let budget = BodyBudget::new(limits.max_body_bytes);
     if let Some(n) = req.declared_len {
         budget.check_declared(n)?;
@@ -214,7 +245,7 @@ mod tests {
                     method: &self.method,
                     uri: &self.uri,
                     version: self.version,
-                    headers: &self.headers,
+                    fields: Fields::Map(&self.headers),
                     declared_len: self.declared_len,
                     has_body: self.has_body,
                 },

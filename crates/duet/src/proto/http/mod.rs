@@ -35,7 +35,7 @@ pub(crate) mod names;
 pub(crate) mod upgrade;
 
 pub(crate) use access::{AccessRecord, Outcome, Protocol};
-pub(crate) use admit::{admit, Admitted, BodyBudget, Expect, RequestFacts};
+pub(crate) use admit::{admit, Admitted, BodyBudget, Expect, Fields, RequestFacts};
 pub(crate) use answer::{Answer, ERROR_CONTENT_TYPE};
 pub(crate) use framing::{frame_response, shutdown_action, Framing, SentBody, ShutdownAction};
 
@@ -86,7 +86,7 @@ pub fn fuzz_exchange(data: &[u8]) {
                 method: &head.method,
                 uri: &head.uri,
                 version: head.version,
-                headers: &head.headers,
+                fields: Fields::Block(&head.fields),
                 declared_len: declared,
                 has_body: head.body != crate::proto::h1::BodyKind::None,
             };
@@ -106,7 +106,8 @@ pub fn fuzz_exchange(data: &[u8]) {
             // Frame a response with the request's headers as the handler's.
             let head_request = head.method == http::Method::HEAD;
             let body_len = (knobs & 1 == 0).then_some(u64::from(knobs));
-            let framing = frame_response(status, &head.headers, head_request, body_len);
+            let headers = head.fields.to_map(&head.uri);
+            let framing = frame_response(status, &headers, head_request, body_len);
             if head_request
                 || status.is_informational()
                 || status.as_u16() == 204
