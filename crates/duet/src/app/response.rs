@@ -25,18 +25,27 @@ impl Response {
         *inner.status_mut() = status;
         Response { inner }
     }
+    /// A response with `status`, `body` and its `Content-Type`, in a
+    /// header map reused from an earlier response when there is one.
+    fn typed(status: StatusCode, body: impl Into<Body>, content_type: HeaderValue) -> Self {
+        let mut r = Response::new(status, body);
+        let headers = r.inner.headers_mut();
+        *headers = crate::proto::http::spares::response_map();
+        headers.insert(CONTENT_TYPE, content_type);
+        r
+    }
     /// 200 with a `text/plain` body.
     pub fn text(body: impl Into<Body>) -> Self {
-        Response::new(StatusCode::OK, body).insert_header(CONTENT_TYPE, TEXT)
+        Response::typed(StatusCode::OK, body, TEXT)
     }
     /// 200 with a `text/html` body.
     pub fn html(body: impl Into<Body>) -> Self {
-        Response::new(StatusCode::OK, body).insert_header(CONTENT_TYPE, HTML)
+        Response::typed(StatusCode::OK, body, HTML)
     }
     /// 200 with a JSON body serialized from `value` (500 if it cannot be).
     pub fn json<T: serde::Serialize + ?Sized>(value: &T) -> Self {
         match serde_json::to_vec(value) {
-            Ok(v) => Response::new(StatusCode::OK, v).insert_header(CONTENT_TYPE, JSON),
+            Ok(v) => Response::typed(StatusCode::OK, v, JSON),
             Err(e) => Response::error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 &format!("response serialization failed: {e}"),
@@ -45,7 +54,7 @@ impl Response {
     }
     /// 200 with an `application/octet-stream` body.
     pub fn bytes(body: impl Into<Bytes>) -> Self {
-        Response::new(StatusCode::OK, Body::full(body.into())).insert_header(CONTENT_TYPE, OCTETS)
+        Response::typed(StatusCode::OK, Body::full(body.into()), OCTETS)
     }
     /// A response whose body is produced by a stream of chunks.
     pub fn stream<S, B, E>(stream: S) -> Self
@@ -65,11 +74,10 @@ impl Response {
 
     /// The response for an answer of the exchange layer.
     pub(crate) fn from_answer(answer: &Answer) -> Self {
-        let r = Response::new(answer.status(), answer.body());
         if answer.has_body() {
-            r.insert_header(CONTENT_TYPE, ERROR_CONTENT_TYPE)
+            Response::typed(answer.status(), answer.body(), ERROR_CONTENT_TYPE)
         } else {
-            r
+            Response::new(answer.status(), answer.body())
         }
     }
     /// 404 Not Found, with a body.

@@ -43,6 +43,7 @@ use super::ConnParams;
 use crate::app::body::{Body, BodyError, BodySender, Incoming};
 use crate::app::upgrade::{self as app_upgrade, Upgraded};
 use crate::proto::h1::{BodyFailure, BodyKind, Config, Connection, Event, ParseError, RequestHead};
+use crate::proto::http::spares;
 use crate::proto::http::upgrade::{self, Granted};
 use crate::proto::http::{
     shutdown_action, AccessRecord, BodyBudget, Expect, Fields, Outcome, Protocol, RequestFacts,
@@ -730,6 +731,7 @@ where
             self.conn
                 .send_response(parts.status, &parts.headers, body.exact_len(), d)
         });
+        spares::recycle_map(parts.headers);
         if has_body {
             if let Some(full) = body.as_full() {
                 let full = full.clone();

@@ -39,6 +39,7 @@ use super::ConnParams;
 use crate::app::body::{Body, BodyError, BodySender, Incoming};
 use crate::app::upgrade::{self as app_upgrade, Upgraded};
 use crate::proto::h2::{id_map, shed_map, Connection, Event, IdMap, Reason, StreamId};
+use crate::proto::http::spares;
 use crate::proto::http::upgrade::{self, Asked, Granted};
 use crate::proto::http::{
     first_value, frame_response, shutdown_action, AccessRecord, Answer, BodyBudget, Expect, Fields,
@@ -1045,12 +1046,14 @@ impl Driver {
                     d,
                 )
             });
+            spares::recycle_map(parts.headers);
             self.finish_stream(id);
             return;
         }
         if let Some(full) = body.as_full() {
             let full = full.clone();
             self.send_whole(id, parts.status, &parts.headers, full);
+            spares::recycle_map(parts.headers);
             return;
         }
         if let Some(s) = self.streams.get_mut(&id) {
@@ -1067,6 +1070,7 @@ impl Driver {
                 d,
             )
         });
+        spares::recycle_map(parts.headers);
         self.poll_body(id, body);
     }
 

@@ -144,11 +144,7 @@ impl AccessRecord {
         };
         // The box of a record finished earlier on this thread, if any: a
         // request then allocates nothing for its record.
-        let spare = SPARES
-            .try_with(|s| s.try_borrow_mut().ok().and_then(|mut v| v.pop()))
-            .ok()
-            .flatten();
-        AccessRecord(match spare {
+        AccessRecord(match super::spares::take(&SPARES) {
             Some(mut spare) => {
                 *spare = fields;
                 spare
@@ -199,14 +195,7 @@ impl AccessRecord {
         f.span = tracing::Span::none();
         f.method = None;
         f.target = None;
-        // (While the thread exits, the box is simply freed.)
-        let _ = SPARES.try_with(|s| {
-            if let Ok(mut spares) = s.try_borrow_mut() {
-                if spares.len() < MAX_SPARES {
-                    spares.push(f);
-                }
-            }
-        });
+        super::spares::keep(&SPARES, f, MAX_SPARES);
     }
 }
 
@@ -218,7 +207,7 @@ thread_local! {
     /// Finished records' boxes, reused by the next records made on this
     /// thread (the boxes themselves are what is kept: a record is a box).
     #[allow(clippy::vec_box)]
-    static SPARES: RefCell<Vec<Box<Fields>>> = const { RefCell::new(Vec::new()) };
+    static SPARES: super::spares::Pool<Box<Fields>> = const { RefCell::new(Vec::new()) };
 }
 
 impl Fields {

@@ -32,6 +32,7 @@ mod answer;
 mod framing;
 pub(crate) mod host;
 pub(crate) mod names;
+pub(crate) mod spares;
 pub(crate) mod upgrade;
 
 pub(crate) use access::{AccessRecord, Outcome, Protocol};
