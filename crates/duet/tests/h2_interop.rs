@@ -413,3 +413,61 @@ async fn h2load_hundred_thousand_requests() {
         "{out}\n{err}"
     );
 }
+
+#[tokio::test]
+async fn no_response_field_reaches_a_later_response() {
+    // duet reuses response header maps once a head is written: whatever a
+    // response carried must not show up in the next one, on either version.
+    let mut s = local();
+    s.get("/tagged", || async {
+        Response::text("tagged")
+            .insert_header("x-once", "1")
+            .insert_header("set-cookie", "secret=1")
+    })
+    .get("/plain", || async { "plain" })
+    .get("/json", || async { Json(serde_json::json!({"a": 1})) });
+    let running = start([s]).await;
+    let addr = running.addr();
+    for client in [
+        reqwest::Client::builder()
+            .http1_only()
+            .build()
+            .expect("client"),
+        reqwest::Client::builder()
+            .http2_prior_knowledge()
+            .build()
+            .expect("client"),
+    ] {
+        for round in 0..20 {
+            let path = ["/tagged", "/plain", "/json"][round % 3];
+            let r = client
+                .get(format!("http://{addr}{path}"))
+                .send()
+                .await
+                .expect("response");
+            let h = r.headers().clone();
+            let tagged = path == "/tagged";
+            assert_eq!(
+                h.get_all("x-once").iter().count(),
+                usize::from(tagged),
+                "{path}"
+            );
+            assert_eq!(
+                h.get_all("set-cookie").iter().count(),
+                usize::from(tagged),
+                "{path}"
+            );
+            let want = if path == "/json" {
+                "application/json"
+            } else {
+                "text/plain; charset=utf-8"
+            };
+            assert_eq!(
+                h.get_all("content-type").iter().collect::<Vec<_>>(),
+                [want],
+                "{path}"
+            );
+        }
+    }
+    running.shutdown().await;
+}
