@@ -803,11 +803,14 @@ async fn headers_reach_every_handler_that_reads_them() {
     async fn plain(Path(x): Path<String>, body: Bytes) -> String {
         format!("plain {x} {}", body.len())
     }
+    let mut nested = duet::Router::new();
+    nested.get("/fields", fields);
     let mut s = support::local();
     s.get("/fields", fields)
         .get("/agent/{x}", agent)
         .get("/ctx", ctx)
         .post("/plain/{x}", plain);
+    s.router().nest_service("/api", nested);
     let mut other = support::local().hostname("other.test");
     other.post("/plain/{x}", |Path(x): Path<String>| async move {
         format!("other {x}")
@@ -818,6 +821,7 @@ async fn headers_reach_every_handler_that_reads_them() {
         b"GET /fields HTTP/1.1\r\nHost: a.test\r\nX-A:  \t one \t\r\nx-a: two\r\nEmpty:\r\nCaf: \xc3\xa9\r\n\r\n\
 GET /agent/7 HTTP/1.1\r\nHost: a.test\r\nUser-Agent: tester/1\r\n\r\n\
 GET /ctx HTTP/1.1\r\nHOST: Ctx.Test:81\r\nX-A: ctx\r\n\r\n\
+GET /api/fields HTTP/1.1\r\nHost: a.test\r\nX-Nested: yes\r\n\r\n\
 POST /plain/9 HTTP/1.1\r\nHost: a.test\r\nContent-Length: 3\r\n\r\nabc\
 POST /plain/5 HTTP/1.1\r\nHost: other.test\r\nContent-Length: 0\r\n\r\n",
     )
@@ -829,6 +833,8 @@ POST /plain/5 HTTP/1.1\r\nHost: other.test\r\nContent-Length: 0\r\n\r\n",
         "{r}"
     );
     assert!(r.contains("7 by tester/1"), "{r}");
+    // A nested service (here a router) gets the headers built.
+    assert!(r.contains("host=a.test\nx-nested=yes\n"), "{r}");
     assert!(r.contains(r#"Some("Ctx.Test") Some("ctx")"#), "{r}");
     assert!(r.contains("plain 9 3"), "{r}");
     // An expectation other than 100-continue is refused by admission,

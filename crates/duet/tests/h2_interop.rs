@@ -471,3 +471,42 @@ async fn no_response_field_reaches_a_later_response() {
     }
     running.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_request_that_upgrades_to_h2c_keeps_its_headers() {
+    // RFC 7540 §3.2: the HTTP/1.1 request that asks for h2c is answered
+    // as stream 1 of the new connection, with every field it carried.
+    require("curl");
+    let mut s = local();
+    s.get("/agent", |h: http::HeaderMap| async move {
+        let v = |n: &str| {
+            h.get(n)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-")
+                .to_string()
+        };
+        format!("{} {}", v("user-agent"), v("x-probe"))
+    });
+    let running = start([s]).await;
+    let url = format!("http://{}/agent", running.addr());
+    let (ok, out, err) = run(
+        "curl",
+        &[
+            "-sS",
+            "-v",
+            "--http2",
+            "-A",
+            "probe/1",
+            "-H",
+            "x-probe: seen",
+            "--max-time",
+            "10",
+            &url,
+        ],
+    )
+    .await;
+    assert!(ok, "{err}");
+    assert!(err.contains("101"), "{err}");
+    assert_eq!(out, "probe/1 seen");
+    running.shutdown().await;
+}

@@ -611,18 +611,22 @@ async fn trailers_go_both_ways_on_http1() {
 
 #[tokio::test]
 async fn admission_answers_go_through_the_layers_over_the_network() {
+    // The request-id layer copies a request field into the response: the
+    // layers see the refused request's fields too.
     let mut s = local()
         .limits(support::limits(|l| l.max_body_bytes = 10))
-        .layer(tower_http::cors::CorsLayer::permissive());
+        .layer(tower_http::cors::CorsLayer::permissive())
+        .layer(tower_http::request_id::PropagateRequestIdLayer::x_request_id());
     s.post("/echo", |b: Bytes| async move { b });
     let running = start([s]).await;
     let r = support::raw(
         running.addr(),
-        b"POST /echo HTTP/1.1\r\nhost: x\r\norigin: https://a.test\r\ncontent-length: 100\r\nconnection: close\r\n\r\n",
+        b"POST /echo HTTP/1.1\r\nhost: x\r\norigin: https://a.test\r\nx-request-id: r1\r\ncontent-length: 100\r\nconnection: close\r\n\r\n",
     )
     .await;
     assert!(r.starts_with("HTTP/1.1 413"), "{r}");
     assert!(r.contains("access-control-allow-origin: *"), "{r}");
+    assert!(r.contains("x-request-id: r1"), "{r}");
     let mut c = H2Conn::handshake(Peer {
         addr: running.addr(),
         transport: Transport::Cleartext,
