@@ -31,9 +31,9 @@ Options:
                        results/multicore.md unless REPORT is set
   --scenarios LIST     comma-separated ids or letters:
                        a = h1,h1pipe  b = h1close  c = h2c  d = h2tls
-                       e = dl_h1,dl_h2  f = sse
+                       e = dl_h1,dl_h2,dlf_h1,dlf_h2  f = sse
                        g = idle_tcp,idle_h1,idle_h2,idle_h2req,idle_h1tls,idle_h2tls
-Environment: DURATION (s, 10) REPEAT (3) WARMUP (s) DL_BYTES SSE_CLIENTS
+Environment: DURATION (s, 10) REPEAT (3) WARMUP (s) DL_BYTES DLF_COUNT (4) SSE_CLIENTS
   SSE_INTERVAL_MS (100) IDLE_CONNS PORT_HTTP (18080) PORT_H2C_NGINX (18081)
   PORT_HTTPS (18443) CPU_SERVER (0) CPU_CLIENT (1) DUET_BIN DUET_ARGS
   DUET_BASE_BIN REPORT (latest: results/REPORT.md and .svg)
@@ -67,6 +67,7 @@ else
     WARMUP="${WARMUP:-2}"; DL_BYTES="${DL_BYTES:-1073741824}"
     SSE_CLIENTS="${SSE_CLIENTS:-1000}"; IDLE_CONNS="${IDLE_CONNS:-10000}"
 fi
+DLF_COUNT="${DLF_COUNT:-4}"
 SSE_INTERVAL_MS="${SSE_INTERVAL_MS:-100}"
 PORT_HTTP="${PORT_HTTP:-18080}"
 PORT_H2C_NGINX="${PORT_H2C_NGINX:-18081}"
@@ -86,10 +87,10 @@ for s in $SCENARIOS; do
         b) expanded+=" h1close" ;;
         c) expanded+=" h2c" ;;
         d) expanded+=" h2tls" ;;
-        e) expanded+=" dl_h1 dl_h2" ;;
+        e) expanded+=" dl_h1 dl_h2 dlf_h1 dlf_h2" ;;
         f) expanded+=" sse" ;;
         g) expanded+=" idle_tcp idle_h1 idle_h2 idle_h2req idle_h1tls idle_h2tls" ;;
-        h1 | h1pipe | h1close | h2c | h2tls | dl_h1 | dl_h2 | sse | idle_tcp | idle_h1 | idle_h2 | idle_h2req | \
+        h1 | h1pipe | h1close | h2c | h2tls | dl_h1 | dl_h2 | dlf_h1 | dlf_h2 | sse | idle_tcp | idle_h1 | idle_h2 | idle_h2req | \
             idle_h1tls | idle_h2tls) expanded+=" $s" ;;
         *) echo "unknown scenario: $s" >&2; exit 2 ;;
     esac
@@ -352,7 +353,7 @@ hwm_kb() { # peak RSS of the server's processes, kB
 unsupported() { # unsupported SCENARIO SERVER
     local sc="$1" sv="$2" out
     case "$sc" in
-        h2c | dl_h2 | idle_h2 | idle_h2req)
+        h2c | dl_h2 | dlf_h2 | idle_h2 | idle_h2req)
             out="$(curl -s --http2-prior-knowledge --max-time 2 "http://127.0.0.1:$(h2c_port "$sv")/hello/probe" || true)"
             [ "$out" = hello ] || echo "no h2c (prior knowledge) answer on /hello/" ;;
         h2tls | idle_h2tls)
@@ -372,7 +373,7 @@ unsupported() { # unsupported SCENARIO SERVER
             fi ;;
     esac
     case "$sc" in
-        dl_h1 | dl_h2)
+        dl_h1 | dl_h2 | dlf_h1 | dlf_h2)
             [ "$sv" = nginx ] && return 0 # serves a file of exactly DL_BYTES
             out="$(curl -s --max-time 2 -o /dev/null -w '%{http_code} %{size_download}' \
                 "http://127.0.0.1:$PORT_HTTP/bytes/16" 2>/dev/null || true)"
@@ -437,6 +438,19 @@ run_one() { # run_one SCENARIO SERVER REP
                 -w '%{http_code} %{size_download} %{speed_download} %{time_total}\n' "$url" >"$out" 2>&1 || true
             c1="$(cpu_seconds)"
             ;;
+        dlf_h1 | dlf_h2)
+            # hyper's client (bench/peers/fetch) receives both versions
+            # alike, so the two rows compare the server's own framing.
+            local url="http://127.0.0.1:$PORT_HTTP/bytes/$DL_BYTES" proto=()
+            if [ "$sc" = dlf_h2 ]; then
+                url="http://127.0.0.1:$(h2c_port "$sv")/bytes/$DL_BYTES"
+                proto=(--h2)
+            fi
+            kind=curl
+            c0="$(cpu_seconds)"
+            "${PIN_C[@]}" timeout 300 "$PEERS_BIN/fetch" "${proto[@]}" "$url" "$DLF_COUNT" >"$out" 2>&1 || true
+            c1="$(cpu_seconds)"
+            ;;
         sse)
             kind=json
             c0="" c1=""
@@ -464,7 +478,10 @@ run_one() { # run_one SCENARIO SERVER REP
     local extra=()
     [ -n "$c0" ] && extra+=(--cpu0 "$c0" --cpu1 "$c1")
     [ "$kind" = h2load ] && extra+=(--log "$lf")
-    [ "$kind" = curl ] && extra+=(--expect-bytes "$DL_BYTES")
+    case "$sc" in
+        dl_h1 | dl_h2) extra+=(--expect-bytes "$DL_BYTES") ;;
+        dlf_h1 | dlf_h2) extra+=(--expect-bytes "$((DL_BYTES * DLF_COUNT))") ;;
+    esac
     "${rec[@]}" --kind "$kind" --out "$out" --hwm "$hwm" "${extra[@]}"
     # h2load per-request logs are large; keep them only for this run's report.
     [ "$kind" = h2load ] && gzip -f "$lf" 2>/dev/null || true
@@ -507,6 +524,8 @@ done
     echo "peers=$(awk '/^name = "(hyper|hyper-util|axum|actix-web|tokio|rustls)"$/ { n = $3; getline; printf "%s %s, ", n, $3 }' "$HERE/peers/Cargo.lock" | tr -d '"' | sed 's/, $//')"
     echo "note_dl_h1=Downloads GET /bytes/$DL_BYTES ($((DL_BYTES / 1048576)) MiB) once per run with curl; nginx sends a file of zeros (in the page cache) with sendfile on (as in Debian's stock config; HTTP/2 does not use sendfile)."
     echo "note_dl_h2=Same download over h2c with curl's HTTP/2 (its own flow-control windows)."
+    echo "note_dlf_h1=The same download $DLF_COUNT times in a row on one connection (less noise than one) with hyper's client (bench/peers/fetch). curl receives HTTP/2 at about half its HTTP/1.1 rate, and a sender's CPU per GiB rises when its receiver is slower; this client receives both versions at closer rates, so these two sections compare each server's HTTP/2 with its own HTTP/1.1."
+    echo "note_dlf_h2=Same over h2c with hyper's client (prior knowledge; windows of 16 MiB per stream and 32 MiB per connection; SETTINGS_MAX_FRAME_SIZE 1 MiB, so a server that honours it may send frames larger than 16 KiB)."
     echo "note_sse=$SSE_CLIENTS HTTP/1.1 clients on GET /sse?interval_ms=$SSE_INTERVAL_MS (one event every $SSE_INTERVAL_MS ms each), counted for ${DURATION} s after all connected; CPU per event delivered. The Python client shares core $CPU_CLIENT: if events/s falls short of the offered rate, check the client before the server."
     echo "note_idle_tcp=$IDLE_CONNS TCP connections on the HTTP/1.1 port, accepted, nothing sent; (RSS after - RSS before) / connections still open."
     echo "note_idle_h1=$IDLE_CONNS connections, each after one answered GET /hello/idle, kept alive; (RSS after - RSS before) / connections still open."

@@ -27,6 +27,8 @@ SCENARIOS = {
     "h2tls": ("req", "(d) h2 over TLS (ALPN) — h2load -c16 -m32"),
     "dl_h1": ("dl", "(e) Download over HTTP/1.1 — curl"),
     "dl_h2": ("dl", "(e') Download over HTTP/2 (h2c) — curl --http2-prior-knowledge"),
+    "dlf_h1": ("dl", "(e'') Download over HTTP/1.1 — hyper's client (bench/peers/fetch)"),
+    "dlf_h2": ("dl", "(e''') Download over HTTP/2 (h2c) — hyper's client (bench/peers/fetch)"),
     "sse": ("sse", "(f) SSE fan-out — HTTP/1.1 clients on /sse"),
     "idle_tcp": ("idle", "(g) Memory per idle connection, accepted, no request yet"),
     "idle_h1": ("idle", "(g') Memory per idle HTTP/1.1 keep-alive connection (after one request)"),

@@ -1,0 +1,152 @@
+//! `fetch`: the download client of bench/run.sh's "same client" bulk rows.
+//!
+//! curl's HTTP/2 receive path runs at about half the rate of its HTTP/1.1
+//! one on this machine, and a server's CPU per GiB rises when its receiver
+//! is slower (TCP sends smaller segments into a window that opens a little
+//! at a time). To compare a server's HTTP/2 framing with its own HTTP/1.1
+//! this client receives both the same way: hyper's client on one
+//! connection, HTTP/1.1 or HTTP/2 with prior knowledge, windows of 16 MiB
+//! (stream) and 32 MiB (connection), body frames counted and dropped.
+//!
+//!   fetch [--h2] URL [COUNT]
+//!
+//! Prints `STATUS BYTES BYTES_PER_SECOND SECONDS` (curl's `-w '%{http_code}
+//! %{size_download} %{speed_download} %{time_total}'`, so the bench reads
+//! both alike; BYTES summed over COUNT sequential downloads on the same
+//! connection); exits non-zero on any error or a non-200 status.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::Request;
+use http_body::Body as _;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpStream;
+
+fn main() {
+    match run() {
+        Ok(line) => println!("{line}"),
+        Err(e) => {
+            eprintln!("fetch: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+fn run() -> Result<String, String> {
+    let mut args = std::env::args().skip(1).peekable();
+    let h2 = args.peek().is_some_and(|a| a == "--h2");
+    if h2 {
+        args.next();
+    }
+    let url: http::Uri = args
+        .next()
+        .ok_or("usage: fetch [--h2] URL [COUNT]")?
+        .parse()
+        .map_err(|e| format!("url: {e}"))?;
+    let count: u32 = match args.next() {
+        Some(c) => c.parse().map_err(|e| format!("count: {e}"))?,
+        None => 1,
+    };
+    let authority = url.authority().ok_or("url needs host:port")?.to_string();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    rt.block_on(async move {
+        let tcp = TcpStream::connect(&authority)
+            .await
+            .map_err(|e| format!("{authority}: {e}"))?;
+        let _ = tcp.set_nodelay(true);
+        let io = TokioIo::new(tcp);
+        let started = Instant::now();
+        let mut total = 0u64;
+        let mut status = 0u16;
+        if h2 {
+            let (mut send, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+                .initial_stream_window_size(16 << 20)
+                .initial_connection_window_size(32 << 20)
+                .max_frame_size(1 << 20)
+                .handshake::<_, http_body_util_empty::Empty>(io)
+                .await
+                .map_err(|e| format!("h2 handshake: {e}"))?;
+            tokio::spawn(conn);
+            for _ in 0..count {
+                let req = request(&url, &authority)?;
+                let res = send.send_request(req).await.map_err(|e| e.to_string())?;
+                status = res.status().as_u16();
+                total += drain(res.into_body()).await?;
+            }
+        } else {
+            let (mut send, conn) = hyper::client::conn::http1::Builder::new()
+                .handshake::<_, http_body_util_empty::Empty>(io)
+                .await
+                .map_err(|e| format!("h1 handshake: {e}"))?;
+            tokio::spawn(conn);
+            for _ in 0..count {
+                let req = request(&url, &authority)?;
+                let res = send.send_request(req).await.map_err(|e| e.to_string())?;
+                status = res.status().as_u16();
+                total += drain(res.into_body()).await?;
+            }
+        }
+        if status != 200 {
+            return Err(format!("status {status}"));
+        }
+        let secs = started.elapsed().as_secs_f64();
+        Ok(format!(
+            "{status} {total} {:.0} {secs:.3}",
+            total as f64 / secs.max(1e-9)
+        ))
+    })
+}
+
+fn request(
+    url: &http::Uri,
+    authority: &str,
+) -> Result<Request<http_body_util_empty::Empty>, String> {
+    Request::get(url.clone())
+        .header(http::header::HOST, authority)
+        .body(http_body_util_empty::Empty)
+        .map_err(|e| e.to_string())
+}
+
+/// Counts and drops a body's data frames.
+async fn drain(mut body: Incoming) -> Result<u64, String> {
+    let mut n = 0u64;
+    while let Some(frame) =
+        std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await
+    {
+        if let Ok(data) = frame.map_err(|e| e.to_string())?.into_data() {
+            n += data.len() as u64;
+        }
+    }
+    Ok(n)
+}
+
+/// An empty request body (GET), so the client needs no body crate.
+mod http_body_util_empty {
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use super::Bytes;
+
+    pub struct Empty;
+
+    impl http_body::Body for Empty {
+        type Data = Bytes;
+        type Error = std::convert::Infallible;
+
+        fn poll_frame(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+            Poll::Ready(None)
+        }
+
+        fn is_end_stream(&self) -> bool {
+            true
+        }
+    }
+}
