@@ -2,7 +2,9 @@
 //! (after a valid preface), answering every request, releasing every body
 //! byte and draining the output as a driver would, with a fake clock that
 //! moves on between reads and the core's timers handled as a driver would.
-//! Nothing may panic.
+//! Nothing may panic, and every field of an accepted request head builds
+//! into the `HeaderMap` a handler reads (the core checks them as they
+//! arrive and builds the map only on demand).
 //!
 //! Input layout: the first octet picks how the input is cut into reads (and
 //! how far the clock moves between them); the rest follows the client
@@ -32,7 +34,12 @@ fuzz_target!(|data: &[u8]| {
         let failed = conn.recv(&mut input, now).is_err();
         while let Some(ev) = conn.poll_event() {
             match ev {
-                Event::Request { id, .. } | Event::HeadersTooLarge { id } => {
+                Event::Request { id, fields, .. } => {
+                    assert_eq!(fields.to_map().len(), fields.len(), "{fields:?}");
+                    conn.send_response(id, StatusCode::OK, &HeaderMap::new(), None, false, b"");
+                    conn.send_data(id, Bytes::from_static(b"fuzz"), true);
+                }
+                Event::HeadersTooLarge { id } => {
                     conn.send_response(id, StatusCode::OK, &HeaderMap::new(), None, false, b"");
                     conn.send_data(id, Bytes::from_static(b"fuzz"), true);
                 }

@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 
 use http::{Extensions, HeaderMap, Method, Uri, Version};
 
-use crate::proto::h1::FieldBlock;
 use crate::proto::http::Fields;
+use crate::proto::http::Unbuilt;
 
 /// TLS facts of a connection. More may be added: it is built only by the
 /// server.
@@ -280,10 +280,10 @@ impl PathParams {
 pub struct RequestContext {
     pub(crate) parts: http::request::Parts,
     pub(crate) params: PathParams,
-    /// An HTTP/1.1 request's field section while `parts.headers` is not
+    /// The request's field section while `parts.headers` is not
     /// built from it: only for handlers whose extractors read no header
     /// (`Handler::READS_HEADERS`), which never see the headers.
-    pub(crate) fields: Option<FieldBlock>,
+    pub(crate) fields: Option<Unbuilt>,
 }
 
 impl RequestContext {
@@ -300,7 +300,7 @@ impl RequestContext {
     /// [`RequestContext::build_headers`] when something reads them.
     pub(crate) fn unbuilt(
         parts: http::request::Parts,
-        fields: Option<FieldBlock>,
+        fields: Option<Unbuilt>,
         params: PathParams,
     ) -> Self {
         RequestContext {
@@ -355,7 +355,7 @@ impl RequestContext {
     /// The host the request names (`Host` or `:authority`), without port.
     pub fn host(&self) -> Option<&str> {
         let fields = match &self.fields {
-            Some(block) => Fields::Block(block),
+            Some(unbuilt) => unbuilt.fields(),
             None => Fields::Map(&self.parts.headers),
         };
         crate::app::router::request_host(&self.parts.uri, fields)

@@ -26,8 +26,8 @@ use super::handler::{boxed, BoxedHandler, Handler};
 use super::response::Response;
 use super::service::{BodyLimit, Preempted, Route, RouteFuture};
 use crate::error::Error;
-use crate::proto::h1::FieldBlock;
 use crate::proto::http::Fields;
+use crate::proto::http::Unbuilt;
 
 /// What a route runs.
 #[derive(Clone)]
@@ -359,13 +359,13 @@ impl Router {
 
     /// Answers a request: routes it and runs what matched. Never panics: a
     /// handler panic becomes 500.
-    /// `fields`: an HTTP/1.1 request's field section not yet built into
+    /// `fields`: the request's field section as it arrived, not yet built into
     /// `parts.headers`; it is built only for a handler that reads headers
     /// and for services.
     pub(crate) fn dispatch(
         &self,
         parts: http::request::Parts,
-        fields: Option<FieldBlock>,
+        fields: Option<Unbuilt>,
         body: Body,
         conn: ConnContext,
         body_limit: u64,
@@ -494,8 +494,8 @@ impl Router {
     }
 }
 
-/// Builds `fields` (an HTTP/1.1 field section) into `parts.headers`.
-pub(crate) fn build_headers(parts: &mut http::request::Parts, fields: Option<FieldBlock>) {
+/// Builds `fields` (a field section as it arrived) into `parts.headers`.
+pub(crate) fn build_headers(parts: &mut http::request::Parts, fields: Option<Unbuilt>) {
     if let Some(fields) = fields {
         parts.headers = fields.to_map(&parts.uri);
     }

@@ -47,7 +47,7 @@ use crate::proto::http::spares;
 use crate::proto::http::upgrade::{self, Granted};
 use crate::proto::http::{
     shutdown_action, AccessRecord, BodyBudget, Expect, Fields, Outcome, Protocol, RequestFacts,
-    ShutdownAction,
+    ShutdownAction, Unbuilt,
 };
 
 /// Request body chunks that may wait unread by the handler.
@@ -656,7 +656,7 @@ where
             }
         }
         let span = ex.record.as_ref().map(AccessRecord::span);
-        let fields = Some(head.fields);
+        let fields = Some(Unbuilt::H1(head.fields));
         ex.handler = Some(
             self.p
                 .site

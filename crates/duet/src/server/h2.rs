@@ -38,12 +38,12 @@ use super::site::{Admission, Dispatch};
 use super::ConnParams;
 use crate::app::body::{Body, BodyError, BodySender, Incoming};
 use crate::app::upgrade::{self as app_upgrade, Upgraded};
-use crate::proto::h2::{id_map, shed_map, Connection, Event, IdMap, Reason, StreamId};
+use crate::proto::h2::{id_map, shed_map, Connection, Event, FieldList, IdMap, Reason, StreamId};
 use crate::proto::http::spares;
 use crate::proto::http::upgrade::{self, Asked, Granted};
 use crate::proto::http::{
-    first_value, frame_response, shutdown_action, AccessRecord, Answer, BodyBudget, Expect, Fields,
-    Framing, Outcome, Protocol, RequestFacts, SentBody, ShutdownAction, ERROR_CONTENT_TYPE,
+    frame_response, shutdown_action, AccessRecord, Answer, BodyBudget, Expect, Fields, Framing,
+    Outcome, Protocol, RequestFacts, SentBody, ShutdownAction, Unbuilt, ERROR_CONTENT_TYPE,
 };
 
 /// Request body chunks that may wait unread by a handler (the rest waits
@@ -142,7 +142,7 @@ where
         r.request(first.method(), first.uri());
     }
     driver.streams.insert(1, task);
-    driver.start_handler(1, first, &admission);
+    driver.start_handler(1, first, None, &admission);
     Either::Left(async move { driver.run().await })
 }
 
@@ -675,8 +675,9 @@ impl Driver {
                 Event::Request {
                     id,
                     head,
+                    fields,
                     end_stream,
-                } => self.on_request(id, head, end_stream),
+                } => self.on_request(id, head, fields, end_stream),
                 Event::HeadersTooLarge { id } => {
                     let task = StreamTask::with_record(self.record());
                     self.streams.insert(id, task);
@@ -751,20 +752,28 @@ impl Driver {
         ))
     }
 
-    fn on_request(&mut self, id: StreamId, head: http::request::Parts, end_stream: bool) {
+    fn on_request(
+        &mut self,
+        id: StreamId,
+        mut head: http::request::Parts,
+        fields: FieldList,
+        end_stream: bool,
+    ) {
         let mut task = StreamTask::with_record(self.record());
         task.head = head.method == Method::HEAD;
         if let Some(r) = &mut task.record {
             r.request(&head.method, &head.uri);
         }
-        let declared = first_value(&head.headers, &http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
+        // The core checked every content-length (RFC 9113 §8.1.1).
+        let declared = fields
+            .get(b"content-length")
+            .and_then(|v| std::str::from_utf8(v).ok())
             .and_then(|v| v.parse::<u64>().ok());
         let facts = RequestFacts {
             method: &head.method,
             uri: &head.uri,
             version: Version::HTTP_2,
-            fields: Fields::Map(&head.headers),
+            fields: Fields::List(&fields),
             declared_len: declared,
             has_body: !end_stream,
         };
@@ -773,6 +782,7 @@ impl Driver {
             Err(rejected) => {
                 // Answered by admission (413, 414, 417, 421, 501), through
                 // the server's layers like any response.
+                head.headers = fields.to_map();
                 self.streams.insert(id, task);
                 let fut = self.p.site.answer(rejected, head, &self.p.conn);
                 self.answer_with(id, fut);
@@ -780,6 +790,8 @@ impl Driver {
             }
         };
         if head.method == Method::CONNECT {
+            // A tunnel or an extended CONNECT (WebSocket) reads its fields.
+            head.headers = fields.to_map();
             return self.on_connect(id, head, end_stream, task, &admission);
         }
         let body = if end_stream {
@@ -803,7 +815,8 @@ impl Driver {
             Body::incoming(incoming)
         };
         self.streams.insert(id, task);
-        self.start_handler(id, http::Request::from_parts(head, body), &admission);
+        let req = http::Request::from_parts(head, body);
+        self.start_handler(id, req, Some(Unbuilt::H2(fields)), &admission);
     }
 
     /// Where a stream's body reports what its reader consumed (the
@@ -848,11 +861,20 @@ impl Driver {
         self.start_handler(
             id,
             http::Request::from_parts(head, Body::empty()),
+            None,
             admission,
         );
     }
 
-    fn start_handler(&mut self, id: StreamId, req: http::Request<Body>, admission: &Admission) {
+    /// Starts the handler of stream `id`; `fields`: the request's fields
+    /// when not yet built into `req`'s headers.
+    fn start_handler(
+        &mut self,
+        id: StreamId,
+        req: http::Request<Body>,
+        fields: Option<Unbuilt>,
+        admission: &Admission,
+    ) {
         let head = req.method() == Method::HEAD;
         let span = self
             .streams
@@ -862,7 +884,7 @@ impl Driver {
         let fut = self
             .p
             .site
-            .dispatch(admission, req, None, &self.p.conn, span);
+            .dispatch(admission, req, fields, &self.p.conn, span);
         self.streams.entry(id).or_default().head |= head;
         self.answer_with(id, fut);
     }

@@ -20,8 +20,8 @@ use crate::app::server::VHostParts;
 use crate::app::service::{BodyLimit, Preempted, Route};
 use crate::config::Limits;
 use crate::error::Error;
-use crate::proto::h1::FieldBlock;
 use crate::proto::http::host::{normalize_into, MAX_HOST};
+use crate::proto::http::Unbuilt;
 use crate::proto::http::{admit, Admitted, Answer, Fields, RequestFacts};
 
 /// Which virtual server of a port answers a host name: the one claiming
@@ -256,7 +256,7 @@ impl Site {
     /// Answers an admitted request: through the server's layers, if it has
     /// any, to its routes, inside the request's `span` (when enabled: the
     /// router records the route it matched). Never panics: a handler panic
-    /// becomes 500. `fields`: an HTTP/1.1 request's field section, not yet
+    /// becomes 500. `fields`: the request's field section as it arrived, not yet
     /// built into `req`'s headers (built here for layers; the router builds
     /// it for the handlers and services that read it).
     #[inline]
@@ -264,7 +264,7 @@ impl Site {
         &self,
         admission: &Admission,
         req: http::Request<Body>,
-        fields: Option<FieldBlock>,
+        fields: Option<Unbuilt>,
         conn: &ConnContext,
         span: Option<&tracing::Span>,
     ) -> Dispatch {
@@ -284,7 +284,7 @@ impl Site {
         &self,
         admission: &Admission,
         req: http::Request<Body>,
-        fields: Option<FieldBlock>,
+        fields: Option<Unbuilt>,
         conn: &ConnContext,
     ) -> Dispatch {
         let Some(vhost) = self.vhosts.get(admission.vhost) else {

@@ -587,7 +587,10 @@ impl Facts {
                 });
             } else if coding.eq_ignore_ascii_case(b"chunked") {
                 self.te_chunked = true;
-            } else if coding.iter().all(|&b| is_tchar(b)) {
+            } else if coding
+                .iter()
+                .all(|&b| crate::proto::http::names::is_tchar(b))
+            {
                 self.te_error = Some(not_implemented_coding());
             } else {
                 // Parameters or junk: a malformed field, not an unknown coding.
@@ -631,11 +634,6 @@ fn not_implemented_coding() -> ParseError {
         StatusCode::NOT_IMPLEMENTED,
         "transfer coding not implemented",
     )
-}
-
-/// RFC 9110 §5.6.2 tchar.
-fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 /// The non-empty, OWS-trimmed elements of a comma list (RFC 9110 §5.6.1:

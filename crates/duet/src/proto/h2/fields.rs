@@ -8,6 +8,7 @@ use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{HeaderMap, Method, StatusCode, Uri, Version};
 
 use super::hpack::Encoder;
+use crate::proto::http::names;
 
 /// Why a field block was rejected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,21 +28,99 @@ fn is_connection_specific(name: &[u8]) -> bool {
 }
 
 /// §8.2.1: names carry no controls, SP, uppercase, DEL or non-ASCII, and no
-/// colon outside pseudo-headers.
+/// colon outside pseudo-headers; and, as every HTTP name, they are tokens
+/// (RFC 9110 §5.1), which is what a `HeaderName` may hold.
 fn valid_name(name: &[u8]) -> bool {
     !name.is_empty()
         && name
             .iter()
-            .all(|&b| !(b <= 0x20 || b.is_ascii_uppercase() || b >= 0x7f || b == b':'))
+            .all(|&b| names::is_tchar(b) && !b.is_ascii_uppercase())
 }
 
 /// §8.2.1: values carry no NUL, CR or LF, and no leading/trailing SP or
-/// HTAB.
+/// HTAB; and, as a `HeaderValue`, no other control than HTAB, and no DEL
+/// (RFC 9110 §5.5 field-vchar: VCHAR / obs-text).
 fn valid_value(v: &[u8]) -> bool {
     let ws = |b: &u8| *b == b' ' || *b == b'\t';
-    !v.iter().any(|&b| b == 0 || b == b'\r' || b == b'\n')
+    let byte_ok = |b: u8| (b >= 0x20 && b != 0x7f) || b == b'\t';
+    // Eight bytes at a time while none is below 0x20 or DEL (the usual
+    // value), then byte by byte.
+    let mut words = v.chunks_exact(8);
+    let words_ok = words.all(|w| {
+        let mut eight = [0u8; 8];
+        eight.copy_from_slice(w);
+        plain_word(u64::from_le_bytes(eight)) || w.iter().all(|&b| byte_ok(b))
+    });
+    words_ok
+        && words.remainder().iter().all(|&b| byte_ok(b))
         && !v.first().is_some_and(ws)
         && !v.last().is_some_and(ws)
+}
+
+/// Whether no byte of `w` is below 0x20 or equal to 0x7f (bytes of 0x80
+/// and above, obs-text, pass). The "has a byte less than n" and "has a
+/// zero byte" word tests, exact for n <= 128.
+#[inline]
+fn plain_word(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGHS;
+    let del = w ^ (ONES * 0x7f);
+    let has_del = del.wrapping_sub(ONES) & !del & HIGHS;
+    below_space | has_del == 0
+}
+
+/// The regular fields of an HTTP/2 request head, checked (§8.2) but not
+/// yet built into a `HeaderMap`: [`FieldList::to_map`] builds it when a
+/// handler, a layer or a service reads the headers. Names are lowercase
+/// tokens and values valid `HeaderValue`s (the collector checked them);
+/// cookie crumbs are already joined (§8.2.3).
+#[derive(Clone, Debug, Default)]
+pub struct FieldList {
+    fields: Vec<(Bytes, Bytes)>,
+}
+
+impl FieldList {
+    /// The fields as a `HeaderMap`, in the order they arrived.
+    pub fn to_map(&self) -> HeaderMap {
+        let mut map = HeaderMap::with_capacity(self.fields.len());
+        for (name, value) in &self.fields {
+            let name = names::common(name).or_else(|| HeaderName::from_bytes(name).ok());
+            // Both always succeed: the collector checked the bytes.
+            if let (Some(name), Ok(value)) = (name, HeaderValue::from_maybe_shared(value.clone())) {
+                let _ = map.try_append(name, value);
+            }
+        }
+        map
+    }
+
+    /// The value of the first field named `name` (lowercase), if any.
+    pub fn get(&self, name: &[u8]) -> Option<&[u8]> {
+        self.fields
+            .iter()
+            .find(|(n, _)| n[..] == *name)
+            .map(|(_, v)| &v[..])
+    }
+
+    /// How many fields the list holds (fuzzing checks that each builds).
+    #[cfg(any(test, feature = "unstable-fuzz"))]
+    pub fn len(&self) -> usize {
+        self.fields.len()
+    }
+
+    /// Whether the list holds no field.
+    #[cfg(any(test, feature = "unstable-fuzz"))]
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty()
+    }
+
+    /// Every value of the fields named `name` (lowercase), in order.
+    pub fn values<'a>(&'a self, name: &'a [u8]) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.fields
+            .iter()
+            .filter(move |(n, _)| n[..] == *name)
+            .map(|(_, v)| &v[..])
+    }
 }
 
 /// Collects and checks the fields of one request head or trailer section,
@@ -60,16 +139,21 @@ pub(crate) struct FieldCollector {
     path: Option<Bytes>,
     protocol: Option<Bytes>,
     regular_seen: bool,
+    /// A request's regular fields (built into a map only when read).
+    list: FieldList,
+    /// A trailer section's fields.
     headers: HeaderMap,
     cookies: Vec<Bytes>,
     content_length: Option<u64>,
     reject: Option<Reject>,
 }
 
-/// A validated request head.
+/// A validated request head: `parts.headers` is empty, the fields are in
+/// `fields`.
 #[derive(Debug)]
 pub(crate) struct RequestHead {
     pub(crate) parts: http::request::Parts,
+    pub(crate) fields: FieldList,
     pub(crate) content_length: Option<u64>,
     /// The `:protocol` of an extended CONNECT (RFC 8441 §4).
     pub(crate) protocol: Option<Bytes>,
@@ -89,6 +173,7 @@ impl FieldCollector {
             path: None,
             protocol: None,
             regular_seen: false,
+            list: FieldList::default(),
             headers: HeaderMap::new(),
             cookies: Vec::new(),
             content_length: None,
@@ -198,7 +283,15 @@ impl FieldCollector {
             self.cookies.push(value);
             return;
         }
-        let known = crate::proto::http::names::common(&name);
+        if !self.trailers {
+            if self.list.fields.capacity() == 0 {
+                // One allocation for the usual request's fields.
+                self.list.fields.reserve_exact(8);
+            }
+            self.list.fields.push((name, value));
+            return;
+        }
+        let known = names::common(&name);
         let Some(name) = known.or_else(|| HeaderName::from_bytes(&name).ok()) else {
             return self.fail("invalid field name");
         };
@@ -220,7 +313,15 @@ impl FieldCollector {
             }
             joined.extend_from_slice(c);
         }
-        let v = HeaderValue::from_maybe_shared(joined.freeze())
+        let joined = joined.freeze();
+        if !self.trailers {
+            // Each crumb was checked; "; " keeps the value valid.
+            self.list
+                .fields
+                .push((Bytes::from_static(b"cookie"), joined));
+            return Ok(());
+        }
+        let v = HeaderValue::from_maybe_shared(joined)
             .map_err(|_| Reject::Malformed("invalid cookie"))?;
         self.headers.insert(http::header::COOKIE, v);
         Ok(())
@@ -252,20 +353,20 @@ impl FieldCollector {
             if a.contains(&b'@') {
                 return Err(Reject::Malformed("userinfo in :authority"));
             }
-            // §8.3.1: a Host field naming another entity than :authority.
-            if let Some(h) = crate::proto::http::first_value(&self.headers, &http::header::HOST) {
-                if !h.as_bytes().eq_ignore_ascii_case(a) {
-                    return Err(Reject::Malformed("host differs from :authority"));
-                }
+            // §8.3.1: a Host field naming another entity than :authority
+            // (any of them, if a client sent several).
+            if self
+                .list
+                .values(b"host")
+                .any(|h| !h.eq_ignore_ascii_case(a))
+            {
+                return Err(Reject::Malformed("host differs from :authority"));
             }
         }
         let authority = match self.authority.take() {
             Some(a) => Some(a),
             // An absent :authority: the Host field names the target (§8.3.1).
-            None => self
-                .headers
-                .get(http::header::HOST)
-                .map(|h| Bytes::copy_from_slice(h.as_bytes())),
+            None => self.list.get(b"host").map(Bytes::copy_from_slice),
         };
         let protocol = self.protocol.take();
         if protocol.is_some() {
@@ -321,9 +422,9 @@ impl FieldCollector {
         parts.method = method;
         parts.uri = uri;
         parts.version = Version::HTTP_2;
-        parts.headers = self.headers;
         Ok(RequestHead {
             parts,
+            fields: self.list,
             content_length: self.content_length,
             protocol,
         })
@@ -460,7 +561,7 @@ mod tests {
         assert_eq!(h.parts.method, Method::GET);
         assert_eq!(h.parts.uri.to_string(), "http://example.com/a?b=c");
         assert_eq!(h.parts.version, Version::HTTP_2);
-        assert_eq!(h.parts.headers["accept"], "*/*");
+        assert_eq!(h.fields.to_map()["accept"], "*/*");
     }
 
     #[test]
@@ -519,6 +620,68 @@ mod tests {
         assert!(malformed(with(&[("a", " x")])));
         assert!(malformed(with(&[("a", "x\t")])));
         assert!(with(&[("a", "x y")]).is_ok());
+        // Names are tokens, values hold no control but HTAB and no DEL
+        // (what `HeaderName` / `HeaderValue` accept), checked as the
+        // fields arrive although the map is built later.
+        for name in ["a(b", "a\"b", "a/b", "a{b", "a@b", "\u{e9}"] {
+            assert!(malformed(with(&[(name, "x")])), "{name:?}");
+        }
+        for value in ["x\u{1}y", "x\u{7f}", "x\u{1b}[0m"] {
+            assert!(malformed(with(&[("a", value)])), "{value:?}");
+        }
+        assert!(with(&[("a", "x\ty \u{e9}")]).is_ok());
+    }
+
+    #[test]
+    fn every_byte_of_a_name_or_value_is_accepted_exactly_when_the_map_may_hold_it() {
+        for b in 0..=255u8 {
+            // Word by word and byte by byte, at each place in a word.
+            for at in 0..17 {
+                let mut value = vec![b'v'; 17];
+                value[at] = b;
+                // §8.2.1: no SP or HTAB first or last.
+                let edge_ws = (at == 0 || at == 16) && (b == b' ' || b == b'\t');
+                assert_eq!(
+                    valid_value(&value),
+                    HeaderValue::from_bytes(&value).is_ok() && !edge_ws,
+                    "value byte {b:#04x} at {at}"
+                );
+            }
+            let name = [b'x', b, b'y'];
+            let ok = valid_name(&name);
+            assert_eq!(
+                ok,
+                HeaderName::from_bytes(&name).is_ok() && !b.is_ascii_uppercase(),
+                "name byte {b:#04x}"
+            );
+            let value = [b'x', b, b'y'];
+            assert_eq!(
+                valid_value(&value),
+                HeaderValue::from_bytes(&value).is_ok(),
+                "value byte {b:#04x}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_list_builds_the_map_in_order() {
+        let h = with(&[
+            ("accept", "a"),
+            ("x-one", "1"),
+            ("accept", "b"),
+            ("cookie", "c=1"),
+            ("cookie", "d=2"),
+        ])
+        .unwrap();
+        assert!(h.parts.headers.is_empty());
+        assert_eq!(h.fields.get(b"accept"), Some(&b"a"[..]));
+        assert_eq!(h.fields.len(), 4);
+        let map = h.fields.to_map();
+        let accept: Vec<_> = map.get_all("accept").iter().collect();
+        assert_eq!(accept, ["a", "b"]);
+        assert_eq!(map["x-one"], "1");
+        assert_eq!(map["cookie"], "c=1; d=2");
+        assert_eq!(map.len(), 4);
     }
 
     #[test]
@@ -543,12 +706,17 @@ mod tests {
         assert!(malformed(collect(&v).finish_request()));
         assert!(malformed(with(&[("host", "other.example")])));
         assert!(with(&[("host", "Example.com")]).is_ok());
+        // Every Host must name the :authority, not only the first.
+        assert!(malformed(with(&[
+            ("host", "example.com"),
+            ("host", "other.example")
+        ])));
     }
 
     #[test]
     fn rfc9113_8_2_3_cookie_crumbs_joined() {
         let h = with(&[("cookie", "a=b"), ("x", "y"), ("cookie", "c=d")]).unwrap();
-        assert_eq!(h.parts.headers["cookie"], "a=b; c=d");
+        assert_eq!(h.fields.to_map()["cookie"], "a=b; c=d");
     }
 
     #[test]

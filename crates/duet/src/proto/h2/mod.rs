@@ -20,6 +20,7 @@ mod settings;
 mod stream;
 
 pub use conn::{Config, Connection, Event};
+pub use fields::FieldList;
 pub(crate) use idmap::{id_map, shed_map, IdMap};
 
 /// An HTTP/2 stream identifier (31 bits; the reserved bit is masked off on

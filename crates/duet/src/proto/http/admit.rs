@@ -37,6 +37,7 @@ use http::{HeaderMap, Method, StatusCode, Uri, Version};
 use super::answer::Answer;
 use crate::config::Limits;
 use crate::proto::h1::FieldBlock;
+use crate::proto::h2::FieldList;
 
 /// What the exchange needs to know of a request head, whatever version
 /// carried it.
@@ -57,14 +58,17 @@ pub(crate) struct RequestFacts<'a> {
     pub(crate) has_body: bool,
 }
 
-/// A request's fields: a built map (HTTP/2, services), or an HTTP/1.1
-/// field section as it arrived (built only if something reads it).
+/// A request's fields: a built map (services, layers), or a field section
+/// as it arrived over HTTP/1.1 or HTTP/2 (built only if something reads
+/// it, see [`super::Unbuilt`]).
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Fields<'a> {
     /// Built.
     Map(&'a HeaderMap),
     /// As received over HTTP/1.1.
     Block(&'a FieldBlock),
+    /// As received over HTTP/2.
+    List(&'a FieldList),
 }
 
 impl<'a> Fields<'a> {
@@ -73,6 +77,7 @@ impl<'a> Fields<'a> {
         match self {
             Fields::Map(map) => map.get(HOST)?.to_str().ok(),
             Fields::Block(block) => block.host(),
+            Fields::List(list) => std::str::from_utf8(list.get(b"host")?).ok(),
         }
     }
 
@@ -85,6 +90,7 @@ impl<'a> Fields<'a> {
             Fields::Block(block) if block.has_expect() => {
                 block.values(EXPECT.as_str()).try_for_each(f)
             }
+            Fields::List(list) => list.values(EXPECT.as_str().as_bytes()).try_for_each(f),
             _ => Ok(()),
         }
     }

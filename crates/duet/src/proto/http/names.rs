@@ -43,9 +43,56 @@ pub(crate) fn common(raw: &[u8]) -> Option<HeaderName> {
     })
 }
 
+/// RFC 9110 §5.6.2: whether `b` is a `tchar` (a byte of a token, such as
+/// a field name).
+#[inline]
+pub(crate) fn is_tchar(b: u8) -> bool {
+    TCHAR[usize::from(b)]
+}
+
+/// [`is_tchar`] by byte.
+static TCHAR: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'!' | b'#'
+                    | b'$'
+                    | b'%'
+                    | b'&'
+                    | b'\''
+                    | b'*'
+                    | b'+'
+                    | b'-'
+                    | b'.'
+                    | b'^'
+                    | b'_'
+                    | b'`'
+                    | b'|'
+                    | b'~'
+            );
+        i += 1;
+    }
+    t
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tchar_is_what_a_header_name_may_hold() {
+        for b in 0..=255u8 {
+            assert_eq!(
+                is_tchar(b),
+                HeaderName::from_bytes(&[b]).is_ok(),
+                "byte {b:#04x}"
+            );
+        }
+    }
 
     #[test]
     fn common_names_match_the_general_lookup_in_any_case() {

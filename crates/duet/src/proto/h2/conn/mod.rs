@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use http::HeaderMap;
 
+use super::fields::FieldList;
 use super::flow::{RecvWindow, SendWindow};
 use super::frame::{self, GoAway, Settings, WindowUpdate};
 use super::hpack::{Decoder, Encoder};
@@ -138,9 +139,12 @@ pub enum Event {
     Request {
         /// The stream.
         id: StreamId,
-        /// Method, URI (from `:scheme`, `:authority`, `:path`), version
-        /// HTTP/2 and fields.
+        /// Method, URI (from `:scheme`, `:authority`, `:path`) and version
+        /// HTTP/2; its `headers` are empty (see `fields`).
         head: http::request::Parts,
+        /// The regular fields, checked (§8.2) and built into a `HeaderMap`
+        /// only when something reads them ([`FieldList::to_map`]).
+        fields: FieldList,
         /// No body follows.
         end_stream: bool,
     },
@@ -161,7 +165,8 @@ pub enum Event {
         id: StreamId,
         /// The error code sent.
         reason: Reason,
-        /// The request head, when it was well-formed (a refused stream).
+        /// The request head, when it was well-formed (a refused stream):
+        /// method and URI, for the record (its `headers` are empty).
         head: Option<Box<http::request::Parts>>,
     },
     /// Request body bytes. The driver must call [`Connection::release`]

@@ -592,6 +592,7 @@ impl Connection {
                 Event::Request {
                     id,
                     head: head.parts,
+                    fields: head.fields,
                     end_stream,
                 }
             }

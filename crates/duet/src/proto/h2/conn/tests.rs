@@ -291,6 +291,7 @@ fn request_event() {
     let Some(Event::Request {
         id,
         head,
+        fields,
         end_stream,
     }) = ev.first()
     else {
@@ -299,6 +300,9 @@ fn request_event() {
     assert_eq!((*id, *end_stream), (1, true));
     assert_eq!(head.uri, "http://example.com/");
     assert_eq!(head.version, http::Version::HTTP_2);
+    // The fields come beside the head, built only when read.
+    assert!(head.headers.is_empty());
+    assert!(fields.is_empty() && fields.to_map().is_empty());
 }
 
 #[test]
