@@ -466,27 +466,28 @@ pub(crate) fn encode_response(
     }
     let add_len = content_length.is_some();
     let status_field = (&b":status"[..], status.as_str().as_bytes(), false);
-    let app = headers
-        .iter()
-        .filter(|(name, _)| !strip_from_response(name))
-        .map(|(name, value)| {
-            (
-                name.as_str().as_bytes(),
-                value.as_bytes(),
-                value.is_sensitive(),
-            )
-        });
     let date = (!has_date && !date.is_empty()).then_some((&b"date"[..], date, false));
     let server = (!has_server).then_some((&b"server"[..], &b"duet"[..], false));
     let len = add_len.then_some((&b"content-length"[..], len_str, false));
-    encoder.encode(
+    let fields = || {
+        let app = headers
+            .iter()
+            .filter(|(name, _)| !strip_from_response(name))
+            .map(|(name, value)| {
+                (
+                    name.as_str().as_bytes(),
+                    value.as_bytes(),
+                    value.is_sensitive(),
+                )
+            });
         std::iter::once(status_field)
             .chain(app)
             .chain(date)
             .chain(server)
-            .chain(len),
-        dst,
-    );
+            .chain(len)
+    };
+    // Responses on a connection mostly repeat the previous one's block.
+    encoder.encode_repeated(fields, dst);
 }
 
 /// Encodes a trailer section (RFC 9113 §8.1: a HEADERS frame ending the

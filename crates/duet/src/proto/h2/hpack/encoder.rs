@@ -54,9 +54,117 @@ pub struct Encoder {
     /// stay until evicted oldest first (§4.4): about 60 of them in a full
     /// 4096-octet table.
     recent: [u32; RECENT_SLOTS],
-    /// Tests turn `recent` off, to compare against the plain scan.
+    /// Changes whenever the table or its size does: a block encoded under
+    /// one version encodes to the same bytes again under the same one.
+    version: u64,
+    /// The last block that changed nothing in the table, by its fields.
+    memo: BlockMemo,
+    /// Tests turn `recent` and `memo` off, to compare against the plain
+    /// scan.
     #[cfg(test)]
-    use_recent: bool,
+    use_memos: bool,
+    /// Blocks answered from `memo` (tests).
+    #[cfg(test)]
+    memo_hits: usize,
+}
+
+/// The fields and the bytes of the last block that neither added to the
+/// dynamic table nor started with a size update, under table `version`.
+///
+/// Responses on a connection mostly repeat the previous one's fields
+/// (`:status`, `content-type`, `date` within a second, `server`,
+/// `content-length`), and once those are in the table such a block
+/// changes nothing in it: the next identical block has the same bytes
+/// (RFC 7541 §2.3.3: indices depend only on the entries, which only
+/// insertions and size changes move). Comparing the fields costs a few
+/// dozen instructions per field where encoding them costs a few hundred.
+#[derive(Debug, Default)]
+struct BlockMemo {
+    version: u64,
+    /// Per field: sensitive (0/1), name length (u16 LE), name, value
+    /// length (u16 LE), value. Empty: no memo.
+    key: Vec<u8>,
+    block: Vec<u8>,
+}
+
+/// Blocks whose fields take more than this are not remembered.
+const MEMO_MAX_KEY: usize = 512;
+
+impl BlockMemo {
+    /// Whether `fields` are exactly the remembered block's, under
+    /// `version`.
+    fn matches<'a>(
+        &self,
+        version: u64,
+        fields: impl Iterator<Item = (&'a [u8], &'a [u8], bool)>,
+    ) -> bool {
+        if self.key.is_empty() || self.version != version {
+            return false;
+        }
+        let mut rest = &self.key[..];
+        for (name, value, sensitive) in fields {
+            let Some((&s, tail)) = rest.split_first() else {
+                return false;
+            };
+            if s != u8::from(sensitive) {
+                return false;
+            }
+            let Some(tail) = take_sized(tail, name) else {
+                return false;
+            };
+            let Some(tail) = take_sized(tail, value) else {
+                return false;
+            };
+            rest = tail;
+        }
+        rest.is_empty()
+    }
+
+    /// Remembers `fields` and their `block`, under `version` (or forgets
+    /// the last block, when these are too large to keep).
+    fn store<'a>(
+        &mut self,
+        version: u64,
+        fields: impl Iterator<Item = (&'a [u8], &'a [u8], bool)>,
+        block: &[u8],
+    ) {
+        self.key.clear();
+        self.block.clear();
+        for (name, value, sensitive) in fields {
+            if self.key.len() + name.len() + value.len() + 5 > MEMO_MAX_KEY {
+                self.key.clear();
+                return;
+            }
+            self.key.push(u8::from(sensitive));
+            for part in [name, value] {
+                // Fits: the key is at most MEMO_MAX_KEY octets.
+                self.key
+                    .extend_from_slice(&(part.len() as u16).to_le_bytes());
+                self.key.extend_from_slice(part);
+            }
+        }
+        if self.key.is_empty() {
+            return;
+        }
+        self.version = version;
+        self.block.extend_from_slice(block);
+    }
+
+    /// Frees the memo (an idle connection).
+    fn clear(&mut self) {
+        *self = BlockMemo::default();
+    }
+}
+
+/// `rest` without its first `part` (u16 LE length, then the octets), if
+/// that is what it starts with.
+fn take_sized<'k>(rest: &'k [u8], part: &[u8]) -> Option<&'k [u8]> {
+    let (len, tail) = rest.split_first_chunk::<2>()?;
+    if usize::from(u16::from_le_bytes(*len)) != part.len() {
+        return None;
+    }
+    let (octets, tail) = tail.split_at_checked(part.len())?;
+    (octets == part).then_some(tail)
 }
 
 impl Default for Encoder {
@@ -72,18 +180,29 @@ impl Encoder {
             table: DynamicTable::new(DEFAULT_TABLE_SIZE),
             pending_min: None,
             recent: [0; RECENT_SLOTS],
+            version: 0,
+            memo: BlockMemo::default(),
             #[cfg(test)]
-            use_recent: true,
+            use_memos: true,
+            #[cfg(test)]
+            memo_hits: 0,
         }
     }
 
-    /// An encoder that always scans the dynamic table, for comparison.
+    /// An encoder that always scans the dynamic table and encodes every
+    /// block, for comparison.
     #[cfg(test)]
-    pub(super) fn without_recent() -> Self {
+    pub(super) fn without_memos() -> Self {
         Encoder {
-            use_recent: false,
+            use_memos: false,
             ..Encoder::new()
         }
+    }
+
+    /// How many blocks came from the block memo.
+    #[cfg(test)]
+    pub(super) fn memo_hits(&self) -> usize {
+        self.memo_hits
     }
 
     /// The peer's SETTINGS_HEADER_TABLE_SIZE changed: the encoder shrinks
@@ -100,6 +219,7 @@ impl Encoder {
         }
         self.pending_min = Some(self.pending_min.map_or(size, |min| min.min(size)));
         self.table.set_max_size(size);
+        self.version = self.version.wrapping_add(1);
     }
 
     /// Encodes one header block: `fields` are (name, value, sensitive);
@@ -113,6 +233,37 @@ impl Encoder {
         self.start_block(dst);
         for (name, value, sensitive) in fields {
             self.encode_field(name, value, sensitive, dst);
+        }
+    }
+
+    /// [`Encoder::encode`] for blocks that often repeat the previous one
+    /// (responses): `fields()` gives the fields (it is called once or
+    /// twice). When they are exactly those of the last block that changed
+    /// nothing in the dynamic table, that block's bytes are copied instead
+    /// of encoding the fields again (see `BlockMemo`).
+    pub fn encode_repeated<'a, I>(&mut self, fields: impl Fn() -> I, dst: &mut BytesMut)
+    where
+        I: Iterator<Item = (&'a [u8], &'a [u8], bool)>,
+    {
+        #[cfg(test)]
+        let use_memo = self.use_memos;
+        #[cfg(not(test))]
+        let use_memo = true;
+        let plain = self.pending_min.is_none();
+        if use_memo && plain && self.memo.matches(self.version, fields()) {
+            #[cfg(test)]
+            {
+                self.memo_hits += 1;
+            }
+            dst.extend_from_slice(&self.memo.block);
+            return;
+        }
+        let (start, version) = (dst.len(), self.version);
+        self.encode(fields(), dst);
+        if use_memo && plain && self.version == version {
+            if let Some(block) = dst.get(start..) {
+                self.memo.store(version, fields(), block);
+            }
         }
     }
 
@@ -190,6 +341,7 @@ impl Encoder {
         encode_string(value, dst);
         if indexing == Indexing::Incremental {
             self.table.insert(name, value);
+            self.version = self.version.wrapping_add(1);
             // The new entry is the newest, relative index 0 (§2.3.3).
             if let Some(recent) = self.recent.get_mut(slot) {
                 *recent = self.table.absolute(0);
@@ -200,6 +352,7 @@ impl Encoder {
     /// Frees the table's spare room (an idle connection).
     pub fn shed(&mut self) {
         self.table.shed();
+        self.memo.clear();
     }
 
     /// The dynamic table's answer for a field ([`DynamicTable::find`]),
@@ -212,7 +365,7 @@ impl Encoder {
     /// anything else is left to the scan.
     fn find_dynamic(&self, slot: usize, name: &[u8], value: &[u8]) -> Option<StaticMatch> {
         #[cfg(test)]
-        if !self.use_recent {
+        if !self.use_memos {
             return self.table.find(name, value);
         }
         let recent = self.recent.get(slot).and_then(|&abs| {

@@ -796,12 +796,14 @@ fn random_round_trips() {
     }
 }
 
-/// The encoder's memo of recent entries (`Encoder::recent`) changes no
-/// byte: against an encoder that scans the table for every field, over
-/// blocks that repeat fields, change a `date` now and then, mark fields
-/// sensitive, evict entries and change the table size (RFC 7541 §4.3).
+/// The encoder's memos (recent entries, `Encoder::recent`, and the last
+/// block that changed nothing, `BlockMemo`) change no byte: against an
+/// encoder that scans the table for every field and encodes every block,
+/// over blocks that repeat fields or whole blocks, change a `date` now and
+/// then, mark fields sensitive, evict entries and change the table size
+/// (RFC 7541 §4.3).
 #[test]
-fn recent_entries_give_the_bytes_of_a_scan() {
+fn the_encoders_memos_give_the_bytes_of_a_scan() {
     const NAMES: [&str; 9] = [
         "content-type",
         "server",
@@ -816,9 +818,10 @@ fn recent_entries_give_the_bytes_of_a_scan() {
     const VALUES: [&str; 5] = ["", "duet", "text/html", "application/json", "no-cache"];
     let mut rng = Rng(0x0123_4567_89ab_cdef);
     let mut fast = Encoder::new();
-    let mut scan = Encoder::without_recent();
+    let mut scan = Encoder::without_memos();
     let mut d = Decoder::new(4096);
     let mut indexed = 0;
+    let mut last: Vec<(Vec<u8>, Vec<u8>, bool)> = Vec::new();
     for block_no in 0..3000 {
         if rng.one_in(40) {
             let size = [0, 60, 100, 256, 1000, 4096][(rng.next() % 6) as usize];
@@ -844,10 +847,26 @@ fn recent_entries_give_the_bytes_of_a_scan() {
             })
             .collect();
         list.insert(0, (b":status".to_vec(), b"200".to_vec(), false));
+        // Half the time the previous block again, sometimes with one
+        // field's sensitivity, value or presence changed.
+        if rng.one_in(2) && !last.is_empty() {
+            list = last.clone();
+            let i = (rng.next() % list.len() as u64) as usize;
+            match rng.next() % 8 {
+                0 => list[i].2 = !list[i].2,
+                1 => list[i].1.push(b'x'),
+                2 => {
+                    list.remove(i);
+                }
+                _ => {}
+            }
+        }
+        last = list.clone();
+        let fields = || list.iter().map(|(n, v, s)| (&n[..], &v[..], *s));
         let mut a = BytesMut::new();
-        fast.encode(list.iter().map(|(n, v, s)| (&n[..], &v[..], *s)), &mut a);
+        fast.encode_repeated(fields, &mut a);
         let mut b = BytesMut::new();
-        scan.encode(list.iter().map(|(n, v, s)| (&n[..], &v[..], *s)), &mut b);
+        scan.encode_repeated(fields, &mut b);
         assert_eq!(a, b, "block {block_no}");
         indexed += a.iter().filter(|&&octet| octet > 0xbd).count();
         let expected: Fields = list.into_iter().map(|(n, v, _)| (n, v)).collect();
@@ -855,9 +874,11 @@ fn recent_entries_give_the_bytes_of_a_scan() {
         assert_eq!(d.table().size(), fast.table().size(), "block {block_no}");
         assert_eq!(d.table().len(), fast.table().len(), "block {block_no}");
     }
-    // Dynamic entries were indexed (octets 0xbe and up, among others), so
-    // the memo was exercised.
+    // Dynamic entries were indexed (octets 0xbe and up, among others), and
+    // repeated blocks came from the block memo: both memos were exercised.
     assert!(indexed > 1000, "{indexed}");
+    assert!(fast.memo_hits() > 300, "{}", fast.memo_hits());
+    assert_eq!(scan.memo_hits(), 0);
 }
 
 #[test]
