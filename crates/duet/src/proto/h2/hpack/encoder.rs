@@ -57,8 +57,9 @@ pub struct Encoder {
     /// Changes whenever the table or its size does: a block encoded under
     /// one version encodes to the same bytes again under the same one.
     version: u64,
-    /// The last block that changed nothing in the table, by its fields.
-    memo: BlockMemo,
+    /// The last block that changed nothing in the table, by its fields
+    /// (boxed: a connection future stays in its allocator size class).
+    memo: Option<Box<BlockMemo>>,
     /// Tests turn `recent` and `memo` off, to compare against the plain
     /// scan.
     #[cfg(test)]
@@ -149,11 +150,6 @@ impl BlockMemo {
         self.version = version;
         self.block.extend_from_slice(block);
     }
-
-    /// Frees the memo (an idle connection).
-    fn clear(&mut self) {
-        *self = BlockMemo::default();
-    }
 }
 
 /// `rest` without its first `part` (u16 LE length, then the octets), if
@@ -181,7 +177,7 @@ impl Encoder {
             pending_min: None,
             recent: [0; RECENT_SLOTS],
             version: 0,
-            memo: BlockMemo::default(),
+            memo: None,
             #[cfg(test)]
             use_memos: true,
             #[cfg(test)]
@@ -250,19 +246,22 @@ impl Encoder {
         #[cfg(not(test))]
         let use_memo = true;
         let plain = self.pending_min.is_none();
-        if use_memo && plain && self.memo.matches(self.version, fields()) {
-            #[cfg(test)]
-            {
-                self.memo_hits += 1;
+        if let Some(memo) = self.memo.as_deref() {
+            if use_memo && plain && memo.matches(self.version, fields()) {
+                #[cfg(test)]
+                {
+                    self.memo_hits += 1;
+                }
+                dst.extend_from_slice(&memo.block);
+                return;
             }
-            dst.extend_from_slice(&self.memo.block);
-            return;
         }
         let (start, version) = (dst.len(), self.version);
         self.encode(fields(), dst);
         if use_memo && plain && self.version == version {
             if let Some(block) = dst.get(start..) {
-                self.memo.store(version, fields(), block);
+                let memo = self.memo.get_or_insert_with(Box::default);
+                memo.store(version, fields(), block);
             }
         }
     }
@@ -352,7 +351,7 @@ impl Encoder {
     /// Frees the table's spare room (an idle connection).
     pub fn shed(&mut self) {
         self.table.shed();
-        self.memo.clear();
+        self.memo = None;
     }
 
     /// The dynamic table's answer for a field ([`DynamicTable::find`]),
