@@ -82,8 +82,9 @@ pub struct Encoder {
 #[derive(Debug, Default)]
 struct BlockMemo {
     version: u64,
-    /// Per field: sensitive (0/1), name length (u16 LE), name, value
-    /// length (u16 LE), value. Empty: no memo.
+    /// Per field: sensitive (0: a block with a sensitive field is not
+    /// kept), name length (u16 LE), name, value length (u16 LE), value.
+    /// Empty: no memo.
     key: Vec<u8>,
     block: Vec<u8>,
 }
@@ -122,7 +123,8 @@ impl BlockMemo {
     }
 
     /// Remembers `fields` and their `block`, under `version` (or forgets
-    /// the last block, when these are too large to keep).
+    /// the last block, when these are too large to keep or hold a
+    /// sensitive field: credentials are not kept past their response).
     fn store<'a>(
         &mut self,
         version: u64,
@@ -132,7 +134,7 @@ impl BlockMemo {
         self.key.clear();
         self.block.clear();
         for (name, value, sensitive) in fields {
-            if self.key.len() + name.len() + value.len() + 5 > MEMO_MAX_KEY {
+            if sensitive || self.key.len() + name.len() + value.len() + 5 > MEMO_MAX_KEY {
                 self.key.clear();
                 return;
             }
