@@ -18,8 +18,9 @@
 use std::time::Instant;
 
 use bytes::Bytes;
-use http::Request;
+use http::{Request, Response};
 use http_body::Body as _;
+use http_body_util::Empty;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpStream;
@@ -60,56 +61,58 @@ fn run() -> Result<String, String> {
             .map_err(|e| format!("{authority}: {e}"))?;
         let _ = tcp.set_nodelay(true);
         let io = TokioIo::new(tcp);
-        let started = Instant::now();
-        let mut total = 0u64;
-        let mut status = 0u16;
-        if h2 {
-            let (mut send, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+        let mut send = if h2 {
+            let (send, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
                 .initial_stream_window_size(16 << 20)
                 .initial_connection_window_size(32 << 20)
                 .max_frame_size(1 << 20)
-                .handshake::<_, http_body_util_empty::Empty>(io)
+                .handshake(io)
                 .await
                 .map_err(|e| format!("h2 handshake: {e}"))?;
             tokio::spawn(conn);
-            for _ in 0..count {
-                let req = request(&url, &authority)?;
-                let res = send.send_request(req).await.map_err(|e| e.to_string())?;
-                status = res.status().as_u16();
-                total += drain(res.into_body()).await?;
-            }
+            Sender::H2(send)
         } else {
-            let (mut send, conn) = hyper::client::conn::http1::Builder::new()
-                .handshake::<_, http_body_util_empty::Empty>(io)
+            let (send, conn) = hyper::client::conn::http1::Builder::new()
+                .handshake(io)
                 .await
                 .map_err(|e| format!("h1 handshake: {e}"))?;
             tokio::spawn(conn);
-            for _ in 0..count {
-                let req = request(&url, &authority)?;
-                let res = send.send_request(req).await.map_err(|e| e.to_string())?;
-                status = res.status().as_u16();
-                total += drain(res.into_body()).await?;
+            Sender::H1(send)
+        };
+        let started = Instant::now();
+        let mut total = 0u64;
+        for _ in 0..count {
+            let req = Request::get(url.clone())
+                .header(http::header::HOST, &authority)
+                .body(Empty::new())
+                .map_err(|e| e.to_string())?;
+            let res = send.send(req).await.map_err(|e| e.to_string())?;
+            if res.status() != http::StatusCode::OK {
+                return Err(format!("status {}", res.status()));
             }
-        }
-        if status != 200 {
-            return Err(format!("status {status}"));
+            total += drain(res.into_body()).await?;
         }
         let secs = started.elapsed().as_secs_f64();
         Ok(format!(
-            "{status} {total} {:.0} {secs:.3}",
+            "200 {total} {:.0} {secs:.3}",
             total as f64 / secs.max(1e-9)
         ))
     })
 }
 
-fn request(
-    url: &http::Uri,
-    authority: &str,
-) -> Result<Request<http_body_util_empty::Empty>, String> {
-    Request::get(url.clone())
-        .header(http::header::HOST, authority)
-        .body(http_body_util_empty::Empty)
-        .map_err(|e| e.to_string())
+/// One connection's request sender, either version.
+enum Sender {
+    H1(hyper::client::conn::http1::SendRequest<Empty<Bytes>>),
+    H2(hyper::client::conn::http2::SendRequest<Empty<Bytes>>),
+}
+
+impl Sender {
+    async fn send(&mut self, req: Request<Empty<Bytes>>) -> hyper::Result<Response<Incoming>> {
+        match self {
+            Sender::H1(s) => s.send_request(req).await,
+            Sender::H2(s) => s.send_request(req).await,
+        }
+    }
 }
 
 /// Counts and drops a body's data frames.
@@ -123,30 +126,4 @@ async fn drain(mut body: Incoming) -> Result<u64, String> {
         }
     }
     Ok(n)
-}
-
-/// An empty request body (GET), so the client needs no body crate.
-mod http_body_util_empty {
-    use std::pin::Pin;
-    use std::task::{Context, Poll};
-
-    use super::Bytes;
-
-    pub struct Empty;
-
-    impl http_body::Body for Empty {
-        type Data = Bytes;
-        type Error = std::convert::Infallible;
-
-        fn poll_frame(
-            self: Pin<&mut Self>,
-            _: &mut Context<'_>,
-        ) -> Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
-            Poll::Ready(None)
-        }
-
-        fn is_end_stream(&self) -> bool {
-            true
-        }
-    }
 }

@@ -676,8 +676,9 @@ impl Driver {
                     id,
                     head,
                     fields,
+                    content_length,
                     end_stream,
-                } => self.on_request(id, head, fields, end_stream),
+                } => self.on_request(id, head, fields, content_length, end_stream),
                 Event::HeadersTooLarge { id } => {
                     let task = StreamTask::with_record(self.record());
                     self.streams.insert(id, task);
@@ -757,6 +758,7 @@ impl Driver {
         id: StreamId,
         mut head: http::request::Parts,
         fields: FieldList,
+        declared: Option<u64>,
         end_stream: bool,
     ) {
         let mut task = StreamTask::with_record(self.record());
@@ -764,11 +766,6 @@ impl Driver {
         if let Some(r) = &mut task.record {
             r.request(&head.method, &head.uri);
         }
-        // The core checked every content-length (RFC 9113 §8.1.1).
-        let declared = fields
-            .get(b"content-length")
-            .and_then(|v| std::str::from_utf8(v).ok())
-            .and_then(|v| v.parse::<u64>().ok());
         let facts = RequestFacts {
             method: &head.method,
             uri: &head.uri,

@@ -145,6 +145,8 @@ pub enum Event {
         /// The regular fields, checked (§8.2) and built into a `HeaderMap`
         /// only when something reads them ([`FieldList::to_map`]).
         fields: FieldList,
+        /// The declared `content-length`, checked (§8.1.1).
+        content_length: Option<u64>,
         /// No body follows.
         end_stream: bool,
     },

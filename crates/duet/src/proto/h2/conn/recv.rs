@@ -593,6 +593,7 @@ impl Connection {
                     id,
                     head: head.parts,
                     fields: head.fields,
+                    content_length: head.content_length,
                     end_stream,
                 }
             }

@@ -292,6 +292,7 @@ fn request_event() {
         id,
         head,
         fields,
+        content_length,
         end_stream,
     }) = ev.first()
     else {
@@ -303,6 +304,7 @@ fn request_event() {
     // The fields come beside the head, built only when read.
     assert!(head.headers.is_empty());
     assert!(fields.is_empty() && fields.to_map().is_empty());
+    assert_eq!(*content_length, None);
 }
 
 #[test]
