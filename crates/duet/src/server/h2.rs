@@ -310,7 +310,6 @@ struct Driver {
     /// Request-body credit the handlers consumed; created with the first
     /// request that has a body (most connections never need it).
     release: Option<Box<Release>>,
-    writable: Vec<StreamId>,
     /// The time of this pass of the loop, read when first needed
     /// ([`Driver::now`]): one clock read serves a batch of streams (as
     /// nginx updates its time once per turn of its event loop). Cleared
@@ -395,7 +394,6 @@ impl Driver {
             handlers: LazyUnordered::default(),
             bodies: LazyUnordered::default(),
             release: None,
-            writable: Vec::new(),
             clock: None,
         }
     }
@@ -639,7 +637,6 @@ impl Driver {
         if self.bodies.is_empty() {
             self.bodies = LazyUnordered::default();
         }
-        self.writable = Vec::new();
         self.wq.segs = VecDeque::new();
     }
 
@@ -729,8 +726,7 @@ impl Driver {
                 }
             }
         }
-        self.conn.take_writable(&mut self.writable);
-        for id in std::mem::take(&mut self.writable) {
+        for id in self.conn.take_writable() {
             if let Some(body) = self.streams.get_mut(&id).and_then(|s| s.parked.take()) {
                 self.poll_body(id, body);
             }

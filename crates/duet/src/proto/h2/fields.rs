@@ -123,6 +123,32 @@ impl FieldList {
     }
 }
 
+/// The `:authority` of a connection's last request, parsed: the next
+/// request naming the same bytes (nearly every request of a connection)
+/// reuses it instead of parsing and checking them again.
+#[derive(Debug, Default)]
+pub(crate) struct AuthorityMemo(Option<Authority>);
+
+impl AuthorityMemo {
+    /// `raw` as an authority: the remembered one when `raw` is its bytes,
+    /// else parsed (and remembered when valid).
+    fn parse(&mut self, raw: Bytes) -> Result<Authority, http::uri::InvalidUri> {
+        if let Some(a) = &self.0 {
+            if a.as_str().as_bytes() == &raw[..] {
+                return Ok(a.clone());
+            }
+        }
+        let a = Authority::from_maybe_shared(raw)?;
+        self.0 = Some(a.clone());
+        Ok(a)
+    }
+
+    /// Forgets the authority (an idle connection keeps nothing it need not).
+    pub(crate) fn clear(&mut self) {
+        self.0 = None;
+    }
+}
+
 /// Collects and checks the fields of one request head or trailer section,
 /// one at a time, as the HPACK decoder emits them; the first problem is
 /// kept and the rest of the block is still consumed (the decoder must see
@@ -336,8 +362,19 @@ impl FieldCollector {
         Ok(self.headers)
     }
 
-    /// The request head (§8.3.1 checks on the pseudo-headers).
-    pub(crate) fn finish_request(mut self) -> Result<RequestHead, Reject> {
+    /// The request head (§8.3.1 checks on the pseudo-headers), with a
+    /// memo of its own.
+    #[cfg(test)]
+    pub(crate) fn finish_request(self) -> Result<RequestHead, Reject> {
+        self.finish_request_with(&mut AuthorityMemo::default())
+    }
+
+    /// The request head (§8.3.1 checks on the pseudo-headers); `memo`
+    /// holds the connection's last authority.
+    pub(crate) fn finish_request_with(
+        mut self,
+        memo: &mut AuthorityMemo,
+    ) -> Result<RequestHead, Reject> {
         if let Some(r) = self.reject {
             return Err(r);
         }
@@ -413,7 +450,7 @@ impl FieldCollector {
                 uri.path_and_query = Some(PathAndQuery::from_maybe_shared(path).map_err(bad)?);
                 if let Some(a) = authority {
                     uri.scheme = Some(Scheme::try_from(&scheme[..]).map_err(bad)?);
-                    uri.authority = Some(Authority::from_maybe_shared(a).map_err(bad)?);
+                    uri.authority = Some(memo.parse(a).map_err(bad)?);
                 }
                 Uri::from_parts(uri).map_err(|_| Reject::Malformed("invalid request target"))?
             }
@@ -550,6 +587,27 @@ mod tests {
         let mut v = BASE.to_vec();
         v.extend_from_slice(extra);
         collect(&v).finish_request()
+    }
+
+    #[test]
+    fn a_connections_requests_share_their_parsed_authority_when_it_repeats() {
+        let mut memo = AuthorityMemo::default();
+        let head = |a: &str, memo: &mut AuthorityMemo| {
+            let mut v = BASE.to_vec();
+            v[2] = (":authority", a);
+            collect(&v).finish_request_with(memo)
+        };
+        let first = head("example.com:8080", &mut memo).unwrap();
+        let again = head("example.com:8080", &mut memo).unwrap();
+        assert_eq!(again.parts.uri, "http://example.com:8080/a?b=c");
+        assert_eq!(again.parts.uri, first.parts.uri);
+        // Another authority is parsed and checked afresh, and replaces it.
+        let other = head("other.example", &mut memo).unwrap();
+        assert_eq!(other.parts.uri.authority().unwrap(), "other.example");
+        assert!(malformed(head("bad authority", &mut memo)));
+        assert!(malformed(head("a@example.com", &mut memo)));
+        let back = head("example.com:8080", &mut memo).unwrap();
+        assert_eq!(back.parts.uri.port_u16(), Some(8080));
     }
 
     fn malformed(r: Result<RequestHead, Reject>) -> bool {

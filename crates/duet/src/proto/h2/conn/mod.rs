@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use http::HeaderMap;
 
-use super::fields::FieldList;
+use super::fields::{AuthorityMemo, FieldList};
 use super::flow::{RecvWindow, SendWindow};
 use super::frame::{self, GoAway, Settings, WindowUpdate};
 use super::hpack::{Decoder, Encoder};
@@ -370,6 +370,8 @@ pub struct Connection {
     peer: Peer,
     decoder: Decoder,
     encoder: Encoder,
+    /// The last request's `:authority`, parsed (`AuthorityMemo`).
+    authority: AuthorityMemo,
     streams: IdMap<Stream>,
     closed: ClosedStreams,
     /// The highest client stream id seen (opened, refused or ignored).
@@ -378,7 +380,8 @@ pub struct Connection {
     recv_flow: RecvWindow,
     events: VecDeque<Event>,
     out: Output,
-    /// Reused for encoding response heads.
+    /// Reused for encoding response heads; request literals are decoded
+    /// into its spare room and split off (`Decoder::decode_limited`).
     scratch: BytesMut,
     /// Streams with queued DATA, in round-robin order.
     sendable: VecDeque<StreamId>,
@@ -415,6 +418,7 @@ impl Connection {
             lifecycle: Lifecycle::Open,
             reading: Reading::Preface(0),
             decoder: Decoder::new(cfg.header_table_size as usize),
+            authority: AuthorityMemo::default(),
             encoder: Encoder::new(),
             local,
             peer: Peer::default(),
@@ -489,8 +493,8 @@ impl Connection {
     }
 
     /// Streams whose send buffer has room again since the last call.
-    pub fn take_writable(&mut self, into: &mut Vec<StreamId>) {
-        into.append(&mut self.writable);
+    pub fn take_writable(&mut self) -> Vec<StreamId> {
+        std::mem::take(&mut self.writable)
     }
 
     /// Gives back what the connection holds for streams and output while
@@ -527,6 +531,7 @@ impl Connection {
         // the room they grew for.
         self.decoder.shed();
         self.encoder.shed();
+        self.authority.clear();
     }
 
     /// Number of streams not yet closed.

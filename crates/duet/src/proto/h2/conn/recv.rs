@@ -480,8 +480,9 @@ impl Connection {
         let limit = self.local.max_header_list_size as usize;
         match self
             .decoder
-            .decode_limited(block, limit, &mut |n, v| fields.field(n, v))
-        {
+            .decode_limited(block, limit, &mut self.scratch, &mut |n, v| {
+                fields.field(n, v)
+            }) {
             Ok(()) => {}
             // The block was still decoded into the table: only this
             // request is refused (431), the connection goes on.
@@ -552,7 +553,7 @@ impl Connection {
             self.closed.close(id, Cause::ResetByUs);
             return Ok(());
         }
-        let head = fields.finish_request();
+        let head = fields.finish_request_with(&mut self.authority);
         let refuse = if priority.is_some_and(|p| p.dependency == id) {
             // §5.3.1: a stream cannot depend on itself.
             Some(Reason::PROTOCOL_ERROR)

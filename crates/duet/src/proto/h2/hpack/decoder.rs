@@ -6,17 +6,25 @@ use bytes::{Bytes, BytesMut};
 use super::table::{entry_size, static_entry, DynamicTable, STATIC_LEN};
 use super::{huffman, integer, DecoderError};
 
-/// Extra capacity reserved, beyond the string at hand, when the block's
-/// string buffer must grow: later strings of the same block then share the
-/// allocation instead of each getting its own.
-const SHARED_BUFFER_SLACK: usize = 4096;
+/// Extra capacity reserved, beyond the string at hand, when the string
+/// buffer must grow: at least enough for the literals of the next blocks
+/// (a client that does not index `:path`, as nghttp2 and curl do not, sends
+/// one literal per request), at most enough for the rest of a large block.
+const MIN_BUFFER_SLACK: usize = 1024;
+const MAX_BUFFER_SLACK: usize = 4096;
+
+/// A string buffer with more spare room than this after a block (a peer
+/// sent a large literal) is not kept for the next block.
+const MAX_KEPT_BUFFER: usize = 8192;
 
 /// HPACK decoder: one per connection, fed every header block in order.
 ///
 /// Decoded names and values are [`Bytes`]: static-table fields are
 /// `'static` (no copy, no allocation), dynamic-table fields are reference
-/// counted clones of the table's entry, and the literal strings of one block
-/// share one allocation.
+/// counted clones of the table's entry, and literal strings are split off
+/// a buffer the caller keeps from block to block (the connection's scratch
+/// buffer), shared by the blocks until it is full: a request whose `:path`
+/// is a literal costs no allocation of its own.
 #[derive(Debug)]
 pub struct Decoder {
     table: DynamicTable,
@@ -78,12 +86,14 @@ impl Decoder {
         block: &[u8],
         emit: &mut dyn FnMut(Bytes, Bytes),
     ) -> Result<(), DecoderError> {
-        self.decode_limited(block, usize::MAX, emit)
+        self.decode_limited(block, usize::MAX, &mut BytesMut::new(), emit)
     }
 
     /// Decodes one complete header block (HEADERS + CONTINUATION payloads
     /// joined), calling `emit(name, value)` per field in order. Names and
-    /// values are raw bytes; the caller validates HTTP semantics.
+    /// values are raw bytes; the caller validates HTTP semantics. Literal
+    /// strings are written into the spare room of `strings` and split off
+    /// it; what room is left stays for the next block.
     ///
     /// On error, fields before the fault may already have been emitted,
     /// and the dynamic table is no longer in step with the peer's: the
@@ -99,11 +109,11 @@ impl Decoder {
         &mut self,
         block: &[u8],
         max_list_size: usize,
+        strings: &mut BytesMut,
         emit: &mut dyn FnMut(Bytes, Bytes),
     ) -> Result<(), DecoderError> {
         let mut pos = 0;
-        // Literal strings of this block, split off as they are decoded.
-        let mut strings = BytesMut::new();
+        strings.clear();
         let mut field_seen = false;
         let mut list_size = 0usize;
         let mut over_limit = false;
@@ -135,14 +145,14 @@ impl Decoder {
             } else if first & 0x40 != 0 {
                 // RFC 7541 §6.2.1: literal with incremental indexing.
                 let index = integer::decode(block, &mut pos, 6)?;
-                let (name, value) = self.literal(block, &mut pos, index, &mut strings)?;
+                let (name, value) = self.literal(block, &mut pos, index, strings)?;
                 self.insert(name, value)
             } else {
                 // RFC 7541 §6.2.2 (0000) without indexing and §6.2.3 (0001)
                 // never indexed: the same to a decoder that does not
                 // forward fields.
                 let index = integer::decode(block, &mut pos, 4)?;
-                let (name, value) = self.literal(block, &mut pos, index, &mut strings)?;
+                let (name, value) = self.literal(block, &mut pos, index, strings)?;
                 (name, value)
             };
             // RFC 9113 §6.5.2: name + value + 32 per field.
@@ -153,6 +163,9 @@ impl Decoder {
             if !over_limit {
                 emit(name, value);
             }
+        }
+        if strings.capacity() > MAX_KEPT_BUFFER {
+            *strings = BytesMut::new();
         }
         if self.update_required {
             return Err(DecoderError::TableSizeUpdateMissing);
@@ -245,7 +258,7 @@ fn read_string(
 
 fn reserve(strings: &mut BytesMut, need: usize, rest_of_block: usize) {
     if strings.capacity() - strings.len() < need {
-        let slack = rest_of_block.saturating_mul(8) / 5;
-        strings.reserve(need.saturating_add(slack.min(SHARED_BUFFER_SLACK)));
+        let slack = (rest_of_block.saturating_mul(8) / 5).clamp(MIN_BUFFER_SLACK, MAX_BUFFER_SLACK);
+        strings.reserve(need.saturating_add(slack));
     }
 }

@@ -641,7 +641,9 @@ fn header_list_over_the_limit() {
     // inserted into the table.
     let block = [&[0x82][..], &hex("400a 6375 7374 6f6d 2d6b 6579 0161")].concat();
     let mut out = Vec::new();
-    let r = d.decode_limited(&block, 84, &mut |n, v| out.push((n, v)));
+    let r = d.decode_limited(&block, 84, &mut BytesMut::new(), &mut |n, v| {
+        out.push((n, v))
+    });
     assert_eq!(r, Err(DecoderError::HeaderListTooLarge));
     assert_eq!(out.len(), 1);
     // The table is still in step: the field was added.
@@ -652,8 +654,67 @@ fn header_list_over_the_limit() {
     // Exactly at the limit is fine.
     let mut d = Decoder::new(4096);
     let mut n = 0;
-    assert_eq!(d.decode_limited(&block, 85, &mut |_, _| n += 1), Ok(()));
+    assert_eq!(
+        d.decode_limited(&block, 85, &mut BytesMut::new(), &mut |_, _| n += 1),
+        Ok(())
+    );
     assert_eq!(n, 2);
+}
+
+#[test]
+fn literals_of_successive_blocks_share_one_buffer_and_stay_intact() {
+    // `:path` as a literal without indexing, indexed name (RFC 7541
+    // §6.2.2), as nghttp2 and curl send it in every request.
+    let block = |path: &str| {
+        let mut b = vec![0x82, 0x04, path.len() as u8];
+        b.extend_from_slice(path.as_bytes());
+        b
+    };
+    let mut d = Decoder::new(4096);
+    // The connection's scratch buffer: other writers use its spare room
+    // between blocks (response heads are encoded in it).
+    let mut strings = BytesMut::new();
+    let mut paths = Vec::new();
+    for i in 0..40 {
+        let mut got = Vec::new();
+        d.decode_limited(
+            &block(&format!("/item/{i}")),
+            usize::MAX,
+            &mut strings,
+            &mut |n, v| got.push((n, v)),
+        )
+        .unwrap();
+        assert_eq!(got.len(), 2);
+        paths.push(got.swap_remove(1).1);
+        strings.clear();
+        strings.extend_from_slice(&[0xee; 16]);
+    }
+    // Every string handed out is still the one decoded.
+    for (i, p) in paths.iter().enumerate() {
+        assert_eq!(&p[..], format!("/item/{i}").as_bytes());
+    }
+    // The first blocks' literals came from one allocation, one after the
+    // other (what was written between them was overwritten by the next
+    // literal, not handed out).
+    let (a, b) = (&paths[0], &paths[1]);
+    let end_of_a = a.as_ptr() as usize + a.len();
+    assert_eq!(b.as_ptr() as usize, end_of_a);
+}
+
+#[test]
+fn a_large_literal_does_not_leave_its_buffer_behind() {
+    let mut d = Decoder::new(4096);
+    let mut strings = BytesMut::new();
+    let value = "v".repeat(20_000);
+    // A literal without indexing, new name "x" (RFC 7541 §6.2.2).
+    let mut block = BytesMut::from(&[0x00, 0x01, b'x'][..]);
+    integer::encode(value.len(), 7, 0, &mut block);
+    block.extend_from_slice(value.as_bytes());
+    let mut got = Vec::new();
+    d.decode_limited(&block, usize::MAX, &mut strings, &mut |_, v| got.push(v))
+        .unwrap();
+    assert_eq!(got[0].len(), value.len());
+    assert!(strings.capacity() <= 8192, "kept {}", strings.capacity());
 }
 
 #[test]
@@ -741,7 +802,7 @@ fn random_input_never_panics() {
         if Decoder::new(256).decode(&block, &mut sink).is_ok() {
             ok += 1;
         }
-        let _ = persistent.decode_limited(&block, 1024, &mut sink);
+        let _ = persistent.decode_limited(&block, 1024, &mut BytesMut::new(), &mut sink);
         assert!(persistent.table().size() <= 4096);
     }
     // The generator does produce some valid blocks (so the decoder was
