@@ -4,7 +4,11 @@
 //! Every peer serves the same three routes:
 //! - `GET /hello/{name}` -> `hello` (text/plain)
 //! - `GET /bytes/{n}`    -> n zero bytes with a Content-Length, streamed
-//! - `GET /sse?interval_ms=N` -> `data: tick\n\n` every N ms (default 1000)
+//! - `GET /sse?interval_ms=N` -> one event every N ms (default 1000), the
+//!   same as duet's demo sends: `event: clock`, an `id` counting up from 1,
+//!   `data:` the UTC time in RFC 3339 with milliseconds (so that every
+//!   server does the same work per event: a counter and a clock read,
+//!   formatted into a new buffer)
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -20,8 +24,17 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 pub const CHUNK: usize = 64 * 1024;
 static ZEROS: [u8; CHUNK] = [0; CHUNK];
 
-/// One server-sent event.
-pub const TICK: &[u8] = b"data: tick\n\n";
+/// The RFC 3339 format of the events' time, to the millisecond.
+const EVENT_TIME: &[time::format_description::BorrowedFormatItem<'static>] = time::macros::format_description!(
+    "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+);
+
+/// Event `n`: `event: clock`, `id: n`, `data:` the UTC time.
+pub fn clock_event(n: u64) -> Bytes {
+    let now = time::OffsetDateTime::now_utc();
+    let when = now.format(EVENT_TIME).unwrap_or_default();
+    Bytes::from(format!("event: clock\nid: {n}\ndata: {when}\n\n"))
+}
 
 /// Command line shared by the peers:
 /// `--http ADDR:PORT [--https ADDR:PORT --cert CERT.pem --key KEY.pem]
@@ -161,16 +174,27 @@ impl futures_core::Stream for Zeros {
     }
 }
 
-/// An endless stream of [`TICK`] events, one per interval (the first at once).
+/// An endless stream of [`clock_event`]s, one per interval (the first at
+/// once).
 pub struct Ticks {
     interval: tokio::time::Interval,
+    sent: u64,
 }
 
 impl Ticks {
     pub fn new(every: Duration) -> Ticks {
         let mut interval = tokio::time::interval(every);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        Ticks { interval }
+        Ticks { interval, sent: 0 }
+    }
+}
+
+impl Ticks {
+    fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Bytes> {
+        self.interval.poll_tick(cx).map(|_| {
+            self.sent += 1;
+            clock_event(self.sent)
+        })
     }
 }
 
@@ -182,9 +206,7 @@ impl Body for Ticks {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        self.interval
-            .poll_tick(cx)
-            .map(|_| Some(Ok(Frame::data(Bytes::from_static(TICK)))))
+        self.poll_event(cx).map(|e| Some(Ok(Frame::data(e))))
     }
 }
 
@@ -192,9 +214,7 @@ impl futures_core::Stream for Ticks {
     type Item = Result<Bytes, std::convert::Infallible>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.interval
-            .poll_tick(cx)
-            .map(|_| Some(Ok(Bytes::from_static(TICK))))
+        self.poll_event(cx).map(|e| Some(Ok(e)))
     }
 }
 
