@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/run.sh — the one command of duet's benchmark (see bench/README.md).
 #
-#   bench/run.sh                               # everything: ~25 min
+#   bench/run.sh                               # everything: ~30 min
 #   DURATION=2 REPEAT=1 bench/run.sh --quick   # smoke run: ~2 min
 #   bench/run.sh --servers hyper,nginx --scenarios a,c,g --no-build
 #
@@ -21,8 +21,8 @@ Options:
   --quick              smaller downloads (256 MiB), 200 SSE clients, 2,000 idle
                        connections, 1 s warm-up (unless set by the variables)
   --no-build           use the binaries already built
-  --servers LIST       comma-separated: duet,hyper,axum,axum-duet,actix,nginx (and
-                       duet-base: the binary DUET_BASE_BIN, an earlier build);
+  --servers LIST       comma-separated: duet,hyper,axum,axum-duet,actix,nginx,h2o
+                       (and duet-base: the binary DUET_BASE_BIN, an earlier build);
                        multi-core: duet-mt (one worker per core), duet-per-core
                        (--per-core), hyper-mt (hyper on tokio's multi-thread
                        runtime)
@@ -43,7 +43,7 @@ EOF
 QUICK=0
 BUILD=1
 BOTH_CORES=0
-SERVERS="${SERVERS:-duet hyper axum actix nginx}"
+SERVERS="${SERVERS:-duet hyper axum actix nginx h2o}"
 SCENARIOS="${SCENARIOS:-a b c d e f g}"
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -123,7 +123,11 @@ need curl curl
 need taskset util-linux
 need pgrep procps
 need python3 python3
+# h2o only when selected: nothing else reads it, and a run without it should
+# not need the package.
+case " $SERVERS " in *" h2o "*) need h2o h2o ;; esac
 NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
+H2O_BIN="$(command -v h2o || echo /usr/bin/h2o)"
 PY="$(command -v python3)"
 HZ="$(getconf CLK_TCK)"
 
@@ -151,7 +155,7 @@ mkdir -p "$RAW"
 JSONL="$RAW/results.jsonl"
 : >"$JSONL"
 TMP="$(mktemp -d "${TMPDIR:-/tmp}/duet-bench.XXXXXX")"
-chmod 755 "$TMP" # nginx's worker (user nobody) reads the download file
+chmod 755 "$TMP" # nginx's worker and h2o (user nobody when started as root) read the served files
 LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
 SERVER_PID=""
 cleanup() {
@@ -209,9 +213,11 @@ fi
 # nginx: generated config in the temp dir; never the system one.
 NGX="$TMP/nginx"
 mkdir -p "$NGX/www/bytes"
-case " $SERVERS | $SCENARIOS " in *nginx*dl_*)
+# (" dl" matches the dl_ and the dlf_ scenarios.)
+case " $SERVERS | $SCENARIOS " in *nginx*" dl"* | *h2o*" dl"*)
     # Real zeros, not a sparse file: reading holes costs nginx more CPU than
-    # serving cached pages. Written once; it stays in the page cache.
+    # serving cached pages. Written once (h2o's tree links to it below); it
+    # stays in the page cache.
     head -c "$DL_BYTES" /dev/zero >"$NGX/www/bytes/$DL_BYTES" ;;
 esac
 NGX_VER="$("$NGINX" -v 2>&1 | sed -n 's|.*nginx/\([0-9.]*\).*|\1|p')"
@@ -255,6 +261,50 @@ location /hello/ { default_type text/plain; return 200 "hello"; }
 location /bytes/ { }
 EOF
 
+# h2o: generated config in the temp dir as well. h2o 2.2 has no
+# fixed-response directive and its mruby handler costs about 4x a file, so
+# /hello/NAME is a 5-byte file for each name the harness asks for (probe:
+# readiness and protocol checks; bench: the load; idle: the idle scenarios);
+# any other name is a 404. /bytes/DL_BYTES is a hard link to nginx's file.
+H2O="$TMP/h2o"
+mkdir -p "$H2O/www/hello" "$H2O/www/bytes"
+for name in probe bench idle; do printf hello >"$H2O/www/hello/$name"; done
+if [ -f "$NGX/www/bytes/$DL_BYTES" ]; then
+    ln "$NGX/www/bytes/$DL_BYTES" "$H2O/www/bytes/$DL_BYTES"
+fi
+# HTTP/1.1 and h2c (prior knowledge) share the cleartext port, h2 by ALPN on
+# the TLS port. max-connections (default 1024) and the timeouts (default 10 s)
+# are raised so the idle scenarios' 10,000 connections are accepted and kept.
+# No access-log directive: no access log. No pid-file: h2o writes it after
+# switching to nobody, and the harness has the PID. No error-log: errors go
+# to stderr, i.e. the run's server log. ocsp-update-interval 0: no periodic
+# OCSP fetcher process (the certificate is self-signed).
+cat >"$H2O/h2o.conf" <<EOF
+num-threads: 1
+max-connections: 30000
+http1-request-timeout: 300
+http2-idle-timeout: 300
+handshake-timeout: 300
+file.mime.setdefaulttype: text/plain
+listen:
+  host: 127.0.0.1
+  port: $PORT_HTTP
+listen:
+  host: 127.0.0.1
+  port: $PORT_HTTPS
+  ssl:
+    certificate-file: $CERT
+    key-file: $KEY
+    ocsp-update-interval: 0
+hosts:
+  default:
+    paths:
+      /:
+        file.dir: $H2O/www
+EOF
+H2O_VER=""
+case " $SERVERS " in *" h2o "*) H2O_VER="$("$H2O_BIN" --version 2>/dev/null | sed -n 's/^h2o version //p')" ;; esac
+
 # ---------------------------------------------------------------- servers
 
 server_cmd() { # fills CMD for server $1
@@ -272,6 +322,10 @@ server_cmd() { # fills CMD for server $1
         hyper | axum | axum-duet | actix) CMD=("$PEERS_BIN/peer-$1" --http "127.0.0.1:$PORT_HTTP"
             --https "127.0.0.1:$PORT_HTTPS" --cert "$CERT" --key "$KEY") ;;
         nginx) CMD=("$NGINX" -p "$NGX" -c "$NGX/nginx.conf" -e "$NGX/error.log" -g "daemon off;") ;;
+        # Worker mode (the default, without -m): h2o stays in the foreground,
+        # so the PID started is h2o's own process (not the start_server
+        # wrapper of -m master).
+        h2o) CMD=("$H2O_BIN" -c "$H2O/h2o.conf") ;;
         *) return 1 ;;
     esac
     if [ -n "${DUET_ARGS:-}" ] && case "$1" in duet | duet-*) true ;; *) false ;; esac; then
@@ -280,6 +334,8 @@ server_cmd() { # fills CMD for server $1
     fi
 }
 
+# nginx needs a port of its own for h2c; h2o, like the Rust servers, tells
+# h2c from HTTP/1.1 by the preface on one port.
 h2c_port() { if [ "$1" = nginx ]; then echo "$PORT_H2C_NGINX"; else echo "$PORT_HTTP"; fi; }
 
 start_server() { # start_server NAME LOGFILE; sets SERVER_PID, SERVER_PIDS or returns 1 with START_ERR
@@ -300,7 +356,14 @@ start_server() { # start_server NAME LOGFILE; sets SERVER_PID, SERVER_PIDS or re
             return 1
         fi
         if [ "$(curl -s --max-time 1 "http://127.0.0.1:$PORT_HTTP/hello/probe" 2>/dev/null)" = hello ]; then
-            SERVER_PIDS="$SERVER_PID $(pgrep -P "$SERVER_PID" | tr '\n' ' ')"
+            if [ "$name" = h2o ]; then
+                # h2o's children: neverbleed (its private-key process, an
+                # h2o fork) counts; the crash handler (a perl script waiting
+                # for a backtrace on a pipe) is not the server.
+                SERVER_PIDS="$SERVER_PID $(pgrep -x h2o -P "$SERVER_PID" | tr '\n' ' ')"
+            else
+                SERVER_PIDS="$SERVER_PID $(pgrep -P "$SERVER_PID" | tr '\n' ' ')"
+            fi
             return 0
         fi
         sleep 0.1
@@ -365,8 +428,8 @@ unsupported() { # unsupported SCENARIO SERVER
                 "https://127.0.0.1:$PORT_HTTPS/hello/probe" || true)"
             [ "$out" = "200 1.1" ] || echo "no HTTP/1.1 over TLS on port $PORT_HTTPS (curl said: '$out')" ;;
         sse)
-            if [ "$sv" = nginx ]; then
-                echo "n/a: nginx serves no SSE endpoint"
+            if [ "$sv" = nginx ] || [ "$sv" = h2o ]; then
+                echo "n/a: $sv serves no SSE endpoint"
             else
                 out="$(curl -sN --max-time 1.5 "http://127.0.0.1:$PORT_HTTP/sse?interval_ms=100" 2>/dev/null || true)"
                 case "$out" in *"data:"*) ;; *) echo "GET /sse?interval_ms=100 sent no event within 1.5 s" ;; esac
@@ -374,7 +437,14 @@ unsupported() { # unsupported SCENARIO SERVER
     esac
     case "$sc" in
         dl_h1 | dl_h2 | dlf_h1 | dlf_h2)
-            [ "$sv" = nginx ] && return 0 # serves a file of exactly DL_BYTES
+            if [ "$sc" = dlf_h1 ] && [ "$sv" = h2o ]; then
+                # hyper's connection-level client sends the URI it is given
+                # as the request target, i.e. in absolute form; h2o 2.2 does
+                # not take the path out of that form and answers 404.
+                echo "n/a: bench/peers/fetch sends HTTP/1.1 requests in absolute form (GET http://...), which h2o 2.2 answers with 404"
+                return 0
+            fi
+            case "$sv" in nginx | h2o) return 0 ;; esac # serve a file of exactly DL_BYTES
             out="$(curl -s --max-time 2 -o /dev/null -w '%{http_code} %{size_download}' \
                 "http://127.0.0.1:$PORT_HTTP/bytes/16" 2>/dev/null || true)"
             [ "$out" = "200 16" ] || echo "GET /bytes/16 did not return 16 bytes (got '$out')" ;;
@@ -520,9 +590,12 @@ done
     echo "cpu_server=$CPU_SERVER"
     echo "cpu_client=$CPU_CLIENT"
     if [ "$BOTH_CORES" = 1 ]; then echo "pinning=none"; fi
-    echo "tools=$(wrk -v 2>&1 | head -1 | awk '{print "wrk " $2}'), $(h2load --version 2>&1 | head -1), nginx $NGX_VER, $(curl --version | head -1 | awk '{print "curl " $2}'), $("$PY" --version 2>&1)"
+    echo "tools=$(wrk -v 2>&1 | head -1 | awk '{print "wrk " $2}'), $(h2load --version 2>&1 | head -1), nginx $NGX_VER,${H2O_VER:+ h2o $H2O_VER,} $(curl --version | head -1 | awk '{print "curl " $2}'), $("$PY" --version 2>&1)"
     echo "peers=$(awk '/^name = "(hyper|hyper-util|axum|actix-web|tokio|rustls)"$/ { n = $3; getline; printf "%s %s, ", n, $3 }' "$HERE/peers/Cargo.lock" | tr -d '"' | sed 's/, $//')"
-    echo "note_dl_h1=Downloads GET /bytes/$DL_BYTES ($((DL_BYTES / 1048576)) MiB) once per run with curl; nginx sends a file of zeros (in the page cache) with sendfile on (as in Debian's stock config; HTTP/2 does not use sendfile)."
+    if [ -n "$H2O_VER" ]; then
+        echo "note_servers=h2o serves /hello/ as a static 5-byte file (h2o $H2O_VER has no fixed-response directive; its mruby handler costs about 4× as much): under load it pays a pread per response that the other servers, answering from memory, do not, and its file handler adds last-modified, etag and accept-ranges headers."
+    fi
+    echo "note_dl_h1=Downloads GET /bytes/$DL_BYTES ($((DL_BYTES / 1048576)) MiB) once per run with curl; nginx sends a file of zeros (in the page cache) with sendfile on (as in Debian's stock config; HTTP/2 does not use sendfile)${H2O_VER:+; h2o reads the same file with pread and sends it with writev (h2o $H2O_VER has no sendfile)}."
     echo "note_dl_h2=Same download over h2c with curl's HTTP/2 (its own flow-control windows)."
     echo "note_dlf_h1=The same download $DLF_COUNT times in a row on one connection (less noise than one) with hyper's client (bench/peers/fetch). curl receives HTTP/2 at about half its HTTP/1.1 rate, and a sender's CPU per GiB rises when its receiver is slower; this client receives both versions at closer rates, so these two sections compare each server's HTTP/2 with its own HTTP/1.1."
     echo "note_dlf_h2=Same over h2c with hyper's client (prior knowledge; windows of 16 MiB per stream and 32 MiB per connection; SETTINGS_MAX_FRAME_SIZE 1 MiB, so a server that honours it may send frames larger than 16 KiB)."

@@ -392,7 +392,7 @@ def report(a):
         if r["server"] not in servers:
             servers.append(r["server"])
     order = {s: i for i, s in enumerate(["duet", "duet-base", "duet-mt", "duet-per-core", "hyper", "hyper-mt",
-                                          "axum", "axum-duet", "actix", "nginx"])}
+                                          "axum", "axum-duet", "actix", "nginx", "h2o"])}
     servers.sort(key=lambda s: order.get(s, 99))
     global BASE
     BASE = "hyper-mt" if "hyper" not in servers and "hyper-mt" in servers else "hyper"
@@ -418,6 +418,9 @@ def report(a):
     md.append("")
     md.append(f"duet: {meta.get('duet', '?')}. Tools: {meta.get('tools', '?')}. Peers: {meta.get('peers', '?')}.")
     md.append("")
+    if meta.get("note_servers"):
+        md.append(meta["note_servers"])
+        md.append("")
     md.append("Server CPU per request (utime+stime of the server's processes during the run ÷ requests "
               "completed) is the figure that ranks servers: on two cores the load generator saturates its "
               "core before a fast server saturates its own. See bench/README.md for the columns.")
