@@ -3,12 +3,15 @@
 //!
 //! Input layout: the first octet picks the table size and header list
 //! limit; the rest is split into blocks at each 0xff 0x00 0xff marker.
+//! The blocks share one string buffer, as a connection's do, and every
+//! string handed out must stay what it was while later blocks decode.
 //! Run with `cargo fuzz run hpack_decode` (nightly).
 
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
+use bytes::{Bytes, BytesMut};
 use duet::proto::h2::hpack::Decoder;
 
 fuzz_target!(|data: &[u8]| {
@@ -21,6 +24,9 @@ fuzz_target!(|data: &[u8]| {
     if knobs & 0x10 != 0 {
         decoder.set_max_table_size(table_size / 2);
     }
+    let mut strings = BytesMut::new();
+    // Strings of earlier blocks, with a copy of what they said.
+    let mut held: Vec<(Bytes, Vec<u8>)> = Vec::new();
     let mut start = 0;
     let mut i = 0;
     while i <= rest.len() {
@@ -28,10 +34,20 @@ fuzz_target!(|data: &[u8]| {
         if at_marker || i == rest.len() {
             let block = &rest[start..i];
             let mut list_size = 0usize;
-            let result = decoder.decode_limited(block, max_list_size, &mut |name, value| {
-                list_size += name.len() + value.len() + 32;
-            });
+            let result =
+                decoder.decode_limited(block, max_list_size, &mut strings, &mut |name, value| {
+                    list_size += name.len() + value.len() + 32;
+                    if held.len() < 64 {
+                        held.push((value.clone(), value.to_vec()));
+                    }
+                });
             assert!(list_size <= max_list_size);
+            // Another writer uses the buffer's spare room between blocks.
+            strings.clear();
+            strings.extend_from_slice(&[0xa5; 8]);
+            for (value, copy) in &held {
+                assert_eq!(&value[..], &copy[..]);
+            }
             if let Err(e) = result {
                 // Only an oversized header list leaves the decoder usable.
                 if e != duet::proto::h2::hpack::DecoderError::HeaderListTooLarge {
