@@ -437,13 +437,6 @@ unsupported() { # unsupported SCENARIO SERVER
     esac
     case "$sc" in
         dl_h1 | dl_h2 | dlf_h1 | dlf_h2)
-            if [ "$sc" = dlf_h1 ] && [ "$sv" = h2o ]; then
-                # hyper's connection-level client sends the URI it is given
-                # as the request target, i.e. in absolute form; h2o 2.2 does
-                # not take the path out of that form and answers 404.
-                echo "n/a: bench/peers/fetch sends HTTP/1.1 requests in absolute form (GET http://...), which h2o 2.2 answers with 404"
-                return 0
-            fi
             case "$sv" in nginx | h2o) return 0 ;; esac # serve a file of exactly DL_BYTES
             out="$(curl -s --max-time 2 -o /dev/null -w '%{http_code} %{size_download}' \
                 "http://127.0.0.1:$PORT_HTTP/bytes/16" 2>/dev/null || true)"

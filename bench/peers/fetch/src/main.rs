@@ -81,11 +81,23 @@ fn run() -> Result<String, String> {
         };
         let started = Instant::now();
         let mut total = 0u64;
+        // HTTP/1.1: origin-form and Host, as browsers and curl send it
+        // (RFC 9112 §3.2.1; h2o 2.2 answers the absolute-form with 404);
+        // HTTP/2: the URL fills :scheme, :authority and :path, and no Host
+        // (RFC 9113 §8.3.1: clients use :authority; nginx 1.22 answers 400
+        // to both).
+        let origin: http::Uri = url
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .parse()
+            .map_err(|e| format!("path: {e}"))?;
         for _ in 0..count {
-            let req = Request::get(url.clone())
-                .header(http::header::HOST, &authority)
-                .body(Empty::new())
-                .map_err(|e| e.to_string())?;
+            let req = if h2 {
+                Request::get(url.clone())
+            } else {
+                Request::get(origin.clone()).header(http::header::HOST, &authority)
+            };
+            let req = req.body(Empty::new()).map_err(|e| e.to_string())?;
             let res = send.send(req).await.map_err(|e| e.to_string())?;
             if res.status() != http::StatusCode::OK {
                 return Err(format!("status {}", res.status()));
