@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/run.sh — the one command of duet's benchmark (see bench/README.md).
 #
-#   bench/run.sh                               # everything: ~30 min
+#   bench/run.sh                               # everything: ~55 min
 #   DURATION=2 REPEAT=1 bench/run.sh --quick   # smoke run: ~2 min
 #   bench/run.sh --servers hyper,nginx --scenarios a,c,g --no-build
 #
