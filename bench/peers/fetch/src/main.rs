@@ -8,7 +8,11 @@
 //! connection, HTTP/1.1 or HTTP/2 with prior knowledge, windows of 16 MiB
 //! (stream) and 32 MiB (connection), body frames counted and dropped.
 //!
-//!   fetch [--h2] URL [COUNT]
+//!   fetch [--h2] [--max-frame N] URL [COUNT]
+//!
+//! `--max-frame`: the SETTINGS_MAX_FRAME_SIZE the client advertises on
+//! HTTP/2 (default 1 MiB; 16384 is the protocol's initial value and what
+//! browsers keep, so the server sends 16 KiB DATA frames).
 //!
 //! Prints `STATUS BYTES BYTES_PER_SECOND SECONDS` (curl's `-w '%{http_code}
 //! %{size_download} %{speed_download} %{time_total}'`, so the bench reads
@@ -41,9 +45,18 @@ fn run() -> Result<String, String> {
     if h2 {
         args.next();
     }
+    let mut max_frame: u32 = 1 << 20;
+    if args.peek().is_some_and(|a| a == "--max-frame") {
+        args.next();
+        max_frame = args
+            .next()
+            .ok_or("--max-frame needs a size")?
+            .parse()
+            .map_err(|e| format!("--max-frame: {e}"))?;
+    }
     let url: http::Uri = args
         .next()
-        .ok_or("usage: fetch [--h2] URL [COUNT]")?
+        .ok_or("usage: fetch [--h2] [--max-frame N] URL [COUNT]")?
         .parse()
         .map_err(|e| format!("url: {e}"))?;
     let count: u32 = match args.next() {
@@ -65,7 +78,7 @@ fn run() -> Result<String, String> {
             let (send, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
                 .initial_stream_window_size(16 << 20)
                 .initial_connection_window_size(32 << 20)
-                .max_frame_size(1 << 20)
+                .max_frame_size(max_frame)
                 .handshake(io)
                 .await
                 .map_err(|e| format!("h2 handshake: {e}"))?;
