@@ -11,6 +11,7 @@ use super::{huffman, integer, DecoderError};
 /// (a client that does not index `:path`, as nghttp2 and curl do not, sends
 /// one literal per request), at most enough for the rest of a large block.
 const MIN_BUFFER_SLACK: usize = 1024;
+/// See [`MIN_BUFFER_SLACK`].
 const MAX_BUFFER_SLACK: usize = 4096;
 
 /// A string buffer with more spare room than this after a block (a peer
