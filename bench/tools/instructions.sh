@@ -13,8 +13,10 @@
 # N = 4000 and 2N, runs of the same binary differed by up to 500 (h1) to
 # 1,100 (pipelined) instructions; with 10,000 and 30,000, h2c repeated
 # within 70. Scenarios: h1 keep-alive (1 connection), h1 pipelined (depth
-# 16), h2c (1 connection, 16 streams at once). Env: N (default 10000),
-# PORT (18090).
+# 16), h1close (a new connection per request: `Connection: close`, which
+# h2load answers by connecting again), h2c (1 connection, 16 streams at
+# once). Env: N (default 10000), PORT (18090), SCENARIOS (default
+# "h1 h1pipe h2c").
 set -euo pipefail
 
 N="${N:-10000}"
@@ -42,6 +44,7 @@ run() {
     case "$scenario" in
         h1) h2load --h1 -n "$count" -c 1 "$url" >/dev/null ;;
         h1pipe) h2load --h1 -n "$count" -c 1 -m 16 "$url" >/dev/null ;;
+        h1close) h2load --h1 -n "$count" -c 1 -H 'Connection: close' "$url" >/dev/null ;;
         h2c) h2load -n "$count" -c 1 -m 16 "$url" >/dev/null ;;
     esac
     # Peers install no signal handler, and a background job of a
@@ -59,7 +62,7 @@ run() {
 
 printf '%-28s %-8s %s\n' binary scenario instructions/request
 for bin in "$@"; do
-    for scenario in h1 h1pipe h2c; do
+    for scenario in ${SCENARIOS:-h1 h1pipe h2c}; do
         one="$(run "$bin" "$scenario" "$N")"
         three="$(run "$bin" "$scenario" $((3 * N)))"
         printf '%-28s %-8s %d\n' "$(basename "$bin")" "$scenario" $(((three - one) / (2 * N)))
