@@ -278,7 +278,9 @@ impl PathParams {
 /// parameters, query and values scoped to this request.
 #[derive(Debug)]
 pub struct RequestContext {
-    pub(crate) parts: http::request::Parts,
+    /// Boxed: the context moves with the request into the handler, and
+    /// the head is ~220 bytes.
+    pub(crate) parts: Box<http::request::Parts>,
     pub(crate) params: PathParams,
     /// The request's field section while `parts.headers` is not
     /// built from it: only for handlers whose extractors read no header
@@ -290,7 +292,7 @@ impl RequestContext {
     /// A request context for a request head (tests): no path parameters.
     pub fn new(parts: http::request::Parts) -> Self {
         RequestContext {
-            parts,
+            parts: Box::new(parts),
             params: PathParams::default(),
             fields: None,
         }
@@ -299,7 +301,7 @@ impl RequestContext {
     /// A context whose headers are `fields`, built by
     /// [`RequestContext::build_headers`] when something reads them.
     pub(crate) fn unbuilt(
-        parts: http::request::Parts,
+        parts: Box<http::request::Parts>,
         fields: Option<Unbuilt>,
         params: PathParams,
     ) -> Self {

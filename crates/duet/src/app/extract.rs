@@ -173,7 +173,7 @@ impl FromRequestParts for RequestContext {
 
     async fn from_request_parts(head: &RequestHead) -> Result<Self, Infallible> {
         Ok(RequestContext::unbuilt(
-            clone_parts(&head.ctx.parts),
+            Box::new(clone_parts(&head.ctx.parts)),
             None,
             head.ctx.params.clone(),
         ))

@@ -364,7 +364,7 @@ impl Router {
     /// and for services.
     pub(crate) fn dispatch(
         &self,
-        parts: http::request::Parts,
+        parts: Box<http::request::Parts>,
         fields: Option<Unbuilt>,
         body: Body,
         conn: ConnContext,
@@ -419,14 +419,14 @@ impl Router {
                 }
             }
             Endpoint::Service(route) => {
-                let mut parts = parts;
+                let mut parts = *parts;
                 build_headers(&mut parts, fields);
                 parts.extensions.insert(conn);
                 parts.extensions.insert(params);
                 Dispatch::service(route.oneshot(http::Request::from_parts(parts, body)))
             }
             Endpoint::Nested(route, prefix) => {
-                let mut parts = parts;
+                let mut parts = *parts;
                 build_headers(&mut parts, fields);
                 let stripped = strip_prefix(&parts.uri, *prefix);
                 if let Some(uri) = stripped {
@@ -490,7 +490,7 @@ impl Router {
             .extensions
             .get::<BodyLimit>()
             .map_or(crate::config::Limits::default().max_body_bytes, |l| l.0);
-        self.dispatch(parts, None, body, conn, limit)
+        self.dispatch(Box::new(parts), None, body, conn, limit)
     }
 }
 

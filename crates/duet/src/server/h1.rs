@@ -603,19 +603,21 @@ where
             }
         };
         let budget = admission.admitted.budget;
-        let mut req = http::Request::new(Body::empty());
-        *req.method_mut() = head.method;
-        *req.uri_mut() = head.uri;
-        *req.version_mut() = head.version;
+        // Boxed once: it moves by pointer to the handler's context.
+        let mut parts = Box::new(http::Request::new(()).into_parts().0);
+        parts.method = head.method;
+        parts.uri = head.uri;
+        parts.version = head.version;
+        let mut body = Body::empty();
 
         if let Some(settings) = head.upgrade_h2c {
             if take_h2c_upgrade(true, &admission, &self.p.conn) {
                 // The request becomes HTTP/2 stream 1, headers built.
-                *req.headers_mut() = head.fields.to_map(req.uri());
+                parts.headers = head.fields.to_map(&parts.uri);
                 self.conn.accept_upgrade(budget.limit());
                 self.upgrade = Some(Box::new(Upgrade {
                     settings,
-                    request: req,
+                    request: http::Request::from_parts(*parts, body),
                     admission,
                     record,
                 }));
@@ -629,13 +631,13 @@ where
         // stream (the others carry nothing).
         if let Some(asked) = self.conn.switch_offered() {
             let (pending, on_upgrade) = app_upgrade::pending(asked);
-            req.extensions_mut().insert(on_upgrade);
+            parts.extensions.insert(on_upgrade);
             ex.upgrade = Some(pending);
         }
         if head.body != BodyKind::None {
             // Already here whole (the common small body): no channel.
             if let Some(whole) = self.conn.take_full_body(now) {
-                *req.body_mut() = Body::full(whole);
+                body = Body::full(whole);
             } else {
                 let (tx, mut incoming) = Incoming::channel(declared_len, BODY_CHANNEL_DEPTH);
                 if admission.admitted.expect == Expect::ContinueOnRead {
@@ -645,7 +647,7 @@ where
                 let room = Arc::new(AtomicWaker::new());
                 let waker = room.clone();
                 incoming.on_release(Arc::new(move |_| waker.wake()));
-                *req.body_mut() = Body::incoming(incoming);
+                body = Body::incoming(incoming);
                 ex.body = Some(RequestBody {
                     tx,
                     pending: None,
@@ -657,11 +659,12 @@ where
         }
         let span = ex.record.as_ref().map(AccessRecord::span);
         let fields = Some(Unbuilt::H1(head.fields));
-        ex.handler = Some(
-            self.p
-                .site
-                .dispatch(&admission, req, fields, &self.p.conn, span),
-        );
+        ex.handler =
+            Some(
+                self.p
+                    .site
+                    .dispatch(&admission, parts, body, fields, &self.p.conn, span),
+            );
     }
 
     fn on_data(&mut self, data: Bytes) {

@@ -142,7 +142,8 @@ where
         r.request(first.method(), first.uri());
     }
     driver.streams.insert(1, task);
-    driver.start_handler(1, first, None, &admission);
+    let (parts, body) = first.into_parts();
+    driver.start_handler(1, Box::new(parts), body, None, &admission);
     Either::Left(async move { driver.run().await })
 }
 
@@ -752,7 +753,7 @@ impl Driver {
     fn on_request(
         &mut self,
         id: StreamId,
-        mut head: http::request::Parts,
+        mut head: Box<http::request::Parts>,
         fields: FieldList,
         declared: Option<u64>,
         end_stream: bool,
@@ -777,7 +778,7 @@ impl Driver {
                 // the server's layers like any response.
                 head.headers = fields.to_map();
                 self.streams.insert(id, task);
-                let fut = self.p.site.answer(rejected, head, &self.p.conn);
+                let fut = self.p.site.answer(rejected, *head, &self.p.conn);
                 self.answer_with(id, fut);
                 return;
             }
@@ -808,8 +809,7 @@ impl Driver {
             Body::incoming(incoming)
         };
         self.streams.insert(id, task);
-        let req = http::Request::from_parts(head, body);
-        self.start_handler(id, req, Some(Unbuilt::H2(fields)), &admission);
+        self.start_handler(id, head, body, Some(Unbuilt::H2(fields)), &admission);
     }
 
     /// Where a stream's body reports what its reader consumed (the
@@ -831,7 +831,7 @@ impl Driver {
     fn on_connect(
         &mut self,
         id: StreamId,
-        mut head: http::request::Parts,
+        mut head: Box<http::request::Parts>,
         end_stream: bool,
         mut task: StreamTask,
         admission: &Admission,
@@ -851,24 +851,20 @@ impl Driver {
         head.extensions.insert(on_upgrade);
         task.tunnel = Some(Box::new(PendingTunnel { pending, input }));
         self.streams.insert(id, task);
-        self.start_handler(
-            id,
-            http::Request::from_parts(head, Body::empty()),
-            None,
-            admission,
-        );
+        self.start_handler(id, head, Body::empty(), None, admission);
     }
 
     /// Starts the handler of stream `id`; `fields`: the request's fields
-    /// when not yet built into `req`'s headers.
+    /// when not yet built into `parts`' headers.
     fn start_handler(
         &mut self,
         id: StreamId,
-        req: http::Request<Body>,
+        parts: Box<http::request::Parts>,
+        body: Body,
         fields: Option<Unbuilt>,
         admission: &Admission,
     ) {
-        let head = req.method() == Method::HEAD;
+        let head = parts.method == Method::HEAD;
         let span = self
             .streams
             .get(&id)
@@ -877,7 +873,7 @@ impl Driver {
         let fut = self
             .p
             .site
-            .dispatch(admission, req, fields, &self.p.conn, span);
+            .dispatch(admission, parts, body, fields, &self.p.conn, span);
         self.streams.entry(id).or_default().head |= head;
         self.answer_with(id, fut);
     }

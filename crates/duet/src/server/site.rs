@@ -257,13 +257,15 @@ impl Site {
     /// any, to its routes, inside the request's `span` (when enabled: the
     /// router records the route it matched). Never panics: a handler panic
     /// becomes 500. `fields`: the request's field section as it arrived, not yet
-    /// built into `req`'s headers (built here for layers; the router builds
-    /// it for the handlers and services that read it).
+    /// built into `parts`' headers (built here for layers; the router builds
+    /// it for the handlers and services that read it). The head comes
+    /// boxed and goes to the router so (no copies of ~220 bytes on the way).
     #[inline]
     pub(crate) fn dispatch(
         &self,
         admission: &Admission,
-        req: http::Request<Body>,
+        parts: Box<http::request::Parts>,
+        body: Body,
         fields: Option<Unbuilt>,
         conn: &ConnContext,
         span: Option<&tracing::Span>,
@@ -271,11 +273,11 @@ impl Site {
         match span {
             Some(span) if !span.is_disabled() => {
                 let _in = span.enter();
-                let mut d = self.route(admission, req, fields, conn);
+                let mut d = self.route(admission, parts, body, fields, conn);
                 d.1 = Some(span.clone());
                 d
             }
-            _ => self.route(admission, req, fields, conn),
+            _ => self.route(admission, parts, body, fields, conn),
         }
     }
 
@@ -283,7 +285,8 @@ impl Site {
     fn route(
         &self,
         admission: &Admission,
-        req: http::Request<Body>,
+        parts: Box<http::request::Parts>,
+        body: Body,
         fields: Option<Unbuilt>,
         conn: &ConnContext,
     ) -> Dispatch {
@@ -294,14 +297,11 @@ impl Site {
         Dispatch(
             match &vhost.stack {
                 // No layers: the router directly (the hot path, no extensions).
-                None => {
-                    let (parts, body) = req.into_parts();
-                    vhost
-                        .router
-                        .dispatch(parts, fields, body, conn.clone(), limit)
-                }
+                None => vhost
+                    .router
+                    .dispatch(parts, fields, body, conn.clone(), limit),
                 Some(stack) => {
-                    let (mut parts, body) = req.into_parts();
+                    let mut parts = *parts;
                     router::build_headers(&mut parts, fields);
                     let mut req = http::Request::from_parts(parts, body);
                     req.extensions_mut().insert(conn.clone());

@@ -141,7 +141,7 @@ pub enum Event {
         id: StreamId,
         /// Method, URI (from `:scheme`, `:authority`, `:path`) and version
         /// HTTP/2; its `headers` are empty (see `fields`).
-        head: http::request::Parts,
+        head: Box<http::request::Parts>,
         /// The regular fields, checked (§8.2) and built into a `HeaderMap`
         /// only when something reads them ([`FieldList::to_map`]).
         fields: FieldList,

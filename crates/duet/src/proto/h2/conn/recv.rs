@@ -576,7 +576,7 @@ impl Connection {
         };
         if let Some(reason) = refuse {
             // The driver records it; the reset follows (§5.4.2).
-            let head = head.ok().map(|h| Box::new(h.parts));
+            let head = head.ok().map(|h| h.parts);
             self.events.push_back(Event::Refused { id, reason, head });
             return Err(Error::Stream(id, reason));
         }
