@@ -90,8 +90,13 @@ pub struct Body {
 enum Kind {
     Empty,
     Full(Bytes),
-    Stream { stream: BoxStream, len: Option<u64> },
-    Incoming(Incoming),
+    Stream {
+        stream: BoxStream,
+        len: Option<u64>,
+    },
+    /// Boxed: the channel end is ~100 bytes, and every body (and every
+    /// response, which moves through several futures) would carry them.
+    Incoming(Box<Incoming>),
     Http(UnsyncBoxBody<Bytes, BoxError>),
 }
 
@@ -200,7 +205,7 @@ impl Body {
     }
 
     pub(crate) fn incoming(incoming: Incoming) -> Self {
-        Body::of(Kind::Incoming(incoming))
+        Body::of(Kind::Incoming(Box::new(incoming)))
     }
 
     /// Caps a request body streamed from the peer at `limit` bytes: reading

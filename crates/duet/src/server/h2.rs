@@ -185,8 +185,8 @@ struct StreamTask {
     sent: Option<SentBody>,
     /// The access record, when records are wanted.
     record: Option<AccessRecord>,
-    /// The request's trailers, delivered after its body.
-    trailers: Option<HeaderMap>,
+    /// The request's trailers, delivered after its body (boxed: rare).
+    trailers: Option<Box<HeaderMap>>,
     /// A CONNECT waiting for its response: where its stream goes if the
     /// response opens the tunnel.
     tunnel: Option<Box<PendingTunnel>>,
@@ -959,7 +959,7 @@ impl Driver {
         }
         if s.ended {
             if let Some(tx) = s.body_tx.take() {
-                match s.trailers.take().map(|t| tx.try_send_trailers(t)) {
+                match s.trailers.take().map(|t| tx.try_send_trailers(*t)) {
                     None | Some(Ok(_)) => {
                         tx.finish();
                         // A tunnel whose output already ended is over.
@@ -970,7 +970,7 @@ impl Driver {
                     Some(Err(t)) => {
                         // The handler has the channel full: later.
                         s.body_tx = Some(tx);
-                        s.trailers = Some(t);
+                        s.trailers = Some(Box::new(t));
                     }
                 }
             }

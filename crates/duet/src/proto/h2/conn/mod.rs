@@ -186,9 +186,9 @@ pub enum Event {
     Trailers {
         /// The stream.
         id: StreamId,
-        /// The trailer fields.
-        #[allow(dead_code)] // The driver drops request trailers; the tests read them.
-        trailers: HeaderMap,
+        /// The trailer fields (boxed: rare, and every event would carry
+        /// the map's size).
+        trailers: Box<HeaderMap>,
     },
     /// A stream the driver was told about ended abnormally (reset by the
     /// peer, or by us after a stream error, or every stream at a connection

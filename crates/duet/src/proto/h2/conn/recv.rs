@@ -528,6 +528,7 @@ impl Connection {
         s.state.recv_close().map_err(|r| Error::Stream(id, r))?;
         // A request whose response is complete is read by no one.
         if s.discard_left.is_none() {
+            let trailers = Box::new(trailers);
             self.events.push_back(Event::Trailers { id, trailers });
         }
         self.remove_if_closed(id);
