@@ -567,6 +567,60 @@ fn itoa_buf(mut n: u64) -> ([u8; 20], usize) {
 mod tests {
     use super::*;
 
+    /// The fields of a response head as encoded, decoded back.
+    fn response_fields(headers: &HeaderMap, len: Option<u64>) -> Vec<(String, String)> {
+        let (mut enc, mut block) = (Encoder::new(), BytesMut::new());
+        encode_response(
+            &mut enc,
+            StatusCode::OK,
+            headers,
+            len,
+            b"Tue, 01 Dec 2026 13:00:00 GMT",
+            &mut block,
+        );
+        let mut out = Vec::new();
+        super::super::hpack::Decoder::new(4096)
+            .decode(&block, &mut |n, v| {
+                out.push((
+                    String::from_utf8_lossy(&n).into_owned(),
+                    String::from_utf8_lossy(&v).into_owned(),
+                ))
+            })
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn response_heads_keep_every_field_in_order_small_or_large() {
+        // Every field, in order (a name's values together), the
+        // connection-specific ones and the application's own length out,
+        // the server's fields after the application's.
+        for count in [1usize, 12, 40] {
+            let mut h = HeaderMap::new();
+            for i in 0..count {
+                h.append(
+                    HeaderName::from_bytes(format!("x-f{i}").as_bytes()).unwrap(),
+                    HeaderValue::from_str(&i.to_string()).unwrap(),
+                );
+            }
+            h.insert("connection", HeaderValue::from_static("close"));
+            h.insert("content-length", HeaderValue::from_static("99"));
+            h.append("x-f0", HeaderValue::from_static("again"));
+            let got = response_fields(&h, Some(5));
+            let mut want = vec![(":status".to_string(), "200".to_string())];
+            for i in 0..count {
+                want.push((format!("x-f{i}"), i.to_string()));
+                if i == 0 {
+                    want.push(("x-f0".into(), "again".into()));
+                }
+            }
+            want.push(("date".into(), "Tue, 01 Dec 2026 13:00:00 GMT".into()));
+            want.push(("server".into(), "duet".into()));
+            want.push(("content-length".into(), "5".into()));
+            assert_eq!(got, want, "{count} fields");
+        }
+    }
+
     fn collect(fields: &[(&str, &str)]) -> FieldCollector {
         let mut c = FieldCollector::new(false, 1 << 16);
         for (n, v) in fields {
