@@ -210,6 +210,37 @@ impl Connection {
         if !matches!(s.state.sending(), Some(Sending::Body | Sending::Parked)) {
             return;
         }
+        // The usual small body: nothing of this stream queued, no other
+        // stream waiting, and room for all of it in both windows (RFC 9113
+        // §6.9) and in one frame (§4.2): one DATA frame now, as the queue
+        // would have sent it, without building the stream's queue.
+        let n = data.len();
+        if (n > 0 || end_stream)
+            && s.queue.is_empty()
+            && s.trailers.is_none()
+            && self.sendable.is_empty()
+            && self.lifecycle != Lifecycle::Closed
+            && !self.out.is_full()
+            && n <= s
+                .send_window
+                .available()
+                .min(self.send_flow.available())
+                .min(self.peer.max_frame_size as usize)
+        {
+            s.send_window.consume(n);
+            self.send_flow.consume(n);
+            self.data_sent += n as u64;
+            self.out.data(id, data, end_stream);
+            if end_stream {
+                s.state.send_end();
+                s.state.send_close();
+                self.response_complete(id);
+            } else if s.queued < self.cfg.stream_send_buffer && s.state.unpark() {
+                // As the queue tells a parked producer.
+                self.writable.push(id);
+            }
+            return;
+        }
         let was_idle = s.queue.is_empty();
         if !data.is_empty() {
             s.queued += data.len();

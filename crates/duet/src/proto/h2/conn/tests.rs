@@ -616,6 +616,48 @@ fn rfc9113_6_9_2_initial_window_overflow() {
 }
 
 #[test]
+fn bodies_that_fit_go_at_once_and_still_spend_the_windows() {
+    // RFC 9113 §6.9.1: bodies sent whole at once (no queue) count against
+    // the connection window like queued ones: after 16,384 + 16,384 +
+    // 16,384 + 16,383 bytes on four streams the connection window
+    // (65,535) has 0 left, and a fifth body of 10 waits for
+    // WINDOW_UPDATE: 9 bytes go with 9 bytes of room, the last one, ending
+    // the stream, with the next.
+    let mut t = T::new();
+    for (i, id) in [1u32, 3, 5, 7, 9].into_iter().enumerate() {
+        t.open(id, true);
+        t.c.send_response(id, StatusCode::OK, &HeaderMap::new(), None, false, b"");
+        let n = if i < 3 {
+            16_384
+        } else if i == 3 {
+            16_383
+        } else {
+            10
+        };
+        t.c.send_data(id, Bytes::from(vec![i as u8; n]), true);
+    }
+    let data = |f: &[(frame::Head, Bytes)]| -> Vec<(u32, usize, bool)> {
+        f.iter()
+            .filter(|(h, _)| h.kind == Kind::Data)
+            .map(|(h, p)| (h.stream_id, p.len(), h.has(END_STREAM)))
+            .collect()
+    };
+    assert_eq!(
+        data(&t.frames()),
+        vec![
+            (1, 16_384, true),
+            (3, 16_384, true),
+            (5, 16_384, true),
+            (7, 16_383, true)
+        ]
+    );
+    t.feed(&frame(WINDOW, 0, 0, &[0, 0, 0, 9])).unwrap();
+    assert_eq!(data(&t.frames()), vec![(9, 9, false)]);
+    t.feed(&frame(WINDOW, 0, 0, &[0, 0, 0, 1])).unwrap();
+    assert_eq!(data(&t.frames()), vec![(9, 1, true)]);
+}
+
+#[test]
 fn data_split_at_peer_max_frame_size_and_windows() {
     let mut t = T::new();
     t.open(1, true);
