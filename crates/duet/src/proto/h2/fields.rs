@@ -165,10 +165,9 @@ pub(crate) struct FieldCollector {
     path: Option<Bytes>,
     protocol: Option<Bytes>,
     regular_seen: bool,
-    /// A request's regular fields (built into a map only when read).
+    /// The regular fields: a request's are built into a map only when
+    /// read, a trailer section's when it ends.
     list: FieldList,
-    /// A trailer section's fields.
-    headers: HeaderMap,
     cookies: Vec<Bytes>,
     content_length: Option<u64>,
     reject: Option<Reject>,
@@ -202,7 +201,6 @@ impl FieldCollector {
             protocol: None,
             regular_seen: false,
             list: FieldList::default(),
-            headers: HeaderMap::new(),
             cookies: Vec::new(),
             content_length: None,
             reject: None,
@@ -311,27 +309,16 @@ impl FieldCollector {
             self.cookies.push(value);
             return;
         }
-        if !self.trailers {
-            if self.list.fields.capacity() == 0 {
-                // One allocation for the usual request's fields.
-                self.list.fields.reserve_exact(8);
-            }
-            self.list.fields.push((name, value));
-            return;
+        if self.list.fields.capacity() == 0 {
+            // One allocation for the usual request's fields.
+            self.list.fields.reserve_exact(8);
         }
-        let known = names::common(&name);
-        let Some(name) = known.or_else(|| HeaderName::from_bytes(&name).ok()) else {
-            return self.fail("invalid field name");
-        };
-        let Ok(value) = HeaderValue::from_maybe_shared(value) else {
-            return self.fail("invalid field value");
-        };
-        self.headers.append(name, value);
+        self.list.fields.push((name, value));
     }
 
-    fn join_cookies(&mut self) -> Result<(), Reject> {
+    fn join_cookies(&mut self) {
         if self.cookies.is_empty() {
-            return Ok(());
+            return;
         }
         // §8.2.3: crumbs are concatenated with "; " before being passed on.
         let mut joined = BytesMut::new();
@@ -341,18 +328,10 @@ impl FieldCollector {
             }
             joined.extend_from_slice(c);
         }
-        let joined = joined.freeze();
-        if !self.trailers {
-            // Each crumb was checked; "; " keeps the value valid.
-            self.list
-                .fields
-                .push((Bytes::from_static(b"cookie"), joined));
-            return Ok(());
-        }
-        let v = HeaderValue::from_maybe_shared(joined)
-            .map_err(|_| Reject::Malformed("invalid cookie"))?;
-        self.headers.insert(http::header::COOKIE, v);
-        Ok(())
+        // Each crumb was checked; "; " keeps the value valid.
+        self.list
+            .fields
+            .push((Bytes::from_static(b"cookie"), joined.freeze()));
     }
 
     /// The trailer section.
@@ -360,8 +339,8 @@ impl FieldCollector {
         if let Some(r) = self.reject {
             return Err(r);
         }
-        self.join_cookies()?;
-        Ok(self.headers)
+        self.join_cookies();
+        Ok(self.list.to_map())
     }
 
     /// The request head (§8.3.1 checks on the pseudo-headers), with a
@@ -380,7 +359,7 @@ impl FieldCollector {
         if let Some(r) = self.reject {
             return Err(r);
         }
-        self.join_cookies()?;
+        self.join_cookies();
         let method = self
             .method
             .take()
@@ -877,6 +856,31 @@ mod tests {
         let mut c = FieldCollector::new(true, 1 << 16);
         c.field(Bytes::from("grpc-status"), Bytes::from("0"));
         assert_eq!(c.finish_trailers().unwrap()["grpc-status"], "0");
+    }
+
+    #[test]
+    fn trailers_keep_repeated_fields_in_order_and_join_cookie_crumbs() {
+        let mut c = FieldCollector::new(true, 1 << 16);
+        for (n, v) in [
+            ("x-sum", "1"),
+            ("cookie", "a=1"),
+            ("x-sum", "2"),
+            ("cookie", "b=2"),
+            ("grpc-status", "0"),
+        ] {
+            c.field(Bytes::from(n), Bytes::from(v));
+        }
+        let t = c.finish_trailers().unwrap();
+        let sums: Vec<_> = t.get_all("x-sum").iter().collect();
+        assert_eq!(sums, ["1", "2"]);
+        // RFC 9113 §8.2.3: crumbs joined with "; ".
+        assert_eq!(t["cookie"], "a=1; b=2");
+        assert_eq!(t["grpc-status"], "0");
+        assert_eq!(t.len(), 4);
+        // §8.2.2: connection-specific fields are malformed here too.
+        let mut c = FieldCollector::new(true, 1 << 16);
+        c.field(Bytes::from("connection"), Bytes::from("close"));
+        assert!(c.finish_trailers().is_err());
     }
 
     #[test]
