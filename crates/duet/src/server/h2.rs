@@ -141,9 +141,8 @@ where
     if let Some(r) = &mut task.record {
         r.request(first.method(), first.uri());
     }
-    driver.streams.insert(1, task);
     let (parts, body) = first.into_parts();
-    driver.start_handler(1, Box::new(parts), body, None, &admission);
+    driver.start_handler(1, task, Box::new(parts), body, None, &admission);
     Either::Left(async move { driver.run().await })
 }
 
@@ -808,8 +807,7 @@ impl Driver {
             task.budget = Some(admission.admitted.budget);
             Body::incoming(incoming)
         };
-        self.streams.insert(id, task);
-        self.start_handler(id, head, body, Some(Unbuilt::H2(fields)), &admission);
+        self.start_handler(id, task, head, body, Some(Unbuilt::H2(fields)), &admission);
     }
 
     /// Where a stream's body reports what its reader consumed (the
@@ -850,31 +848,28 @@ impl Driver {
         let (pending, on_upgrade) = app_upgrade::pending(Asked::Connect);
         head.extensions.insert(on_upgrade);
         task.tunnel = Some(Box::new(PendingTunnel { pending, input }));
-        self.streams.insert(id, task);
-        self.start_handler(id, head, Body::empty(), None, admission);
+        self.start_handler(id, task, head, Body::empty(), None, admission);
     }
 
-    /// Starts the handler of stream `id`; `fields`: the request's fields
-    /// when not yet built into `parts`' headers.
+    /// Starts the handler of stream `id`, whose `task` the driver keeps
+    /// from now on; `fields`: the request's fields when not yet built into
+    /// `parts`' headers.
     fn start_handler(
         &mut self,
         id: StreamId,
+        mut task: StreamTask,
         parts: Box<http::request::Parts>,
         body: Body,
         fields: Option<Unbuilt>,
         admission: &Admission,
     ) {
-        let head = parts.method == Method::HEAD;
-        let span = self
-            .streams
-            .get(&id)
-            .and_then(|s| s.record.as_ref())
-            .map(AccessRecord::span);
+        task.head |= parts.method == Method::HEAD;
+        let span = task.record.as_ref().map(AccessRecord::span);
         let fut = self
             .p
             .site
             .dispatch(admission, parts, body, fields, &self.p.conn, span);
-        self.streams.entry(id).or_default().head |= head;
+        self.streams.insert(id, task);
         self.answer_with(id, fut);
     }
 
