@@ -558,6 +558,11 @@ mod tests {
             assert_eq!(dec(&enc(&[b, b, b])).unwrap(), [b, b, b]);
         }
         assert_eq!(dec(&[]).unwrap(), b"");
+        // Longer strings, of every length modulo 8.
+        for len in (63usize..=71).chain([1000]) {
+            let v: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+            assert_eq!(dec(&enc(&v)).unwrap(), v, "{len} octets");
+        }
     }
 
     #[test]
