@@ -259,7 +259,7 @@ impl Site {
     /// becomes 500. `fields`: the request's field section as it arrived, not yet
     /// built into `parts`' headers (built here for layers; the router builds
     /// it for the handlers and services that read it). The head comes
-    /// boxed and goes to the router so (no copies of ~220 bytes on the way).
+    /// boxed and reaches the router's handler context without a copy.
     #[inline]
     pub(crate) fn dispatch(
         &self,
