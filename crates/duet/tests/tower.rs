@@ -675,3 +675,67 @@ async fn trailers_go_both_ways_on_http2() {
     running.shutdown().await;
     let _ = Duration::ZERO;
 }
+
+// ----- path parameters -----
+
+/// A user's own extractor reading a path parameter: it says nothing about
+/// what it reads, so it gets them.
+struct Tenant(String);
+
+impl FromRequestParts for Tenant {
+    type Rejection = HttpError;
+
+    async fn from_request_parts(head: &RequestHead) -> Result<Self, HttpError> {
+        match head.context().params().get("tenant") {
+            Some(t) => Ok(Tenant(t.to_string())),
+            None => Err(HttpError::new(StatusCode::BAD_REQUEST, "no tenant")),
+        }
+    }
+}
+
+#[tokio::test]
+async fn path_parameters_reach_every_extractor_that_reads_them() {
+    // Path parameters are collected only for handlers with an extractor
+    // that reads them: each of these does, beside ones that do not.
+    let mut app = Router::new();
+    app.get(
+        "/ctx/{tenant}/{id}",
+        |m: Method, ctx: duet::RequestContext| async move {
+            let p: Vec<String> = ctx
+                .params()
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            format!("{m} {}", p.join(","))
+        },
+    )
+    .get(
+        "/own/{tenant}",
+        |_c: ConnContext, Tenant(t): Tenant, _q: Option<Query<Page>>| async move { t },
+    )
+    .get(
+        "/opt/{id}",
+        |_u: http::Uri, p: Option<Path<u32>>| async move { format!("{:?}", p.map(|Path(n)| n)) },
+    )
+    .post(
+        "/tail/{*rest}",
+        |Path(rest): Path<String>, body: Bytes| async move { format!("{rest} {}", body.len()) },
+    )
+    .get("/none/{id}", |m: Method| async move { m.to_string() });
+    let call = |req: http::Request<Body>| {
+        let app = app.clone();
+        async move { text(app.oneshot(req).await.unwrap()).await }
+    };
+    assert_eq!(
+        call(get("/ctx/acme/7%20x")).await,
+        (200, "GET tenant=acme,id=7 x".into())
+    );
+    assert_eq!(call(get("/own/acme")).await, (200, "acme".into()));
+    assert_eq!(call(get("/opt/42")).await, (200, "Some(42)".into()));
+    assert_eq!(call(get("/opt/x")).await, (200, "None".into()));
+    let post = http::Request::post("/tail/a/b")
+        .body(Body::from("xyz"))
+        .unwrap();
+    assert_eq!(call(post).await, (200, "a/b 3".into()));
+    assert_eq!(call(get("/none/1")).await, (200, "GET".into()));
+}

@@ -78,6 +78,13 @@ pub trait FromRequestParts: Sized + Send + 'static {
     /// extensions, connection or body limit.
     const READS_HEADERS: bool = true;
 
+    /// Whether extraction reads the path parameters the route captured
+    /// (through [`RequestContext::params`] and the like). They are collected
+    /// (percent-decoded into their own strings) only for handlers with an
+    /// extractor that does; set it to `false` only for an extractor that
+    /// never looks at them.
+    const READS_PARAMS: bool = true;
+
     /// Extracts the value, or the rejection to answer with.
     fn from_request_parts(
         head: &RequestHead,
@@ -104,6 +111,10 @@ pub trait FromRequest<M = ViaBody>: Sized + Send + 'static {
     /// [`FromRequestParts::READS_HEADERS`] (the body may be read either way).
     const READS_HEADERS: bool = true;
 
+    /// Whether extraction reads the path parameters: see
+    /// [`FromRequestParts::READS_PARAMS`].
+    const READS_PARAMS: bool = true;
+
     /// Extracts the value, or the rejection to answer with.
     fn from_request(
         head: RequestHead,
@@ -114,6 +125,7 @@ pub trait FromRequest<M = ViaBody>: Sized + Send + 'static {
 impl<T: FromRequestParts> FromRequest<ViaParts> for T {
     type Rejection = T::Rejection;
     const READS_HEADERS: bool = T::READS_HEADERS;
+    const READS_PARAMS: bool = T::READS_PARAMS;
 
     async fn from_request(head: RequestHead, _body: Body) -> Result<Self, Self::Rejection> {
         T::from_request_parts(&head).await
@@ -126,6 +138,7 @@ impl<T: FromRequestParts> FromRequest<ViaParts> for T {
 impl<T: FromRequestParts> FromRequestParts for Option<T> {
     type Rejection = Infallible;
     const READS_HEADERS: bool = T::READS_HEADERS;
+    const READS_PARAMS: bool = T::READS_PARAMS;
 
     async fn from_request_parts(head: &RequestHead) -> Result<Self, Infallible> {
         Ok(T::from_request_parts(head).await.ok())
@@ -139,6 +152,7 @@ where
 {
     type Rejection = Infallible;
     const READS_HEADERS: bool = T::READS_HEADERS;
+    const READS_PARAMS: bool = T::READS_PARAMS;
 
     async fn from_request_parts(head: &RequestHead) -> Result<Self, Infallible> {
         Ok(T::from_request_parts(head).await)
@@ -148,6 +162,7 @@ where
 impl<T: FromRequest<ViaBody>> FromRequest<ViaBody> for Option<T> {
     type Rejection = Infallible;
     const READS_HEADERS: bool = T::READS_HEADERS;
+    const READS_PARAMS: bool = T::READS_PARAMS;
 
     async fn from_request(head: RequestHead, body: Body) -> Result<Self, Infallible> {
         Ok(T::from_request(head, body).await.ok())
@@ -160,6 +175,7 @@ where
 {
     type Rejection = Infallible;
     const READS_HEADERS: bool = T::READS_HEADERS;
+    const READS_PARAMS: bool = T::READS_PARAMS;
 
     async fn from_request(head: RequestHead, body: Body) -> Result<Self, Infallible> {
         Ok(T::from_request(head, body).await)
@@ -193,6 +209,7 @@ fn clone_parts(p: &http::request::Parts) -> http::request::Parts {
 impl FromRequestParts for ConnContext {
     type Rejection = Infallible;
     const READS_HEADERS: bool = false;
+    const READS_PARAMS: bool = false;
 
     async fn from_request_parts(head: &RequestHead) -> Result<Self, Infallible> {
         Ok(head.conn.clone())
@@ -202,6 +219,7 @@ impl FromRequestParts for ConnContext {
 impl FromRequestParts for Method {
     type Rejection = Infallible;
     const READS_HEADERS: bool = false;
+    const READS_PARAMS: bool = false;
 
     async fn from_request_parts(head: &RequestHead) -> Result<Self, Infallible> {
         Ok(head.ctx.parts.method.clone())
@@ -211,6 +229,7 @@ impl FromRequestParts for Method {
 impl FromRequestParts for Uri {
     type Rejection = Infallible;
     const READS_HEADERS: bool = false;
+    const READS_PARAMS: bool = false;
 
     async fn from_request_parts(head: &RequestHead) -> Result<Self, Infallible> {
         Ok(head.ctx.parts.uri.clone())
@@ -219,6 +238,7 @@ impl FromRequestParts for Uri {
 
 impl FromRequestParts for HeaderMap {
     type Rejection = Infallible;
+    const READS_PARAMS: bool = false;
 
     async fn from_request_parts(head: &RequestHead) -> Result<Self, Infallible> {
         Ok(head.ctx.headers().clone())
@@ -256,6 +276,7 @@ pub struct Query<T>(pub T);
 impl<T: DeserializeOwned + Send + 'static> FromRequestParts for Query<T> {
     type Rejection = HttpError;
     const READS_HEADERS: bool = false;
+    const READS_PARAMS: bool = false;
 
     async fn from_request_parts(head: &RequestHead) -> Result<Self, HttpError> {
         let q = head.ctx.parts.uri.query().unwrap_or("");
@@ -276,6 +297,7 @@ pub struct State<T>(pub T);
 impl<T: Clone + Send + Sync + 'static> FromRequestParts for State<T> {
     type Rejection = HttpError;
     const READS_HEADERS: bool = false;
+    const READS_PARAMS: bool = false;
 
     async fn from_request_parts(head: &RequestHead) -> Result<Self, HttpError> {
         head.state.get::<T>().cloned().map(State).ok_or_else(|| {
@@ -296,6 +318,7 @@ pub struct Extension<T>(pub T);
 impl<T: Clone + Send + Sync + 'static> FromRequestParts for Extension<T> {
     type Rejection = HttpError;
     const READS_HEADERS: bool = false;
+    const READS_PARAMS: bool = false;
 
     async fn from_request_parts(head: &RequestHead) -> Result<Self, HttpError> {
         head.ctx
@@ -328,6 +351,7 @@ fn body_error(e: BodyError) -> HttpError {
 impl FromRequest for Body {
     type Rejection = Infallible;
     const READS_HEADERS: bool = false;
+    const READS_PARAMS: bool = false;
 
     async fn from_request(head: RequestHead, body: Body) -> Result<Self, Infallible> {
         Ok(body.with_limit(head.body_limit))
@@ -337,6 +361,7 @@ impl FromRequest for Body {
 impl FromRequest for Bytes {
     type Rejection = HttpError;
     const READS_HEADERS: bool = false;
+    const READS_PARAMS: bool = false;
 
     async fn from_request(head: RequestHead, body: Body) -> Result<Self, HttpError> {
         body.to_bytes(head.body_limit).await.map_err(body_error)
@@ -346,6 +371,7 @@ impl FromRequest for Bytes {
 impl FromRequest for String {
     type Rejection = HttpError;
     const READS_HEADERS: bool = false;
+    const READS_PARAMS: bool = false;
 
     async fn from_request(head: RequestHead, body: Body) -> Result<Self, HttpError> {
         let bytes = body.to_bytes(head.body_limit).await.map_err(body_error)?;
@@ -380,6 +406,7 @@ fn is_json(headers: &HeaderMap) -> bool {
 
 impl<T: DeserializeOwned + Send + 'static> FromRequest for Json<T> {
     type Rejection = HttpError;
+    const READS_PARAMS: bool = false;
 
     async fn from_request(head: RequestHead, body: Body) -> Result<Self, HttpError> {
         if !is_json(head.ctx.headers()) {
@@ -414,6 +441,7 @@ pub struct Form<T>(pub T);
 
 impl<T: DeserializeOwned + Send + 'static> FromRequest for Form<T> {
     type Rejection = HttpError;
+    const READS_PARAMS: bool = false;
 
     async fn from_request(head: RequestHead, body: Body) -> Result<Self, HttpError> {
         let invalid = |e: serde_urlencoded::de::Error| {

@@ -27,6 +27,12 @@ pub trait Handler<T>: Clone + Send + Sync + 'static {
     #[doc(hidden)]
     const READS_HEADERS: bool = true;
 
+    /// Whether answering reads the path parameters: they are collected
+    /// only for handlers that do. `true` unless every extractor says it
+    /// reads none.
+    #[doc(hidden)]
+    const READS_PARAMS: bool = true;
+
     /// Answers one request.
     fn call(&self, head: RequestHead, body: Body) -> ResponseFuture;
 }
@@ -38,6 +44,7 @@ where
     R: IntoResponse,
 {
     const READS_HEADERS: bool = false;
+    const READS_PARAMS: bool = false;
 
     fn call(&self, _head: RequestHead, _body: Body) -> ResponseFuture {
         let fut = self();
@@ -58,6 +65,8 @@ macro_rules! impl_handler {
         {
             const READS_HEADERS: bool =
                 $($ty::READS_HEADERS ||)* <$last as FromRequest<M>>::READS_HEADERS;
+            const READS_PARAMS: bool =
+                $($ty::READS_PARAMS ||)* <$last as FromRequest<M>>::READS_PARAMS;
 
             fn call(&self, head: RequestHead, body: Body) -> ResponseFuture {
                 let f = self.clone();
@@ -112,6 +121,8 @@ pub(crate) trait ErasedHandler: Send + Sync + 'static {
     fn call(&self, head: RequestHead, body: Body) -> ResponseFuture;
     /// [`Handler::READS_HEADERS`].
     fn reads_headers(&self) -> bool;
+    /// [`Handler::READS_PARAMS`].
+    fn reads_params(&self) -> bool;
 }
 
 struct Erased<H, T> {
@@ -125,6 +136,9 @@ impl<H: Handler<T>, T: 'static> ErasedHandler for Erased<H, T> {
     }
     fn reads_headers(&self) -> bool {
         H::READS_HEADERS
+    }
+    fn reads_params(&self) -> bool {
+        H::READS_PARAMS
     }
 }
 

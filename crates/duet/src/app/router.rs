@@ -391,13 +391,18 @@ impl Router {
             }
             Match::NotFound => self
                 .fallback_for(parts.uri.path())
-                .map(|e| (e, PathParams::default())),
+                .map(|e| (e, Captures::None)),
         };
         let Some((endpoint, params)) = endpoint else {
             return Dispatch::ready(Response::not_found());
         };
         match endpoint {
             Endpoint::Handler(handler) => {
+                let params = if handler.reads_params() {
+                    params.collect()
+                } else {
+                    PathParams::default()
+                };
                 let mut ctx = RequestContext::unbuilt(parts, fields, params);
                 if handler.reads_headers() {
                     ctx.build_headers();
@@ -419,6 +424,7 @@ impl Router {
                 }
             }
             Endpoint::Service(route) => {
+                let params = params.collect();
                 let mut parts = *parts;
                 build_headers(&mut parts, fields);
                 parts.extensions.insert(conn);
@@ -443,13 +449,13 @@ impl Router {
     /// a `:path`), the path's CONNECT route, else its GET route — RFC 8441
     /// makes the extended CONNECT the HTTP/2 form of a GET that upgrades,
     /// so one WebSocket route serves both.
-    fn find_connect(&self, parts: &http::request::Parts) -> Option<Match<'_>> {
+    fn find_connect<'p>(&self, parts: &'p http::request::Parts) -> Option<Match<'_, 'p>> {
         if crate::proto::http::upgrade::is_tunnel(&parts.method, &parts.uri) {
             return self
                 .inner
                 .connect
                 .as_ref()
-                .map(|e| Match::Found(e, PathParams::default(), None));
+                .map(|e| Match::Found(e, Captures::None, None));
         }
         let path = parts.uri.path();
         Some(match self.inner.table.find(&Method::CONNECT, path) {
@@ -557,10 +563,10 @@ impl Router {
 // ----- the table -----
 
 /// The outcome of looking a request up.
-enum Match<'a> {
+enum Match<'a, 'p> {
     /// What answers, the path parameters, and the pattern matched (none
     /// for a plain CONNECT's tunnel handler).
-    Found(&'a Endpoint, PathParams, Option<&'a str>),
+    Found(&'a Endpoint, Captures<'a, 'p>, Option<&'a str>),
     MethodNotAllowed(&'a str),
     NotFound,
 }
@@ -626,7 +632,7 @@ impl Table {
     }
 
     /// Looks up what answers `method` on `path`.
-    fn find(&self, method: &Method, path: &str) -> Match<'_> {
+    fn find<'p>(&self, method: &Method, path: &'p str) -> Match<'_, 'p> {
         let (idx, params) = match self.matcher.at(path) {
             Ok(m) => (*m.value, Some(m.params)),
             Err(_) => match self.catch_all_for(path) {
@@ -658,18 +664,12 @@ impl Table {
         let Some((_, endpoint)) = found else {
             return Match::MethodNotAllowed(&entry.allow);
         };
-        let params = match params {
-            Some(p) => PathParams::collect(p.iter().map(|(k, v)| {
-                let name = match entry.names.iter().find(|n| &***n == k) {
-                    Some(n) => n.clone(),
-                    None => Arc::from(k),
-                };
-                (name, percent_decode(v))
-            })),
+        let captures = match params {
+            Some(p) => Captures::Matched(entry, p),
             // The catch-all's prefix itself: the rest is empty.
-            None => PathParams::collect(entry.names.iter().map(|n| (n.clone(), String::new()))),
+            None => Captures::Empty(entry),
         };
-        Match::Found(endpoint, params, Some(&entry.pattern))
+        Match::Found(endpoint, captures, Some(&entry.pattern))
     }
 
     /// The catch-all route whose prefix is `path` itself (`/p/` or `/p`).
@@ -684,6 +684,41 @@ impl Table {
             })
             .filter(|c| !c.name.is_empty())
             .map(|c| c.entry)
+    }
+}
+
+/// The path parameters of a match, not yet collected: most handlers
+/// read none (`Handler::READS_PARAMS`), and collecting them
+/// percent-decodes each value into a string of its own.
+enum Captures<'a, 'p> {
+    /// No route parameters (a tunnel handler).
+    None,
+    /// The values matched in the path, for `entry`'s names.
+    Matched(&'a Entry, matchit::Params<'a, 'p>),
+    /// A catch-all route's prefix itself: each parameter empty.
+    Empty(&'a Entry),
+}
+
+impl Captures<'_, '_> {
+    /// The parameters, in pattern order, their values percent-decoded.
+    fn collect(self) -> PathParams {
+        match self {
+            Captures::None => PathParams::default(),
+            Captures::Matched(entry, p) => {
+                PathParams::collect(p.iter().enumerate().map(|(i, (k, v))| {
+                    // The names come in pattern order: the entry's i-th,
+                    // shared rather than copied.
+                    let name = match entry.names.get(i).filter(|n| &***n == k) {
+                        Some(n) => n.clone(),
+                        None => Arc::from(k),
+                    };
+                    (name, percent_decode(v))
+                }))
+            }
+            Captures::Empty(entry) => {
+                PathParams::collect(entry.names.iter().map(|n| (n.clone(), String::new())))
+            }
+        }
     }
 }
 
@@ -806,9 +841,9 @@ mod tests {
         t
     }
 
-    fn param<'a>(m: &'a Match<'_>, name: &str) -> Option<&'a str> {
+    fn param(m: Match<'_, '_>, name: &str) -> Option<String> {
         match m {
-            Match::Found(_, p, _) => p.get(name),
+            Match::Found(_, p, _) => p.collect().get(name).map(str::to_string),
             _ => None,
         }
     }
@@ -817,11 +852,11 @@ mod tests {
     fn matches_params_methods_and_head() {
         let t = table();
         assert_eq!(
-            param(&t.find(&Method::GET, "/hello/w%20x"), "name"),
+            param(t.find(&Method::GET, "/hello/w%20x"), "name").as_deref(),
             Some("w x")
         );
         assert_eq!(
-            param(&t.find(&Method::GET, "/static/a/b/c.txt"), "path"),
+            param(t.find(&Method::GET, "/static/a/b/c.txt"), "path").as_deref(),
             Some("a/b/c.txt")
         );
         assert!(matches!(
@@ -851,8 +886,14 @@ mod tests {
     #[test]
     fn a_catch_all_matches_its_prefix_itself() {
         let t = table();
-        assert_eq!(param(&t.find(&Method::GET, "/static/"), "path"), Some(""));
-        assert_eq!(param(&t.find(&Method::GET, "/static"), "path"), Some(""));
+        assert_eq!(
+            param(t.find(&Method::GET, "/static/"), "path").as_deref(),
+            Some("")
+        );
+        assert_eq!(
+            param(t.find(&Method::GET, "/static"), "path").as_deref(),
+            Some("")
+        );
         assert!(matches!(t.find(&Method::GET, "/stat"), Match::NotFound));
         let mut root = Table::default();
         root.add(
@@ -861,8 +902,14 @@ mod tests {
             Endpoint::Handler(boxed(h)),
         )
         .unwrap();
-        assert_eq!(param(&root.find(&Method::GET, "/"), "rest"), Some(""));
-        assert_eq!(param(&root.find(&Method::GET, "/a/b"), "rest"), Some("a/b"));
+        assert_eq!(
+            param(root.find(&Method::GET, "/"), "rest").as_deref(),
+            Some("")
+        );
+        assert_eq!(
+            param(root.find(&Method::GET, "/a/b"), "rest").as_deref(),
+            Some("a/b")
+        );
     }
 
     #[test]
