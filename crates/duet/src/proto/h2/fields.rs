@@ -7,7 +7,7 @@ use http::header::{HeaderName, HeaderValue};
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{HeaderMap, Method, StatusCode, Uri, Version};
 
-use super::hpack::Encoder;
+use super::hpack::{Encoder, FieldSource};
 use crate::proto::http::names;
 
 /// Why a field block was rejected.
@@ -470,42 +470,60 @@ pub(crate) fn encode_response(
     date: &[u8],
     dst: &mut BytesMut,
 ) {
-    let mut len_buf = itoa_buf(content_length.unwrap_or(0));
-    let len_str: &[u8] = {
-        let (buf, start) = &mut len_buf;
-        &buf[*start..]
-    };
-    // One pass over the names instead of a hashed lookup per field we may
-    // add; the block is encoded straight from the map (no field list).
-    let (mut has_date, mut has_server) = (false, false);
-    for name in headers.keys() {
-        has_date |= name == http::header::DATE;
-        has_server |= name == http::header::SERVER;
-    }
-    let add_len = content_length.is_some();
-    let status_field = (&b":status"[..], status.as_str().as_bytes(), false);
-    let date = (!has_date && !date.is_empty()).then_some((&b"date"[..], date, false));
-    let server = (!has_server).then_some((&b"server"[..], &b"duet"[..], false));
-    let len = add_len.then_some((&b"content-length"[..], len_str, false));
-    let fields = || {
-        let app = headers
-            .iter()
-            .filter(|(name, _)| !strip_from_response(name))
-            .map(|(name, value)| {
-                (
-                    name.as_str().as_bytes(),
-                    value.as_bytes(),
-                    value.is_sensitive(),
-                )
-            });
-        std::iter::once(status_field)
-            .chain(app)
-            .chain(date)
-            .chain(server)
-            .chain(len)
+    let len_buf = content_length.map(itoa_buf);
+    let head = ResponseHead {
+        status: status.as_str().as_bytes(),
+        headers,
+        date,
+        content_length: len_buf.as_ref().map(|(buf, start)| &buf[*start..]),
     };
     // Responses on a connection mostly repeat the previous one's block.
-    encoder.encode_repeated(fields, dst);
+    encoder.encode_repeated(&head, dst);
+}
+
+/// A response head's fields in the order they are sent: `:status`, the
+/// application's fields minus those HTTP/2 strips, then `date` and `server`
+/// unless the application set them, then `content-length`. Encoded straight
+/// from the map (no field list).
+struct ResponseHead<'a> {
+    status: &'a [u8],
+    headers: &'a HeaderMap,
+    /// Empty: none to add.
+    date: &'a [u8],
+    content_length: Option<&'a [u8]>,
+}
+
+impl FieldSource for ResponseHead<'_> {
+    fn each(&self, mut f: impl FnMut(&[u8], &[u8], bool) -> bool) -> bool {
+        if !f(b":status", self.status, false) {
+            return false;
+        }
+        let (mut has_date, mut has_server) = (false, false);
+        for (name, value) in self.headers {
+            has_date |= name == http::header::DATE;
+            has_server |= name == http::header::SERVER;
+            if strip_from_response(name) {
+                continue;
+            }
+            if !f(
+                name.as_str().as_bytes(),
+                value.as_bytes(),
+                value.is_sensitive(),
+            ) {
+                return false;
+            }
+        }
+        if !has_date && !self.date.is_empty() && !f(b"date", self.date, false) {
+            return false;
+        }
+        if !has_server && !f(b"server", b"duet", false) {
+            return false;
+        }
+        match self.content_length {
+            Some(len) => f(b"content-length", len, false),
+            None => true,
+        }
+    }
 }
 
 /// Encodes a trailer section (RFC 9113 §8.1: a HEADERS frame ending the

@@ -21,7 +21,7 @@ mod integer;
 mod table;
 
 pub use decoder::Decoder;
-pub use encoder::Encoder;
+pub use encoder::{Encoder, FieldSource};
 
 /// Initial SETTINGS_HEADER_TABLE_SIZE (RFC 9113 §6.5.2), and the most the
 /// encoder uses.
