@@ -1554,6 +1554,37 @@ async fn rfc9113_8_2_1_field_value_with_nul(t: Transport) {
     expect_malformed(t, request_block("GET", "/", &[("x", "a\0b")])).await;
 }
 
+/// Fields are checked as they enter the dynamic table and not again when
+/// indexed from it (RFC 7541 §6.1): one that failed stays malformed every
+/// time a request names it by index, and one that passed stays accepted.
+async fn rfc9113_8_2_1_fields_indexed_again_are_judged_as_when_added(t: Transport) {
+    let (_s, mut c) = conn(t).await;
+    let pseudo = request_block("GET", "/", &[]);
+    let send_with = |extra: &[u8]| {
+        let mut b = pseudo.clone();
+        b.extend_from_slice(extra);
+        b
+    };
+    // A bad value, then (alone in its block, so that it is checked) a bad
+    // name. Entries then, newest first: 62 X-Up, 63 x-nul, 64 x-ok.
+    let first = send_with(&block_indexed(&[("x-ok", "1"), ("x-nul", "a\0b")]));
+    c.send(&headers(1, END_HEADERS | END_STREAM, &first)).await;
+    c.expect_stream_error(1, PROTOCOL_ERROR).await;
+    let second = send_with(&block_indexed(&[("X-Up", "1")]));
+    c.send(&headers(3, END_HEADERS | END_STREAM, &second)).await;
+    c.expect_stream_error(3, PROTOCOL_ERROR).await;
+    // RFC 7541 §6.1: an indexed field is one octet, 0x80 | index.
+    for (stream, index) in [(5, 63u8), (7, 62)] {
+        let again = send_with(&[0x80 | index]);
+        c.send(&headers(stream, END_HEADERS | END_STREAM, &again))
+            .await;
+        c.expect_stream_error(stream, PROTOCOL_ERROR).await;
+    }
+    let fine = send_with(&[0x80 | 64]);
+    c.send(&headers(9, END_HEADERS | END_STREAM, &fine)).await;
+    assert_eq!(c.response(9).await.status, 200);
+}
+
 async fn rfc9113_8_2_1_field_value_with_cr_lf(t: Transport) {
     expect_malformed(t, request_block("GET", "/", &[("x", "a\r\nb")])).await;
 }
@@ -1977,6 +2008,7 @@ suite! {
         rfc9113_8_1_1_content_length_with_end_stream_headers,
         rfc9113_8_2_uppercase_field_name,
         rfc9113_8_2_1_field_value_with_nul,
+        rfc9113_8_2_1_fields_indexed_again_are_judged_as_when_added,
         rfc9113_8_2_1_field_value_with_cr_lf,
         rfc9113_8_2_1_field_value_leading_whitespace,
         rfc9113_8_2_1_field_name_with_colon,

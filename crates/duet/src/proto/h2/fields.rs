@@ -227,8 +227,17 @@ impl FieldCollector {
         }
     }
 
-    /// One decoded field.
+    /// One decoded field, its octets not yet checked.
+    #[cfg(test)]
     pub(crate) fn field(&mut self, name: Bytes, value: Bytes) {
+        self.field_vetted(name, value, false);
+    }
+
+    /// One decoded field; `vetted`: its octets passed the checks of
+    /// §8.2.1 before (it comes from a table, see `Decoder::decode_vetted`).
+    /// Returns whether they pass those checks (false when not checked: the
+    /// section is already rejected or too large).
+    pub(crate) fn field_vetted(&mut self, name: Bytes, value: Bytes, vetted: bool) -> bool {
         // RFC 7541 §4.1: size = name + value + 32.
         self.list_size = self.list_size.saturating_add(name.len() + value.len() + 32);
         if !name.starts_with(b":") {
@@ -238,19 +247,27 @@ impl FieldCollector {
             if self.reject.is_none() {
                 self.reject = Some(Reject::TooLarge);
             }
-            return;
+            return false;
         }
         if self.reject.is_some() {
-            return;
+            return false;
         }
-        if !valid_value(&value) {
-            return self.fail("invalid field value");
+        if !vetted && !valid_value(&value) {
+            self.fail("invalid field value");
+            return false;
         }
         if let Some(pseudo) = name.strip_prefix(b":") {
+            // A pseudo-header's name is one of five, matched exactly.
             self.pseudo(pseudo, value);
-        } else {
-            self.regular(name, value);
+            return true;
         }
+        if !vetted && !valid_name(&name) {
+            self.regular_seen = true;
+            self.fail("invalid field name");
+            return false;
+        }
+        self.regular(name, value);
+        true
     }
 
     /// §8.3: pseudo-headers.
@@ -280,11 +297,9 @@ impl FieldCollector {
         *slot = Some(value);
     }
 
+    /// A regular field whose name is valid (§8.2.1).
     fn regular(&mut self, name: Bytes, value: Bytes) {
         self.regular_seen = true;
-        if !valid_name(&name) {
-            return self.fail("invalid field name");
-        }
         // §8.2.2: connection-specific fields are malformed.
         if is_connection_specific(&name) {
             return self.fail("connection-specific field");

@@ -381,7 +381,7 @@ pub struct Connection {
     events: VecDeque<Event>,
     out: Output,
     /// Reused for encoding response heads; request literals are decoded
-    /// into its spare room and split off (`Decoder::decode_limited`).
+    /// into its spare room and split off (`Decoder::decode_vetted`).
     scratch: BytesMut,
     /// Streams with queued DATA, in round-robin order.
     sendable: VecDeque<StreamId>,

@@ -480,8 +480,8 @@ impl Connection {
         let limit = self.local.max_header_list_size as usize;
         match self
             .decoder
-            .decode_limited(block, limit, &mut self.scratch, &mut |n, v| {
-                fields.field(n, v)
+            .decode_vetted(block, limit, &mut self.scratch, &mut |n, v, vetted| {
+                fields.field_vetted(n, v, vetted)
             }) {
             Ok(()) => {}
             // The block was still decoded into the table: only this

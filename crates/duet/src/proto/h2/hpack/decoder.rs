@@ -90,11 +90,36 @@ impl Decoder {
         self.decode_limited(block, usize::MAX, &mut BytesMut::new(), emit)
     }
 
+    /// [`decode_vetted`](Self::decode_vetted) for a caller that vets
+    /// nothing (the tests).
+    #[cfg(test)]
+    pub fn decode_limited(
+        &mut self,
+        block: &[u8],
+        max_list_size: usize,
+        strings: &mut BytesMut,
+        emit: &mut dyn FnMut(Bytes, Bytes),
+    ) -> Result<(), DecoderError> {
+        self.decode_vetted(block, max_list_size, strings, &mut |n, v, _| {
+            emit(n, v);
+            false
+        })
+    }
+
     /// Decodes one complete header block (HEADERS + CONTINUATION payloads
-    /// joined), calling `emit(name, value)` per field in order. Names and
-    /// values are raw bytes; the caller validates HTTP semantics. Literal
-    /// strings are written into the spare room of `strings` and split off
-    /// it; what room is left stays for the next block.
+    /// joined), calling `emit(name, value, vetted)` per field in order.
+    /// Names and values are raw bytes; the caller validates HTTP semantics.
+    /// Literal strings are written into the spare room of `strings` and
+    /// split off it; what room is left stays for the next block.
+    ///
+    /// `emit` returns whether the caller accepts the field's octets (a
+    /// check that depends on nothing but the octets, as RFC 9113 §8.2.1's),
+    /// and a field later indexed from the dynamic table (RFC 7541 §6.1)
+    /// comes with `vetted` true when the caller accepted it as it entered
+    /// the table (§6.2.1). Fields of the static table (Appendix A) come
+    /// vetted: its octets are valid field octets. A client repeats most of
+    /// a request's fields from its table, and their octets are then checked
+    /// once per connection, not once per request.
     ///
     /// On error, fields before the fault may already have been emitted,
     /// and the dynamic table is no longer in step with the peer's: the
@@ -106,12 +131,12 @@ impl Decoder {
     /// error alone leaves the decoder usable: the rest of the block is
     /// still decoded into the dynamic table, so the connection may go on and
     /// only the stream be refused (e.g. with a 431 response).
-    pub fn decode_limited(
+    pub fn decode_vetted(
         &mut self,
         block: &[u8],
         max_list_size: usize,
         strings: &mut BytesMut,
-        emit: &mut dyn FnMut(Bytes, Bytes),
+        emit: &mut dyn FnMut(Bytes, Bytes, bool) -> bool,
     ) -> Result<(), DecoderError> {
         let mut pos = 0;
         strings.clear();
@@ -139,30 +164,34 @@ impl Decoder {
                 }
                 field_seen = true;
             }
-            let (name, value) = if first & 0x80 != 0 {
+            // Whether the field is as it entered the table, and whether it
+            // was just added to it (as entry 0).
+            let (name, value, vetted, added) = if first & 0x80 != 0 {
                 // RFC 7541 §6.1: indexed header field.
                 let index = integer::decode(block, &mut pos, 7)?;
-                self.field(index)?
+                let (name, value, vetted) = self.field(index)?;
+                (name, value, vetted, false)
             } else if first & 0x40 != 0 {
                 // RFC 7541 §6.2.1: literal with incremental indexing.
                 let index = integer::decode(block, &mut pos, 6)?;
                 let (name, value) = self.literal(block, &mut pos, index, strings)?;
-                self.insert(name, value)
+                let (name, value, added) = self.insert(name, value);
+                (name, value, false, added)
             } else {
                 // RFC 7541 §6.2.2 (0000) without indexing and §6.2.3 (0001)
                 // never indexed: the same to a decoder that does not
                 // forward fields.
                 let index = integer::decode(block, &mut pos, 4)?;
                 let (name, value) = self.literal(block, &mut pos, index, strings)?;
-                (name, value)
+                (name, value, false, false)
             };
             // RFC 9113 §6.5.2: name + value + 32 per field.
             list_size = list_size.saturating_add(entry_size(&name, &value));
             if list_size > max_list_size {
                 over_limit = true;
             }
-            if !over_limit {
-                emit(name, value);
+            if !over_limit && emit(name, value, vetted) && added {
+                self.table.vet_newest();
             }
         }
         if strings.capacity() > MAX_KEPT_BUFFER {
@@ -177,17 +206,19 @@ impl Decoder {
         Ok(())
     }
 
-    /// The field at HPACK `index` (RFC 7541 §2.3.3): static, then dynamic.
-    fn field(&self, index: usize) -> Result<(Bytes, Bytes), DecoderError> {
+    /// The field at HPACK `index` (RFC 7541 §2.3.3): static, then dynamic;
+    /// and whether it is vetted (see [`Decoder::decode_vetted`]).
+    fn field(&self, index: usize) -> Result<(Bytes, Bytes, bool), DecoderError> {
         if index == 0 {
             // RFC 7541 §6.1: index 0 is an error.
             return Err(DecoderError::IndexZero);
         }
         if index <= STATIC_LEN {
-            return static_entry(index).ok_or(DecoderError::IndexOutOfRange);
+            let (name, value) = static_entry(index).ok_or(DecoderError::IndexOutOfRange)?;
+            return Ok((name, value, true));
         }
         self.table
-            .get_shared(index - STATIC_LEN - 1)
+            .get_vetted(index - STATIC_LEN - 1)
             .ok_or(DecoderError::IndexOutOfRange)
     }
 
@@ -211,13 +242,17 @@ impl Decoder {
 
     /// Adds a field to the dynamic table (RFC 7541 §6.2.1, §4.4) and
     /// returns it as stored (the table copies it into its own allocation,
-    /// so that an entry never keeps a whole block's string buffer alive).
-    fn insert(&mut self, name: Bytes, value: Bytes) -> (Bytes, Bytes) {
+    /// so that an entry never keeps a whole block's string buffer alive),
+    /// and whether it was stored.
+    fn insert(&mut self, name: Bytes, value: Bytes) -> (Bytes, Bytes, bool) {
         if !self.table.insert(&name, &value) {
             // Larger than the table: it emptied, nothing is stored.
-            return (name, value);
+            return (name, value, false);
         }
-        self.table.get_shared(0).unwrap_or((name, value))
+        match self.table.get_shared(0) {
+            Some((name, value)) => (name, value, true),
+            None => (name, value, false),
+        }
     }
 
     /// Frees the table's spare room (an idle connection).

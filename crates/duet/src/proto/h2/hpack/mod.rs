@@ -64,7 +64,7 @@ pub enum DecoderError {
     /// next block did not start with a size update (RFC 7541 §4.2).
     TableSizeUpdateMissing,
     /// The decoded header list exceeds the limit given to
-    /// [`Decoder::decode_limited`] (RFC 9113 §6.5.2). The whole block was
+    /// [`Decoder::decode_vetted`] (RFC 9113 §6.5.2). The whole block was
     /// still decoded, so the decoder remains usable.
     HeaderListTooLarge,
 }

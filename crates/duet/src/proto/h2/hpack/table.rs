@@ -253,6 +253,9 @@ struct Entry {
     /// `STATIC_NAME | i` for the name of static entry `i`, else the name's
     /// length (a name is shorter than the table, so far below 2^31).
     name: u32,
+    /// The decoder's caller accepted the entry's octets when it was added
+    /// (`Decoder::decode_vetted`); in the struct's padding.
+    vetted: bool,
 }
 
 /// Marks `Entry::name` as a static table index.
@@ -264,6 +267,7 @@ impl Entry {
             return Entry {
                 bytes: Bytes::copy_from_slice(value),
                 name: STATIC_NAME | i as u32,
+                vetted: false,
             };
         }
         let mut bytes = Vec::with_capacity(name.len() + value.len());
@@ -272,6 +276,7 @@ impl Entry {
         Entry {
             bytes: Bytes::from(bytes),
             name: u32::try_from(name.len()).unwrap_or(u32::MAX) & !STATIC_NAME,
+            vetted: false,
         }
     }
 
@@ -369,6 +374,21 @@ impl DynamicTable {
     /// (not copied).
     pub(super) fn get_shared(&self, i: usize) -> Option<(Bytes, Bytes)> {
         self.entries.get(i).map(Entry::shared)
+    }
+
+    /// [`DynamicTable::get_shared`], and whether the entry is vetted.
+    pub(super) fn get_vetted(&self, i: usize) -> Option<(Bytes, Bytes, bool)> {
+        self.entries.get(i).map(|e| {
+            let (name, value) = e.shared();
+            (name, value, e.vetted)
+        })
+    }
+
+    /// Marks the newest entry vetted: the decoder's caller accepted it.
+    pub(super) fn vet_newest(&mut self) {
+        if let Some(e) = self.entries.front_mut() {
+            e.vetted = true;
+        }
     }
 
     /// Adds a copy of a field, evicting the oldest entries to make room;
