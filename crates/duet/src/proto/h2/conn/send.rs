@@ -132,7 +132,9 @@ impl Connection {
         // A tunnel's END_STREAM ends our half only: the peer's half goes
         // on until its own END_STREAM (RFC 9113 §8.5, RFC 8441 §4).
         if s.tunnel || s.state != State::HalfClosedLocal {
-            self.remove_if_closed(id);
+            if let State::Closed(cause) = s.state {
+                self.remove_stream(id, cause);
+            }
             return;
         }
         let large = s
