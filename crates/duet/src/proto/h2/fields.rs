@@ -125,22 +125,34 @@ impl FieldList {
 
 /// The `:authority` of a connection's last request, parsed: the next
 /// request naming the same bytes (nearly every request of a connection)
-/// reuses it instead of parsing and checking them again.
+/// reuses it instead of parsing and checking them again. Only an authority
+/// without userinfo (no `@`, §8.3.1) is remembered, so a request naming the
+/// remembered bytes needs no userinfo check either.
 #[derive(Debug, Default)]
 pub(crate) struct AuthorityMemo(Option<Authority>);
 
 impl AuthorityMemo {
     /// `raw` as an authority: the remembered one when `raw` is its bytes,
-    /// else parsed (and remembered when valid).
+    /// else parsed (and remembered when valid and without userinfo).
     fn parse(&mut self, raw: Bytes) -> Result<Authority, http::uri::InvalidUri> {
         if let Some(a) = &self.0 {
             if a.as_str().as_bytes() == &raw[..] {
                 return Ok(a.clone());
             }
         }
+        let userinfo = raw.contains(&b'@');
         let a = Authority::from_maybe_shared(raw)?;
-        self.0 = Some(a.clone());
+        if !userinfo {
+            self.0 = Some(a.clone());
+        }
         Ok(a)
+    }
+
+    /// Whether `raw` is the remembered authority's bytes.
+    fn holds(&self, raw: &[u8]) -> bool {
+        self.0
+            .as_ref()
+            .is_some_and(|a| a.as_str().as_bytes() == raw)
     }
 
     /// Forgets the authority (an idle connection keeps nothing it need not).
@@ -382,8 +394,9 @@ impl FieldCollector {
         let method =
             Method::from_bytes(&method).map_err(|_| Reject::Malformed("invalid :method"))?;
         if let Some(a) = &self.authority {
-            // §8.3.1: no userinfo in :authority.
-            if a.contains(&b'@') {
+            // §8.3.1: no userinfo in :authority (the remembered authority
+            // passed this check).
+            if !memo.holds(a) && a.contains(&b'@') {
                 return Err(Reject::Malformed("userinfo in :authority"));
             }
             // §8.3.1: a Host field naming another entity than :authority
@@ -676,6 +689,12 @@ mod tests {
         assert!(malformed(head("a@example.com", &mut memo)));
         let back = head("example.com:8080", &mut memo).unwrap();
         assert_eq!(back.parts.uri.port_u16(), Some(8080));
+        // A target named by Host (no :authority) is not checked for
+        // userinfo, and is not remembered then: the same bytes as an
+        // :authority are still malformed.
+        let by_host = [BASE[0], BASE[1], BASE[3], ("host", "u@example.com")];
+        assert!(collect(&by_host).finish_request_with(&mut memo).is_ok());
+        assert!(malformed(head("u@example.com", &mut memo)));
     }
 
     fn malformed(r: Result<RequestHead, Reject>) -> bool {
