@@ -687,9 +687,9 @@ impl Table {
     }
 }
 
-/// The path parameters of a match, not yet collected: most handlers
-/// read none (`Handler::READS_PARAMS`), and collecting them
-/// percent-decodes each value into a string of its own.
+/// The path parameters of a match, not yet collected: collecting them
+/// percent-decodes each value into a string of its own, which a handler
+/// that reads none (`Handler::READS_PARAMS`) does not pay for.
 enum Captures<'a, 'p> {
     /// No route parameters (a tunnel handler).
     None,
