@@ -274,7 +274,6 @@ impl FieldCollector {
             return true;
         }
         if !vetted && !valid_name(&name) {
-            self.regular_seen = true;
             self.fail("invalid field name");
             return false;
         }
