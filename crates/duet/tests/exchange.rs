@@ -654,6 +654,9 @@ fn every_request_gets_one_access_record_whoever_answered_it() {
     assert_eq!(get("/stream-cl", "bytes"), "10");
     assert_eq!(get("/cookies", "protocol"), "h2");
     assert_eq!(get("/cookies", "bytes"), "11");
+    // Answered at once, without the stream ever entering the driver's map.
+    assert_eq!(get("/cookies", "status"), "201");
+    assert_eq!(get("/cookies", "outcome"), "complete");
     assert_eq!(get("/too-big", "status"), "413");
     assert_eq!(get("/too-big-h1", "status"), "413");
     // Too large to keep: the request line is not known.

@@ -678,9 +678,9 @@ impl Driver {
                 } => self.on_request(id, head, fields, content_length, end_stream),
                 Event::HeadersTooLarge { id } => {
                     let task = StreamTask::with_record(self.record());
-                    self.streams.insert(id, task);
                     self.send_answer(
                         id,
+                        task,
                         &Answer::new(
                             http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
                             "request header section too large",
@@ -776,9 +776,8 @@ impl Driver {
                 // Answered by admission (413, 414, 417, 421, 501), through
                 // the server's layers like any response.
                 head.headers = fields.to_map();
-                self.streams.insert(id, task);
                 let fut = self.p.site.answer(rejected, *head, &self.p.conn);
-                self.answer_with(id, fut);
+                self.answer_with(id, task, fut);
                 return;
             }
         };
@@ -869,27 +868,29 @@ impl Driver {
             .p
             .site
             .dispatch(admission, parts, body, fields, &self.p.conn, span);
-        self.streams.insert(id, task);
-        self.answer_with(id, fut);
+        self.answer_with(id, task, fut);
     }
 
-    /// Runs the future answering stream `id` (cancelled with the stream).
+    /// Runs the future answering stream `id` (cancelled with the stream),
+    /// whose `task` the driver keeps from now on.
     ///
     /// It is polled once here first: most handlers answer without
-    /// waiting, and such a one then costs no abort handle and no task in
-    /// the handler set (about 500 instructions per request). The poll's
-    /// waker does nothing: a handler that waits is pushed to the set,
-    /// which polls every new future once, with its own waker.
-    fn answer_with(&mut self, id: StreamId, mut fut: Dispatch) {
+    /// waiting, and such a one then costs no abort handle, no task in the
+    /// handler set (about 500 instructions per request), and its stream's
+    /// task enters the driver's map only if the response leaves work
+    /// behind (a body to stream, a request body to feed, a tunnel). The
+    /// poll's waker does nothing: a handler that waits is pushed to the
+    /// set, which polls every new future once, with its own waker.
+    fn answer_with(&mut self, id: StreamId, mut task: StreamTask, mut fut: Dispatch) {
         let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
         if let Poll::Ready(resp) = Pin::new(&mut fut).poll(&mut cx) {
-            self.on_response(id, Some(resp));
+            self.respond(id, task, Some(resp));
             return;
         }
         let (abort, reg) = AbortHandle::new_pair();
         let fut = Abortable::new(fut, reg);
-        let task = self.streams.entry(id).or_default();
         task.handler = Some(abort);
+        self.streams.insert(id, task);
         self.handlers.push(HandlerFuture { id, fut });
     }
 
@@ -995,24 +996,28 @@ impl Driver {
         }
     }
 
+    /// A handler of the handler set answered (`None`: it was cancelled).
     fn on_response(&mut self, id: StreamId, resp: Option<http::Response<Body>>) {
-        let (head_only, tunnel) = match self.streams.get_mut(&id) {
-            Some(s) => {
-                s.handler = None;
-                (s.head, s.tunnel.take())
-            }
-            None => return,
+        let Some(mut task) = self.streams.remove(&id) else {
+            return;
         };
+        task.handler = None;
+        self.respond(id, task, resp);
+    }
+
+    /// Sends the response of stream `id`, whose `task` is at hand (out of
+    /// the driver's map); the task goes back into the map only if the
+    /// stream still has work (see `finish_stream`, `poll_body`).
+    fn respond(&mut self, id: StreamId, mut task: StreamTask, resp: Option<http::Response<Body>>) {
         let Some(resp) = resp else {
             // The handler was cancelled.
             self.conn.reset_stream(id, Reason::INTERNAL_ERROR);
-            self.streams.remove(&id);
             return;
         };
         if !self.conn.is_sending(id) {
-            self.streams.remove(&id);
             return;
         }
+        let tunnel = task.tunnel.take();
         let (parts, body) = resp.into_parts();
         if tunnel.is_some() || parts.status == http::StatusCode::SWITCHING_PROTOCOLS {
             let asked = tunnel.as_ref().map(|t| t.pending.asked());
@@ -1020,19 +1025,19 @@ impl Driver {
             match upgrade::granted(asked, parts.status, &parts.headers, taken) {
                 Granted::Switch => {
                     if let Some(t) = tunnel {
-                        self.open_tunnel(id, &parts, *t);
+                        self.open_tunnel(id, task, &parts, *t);
                         return;
                     }
                 }
                 Granted::Invalid(answer) => {
-                    self.send_answer(id, &answer);
+                    self.send_answer(id, task, &answer);
                     return;
                 }
                 Granted::No => {}
             }
         }
-        let framing = frame_response(parts.status, &parts.headers, head_only, body.exact_len());
-        if let Some(r) = self.streams.get_mut(&id).and_then(|s| s.record.as_mut()) {
+        let framing = frame_response(parts.status, &parts.headers, task.head, body.exact_len());
+        if let Some(r) = &mut task.record {
             r.status(parts.status);
         }
         // No body bytes, and nothing after them either (a body of length 0
@@ -1053,19 +1058,18 @@ impl Driver {
                 )
             });
             spares::recycle_map(parts.headers);
-            self.finish_stream(id);
+            self.finish_stream(id, task);
             return;
         }
         if let Some(full) = body.as_full() {
             let full = full.clone();
-            self.send_whole(id, parts.status, &parts.headers, full);
+            self.send_whole(id, task, parts.status, &parts.headers, full);
             spares::recycle_map(parts.headers);
             return;
         }
-        if let Some(s) = self.streams.get_mut(&id) {
-            s.ends_at_shutdown = body.ends_at_shutdown();
-            s.sent = Some(SentBody::new(framing));
-        }
+        task.ends_at_shutdown = body.ends_at_shutdown();
+        task.sent = Some(SentBody::new(framing));
+        self.streams.insert(id, task);
         with_date(self.now(), |d| {
             self.conn.send_response(
                 id,
@@ -1085,7 +1089,13 @@ impl Driver {
     /// request's DATA (credit returns as it is read); its output a bounded
     /// pipe polled, like any response body, only while the stream has
     /// room in its send buffer.
-    fn open_tunnel(&mut self, id: StreamId, parts: &http::response::Parts, t: PendingTunnel) {
+    fn open_tunnel(
+        &mut self,
+        id: StreamId,
+        mut task: StreamTask,
+        parts: &http::response::Parts,
+        t: PendingTunnel,
+    ) {
         let dropped = self.release.as_ref().map(|r| {
             let tx = r.tx.clone();
             Box::new(move || {
@@ -1095,15 +1105,13 @@ impl Driver {
         let (stream, output) = Upgraded::h2(t.input, self.p.shutdown.signal(), dropped);
         if !t.pending.fulfil(stream) {
             self.conn.reset_stream(id, Reason::CANCEL);
-            self.streams.remove(&id);
             return;
         }
-        if let Some(s) = self.streams.get_mut(&id) {
-            s.tunnel_open = true;
-            if let Some(r) = &mut s.record {
-                r.status(parts.status);
-            }
+        task.tunnel_open = true;
+        if let Some(r) = &mut task.record {
+            r.status(parts.status);
         }
+        self.streams.insert(id, task);
         with_date(self.now(), |d| {
             self.conn
                 .send_response(id, parts.status, &parts.headers, None, false, d)
@@ -1113,54 +1121,56 @@ impl Driver {
     }
 
     /// Answers with an answer of the exchange layer (its one format).
-    fn send_answer(&mut self, id: StreamId, answer: &Answer) {
+    fn send_answer(&mut self, id: StreamId, mut task: StreamTask, answer: &Answer) {
         let mut h = HeaderMap::new();
         if answer.has_body() {
             h.insert(http::header::CONTENT_TYPE, ERROR_CONTENT_TYPE);
         }
-        if let Some(r) = self.streams.get_mut(&id).and_then(|s| s.record.as_mut()) {
+        if let Some(r) = &mut task.record {
             r.status(answer.status());
         }
-        self.send_whole(id, answer.status(), &h, answer.body());
+        self.send_whole(id, task, answer.status(), &h, answer.body());
     }
 
     /// Sends a response whose body is in memory.
     fn send_whole(
         &mut self,
         id: StreamId,
+        mut task: StreamTask,
         status: http::StatusCode,
         headers: &HeaderMap,
         body: Bytes,
     ) {
-        let head_only = self.streams.get(&id).is_some_and(|s| s.head);
-        let framing = frame_response(status, headers, head_only, Some(body.len() as u64));
+        let framing = frame_response(status, headers, task.head, Some(body.len() as u64));
         let end = !framing.has_body();
         with_date(self.now(), |d| {
             self.conn
                 .send_response(id, status, headers, framing.content_length(), end, d)
         });
         if !end {
-            if let Some(r) = self.streams.get_mut(&id).and_then(|s| s.record.as_mut()) {
+            if let Some(r) = &mut task.record {
                 r.sent(body.len() as u64);
             }
             self.conn.send_data(id, body, true);
         }
-        self.finish_stream(id);
+        self.finish_stream(id, task);
     }
 
-    /// The response is fully queued: the driver forgets the stream unless
-    /// its request body is still being fed to a handler.
-    fn finish_stream(&mut self, id: StreamId) {
-        let now = self.now();
-        let Some(s) = self.streams.get_mut(&id) else {
-            return;
-        };
-        s.end_record_at(Outcome::Complete, now);
-        let keep = s.body_tx.is_some() && (s.handler.is_some() || s.tunnel_open);
-        if keep {
-            s.response_done = true;
-        } else {
-            self.streams.remove(&id);
+    /// The response of stream `id` is fully queued: the driver forgets the
+    /// stream's `task` (out of its map) unless its request body is still
+    /// being fed to a handler.
+    fn finish_stream(&mut self, id: StreamId, mut task: StreamTask) {
+        task.end_record_at(Outcome::Complete, self.now());
+        if task.body_tx.is_some() && (task.handler.is_some() || task.tunnel_open) {
+            task.response_done = true;
+            self.streams.insert(id, task);
+        }
+    }
+
+    /// `finish_stream` for a stream the driver's map holds.
+    fn finish_kept_stream(&mut self, id: StreamId) {
+        if let Some(task) = self.streams.remove(&id) {
+            self.finish_stream(id, task);
         }
     }
 
@@ -1255,7 +1265,7 @@ impl Driver {
         match chunk {
             None => {
                 self.conn.send_data(id, Bytes::new(), true);
-                self.finish_stream(id);
+                self.finish_kept_stream(id);
             }
             Some(Ok(frame)) => match frame.into_data() {
                 Ok(b) => {
@@ -1266,7 +1276,7 @@ impl Driver {
                     // Trailers end the response (RFC 9113 §8.1).
                     let trailers = frame.into_trailers().unwrap_or_default();
                     self.conn.send_trailers(id, trailers);
-                    self.finish_stream(id);
+                    self.finish_kept_stream(id);
                 }
             },
             Some(Err(e)) => {
