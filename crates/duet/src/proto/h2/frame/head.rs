@@ -1,6 +1,6 @@
 //! The 9-octet frame header shared by every frame (RFC 9113 §4.1).
 
-use bytes::{BufMut, BytesMut};
+use bytes::BytesMut;
 
 use crate::proto::h2::StreamId;
 
@@ -127,13 +127,12 @@ impl Head {
 
     /// Writes this header for a payload of `len` octets (at most 2^24-1).
     pub fn encode(&self, len: usize, dst: &mut BytesMut) {
-        let len = len.min(0xff_ffff) as u32;
-        dst.reserve(HEAD_LEN);
-        dst.put_slice(&len.to_be_bytes()[1..]);
-        dst.put_u8(self.kind.as_u8());
-        dst.put_u8(self.flags);
-        // The reserved bit MUST remain unset when sending.
-        dst.put_u32(self.stream_id & 0x7fff_ffff);
+        // RFC 9113 §4.1: length (24 bits), type, flags, then the reserved
+        // bit (which MUST remain unset when sending) and the stream id;
+        // written as one slice (one capacity check, not five).
+        let [_, l0, l1, l2] = (len.min(0xff_ffff) as u32).to_be_bytes();
+        let [i0, i1, i2, i3] = (self.stream_id & 0x7fff_ffff).to_be_bytes();
+        dst.extend_from_slice(&[l0, l1, l2, self.kind.as_u8(), self.flags, i0, i1, i2, i3]);
     }
 }
 
