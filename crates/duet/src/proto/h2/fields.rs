@@ -123,19 +123,29 @@ impl FieldList {
     }
 }
 
-/// The `:authority` of a connection's last request, parsed: the next
-/// request naming the same bytes (nearly every request of a connection)
-/// reuses it instead of parsing and checking them again. Only an authority
-/// without userinfo (no `@`, §8.3.1) is remembered, so a request naming the
+/// The target of a connection's last request, parsed: its `:authority`,
+/// and its whole URI (scheme, authority, path and query). The next request
+/// naming the same authority bytes (nearly every request of a connection)
+/// reuses the parsed authority instead of parsing and checking it again;
+/// one naming the same target as well (a client polling a resource, a gRPC
+/// client calling the same method) reuses the whole URI, whose path the
+/// `http` crate would otherwise scan again. Only an authority without
+/// userinfo (no `@`, §8.3.1) is remembered, so a request naming the
 /// remembered bytes needs no userinfo check either.
 #[derive(Debug, Default)]
-pub(crate) struct AuthorityMemo(Option<Authority>);
+pub(crate) struct TargetMemo {
+    authority: Option<Authority>,
+    /// Boxed: every connection's future holds the memo, and most of the
+    /// time (idle) without a URI; the box is reused from one target to the
+    /// next.
+    uri: Option<Box<Uri>>,
+}
 
-impl AuthorityMemo {
+impl TargetMemo {
     /// `raw` as an authority: the remembered one when `raw` is its bytes,
     /// else parsed (and remembered when valid and without userinfo).
     fn parse(&mut self, raw: Bytes) -> Result<Authority, http::uri::InvalidUri> {
-        if let Some(a) = &self.0 {
+        if let Some(a) = &self.authority {
             if a.as_str().as_bytes() == &raw[..] {
                 return Ok(a.clone());
             }
@@ -143,21 +153,48 @@ impl AuthorityMemo {
         let userinfo = raw.contains(&b'@');
         let a = Authority::from_maybe_shared(raw)?;
         if !userinfo {
-            self.0 = Some(a.clone());
+            self.authority = Some(a.clone());
         }
         Ok(a)
     }
 
     /// Whether `raw` is the remembered authority's bytes.
     fn holds(&self, raw: &[u8]) -> bool {
-        self.0
+        self.authority
             .as_ref()
             .is_some_and(|a| a.as_str().as_bytes() == raw)
     }
 
-    /// Forgets the authority (an idle connection keeps nothing it need not).
+    /// The remembered URI when these are its scheme, authority and path
+    /// bytes. Parsing the same bytes again would give the same URI: the
+    /// remembered one's parts are what parsing them kept, and parsing a
+    /// part's own text gives that part back.
+    fn uri(&self, scheme: &[u8], authority: &[u8], path: &[u8]) -> Option<Uri> {
+        let u = self.uri.as_ref()?;
+        let same = u.path_and_query()?.as_str().as_bytes() == path
+            && u.authority()?.as_str().as_bytes() == authority
+            && u.scheme_str()?.as_bytes() == scheme;
+        same.then(|| Uri::clone(u))
+    }
+
+    /// Remembers `uri`, built from a request's `:scheme`, `:authority`
+    /// and `:path`, if its authority is the remembered one (no userinfo).
+    fn remember(&mut self, uri: &Uri) {
+        if uri
+            .authority()
+            .is_some_and(|a| self.holds(a.as_str().as_bytes()))
+        {
+            match &mut self.uri {
+                Some(u) => **u = uri.clone(),
+                None => self.uri = Some(Box::new(uri.clone())),
+            }
+        }
+    }
+
+    /// Forgets the target (an idle connection keeps nothing it need not).
     pub(crate) fn clear(&mut self) {
-        self.0 = None;
+        self.authority = None;
+        self.uri = None;
     }
 }
 
@@ -183,6 +220,23 @@ pub(crate) struct FieldCollector {
     cookies: Vec<Bytes>,
     content_length: Option<u64>,
     reject: Option<Reject>,
+}
+
+/// The URI of a request's `:scheme`, `:authority` (if any) and `:path`
+/// (§8.3.1), its authority parsed through `memo`.
+fn target(
+    scheme: &[u8],
+    authority: Option<Bytes>,
+    path: Bytes,
+    memo: &mut TargetMemo,
+) -> Result<Uri, http::Error> {
+    let mut uri = http::uri::Parts::default();
+    uri.path_and_query = Some(PathAndQuery::from_maybe_shared(path)?);
+    if let Some(a) = authority {
+        uri.scheme = Some(Scheme::try_from(scheme)?);
+        uri.authority = Some(memo.parse(a)?);
+    }
+    Ok(Uri::from_parts(uri)?)
 }
 
 /// A validated request head: `parts.headers` is empty, the fields are in
@@ -373,14 +427,14 @@ impl FieldCollector {
     /// memo of its own.
     #[cfg(test)]
     pub(crate) fn finish_request(self) -> Result<RequestHead, Reject> {
-        self.finish_request_with(&mut AuthorityMemo::default())
+        self.finish_request_with(&mut TargetMemo::default())
     }
 
     /// The request head (§8.3.1 checks on the pseudo-headers); `memo`
-    /// holds the connection's last authority.
+    /// holds the connection's last target.
     pub(crate) fn finish_request_with(
         mut self,
-        memo: &mut AuthorityMemo,
+        memo: &mut TargetMemo,
     ) -> Result<RequestHead, Reject> {
         if let Some(r) = self.reject {
             return Err(r);
@@ -454,13 +508,18 @@ impl FieldCollector {
                     return Err(Reject::Malformed(":path not absolute"));
                 }
                 let bad = |_| Reject::Malformed("invalid request target");
-                let mut uri = http::uri::Parts::default();
-                uri.path_and_query = Some(PathAndQuery::from_maybe_shared(path).map_err(bad)?);
-                if let Some(a) = authority {
-                    uri.scheme = Some(Scheme::try_from(&scheme[..]).map_err(bad)?);
-                    uri.authority = Some(memo.parse(a).map_err(bad)?);
+                let known = match &authority {
+                    Some(a) => memo.uri(&scheme, a, &path),
+                    None => None,
+                };
+                match known {
+                    Some(uri) => uri,
+                    None => {
+                        let uri = target(&scheme, authority, path, memo).map_err(bad)?;
+                        memo.remember(&uri);
+                        uri
+                    }
                 }
-                Uri::from_parts(uri).map_err(|_| Reject::Malformed("invalid request target"))?
             }
         };
         let mut parts = Box::new(http::Request::new(()).into_parts().0);
@@ -671,8 +730,8 @@ mod tests {
 
     #[test]
     fn a_connections_requests_share_their_parsed_authority_when_it_repeats() {
-        let mut memo = AuthorityMemo::default();
-        let head = |a: &str, memo: &mut AuthorityMemo| {
+        let mut memo = TargetMemo::default();
+        let head = |a: &str, memo: &mut TargetMemo| {
             let mut v = BASE.to_vec();
             v[2] = (":authority", a);
             collect(&v).finish_request_with(memo)
@@ -694,6 +753,62 @@ mod tests {
         let by_host = [BASE[0], BASE[1], BASE[3], ("host", "u@example.com")];
         assert!(collect(&by_host).finish_request_with(&mut memo).is_ok());
         assert!(malformed(head("u@example.com", &mut memo)));
+    }
+
+    #[test]
+    fn a_connections_requests_share_their_parsed_target_when_it_repeats() {
+        let mut memo = TargetMemo::default();
+        let head = |scheme: &str, a: &str, path: &str, memo: &mut TargetMemo| {
+            let mut v = BASE.to_vec();
+            v[1] = (":scheme", scheme);
+            v[2] = (":authority", a);
+            v[3] = (":path", path);
+            collect(&v).finish_request_with(memo).unwrap().parts.uri
+        };
+        let path_at = |u: &Uri| u.path_and_query().unwrap().as_str().as_ptr();
+        let first = head("https", "example.com", "/a?b=c", &mut memo);
+        let second = head("https", "example.com", "/a?b=c", &mut memo);
+        let third = head("https", "example.com", "/a?b=c", &mut memo);
+        assert_eq!(third, "https://example.com/a?b=c");
+        // Parsed afresh each time, each URI would hold its own copy of the
+        // path (`collect` copies each field); remembered, they share one.
+        assert_eq!(path_at(&first), path_at(&second));
+        assert_eq!(path_at(&first), path_at(&third));
+        let fresh = head("https", "example.com", "/a?b=c", &mut TargetMemo::default());
+        assert_eq!(fresh, first);
+        assert_ne!(path_at(&fresh), path_at(&first));
+        // Any part that differs is parsed afresh, and the result is what
+        // those bytes mean, not the remembered URI.
+        for (scheme, a, path, want) in [
+            ("http", "example.com", "/a?b=c", "http://example.com/a?b=c"),
+            (
+                "https",
+                "example.org",
+                "/a?b=c",
+                "https://example.org/a?b=c",
+            ),
+            (
+                "https",
+                "example.com",
+                "/a?b=d",
+                "https://example.com/a?b=d",
+            ),
+            ("https", "example.com", "/a", "https://example.com/a"),
+        ] {
+            let again = head(scheme, a, path, &mut memo);
+            assert_eq!(again, want);
+            assert_ne!(path_at(&again), path_at(&third));
+        }
+        // A malformed target is never answered from the memo.
+        let mut v = BASE.to_vec();
+        v[3] = (":path", "/a b");
+        assert!(malformed(collect(&v).finish_request_with(&mut memo)));
+        // Forgotten when the connection sheds its state.
+        let before = head("https", "example.com", "/a", &mut memo);
+        memo.clear();
+        let after = head("https", "example.com", "/a", &mut memo);
+        assert_eq!(after, before);
+        assert_ne!(path_at(&after), path_at(&before));
     }
 
     fn malformed(r: Result<RequestHead, Reject>) -> bool {

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use http::HeaderMap;
 
-use super::fields::{AuthorityMemo, FieldList};
+use super::fields::{FieldList, TargetMemo};
 use super::flow::{RecvWindow, SendWindow};
 use super::frame::{self, GoAway, Settings, WindowUpdate};
 use super::hpack::{Decoder, Encoder};
@@ -370,8 +370,8 @@ pub struct Connection {
     peer: Peer,
     decoder: Decoder,
     encoder: Encoder,
-    /// The last request's `:authority`, parsed (`AuthorityMemo`).
-    authority: AuthorityMemo,
+    /// The last request's target, parsed (`TargetMemo`).
+    target: TargetMemo,
     streams: IdMap<Stream>,
     closed: ClosedStreams,
     /// The highest client stream id seen (opened, refused or ignored).
@@ -418,7 +418,7 @@ impl Connection {
             lifecycle: Lifecycle::Open,
             reading: Reading::Preface(0),
             decoder: Decoder::new(cfg.header_table_size as usize),
-            authority: AuthorityMemo::default(),
+            target: TargetMemo::default(),
             encoder: Encoder::new(),
             local,
             peer: Peer::default(),
@@ -531,7 +531,7 @@ impl Connection {
         // the room they grew for.
         self.decoder.shed();
         self.encoder.shed();
-        self.authority.clear();
+        self.target.clear();
     }
 
     /// Number of streams not yet closed.

@@ -554,7 +554,7 @@ impl Connection {
             self.closed.close(id, Cause::ResetByUs);
             return Ok(());
         }
-        let head = fields.finish_request_with(&mut self.authority);
+        let head = fields.finish_request_with(&mut self.target);
         let refuse = if priority.is_some_and(|p| p.dependency == id) {
             // §5.3.1: a stream cannot depend on itself.
             Some(Reason::PROTOCOL_ERROR)
