@@ -281,9 +281,8 @@ impl FieldCollector {
 
     /// Limits the number of fields (pseudo-headers not counted); more is
     /// [`Reject::TooLarge`].
-    pub(crate) fn max_fields(mut self, n: usize) -> Self {
+    pub(crate) fn limit_fields(&mut self, n: usize) {
         self.max_fields = n;
-        self
     }
 
     /// The decoder stopped emitting: the list exceeds our limit.
@@ -414,9 +413,9 @@ impl FieldCollector {
             .push((Bytes::from_static(b"cookie"), joined.freeze()));
     }
 
-    /// The trailer section.
-    pub(crate) fn finish_trailers(mut self) -> Result<HeaderMap, Reject> {
-        if let Some(r) = self.reject {
+    /// The trailer section (what was collected is taken).
+    pub(crate) fn finish_trailers(&mut self) -> Result<HeaderMap, Reject> {
+        if let Some(r) = self.reject.take() {
             return Err(r);
         }
         self.join_cookies();
@@ -426,17 +425,17 @@ impl FieldCollector {
     /// The request head (§8.3.1 checks on the pseudo-headers), with a
     /// memo of its own.
     #[cfg(test)]
-    pub(crate) fn finish_request(self) -> Result<RequestHead, Reject> {
+    pub(crate) fn finish_request(mut self) -> Result<RequestHead, Reject> {
         self.finish_request_with(&mut TargetMemo::default())
     }
 
-    /// The request head (§8.3.1 checks on the pseudo-headers); `memo`
-    /// holds the connection's last target.
+    /// The request head (§8.3.1 checks on the pseudo-headers; what was
+    /// collected is taken); `memo` holds the connection's last target.
     pub(crate) fn finish_request_with(
-        mut self,
+        &mut self,
         memo: &mut TargetMemo,
     ) -> Result<RequestHead, Reject> {
-        if let Some(r) = self.reject {
+        if let Some(r) = self.reject.take() {
             return Err(r);
         }
         self.join_cookies();
@@ -528,7 +527,7 @@ impl FieldCollector {
         parts.version = Version::HTTP_2;
         Ok(RequestHead {
             parts,
-            fields: self.list,
+            fields: std::mem::take(&mut self.list),
             content_length: self.content_length,
             protocol,
         })
@@ -1004,7 +1003,8 @@ mod tests {
 
     #[test]
     fn field_count_limit() {
-        let mut c = FieldCollector::new(false, 1 << 16).max_fields(2);
+        let mut c = FieldCollector::new(false, 1 << 16);
+        c.limit_fields(2);
         for (n, v) in BASE {
             c.field(Bytes::from(n), Bytes::from(v));
         }

@@ -474,9 +474,11 @@ impl Connection {
         // §4.3: every block is decoded, whatever becomes of the stream, so
         // the decoder's table stays in sync; a decoding error is a
         // connection error COMPRESSION_ERROR.
+        // Built in place and lent from here on (never moved: it is a few
+        // hundred bytes).
         let mut fields =
-            FieldCollector::new(lookup == Lookup::Active, self.local.max_header_list_size)
-                .max_fields(self.cfg.max_header_fields);
+            FieldCollector::new(lookup == Lookup::Active, self.local.max_header_list_size);
+        fields.limit_fields(self.cfg.max_header_fields);
         let limit = self.local.max_header_list_size as usize;
         match self
             .decoder
@@ -490,20 +492,20 @@ impl Connection {
             Err(_) => return Err(Error::Connection(Reason::COMPRESSION_ERROR)),
         }
         match lookup {
-            Lookup::Active => self.on_trailers(id, fields, end_stream),
+            Lookup::Active => self.on_trailers(id, &mut fields, end_stream),
             Lookup::Closed(None) => {
                 // §5.1.1: a client stream id must exceed all before it.
                 Err(Error::Connection(Reason::PROTOCOL_ERROR))
             }
             Lookup::Closed(cause) => closed_stream_error(id, cause),
-            Lookup::Idle => self.open_stream(id, fields, end_stream, priority, now),
+            Lookup::Idle => self.open_stream(id, &mut fields, end_stream, priority, now),
         }
     }
 
     pub(super) fn on_trailers(
         &mut self,
         id: StreamId,
-        fields: FieldCollector,
+        fields: &mut FieldCollector,
         end_stream: bool,
     ) -> Result<(), Error> {
         let Some(s) = self.streams.get_mut(&id) else {
@@ -538,7 +540,7 @@ impl Connection {
     pub(super) fn open_stream(
         &mut self,
         id: StreamId,
-        fields: FieldCollector,
+        fields: &mut FieldCollector,
         end_stream: bool,
         priority: Option<PrioritySpec>,
         now: Instant,
