@@ -142,7 +142,7 @@ where
         r.request(first.method(), first.uri());
     }
     let (parts, body) = first.into_parts();
-    driver.start_handler(1, task, Box::new(parts), body, None, &admission);
+    driver.start_handler(1, &mut task, Box::new(parts), body, None, &admission);
     Either::Left(async move { driver.run().await })
 }
 
@@ -677,10 +677,10 @@ impl Driver {
                     end_stream,
                 } => self.on_request(id, head, fields, content_length, end_stream),
                 Event::HeadersTooLarge { id } => {
-                    let task = StreamTask::with_record(self.record());
+                    let mut task = StreamTask::with_record(self.record());
                     self.send_answer(
                         id,
-                        task,
+                        &mut task,
                         &Answer::new(
                             http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
                             "request header section too large",
@@ -777,14 +777,14 @@ impl Driver {
                 // the server's layers like any response.
                 head.headers = fields.to_map();
                 let fut = self.p.site.answer(rejected, *head, &self.p.conn);
-                self.answer_with(id, task, fut);
+                self.answer_with(id, &mut task, fut);
                 return;
             }
         };
         if head.method == Method::CONNECT {
             // A tunnel or an extended CONNECT (WebSocket) reads its fields.
             head.headers = fields.to_map();
-            return self.on_connect(id, head, end_stream, task, &admission);
+            return self.on_connect(id, head, end_stream, &mut task, &admission);
         }
         let body = if end_stream {
             Body::empty()
@@ -806,7 +806,14 @@ impl Driver {
             task.budget = Some(admission.admitted.budget);
             Body::incoming(incoming)
         };
-        self.start_handler(id, task, head, body, Some(Unbuilt::H2(fields)), &admission);
+        self.start_handler(
+            id,
+            &mut task,
+            head,
+            body,
+            Some(Unbuilt::H2(fields)),
+            &admission,
+        );
     }
 
     /// Where a stream's body reports what its reader consumed (the
@@ -830,7 +837,7 @@ impl Driver {
         id: StreamId,
         mut head: Box<http::request::Parts>,
         end_stream: bool,
-        mut task: StreamTask,
+        task: &mut StreamTask,
         admission: &Admission,
     ) {
         let input = if end_stream {
@@ -850,13 +857,14 @@ impl Driver {
         self.start_handler(id, task, head, Body::empty(), None, admission);
     }
 
-    /// Starts the handler of stream `id`, whose `task` the driver keeps
-    /// from now on; `fields`: the request's fields when not yet built into
-    /// `parts`' headers.
+    /// Starts the handler of stream `id`, whose `task` (lent, out of the
+    /// driver's map) the driver takes into its map if the stream has work
+    /// left once this returns; `fields`: the request's fields when not yet
+    /// built into `parts`' headers.
     fn start_handler(
         &mut self,
         id: StreamId,
-        mut task: StreamTask,
+        task: &mut StreamTask,
         parts: Box<http::request::Parts>,
         body: Body,
         fields: Option<Unbuilt>,
@@ -872,7 +880,7 @@ impl Driver {
     }
 
     /// Runs the future answering stream `id` (cancelled with the stream),
-    /// whose `task` the driver keeps from now on.
+    /// whose `task` is lent as in `start_handler`.
     ///
     /// It is polled once here first: most handlers answer without
     /// waiting, and such a one then costs no abort handle, no task in the
@@ -881,7 +889,7 @@ impl Driver {
     /// behind (a body to stream, a request body to feed, a tunnel). The
     /// poll's waker does nothing: a handler that waits is pushed to the
     /// set, which polls every new future once, with its own waker.
-    fn answer_with(&mut self, id: StreamId, mut task: StreamTask, mut fut: Dispatch) {
+    fn answer_with(&mut self, id: StreamId, task: &mut StreamTask, mut fut: Dispatch) {
         let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
         if let Poll::Ready(resp) = Pin::new(&mut fut).poll(&mut cx) {
             self.respond(id, task, Some(resp));
@@ -890,7 +898,7 @@ impl Driver {
         let (abort, reg) = AbortHandle::new_pair();
         let fut = Abortable::new(fut, reg);
         task.handler = Some(abort);
-        self.streams.insert(id, task);
+        self.streams.insert(id, std::mem::take(task));
         self.handlers.push(HandlerFuture { id, fut });
     }
 
@@ -1002,13 +1010,14 @@ impl Driver {
             return;
         };
         task.handler = None;
-        self.respond(id, task, resp);
+        self.respond(id, &mut task, resp);
     }
 
     /// Sends the response of stream `id`, whose `task` is at hand (out of
-    /// the driver's map); the task goes back into the map only if the
-    /// stream still has work (see `finish_stream`, `poll_body`).
-    fn respond(&mut self, id: StreamId, mut task: StreamTask, resp: Option<http::Response<Body>>) {
+    /// the driver's map, lent: a task is a few hundred bytes, moved only
+    /// into the map); it is taken into the map only if the stream still
+    /// has work (see `finish_stream`, `poll_body`).
+    fn respond(&mut self, id: StreamId, task: &mut StreamTask, resp: Option<http::Response<Body>>) {
         let Some(resp) = resp else {
             // The handler was cancelled.
             self.conn.reset_stream(id, Reason::INTERNAL_ERROR);
@@ -1069,7 +1078,7 @@ impl Driver {
         }
         task.ends_at_shutdown = body.ends_at_shutdown();
         task.sent = Some(SentBody::new(framing));
-        self.streams.insert(id, task);
+        self.streams.insert(id, std::mem::take(task));
         with_date(self.now(), |d| {
             self.conn.send_response(
                 id,
@@ -1092,7 +1101,7 @@ impl Driver {
     fn open_tunnel(
         &mut self,
         id: StreamId,
-        mut task: StreamTask,
+        task: &mut StreamTask,
         parts: &http::response::Parts,
         t: PendingTunnel,
     ) {
@@ -1111,7 +1120,7 @@ impl Driver {
         if let Some(r) = &mut task.record {
             r.status(parts.status);
         }
-        self.streams.insert(id, task);
+        self.streams.insert(id, std::mem::take(task));
         with_date(self.now(), |d| {
             self.conn
                 .send_response(id, parts.status, &parts.headers, None, false, d)
@@ -1121,7 +1130,7 @@ impl Driver {
     }
 
     /// Answers with an answer of the exchange layer (its one format).
-    fn send_answer(&mut self, id: StreamId, mut task: StreamTask, answer: &Answer) {
+    fn send_answer(&mut self, id: StreamId, task: &mut StreamTask, answer: &Answer) {
         let mut h = HeaderMap::new();
         if answer.has_body() {
             h.insert(http::header::CONTENT_TYPE, ERROR_CONTENT_TYPE);
@@ -1136,7 +1145,7 @@ impl Driver {
     fn send_whole(
         &mut self,
         id: StreamId,
-        mut task: StreamTask,
+        task: &mut StreamTask,
         status: http::StatusCode,
         headers: &HeaderMap,
         body: Bytes,
@@ -1159,18 +1168,18 @@ impl Driver {
     /// The response of stream `id` is fully queued: the driver forgets the
     /// stream's `task` (out of its map) unless its request body is still
     /// being fed to a handler.
-    fn finish_stream(&mut self, id: StreamId, mut task: StreamTask) {
+    fn finish_stream(&mut self, id: StreamId, task: &mut StreamTask) {
         task.end_record_at(Outcome::Complete, self.now());
         if task.body_tx.is_some() && (task.handler.is_some() || task.tunnel_open) {
             task.response_done = true;
-            self.streams.insert(id, task);
+            self.streams.insert(id, std::mem::take(task));
         }
     }
 
     /// `finish_stream` for a stream the driver's map holds.
     fn finish_kept_stream(&mut self, id: StreamId) {
-        if let Some(task) = self.streams.remove(&id) {
-            self.finish_stream(id, task);
+        if let Some(mut task) = self.streams.remove(&id) {
+            self.finish_stream(id, &mut task);
         }
     }
 
