@@ -1166,11 +1166,12 @@ impl Driver {
     }
 
     /// The response of stream `id` is fully queued: the driver forgets the
-    /// stream's `task` (out of its map) unless its request body is still
-    /// being fed to a handler.
+    /// stream's `task` (out of its map) unless it is a tunnel whose input
+    /// still comes (a handler has answered by now, so a request body no
+    /// one reads is discarded by the core, `Connection::response_complete`).
     fn finish_stream(&mut self, id: StreamId, task: &mut StreamTask) {
         task.end_record_at(Outcome::Complete, self.now());
-        if task.body_tx.is_some() && (task.handler.is_some() || task.tunnel_open) {
+        if task.body_tx.is_some() && task.tunnel_open {
             task.response_done = true;
             self.streams.insert(id, std::mem::take(task));
         }
