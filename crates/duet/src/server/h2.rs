@@ -1016,7 +1016,8 @@ impl Driver {
     /// Sends the response of stream `id`, whose `task` is at hand (out of
     /// the driver's map, lent: a task is a few hundred bytes, moved only
     /// into the map); it is taken into the map only if the stream still
-    /// has work (see `finish_stream`, `poll_body`).
+    /// has work: a body to stream (here), an open tunnel (`open_tunnel`),
+    /// a tunnel's input to feed (`finish_stream`).
     fn respond(&mut self, id: StreamId, task: &mut StreamTask, resp: Option<http::Response<Body>>) {
         let Some(resp) = resp else {
             // The handler was cancelled.
