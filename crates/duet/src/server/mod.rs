@@ -17,6 +17,7 @@ pub(crate) mod proxy;
 pub(crate) mod shutdown;
 pub(crate) mod site;
 pub(crate) mod tls;
+pub(crate) mod tls_stream;
 
 pub(crate) use shutdown::Shutdown;
 pub(crate) use site::Site;

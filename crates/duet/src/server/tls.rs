@@ -9,15 +9,14 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use rustls::server::{Accepted, ClientHello, ResolvesServerCert};
+use rustls::server::{Accepted, ClientHello, ResolvesServerCert, UnbufferedServerConnection};
 use rustls::sign::CertifiedKey;
 use rustls::{ProtocolVersion, ServerConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio_rustls::server::TlsStream;
-use tokio_rustls::StartHandshake;
 
 use super::site::VhostTable;
+use super::tls_stream::TlsStream;
 use crate::app::context::TlsInfo;
 use crate::app::server::VHostParts;
 use crate::config::tls::{covers, provider};
@@ -137,8 +136,9 @@ impl Acceptor {
         &self,
         mut stream: TcpStream,
     ) -> io::Result<(TlsStream<TcpStream>, TlsInfo)> {
-        let accepted = read_client_hello(&mut stream).await?;
-        let sni = accepted.client_hello().server_name().map(normalize);
+        let (accepted, received) = read_client_hello(&mut stream).await?;
+        let hello = accepted.client_hello();
+        let sni = hello.server_name().map(normalize);
         if self.hosts.server_for(sni.as_deref()).is_none() {
             // RFC 6066 §3: a server that does not recognise the name may
             // abort the handshake with a fatal unrecognized_name alert.
@@ -149,17 +149,23 @@ impl Acceptor {
                 format!("no server for SNI name {sni:?}"),
             ));
         }
-        let tls = StartHandshake::from_parts(accepted, stream)
-            .into_stream(self.config.clone())
-            .await?;
-        let (_, conn) = tls.get_ref();
+        // As rustls records it (RFC 6066 §3: compared case-insensitively).
+        let server_name = hello.server_name().map(str::to_ascii_lowercase);
+        drop(accepted);
+        // The handshake proper runs on a connection of its own, fed the
+        // bytes the hello came in: one that holds no buffer while idle.
+        let conn = UnbufferedServerConnection::new(self.config.clone())
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        let mut tls = TlsStream::new(stream, conn, received);
+        tls.handshake().await?;
+        let conn = tls.conn();
         let version = match conn.protocol_version() {
             Some(ProtocolVersion::TLSv1_3) => "TLSv1.3",
             Some(ProtocolVersion::TLSv1_2) => "TLSv1.2",
             _ => "TLS",
         };
         let info = TlsInfo {
-            server_name: conn.server_name().map(str::to_string),
+            server_name,
             alpn: conn.alpn_protocol().map(<[u8]>::to_vec),
             version,
         };
@@ -167,10 +173,12 @@ impl Acceptor {
     }
 }
 
-/// Feeds bytes to rustls until a whole ClientHello has arrived. On a
+/// Feeds bytes to rustls until a whole ClientHello has arrived; returns
+/// it with every byte read (the hello and anything after it). On a
 /// malformed hello, sends rustls's alert and fails.
-async fn read_client_hello(stream: &mut TcpStream) -> io::Result<Accepted> {
+async fn read_client_hello(stream: &mut TcpStream) -> io::Result<(Accepted, Vec<u8>)> {
     let mut acceptor = rustls::server::Acceptor::default();
+    let mut received = Vec::new();
     let mut buf = [0u8; 4096];
     loop {
         let n = stream.read(&mut buf).await?;
@@ -181,6 +189,7 @@ async fn read_client_hello(stream: &mut TcpStream) -> io::Result<Accepted> {
             ));
         }
         let mut chunk = buf.get(..n).unwrap_or_default();
+        received.extend_from_slice(chunk);
         while !chunk.is_empty() {
             if acceptor.read_tls(&mut chunk)? == 0 {
                 return Err(io::Error::new(
@@ -190,7 +199,7 @@ async fn read_client_hello(stream: &mut TcpStream) -> io::Result<Accepted> {
             }
         }
         match acceptor.accept() {
-            Ok(Some(accepted)) => return Ok(accepted),
+            Ok(Some(accepted)) => return Ok((accepted, received)),
             Ok(None) => {}
             Err((e, mut alert)) => {
                 let mut out = Vec::new();
