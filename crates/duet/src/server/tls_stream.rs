@@ -92,6 +92,9 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
 
     fn poll_handshake(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         loop {
+            if self.failed {
+                return Poll::Ready(Err(refused("the TLS connection failed earlier")));
+            }
             let stop = self.process_held(&[], false);
             let sent = self.poll_send(cx);
             if let Poll::Ready(Err(e)) = sent {
@@ -349,6 +352,9 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
         if total == 0 {
             return Poll::Ready(Ok(0));
         }
+        if self.failed {
+            return Poll::Ready(Err(refused("the TLS connection failed earlier")));
+        }
         if self.close_queued {
             return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
         }
@@ -492,6 +498,9 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncRead for TlsStream<IO> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        if this.failed {
+            return Poll::Ready(Err(refused("the TLS connection failed earlier")));
+        }
         loop {
             if this.plain_at < this.plain.len() {
                 let rest = this.plain.get(this.plain_at..).unwrap_or_default();
@@ -739,6 +748,29 @@ mod tests {
             client.read_exact(&mut back).await.expect("client read");
             assert!(back == msg, "round {round}: answered");
         }
+    }
+
+    #[tokio::test]
+    async fn a_malformed_flight_ends_the_handshake_with_an_error() {
+        let (server_config, client_config) = configs(&[&rustls::version::TLS13], true);
+        let name = ServerName::try_from("localhost").expect("name");
+        let mut client = rustls::ClientConnection::new(client_config, name).expect("client conn");
+        let mut hello = Vec::new();
+        client.write_tls(&mut hello).expect("client hello");
+        let (mut raw, server_io) = tokio::io::duplex(64 * 1024);
+        let conn = UnbufferedServerConnection::new(server_config).expect("server conn");
+        let mut server = TlsStream::new(server_io, conn, hello);
+        // In place of the client's second flight: a handshake record
+        // (RFC 8446 §5.1) holding no valid message, then more after it.
+        raw.write_all(&[22, 3, 3, 0, 4, 0xee, 0, 0, 0, 22, 3, 3, 0, 1, 0])
+            .await
+            .expect("write");
+        let err = server.handshake().await.expect_err("refused");
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData, "{err}");
+        // The connection stays refused, without feeding rustls again.
+        let mut buf = [0u8; 8];
+        let again = server.read(&mut buf).await.expect_err("still refused");
+        assert_eq!(again.kind(), io::ErrorKind::InvalidData);
     }
 
     #[tokio::test]
