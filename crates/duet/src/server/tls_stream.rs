@@ -225,11 +225,10 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
                     None
                 }
                 ConnectionState::EncodeTlsData(mut message) => {
-                    if let Err(e) = self.outgoing.append(512, |out| match message.encode(out) {
-                        Ok(n) => Ok(n),
-                        Err(EncodeError::InsufficientSize(s)) => Err(Some(s.required_size)),
-                        Err(_) => Err(None),
-                    }) {
+                    if let Err(e) = self
+                        .outgoing
+                        .append(512, |out| encoded(message.encode(out)))
+                    {
                         return (used + discard, Err(e));
                     }
                     None
@@ -251,16 +250,10 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
                 ConnectionState::WriteTraffic(mut traffic) => {
                     while !app.is_empty() {
                         let (now, later) = app.split_at(app.len().min(RECORD_PLAINTEXT));
-                        let hint = now.len() + 64;
-                        if let Err(e) =
-                            self.outgoing
-                                .append(hint, |out| match traffic.encrypt(now, out) {
-                                    Ok(n) => Ok(n),
-                                    Err(EncryptError::InsufficientSize(s)) => {
-                                        Err(Some(s.required_size))
-                                    }
-                                    Err(_) => Err(None),
-                                })
+                        let hint = now.len() + RECORD_OVERHEAD;
+                        if let Err(e) = self
+                            .outgoing
+                            .append(hint, |out| encrypted(traffic.encrypt(now, out)))
                         {
                             return (used + discard, Err(e));
                         }
@@ -268,16 +261,9 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
                     }
                     if close {
                         close = false;
-                        if let Err(e) =
-                            self.outgoing
-                                .append(64, |out| match traffic.queue_close_notify(out) {
-                                    Ok(n) => Ok(n),
-                                    Err(EncryptError::InsufficientSize(s)) => {
-                                        Err(Some(s.required_size))
-                                    }
-                                    Err(_) => Err(None),
-                                })
-                        {
+                        if let Err(e) = self.outgoing.append(RECORD_OVERHEAD, |out| {
+                            encrypted(traffic.queue_close_notify(out))
+                        }) {
                             return (used + discard, Err(e));
                         }
                     }
@@ -286,13 +272,8 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
                 // 0-RTT is never offered (`max_early_data_size` stays 0),
                 // and later states are not ones this server asks for.
                 _ => {
-                    return (
-                        used + discard,
-                        Err(io::Error::new(
-                            io::ErrorKind::InvalidData,
-                            "unexpected TLS connection state",
-                        )),
-                    )
+                    self.failed = true;
+                    return (input.len(), Err(refused("unexpected TLS connection state")));
                 }
             };
             used += discard;
@@ -323,11 +304,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
             let UnbufferedStatus { state, .. } = self.conn.process_tls_records(&mut []);
             match state {
                 Ok(ConnectionState::EncodeTlsData(mut message)) => {
-                    let _ = self.outgoing.append(64, |out| match message.encode(out) {
-                        Ok(n) => Ok(n),
-                        Err(EncodeError::InsufficientSize(s)) => Err(Some(s.required_size)),
-                        Err(_) => Err(None),
-                    });
+                    let _ = self.outgoing.append(64, |out| encoded(message.encode(out)));
                 }
                 Ok(ConnectionState::TransmitTlsData(queued)) => queued.done(),
                 _ => break,
@@ -393,6 +370,25 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
 
 fn refused(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, e)
+}
+
+/// An encoding's outcome for [`Outgoing::append`]: the room it needs when
+/// the buffer was too small.
+fn encoded(r: Result<usize, EncodeError>) -> Result<usize, Option<usize>> {
+    match r {
+        Ok(n) => Ok(n),
+        Err(EncodeError::InsufficientSize(s)) => Err(Some(s.required_size)),
+        Err(_) => Err(None),
+    }
+}
+
+/// An encryption's outcome for [`Outgoing::append`], as [`encoded`].
+fn encrypted(r: Result<usize, EncryptError>) -> Result<usize, Option<usize>> {
+    match r {
+        Ok(n) => Ok(n),
+        Err(EncryptError::InsufficientSize(s)) => Err(Some(s.required_size)),
+        Err(_) => Err(None),
+    }
 }
 
 /// Hands decrypted bytes to the reader's buffer, keeping what it has no
