@@ -9,6 +9,7 @@
 //! the reader takes them, and the send buffer only until the connection
 //! waits for its peer.
 
+use std::cell::RefCell;
 use std::io;
 use std::mem::MaybeUninit;
 use std::pin::Pin;
@@ -18,6 +19,8 @@ use bytes::{Buf, BytesMut};
 use rustls::server::UnbufferedServerConnection;
 use rustls::unbuffered::{ConnectionState, EncodeError, EncryptError, UnbufferedStatus};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use crate::proto::http::spares;
 
 /// One read from the socket: a whole TLS record (RFC 8446 §5.2: at most
 /// 2^14 + 256 octets of ciphertext after the 5-octet header) fits.
@@ -29,6 +32,12 @@ const MAX_UNSENT: usize = 64 * 1024;
 
 /// Plaintext encrypted per call: one full record (RFC 8446 §5.1).
 const RECORD_PLAINTEXT: usize = 16 * 1024;
+
+/// A slice of a vectored write shorter than this is copied together with
+/// its short neighbours into one record; a longer one is encrypted from
+/// where it lies (a record of its own costs about 22 octets and one AEAD
+/// call, a copy of the slice about as much as the copy rustls makes).
+const GATHER_BELOW: usize = 2048;
 
 /// Where [`TlsStream::process`] stopped.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -304,7 +313,9 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
             let UnbufferedStatus { state, .. } = self.conn.process_tls_records(&mut []);
             match state {
                 Ok(ConnectionState::EncodeTlsData(mut message)) => {
-                    let _ = self.outgoing.append(64, |out| encoded(message.encode(out)));
+                    let _ = self
+                        .outgoing
+                        .append(RECORD_OVERHEAD, |out| encoded(message.encode(out)));
                 }
                 Ok(ConnectionState::TransmitTlsData(queued)) => queued.done(),
                 _ => break,
@@ -346,21 +357,32 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
         // the limit.
         let take = total.min(MAX_UNSENT);
         self.outgoing.reserve_for(take);
-        let first = bufs
-            .iter()
-            .find(|b| !b.is_empty())
-            .map_or(&[][..], |b| &b[..]);
-        if first.len() >= take {
-            self.process_held(first.get(..take).unwrap_or_default(), false)?;
-        } else {
-            // One record for many slices (rustls encrypts one slice).
-            let mut gathered = Vec::with_capacity(take);
-            for b in bufs {
-                let want = take - gathered.len();
-                gathered.extend_from_slice(b.get(..want.min(b.len())).unwrap_or_default());
+        // rustls encrypts one slice at a time: a long slice is encrypted
+        // where it lies, runs of short ones (an HTTP/2 frame head, a
+        // chunk-size line, small frames) are gathered into one record.
+        let mut gather = std::mem::take(&mut self.outgoing.gather);
+        let mut left = take;
+        for b in bufs {
+            if left == 0 {
+                break;
             }
-            self.process_held(&gathered, false)?;
+            let piece = b.get(..left.min(b.len())).unwrap_or_default();
+            left -= piece.len();
+            if piece.len() < GATHER_BELOW {
+                gather.extend_from_slice(piece);
+                continue;
+            }
+            if !gather.is_empty() {
+                self.process_held(&gather, false)?;
+                gather.clear();
+            }
+            self.process_held(piece, false)?;
         }
+        if !gather.is_empty() {
+            self.process_held(&gather, false)?;
+            gather.clear();
+        }
+        self.outgoing.gather = gather;
         if let Poll::Ready(Err(e)) = self.poll_send(cx) {
             return Poll::Ready(Err(e));
         }
@@ -415,6 +437,9 @@ struct Outgoing {
     buf: Vec<u8>,
     end: usize,
     sent: usize,
+    /// Short plaintext slices gathered into one record (empty between
+    /// writes; its room is kept like `buf`'s).
+    gather: Vec<u8>,
 }
 
 /// Room for one record's header, content type and tag (RFC 8446 §5.2:
@@ -422,13 +447,39 @@ struct Outgoing {
 /// instead of the content type), with margin.
 const RECORD_OVERHEAD: usize = 64;
 
+/// Send buffers kept per thread: a connection that waits for its peer
+/// holds none, and one that writes again (a bulk response between reads of
+/// its peer's WINDOW_UPDATEs, the next response on a busy connection)
+/// takes one back without allocating and zeroing a fresh one.
+const MAX_SPARES: usize = 4;
+
+/// A larger send buffer is freed, not kept (a write queues at most twice
+/// [`MAX_UNSENT`], plus records' overhead).
+const MAX_SPARE: usize = 4 * MAX_UNSENT;
+
+thread_local! {
+    static SEND_BUFFERS: spares::Pool<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
 impl Outgoing {
     fn queued(&self) -> usize {
         self.end - self.sent
     }
 
+    /// Takes the thread's spare buffer when this one holds none: its
+    /// bytes are initialised already, so encrypting into it needs no
+    /// zeroing first.
+    fn adopt_spare(&mut self) {
+        if self.buf.capacity() == 0 {
+            if let Some(spare) = spares::take(&SEND_BUFFERS) {
+                self.buf = spare;
+            }
+        }
+    }
+
     /// Makes room for `plaintext` octets encrypted, in one allocation.
     fn reserve_for(&mut self, plaintext: usize) {
+        self.adopt_spare();
         let records = plaintext / RECORD_PLAINTEXT + 1;
         let need = self.end + plaintext + records * RECORD_OVERHEAD;
         if need > self.buf.len() {
@@ -443,6 +494,7 @@ impl Outgoing {
         hint: usize,
         mut encode: impl FnMut(&mut [u8]) -> Result<usize, Option<usize>>,
     ) -> io::Result<()> {
+        self.adopt_spare();
         let mut room = hint;
         for _ in 0..2 {
             if self.buf.len() < self.end + room {
@@ -479,10 +531,16 @@ impl Outgoing {
         Poll::Ready(Ok(()))
     }
 
-    /// Frees the buffer when nothing is queued.
+    /// Gives up the buffers when nothing is queued: the send buffer
+    /// becomes the thread's spare (it holds only ciphertext that was sent),
+    /// the gathered plaintext's room is freed.
     fn release(&mut self) {
         if self.end == 0 {
-            self.buf = Vec::new();
+            let buf = std::mem::take(&mut self.buf);
+            if buf.capacity() > 0 && buf.capacity() <= MAX_SPARE {
+                spares::keep(&SEND_BUFFERS, buf, MAX_SPARES);
+            }
+            self.gather = Vec::new();
         }
     }
 }
@@ -641,7 +699,10 @@ mod tests {
     }
 
     fn holds_no_buffer(s: &TlsStream<DuplexStream>) -> bool {
-        s.incoming.capacity() == 0 && s.plain.capacity() == 0 && s.outgoing.buf.capacity() == 0
+        s.incoming.capacity() == 0
+            && s.plain.capacity() == 0
+            && s.outgoing.buf.capacity() == 0
+            && s.outgoing.gather.capacity() == 0
     }
 
     /// `up` and `down` bytes each way through a pipe of `pipe` bytes.
@@ -720,6 +781,68 @@ mod tests {
     async fn records_split_across_reads_arrive_whole_on_tls12() {
         exchange_both_ways(&[&rustls::version::TLS12], 7, 3_000, 5_000).await;
         exchange_both_ways(&[&rustls::version::TLS12], 997, 40_000, 100_000).await;
+    }
+
+    /// A vectored write as the HTTP/2 driver makes them: frame heads and
+    /// small frames (gathered into records) between long payloads
+    /// (encrypted where they lie), more than one write takes.
+    #[tokio::test]
+    async fn vectored_writes_of_short_and_long_slices_arrive_in_order() {
+        for versions in [&[&rustls::version::TLS13], &[&rustls::version::TLS12]] {
+            let (mut server, mut client) = pair(versions, 64 * 1024).await;
+            let lens = [9, 16_384, 9, 16_384, 9, 3, 40, 2_047, 2_048, 1, 70_000, 5];
+            let parts: Vec<Vec<u8>> = lens
+                .iter()
+                .enumerate()
+                .map(|(i, &len)| pattern(len, i as u8))
+                .collect();
+            let want = parts.concat();
+            let serve = async {
+                let mut slices: Vec<io::IoSlice<'_>> =
+                    parts.iter().map(|p| io::IoSlice::new(p)).collect();
+                let mut slices = &mut slices[..];
+                let mut writes = 0;
+                while !slices.is_empty() {
+                    let n = server.write_vectored(slices).await.expect("server write");
+                    assert!(n > 0, "a write takes bytes");
+                    io::IoSlice::advance_slices(&mut slices, n);
+                    writes += 1;
+                }
+                server.flush().await.expect("server flush");
+                writes
+            };
+            let receive = async {
+                let mut got = vec![0; want.len()];
+                client.read_exact(&mut got).await.expect("client read");
+                got
+            };
+            let (writes, got) = tokio::join!(serve, receive);
+            assert!(writes > 1, "{writes} write(s): more than one write takes");
+            assert!(got == want, "the client read the slices in order");
+
+            // Waiting for the client, the connection holds no buffer; the
+            // send buffer is the thread's spare, taken back by the next
+            // write (already initialised: no zeroing).
+            let mut one = [0u8; 1];
+            let mut rb = ReadBuf::new(&mut one);
+            let waits = std::future::poll_fn(|cx| {
+                Poll::Ready(Pin::new(&mut server).poll_read(cx, &mut rb).is_pending())
+            })
+            .await;
+            assert!(waits && holds_no_buffer(&server));
+            let spare = spares::take(&SEND_BUFFERS).expect("the send buffer is kept");
+            let spare_len = spare.len();
+            spares::keep(&SEND_BUFFERS, spare, MAX_SPARES);
+            server.write_all(b"again").await.expect("server write");
+            assert!(
+                server.outgoing.buf.len() == spare_len,
+                "the spare is reused"
+            );
+            server.flush().await.expect("server flush");
+            let mut again = [0u8; 5];
+            client.read_exact(&mut again).await.expect("client read");
+            assert!(&again == b"again");
+        }
     }
 
     #[tokio::test]
