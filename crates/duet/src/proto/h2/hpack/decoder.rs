@@ -35,7 +35,23 @@ pub struct Decoder {
     /// Our limit fell below the table's current maximum size, so the next
     /// block must start with a size update (RFC 7541 §4.2).
     update_required: bool,
+    /// The last literal string read, as it came and as decoded.
+    last: Option<Box<LastString>>,
 }
+
+/// A literal string as it came (its Huffman flag and octets) and as
+/// decoded. A client that does not index `:path` (nghttp2 and curl never
+/// do) sends the same literal with every request for the same target:
+/// the same octets decode to the same string, so it is decoded once.
+#[derive(Debug)]
+struct LastString {
+    huffman: bool,
+    coded: Vec<u8>,
+    decoded: Bytes,
+}
+
+/// A longer literal is not remembered (it would keep its room).
+const MAX_REMEMBERED: usize = 256;
 
 impl Default for Decoder {
     /// A decoder with the protocol's initial table size, 4096
@@ -60,6 +76,7 @@ impl Decoder {
             table: DynamicTable::new(max_table_size),
             max_allowed: max_table_size,
             update_required: false,
+            last: None,
         }
     }
 
@@ -225,7 +242,7 @@ impl Decoder {
     /// Reads the name (indexed when `index` is not 0, RFC 7541 §6.2) and the
     /// value of a literal field.
     fn literal(
-        &self,
+        &mut self,
         block: &[u8],
         pos: &mut usize,
         index: usize,
@@ -236,8 +253,50 @@ impl Decoder {
         } else {
             self.field(index)?.0
         };
-        let value = read_string(block, pos, strings)?;
+        let value = self.read_value(block, pos, strings)?;
         Ok((name, value))
+    }
+
+    /// [`read_string`] for a value: the last one's decoded string when the
+    /// same octets came again.
+    fn read_value(
+        &mut self,
+        block: &[u8],
+        pos: &mut usize,
+        strings: &mut BytesMut,
+    ) -> Result<Bytes, DecoderError> {
+        let huffman = block.get(*pos).is_some_and(|b| b & 0x80 != 0);
+        let mut after = *pos;
+        let len = integer::decode(block, &mut after, 7)?;
+        let coded = after
+            .checked_add(len)
+            .and_then(|end| block.get(after..end))
+            .ok_or(DecoderError::StringTruncated)?;
+        if let Some(last) = &self.last {
+            if last.huffman == huffman && last.coded == coded {
+                *pos = after + len;
+                return Ok(last.decoded.clone());
+            }
+        }
+        let decoded = read_string(block, pos, strings)?;
+        if len <= MAX_REMEMBERED {
+            match &mut self.last {
+                Some(last) => {
+                    last.huffman = huffman;
+                    last.coded.clear();
+                    last.coded.extend_from_slice(coded);
+                    last.decoded = decoded.clone();
+                }
+                None => {
+                    self.last = Some(Box::new(LastString {
+                        huffman,
+                        coded: coded.to_vec(),
+                        decoded: decoded.clone(),
+                    }))
+                }
+            }
+        }
+        Ok(decoded)
     }
 
     /// Adds a field to the dynamic table (RFC 7541 §6.2.1, §4.4) and
@@ -255,9 +314,18 @@ impl Decoder {
         }
     }
 
-    /// Frees the table's spare room (an idle connection).
+    /// Frees the table's spare room and the last literal (an idle
+    /// connection; that literal also holds a part of the string buffer the
+    /// connection gives up).
     pub fn shed(&mut self) {
         self.table.shed();
+        self.last = None;
+    }
+
+    /// Whether a literal is remembered.
+    #[cfg(test)]
+    pub(super) fn remembers_literal(&self) -> bool {
+        self.last.is_some()
     }
 
     #[cfg(test)]

@@ -702,6 +702,55 @@ fn literals_of_successive_blocks_share_one_buffer_and_stay_intact() {
 }
 
 #[test]
+fn a_repeated_literal_is_decoded_once() {
+    // `:path` as a literal without indexing, indexed name (RFC 7541
+    // §6.2.2), Huffman-coded (§5.2) or raw.
+    let literal = |flag: u8, octets: &[u8]| {
+        let mut b = BytesMut::from(&[0x82, 0x04][..]);
+        integer::encode(octets.len(), 7, flag, &mut b);
+        b.extend_from_slice(octets);
+        b.to_vec()
+    };
+    let coded = |s: &str| {
+        let mut c = BytesMut::new();
+        super::huffman::encode(s.as_bytes(), &mut c);
+        c.to_vec()
+    };
+    let path = |d: &mut Decoder, block: &[u8]| {
+        let mut got = Vec::new();
+        d.decode(block, &mut |_, v| got.push(v)).unwrap();
+        got.pop().unwrap()
+    };
+    let mut d = Decoder::new(4096);
+    let hello = coded("/hello/bench");
+    let first = path(&mut d, &literal(0x80, &hello));
+    assert_eq!(&first[..], b"/hello/bench");
+    let again = path(&mut d, &literal(0x80, &hello));
+    assert_eq!(&again[..], b"/hello/bench");
+    assert_eq!(again.as_ptr(), first.as_ptr(), "decoded once");
+    // The same octets sent raw are those octets, not the decoded string.
+    assert_eq!(&path(&mut d, &literal(0x00, &hello))[..], &hello[..]);
+    assert_eq!(
+        &path(&mut d, &literal(0x80, &coded("/other")))[..],
+        b"/other"
+    );
+    assert_eq!(&path(&mut d, &literal(0x80, &hello))[..], b"/hello/bench");
+    // A bad string after a remembered one is refused all the same (EOS
+    // inside the string, RFC 7541 §5.2).
+    let mut bad = hello.clone();
+    bad.extend_from_slice(&[0xff, 0xff, 0xff, 0xff]);
+    assert_eq!(
+        d.decode(&literal(0x80, &bad), &mut |_, _| {}),
+        Err(DecoderError::HuffmanEos)
+    );
+    // An idle connection forgets it (and the string buffer it holds).
+    assert!(d.remembers_literal());
+    d.shed();
+    assert!(!d.remembers_literal());
+    assert_eq!(&path(&mut d, &literal(0x80, &hello))[..], b"/hello/bench");
+}
+
+#[test]
 fn a_large_literal_does_not_leave_its_buffer_behind() {
     let mut d = Decoder::new(4096);
     let mut strings = BytesMut::new();
