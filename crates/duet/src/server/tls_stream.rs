@@ -705,6 +705,18 @@ mod tests {
             && s.outgoing.gather.capacity() == 0
     }
 
+    /// Whether a read of `s` waits (nothing more was sent) and the
+    /// connection then holds no buffer.
+    async fn waits_holding_nothing(s: &mut TlsStream<DuplexStream>) -> bool {
+        let mut one = [0u8; 1];
+        let mut rb = ReadBuf::new(&mut one);
+        let waits = std::future::poll_fn(|cx| {
+            Poll::Ready(Pin::new(&mut *s).poll_read(cx, &mut rb).is_pending())
+        })
+        .await;
+        waits && holds_no_buffer(s)
+    }
+
     /// `up` and `down` bytes each way through a pipe of `pipe` bytes.
     async fn exchange_both_ways(
         versions: &[&'static rustls::SupportedProtocolVersion],
@@ -734,14 +746,7 @@ mod tests {
         assert!(client_got == down, "the client read what the server sent");
         // Waiting for the client's next message, the connection holds no
         // buffer.
-        let mut one = [0u8; 1];
-        let mut rb = ReadBuf::new(&mut one);
-        let waits = std::future::poll_fn(|cx| {
-            Poll::Ready(Pin::new(&mut server).poll_read(cx, &mut rb).is_pending())
-        })
-        .await;
-        assert!(waits, "nothing more was sent");
-        assert!(holds_no_buffer(&server));
+        assert!(waits_holding_nothing(&mut server).await);
 
         // close_notify each way (RFC 8446 §6.1): the client's ends the
         // server's input; the server's is a clean end for the client.
@@ -823,13 +828,7 @@ mod tests {
             // Waiting for the client, the connection holds no buffer; the
             // send buffer is the thread's spare, taken back by the next
             // write (already initialised: no zeroing).
-            let mut one = [0u8; 1];
-            let mut rb = ReadBuf::new(&mut one);
-            let waits = std::future::poll_fn(|cx| {
-                Poll::Ready(Pin::new(&mut server).poll_read(cx, &mut rb).is_pending())
-            })
-            .await;
-            assert!(waits && holds_no_buffer(&server));
+            assert!(waits_holding_nothing(&mut server).await);
             let spare = spares::take(&SEND_BUFFERS).expect("the send buffer is kept");
             let spare_len = spare.len();
             spares::keep(&SEND_BUFFERS, spare, MAX_SPARES);
