@@ -265,21 +265,14 @@ impl Decoder {
         pos: &mut usize,
         strings: &mut BytesMut,
     ) -> Result<Bytes, DecoderError> {
-        let huffman = block.get(*pos).is_some_and(|b| b & 0x80 != 0);
-        let mut after = *pos;
-        let len = integer::decode(block, &mut after, 7)?;
-        let coded = after
-            .checked_add(len)
-            .and_then(|end| block.get(after..end))
-            .ok_or(DecoderError::StringTruncated)?;
+        let (huffman, coded) = coded_string(block, pos)?;
         if let Some(last) = &self.last {
             if last.huffman == huffman && last.coded == coded {
-                *pos = after + len;
                 return Ok(last.decoded.clone());
             }
         }
-        let decoded = read_string(block, pos, strings)?;
-        if len <= MAX_REMEMBERED {
+        let decoded = decode_string(huffman, coded, block.len() - *pos, strings)?;
+        if coded.len() <= MAX_REMEMBERED {
             match &mut self.last {
                 Some(last) => {
                     last.huffman = huffman;
@@ -340,6 +333,13 @@ fn read_string(
     pos: &mut usize,
     strings: &mut BytesMut,
 ) -> Result<Bytes, DecoderError> {
+    let (huffman, raw) = coded_string(block, pos)?;
+    decode_string(huffman, raw, block.len() - *pos, strings)
+}
+
+/// The string literal at `pos` (RFC 7541 §5.2) as it came: whether it is
+/// Huffman-coded, and its octets; `pos` moves past it.
+fn coded_string<'b>(block: &'b [u8], pos: &mut usize) -> Result<(bool, &'b [u8]), DecoderError> {
     let huffman = block.get(*pos).is_some_and(|b| b & 0x80 != 0);
     let len = integer::decode(block, pos, 7)?;
     let start = *pos;
@@ -348,7 +348,18 @@ fn read_string(
         .and_then(|end| block.get(start..end))
         .ok_or(DecoderError::StringTruncated)?;
     *pos = start + len;
-    let rest = block.len() - *pos;
+    Ok((huffman, raw))
+}
+
+/// Decodes a literal's octets into `strings` and splits the string off;
+/// `rest` octets of the block follow it.
+fn decode_string(
+    huffman: bool,
+    raw: &[u8],
+    rest: usize,
+    strings: &mut BytesMut,
+) -> Result<Bytes, DecoderError> {
+    let len = raw.len();
     if huffman {
         // The shortest code is 5 bits: at most 8/5 octets out per octet in.
         reserve(strings, len.saturating_mul(8) / 5 + 1, rest);
